@@ -1,0 +1,26 @@
+"""hch: Humans Consulting HCH, simulated. Answer a question by recursive delegation."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from hch.call_cache import CallCache
+from hch.engine import Result, answer, answer_sync
+from hch.errors import HchError, NodeFailed, PolicyError, PolicySpecError, QuestionError, TraceError
+from hch.experts import ExpertPolicy
+from hch.limits import Limits
+from hch.policy import Policy
+from hch.policy_spec import make_policy
+from hch.subtree_cache import SubtreeCache
+from hch.summary import Summary
+from hch.trace import Trace
+from hch.trace_format import load as load_trace
+from hch.trace_format import save as save_trace
+from hch.workspace import Action, Answer, Ask, Reply, SubAnswer, Usage, Workspace
+
+__all__ = [
+    "Action", "Answer", "Ask", "CallCache", "ExpertPolicy", "HchError", "Limits", "NodeFailed",
+    "Policy", "PolicyError", "PolicySpecError", "QuestionError", "Reply", "Result", "SubAnswer",
+    "SubtreeCache", "Summary", "Trace", "TraceError", "Usage", "Workspace", "__version__",
+    "answer", "answer_sync", "load_trace", "make_policy", "save_trace",
+]

@@ -1,0 +1,76 @@
+"""A persistent memo of policy calls, so that a rerun repeats no call that had finished.
+
+Keyed on (policy fingerprint, the exact workspace the policy saw). Stored in SQLite in
+WAL mode, which lets several processes read and write the same file at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+
+from hch.workspace import Reply, Workspace
+
+DEFAULT_PATH = Path(".hch/cache.sqlite")
+
+# Instant policies (the experts) make thousands of calls a second: committing each one
+# would dominate the run. Slow calls (an LLM, a person) are committed at once, because
+# they are the ones worth not repeating after a crash; fast ones are batched.
+SLOW_CALL_SECONDS = 0.005
+BATCH_SIZE = 512
+
+
+def call_key(fingerprint: str, workspace: Workspace) -> str:
+    """The cache key of a policy call: a hash of the policy and everything it saw."""
+    payload = fingerprint + "\x00" + workspace.model_dump_json()
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class CallCache:
+    """A SQLite-backed map from call keys to the `Reply` the policy gave."""
+
+    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL)"
+        )
+        self._pending: dict[str, tuple[str, str, float]] = {}
+
+    def get(self, key: str) -> Reply | None:
+        """The recorded reply for `key`, or None."""
+        if key in self._pending:
+            return Reply.model_validate_json(self._pending[key][1])
+        row = self._db.execute("SELECT reply FROM calls WHERE key = ?", (key,)).fetchone()
+        return None if row is None else Reply.model_validate_json(row[0])
+
+    def put(self, key: str, fingerprint: str, reply: Reply, latency: float) -> None:
+        """Record a reply; slow calls are committed at once, fast ones in batches."""
+        self._pending[key] = (fingerprint, reply.model_dump_json(), time.time())
+        if latency >= SLOW_CALL_SECONDS or len(self._pending) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit every pending reply in one transaction."""
+        if not self._pending:
+            return
+        rows = [(key, fp, reply, created) for key, (fp, reply, created) in self._pending.items()]
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows)
+        self._pending.clear()
+
+    def __len__(self) -> int:
+        self.flush()
+        row = self._db.execute("SELECT COUNT(*) FROM calls").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Commit what is pending and close the file."""
+        self.flush()
+        self._db.close()

@@ -1,0 +1,42 @@
+"""The `hch` command line: one module per command, errors as one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hch.errors import HchError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hch")
+def app() -> None:
+    """Humans Consulting HCH, simulated: answer questions by recursive delegation."""
+
+
+from hch.cli import ask as _ask  # noqa: E402  (each command module registers itself on `app`)
+
+_COMMANDS = (_ask,)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `hch` console script."""
+    try:
+        code = app.main(args=argv, prog_name="hch", standalone_mode=False)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "hch"
+        fail(f"{exc.format_message()} (see '{where} --help')", 2)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        fail("interrupted", 130)
+    except HchError as exc:
+        fail(str(exc), 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail(message: str, code: int) -> None:
+    """Print `message` as one line on stderr and exit with `code`."""
+    print("hch: error: " + " ".join(message.split()), file=sys.stderr)
+    sys.exit(code)

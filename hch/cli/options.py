@@ -1,0 +1,83 @@
+"""Options shared by several commands, declared once as click decorators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hch.call_cache import DEFAULT_PATH, CallCache
+from hch.limits import Limits
+
+TRACES_DIR = Path("traces")
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULTS = Limits()
+
+
+def stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply several click decorators as one."""
+
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+depth_option = click.option(
+    "--depth", "-d", type=click.IntRange(min=0), default=3, show_default=True,
+    help="The n of HCH_n: how deep delegation may go.",
+)
+policy_option = click.option(
+    "--policy", "-p", default="expert", show_default=True,
+    help="Policy spec: expert, llm, human, script:FILE, ... (see README).",
+)
+cache_options = stack(
+    click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_PATH,
+                 show_default=True, help="Policy-call cache file (SQLite)."),
+    click.option("--no-cache", is_flag=True, help="Neither read nor write the policy-call cache."),
+)
+limit_options = stack(
+    click.option("--fail-fast", is_flag=True, help="Abort the run at the first node that fails."),
+    click.option("--max-asks", type=click.IntRange(min=1), default=DEFAULTS.max_asks_per_step,
+                 show_default=True, help="Subquestions one step may ask."),
+    click.option("--max-steps", type=click.IntRange(min=1), default=DEFAULTS.max_steps_per_node,
+                 show_default=True, help="Steps of asking one node may take."),
+    click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULTS.max_nodes,
+                 show_default=True, help="Workspaces a run may expand."),
+    click.option("--node-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per node and subtree."),
+    click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds for the whole run."),
+    click.option("--max-total-tokens", type=click.IntRange(min=0), help="Token budget of the run."),
+    click.option("--max-cost", type=click.FloatRange(min=0), help="Budget of the run in US dollars."),
+)
+
+
+def limits_from(options: dict[str, Any]) -> Limits:
+    """The `Limits` that `limit_options` flags describe."""
+    return Limits(
+        max_asks_per_step=options["max_asks"], max_steps_per_node=options["max_steps"],
+        max_nodes=options["max_nodes"], node_timeout=options["node_timeout"],
+        run_timeout=options["run_timeout"], max_total_tokens=options["max_total_tokens"],
+        max_cost=options["max_cost"],
+    )
+
+
+def open_cache(path: Path, disabled: bool) -> CallCache | None:
+    """The call cache the flags ask for, or None for `--no-cache`."""
+    return None if disabled else CallCache(path)
+
+
+def new_trace_path(question: str, folder: Path = TRACES_DIR) -> Path:
+    """A fresh file name under `traces/`: timestamp and a slug of the question."""
+    slug = "-".join("".join(c if c.isalnum() else " " for c in question.lower()).split()[:6]) or "run"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stamp}-{slug}.json"
+    counter = 1
+    while path.exists():
+        counter += 1
+        path = folder / f"{stamp}-{slug}-{counter}.json"
+    return path

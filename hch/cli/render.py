@@ -1,0 +1,69 @@
+"""Terminal rendering of runs and traces. Text from policies is data: it is never parsed as
+markup, and control characters are shown escaped so they cannot drive the terminal."""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+from rich.tree import Tree
+
+from hch.trace import Trace
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+STATUS_STYLE = {"ok": "green", "guess": "yellow", "error": "red", "running": "blue", "interrupted": "magenta"}
+
+
+def plain(text: str, limit: int | None = None) -> str:
+    """`text` with control characters replaced by visible escapes (and shortened to `limit`)."""
+    text = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if limit is not None and len(text) > limit:
+        return text[: limit - 1] + "…"
+    return text
+
+
+def node_label(trace: Trace, node: int, reused: bool = False) -> Text:
+    """One line for a workspace: depth, question, answer, and markers (reused, guess, error, cycle)."""
+    data = trace.graph.nodes[node]
+    label = Text()
+    label.append(f"#{node} ", style="dim")
+    label.append(f"n={data['depth']} ", style="cyan")
+    label.append(plain(data["question"], 100))
+    answer = data["answer"]
+    label.append(" → ")
+    label.append(plain(answer if answer is not None else "…", 60), style=STATUS_STYLE.get(data["status"], ""))
+    markers = []
+    if reused:
+        markers.append("reused")
+    if data["status"] in ("guess", "error", "interrupted"):
+        markers.append(data["status"])
+    if data["cycle_of"] is not None:
+        markers.append(f"cycle of #{data['cycle_of']}")
+    if data["limit"]:
+        markers.append(f"limit: {data['limit']}")
+    if markers:
+        label.append(" [" + ", ".join(markers) + "]", style="dim")
+    return label
+
+
+def tree_view(trace: Trace, max_lines: int = 40) -> Tree:
+    """A compact tree of the run's workspaces, cut after `max_lines` with a count of the rest."""
+    root = trace.root
+    tree = Tree(node_label(trace, root))
+    shown = 1
+    stack = [(tree, root)]
+    total = sum(1 for _ in trace.workspaces())
+    while stack and shown < max_lines:
+        branch, node = stack.pop(0)
+        for child, edge in trace.children(node):
+            if shown >= max_lines:
+                break
+            reused = edge["kind"] == "reuse"
+            sub = branch.add(node_label(trace, child, reused=reused))
+            shown += 1
+            if not reused:
+                stack.append((sub, child))
+    hidden = total - shown
+    if hidden > 0:
+        tree.add(Text(f"… {hidden} more nodes (see the trace file)", style="dim"))
+    return tree

@@ -1,0 +1,336 @@
+"""The HCH_n evaluator: expands a question into a tree of workspaces, recording everything.
+
+A node at depth n runs a loop: show the policy its workspace, and either finish with the
+policy's answer or run the asked subquestions concurrently as HCH_(n-1) nodes and loop
+with their answers added. Identical subtrees are expanded once (see `subtree_cache`),
+identical policy calls are made once ever (see `call_cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from hch import trace_format
+from hch.call_cache import CallCache, call_key
+from hch.errors import NodeFailed, PolicyError, QuestionError
+from hch.limits import Limits
+from hch.policy import ChecksQuestions, Policy, as_reply, resolve
+from hch.subtree_cache import SubtreeCache, SubtreeKey
+from hch.summary import Summary, summarize
+from hch.trace import Trace
+from hch.workspace import Answer, Ask, Reply, SubAnswer, Usage, Workspace, normalize_question
+
+MAX_QUESTION_CHARS = 20_000
+
+
+class _NodeError(Exception):
+    """Ends one node in error; its parent goes on (unless the run fails fast)."""
+
+    def __init__(self, message: str, limit: str | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+@dataclass
+class Result:
+    """What a run produced."""
+
+    answer: str
+    """The root's answer (for an error, what failed)."""
+    status: str
+    """The root's status: ok, guess or error."""
+    trace: Trace
+    """Everything that happened."""
+    summary: Summary
+    """Headline figures."""
+    trace_path: Path | None = None
+    """Where the trace was written, if it was."""
+
+
+@dataclass
+class _Frame:
+    """Where a node sits: its ancestors' normalized questions and ids, and its deadline."""
+
+    ancestors: dict[str, int]
+    deadline: float
+
+
+class _Run:
+    def __init__(
+        self,
+        policy: Policy,
+        context: str,
+        limits: Limits,
+        trace: Trace,
+        call_cache: CallCache | None,
+        subtrees: SubtreeCache,
+        fail_fast: bool,
+    ) -> None:
+        self.policy, self.context, self.limits, self.trace = policy, context, limits, trace
+        self.call_cache, self.subtrees, self.fail_fast = call_cache, subtrees, fail_fast
+        self.context_hash = hashlib.sha256(context.encode()).hexdigest()[:16]
+        self.t0 = anyio.current_time()
+        self.deadline = self.t0 + limits.run_timeout if limits.run_timeout else math.inf
+        self.nodes = 0
+        self.reserved = 0
+        self.spent = Usage()
+
+    def clock(self) -> float:
+        return anyio.current_time() - self.t0
+
+    def key(self, question: str, depth: int, root: bool) -> tuple[Policy, SubtreeKey]:
+        leaf = resolve(self.policy, depth, root)
+        return leaf, (leaf.fingerprint, normalize_question(question), depth, self.context_hash)
+
+    async def solve(self, question: str, depth: int, parent: tuple[int, int, int] | None, frame: _Frame) -> SubAnswer:
+        """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker."""
+        leaf, key = self.key(question, depth, root=parent is None)
+        if parent is not None:
+            self.reserved -= 1  # the asker reserved a node for this question in `refuse`
+        while True:
+            flight, owner = self.subtrees.claim(key)
+            if owner:
+                break
+            await flight.done.wait()
+            if flight.result is not None and flight.node is not None and flight.trace is not None:
+                target = flight.node if flight.trace is self.trace else self.trace.graft(flight.trace, flight.node)
+                if parent is not None:
+                    node, step, order = parent
+                    self.trace.add_edge(node, target, "reuse", step=step, order=order)
+                return flight.result
+        self.nodes += 1
+        node = self.trace.add_node(
+            "workspace", question=question, depth=depth, policy=leaf.fingerprint, answer=None,
+            status="running", started=self.clock(), ended=None,
+            cycle_of=frame.ancestors.get(key[1]), limit=None, error=None,
+        )
+        if parent is not None:
+            asker, step, order = parent
+            self.trace.add_edge(asker, node, "delegate", step=step, order=order)
+        try:
+            result = await self.expand(node, question, depth, leaf, frame)
+        except BaseException:
+            if self.trace.graph.nodes[node]["status"] == "running":
+                self.trace.update_node(node, status="interrupted", ended=self.clock())
+            self.subtrees.abandon(key, flight)
+            raise
+        self.subtrees.finish(flight, result, node, self.trace)
+        return result
+
+    async def expand(self, node: int, question: str, depth: int, leaf: Policy, frame: _Frame) -> SubAnswer:
+        steps: list[tuple[SubAnswer, ...]] = []
+        refusal: str | None = None
+        refusals = 0
+        limit: str | None = None
+        norm = normalize_question(question)
+        below = _Frame({**frame.ancestors, norm: node}, frame.deadline)
+        if self.limits.node_timeout:
+            below.deadline = min(frame.deadline, anyio.current_time() + self.limits.node_timeout)
+        try:
+            while True:
+                workspace = Workspace(
+                    question=question, depth=depth, context=self.context, steps=tuple(steps),
+                    max_asks=self.limits.max_asks_per_step,
+                    steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal,
+                )
+                action = (await self.call(node, leaf, workspace, below.deadline)).action
+                if isinstance(action, Answer):
+                    status = "guess" if action.guess else "ok"
+                    self._finish(node, action.answer, status, limit=limit)
+                    return SubAnswer(question=question, answer=action.answer, status=status)
+                refusal, hit = self.refuse(workspace, action)
+                if refusal is not None:
+                    limit = hit or limit
+                    refusals += 1
+                    if refusals > self.limits.max_refusals:
+                        raise _NodeError(f"{refusals} actions refused; last: {refusal}", limit)
+                    continue
+                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, below))
+        except _NodeError as exc:
+            message = f"error: {exc}"
+            self._finish(node, message, "error", limit=exc.limit or limit, error=str(exc))
+            if self.fail_fast:
+                raise NodeFailed(f"node {node} ({question!r}) failed: {exc}") from None
+            return SubAnswer(question=question, answer=message, status="error")
+
+    def _finish(self, node: int, answer: str, status: str, limit: str | None, error: str | None = None) -> None:
+        self.trace.update_node(node, answer=answer, status=status, ended=self.clock(), limit=limit, error=error)
+
+    def refuse(self, workspace: Workspace, ask: Ask) -> tuple[str | None, str | None]:
+        """Why an ask cannot be carried out (and the limit it hit), or (None, None)."""
+        questions = ask.questions
+        if workspace.depth <= 0:
+            return "at depth 0 you cannot ask subquestions; answer with your best guess", None
+        if workspace.steps_left <= 0:
+            return f"no steps left (max_steps_per_node={self.limits.max_steps_per_node}); answer now", "max_steps_per_node"
+        if len(questions) > workspace.max_asks:
+            return (
+                f"one step may ask at most {workspace.max_asks} subquestions, not {len(questions)}",
+                "max_asks_per_step",
+            )
+        if any(not q.strip() for q in questions):
+            return "a subquestion is empty; ask real questions or answer", None
+        fresh = sum(self.key(q, workspace.depth - 1, root=False)[1] not in self.subtrees for q in questions)
+        if self.nodes + self.reserved + fresh > self.limits.max_nodes:
+            return f"the run's node budget is spent (max_nodes={self.limits.max_nodes}); answer now", "max_nodes"
+        self.reserved += len(questions)
+        return None, None
+
+    async def ask_all(self, node: int, step: int, questions: list[str], depth: int, frame: _Frame) -> tuple[SubAnswer, ...]:
+        answers: list[SubAnswer | None] = [None] * len(questions)
+
+        async def one(order: int, question: str) -> None:
+            answers[order] = await self.solve(question, depth, (node, step, order), frame)
+
+        async with anyio.create_task_group() as group:
+            for order, question in enumerate(questions):
+                group.start_soon(one, order, question)
+        return tuple(a for a in answers if a is not None)
+
+    async def call(self, node: int, leaf: Policy, workspace: Workspace, deadline: float) -> Reply:
+        """One policy call, served from the call cache when it was made before."""
+        key = call_key(leaf.fingerprint, workspace) if self.call_cache is not None else ""
+        cached = self.call_cache.get(key) if self.call_cache is not None else None
+        if cached is not None:
+            self._record_call(node, leaf, workspace, cached, latency=0.0, cached=True, started=self.clock())
+            return cached
+        self._check_budget()
+        started = self.clock()
+        begin = time.perf_counter()
+        try:
+            reply = await self._timed_act(leaf, workspace, deadline)
+        except _NodeError as exc:
+            self._record_call(node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc))
+            raise
+        latency = time.perf_counter() - begin
+        self.spent = self.spent + reply.usage
+        self._record_call(node, leaf, workspace, reply, latency, cached=False, started=started)
+        if self.call_cache is not None:
+            self.call_cache.put(key, leaf.fingerprint, reply, latency)
+        return reply
+
+    async def _timed_act(self, leaf: Policy, workspace: Workspace, deadline: float) -> Reply:
+        which = "run_timeout" if deadline >= self.deadline else "node_timeout"
+        end = min(deadline, self.deadline)
+        with anyio.move_on_after(end - anyio.current_time()) as scope:
+            try:
+                return as_reply(await leaf.act(workspace))
+            except PolicyError as exc:
+                raise _NodeError(str(exc)) from None
+            except Exception as exc:  # a policy bug or failure must not sink the whole run
+                raise _NodeError(f"policy raised {type(exc).__name__}: {exc}") from None
+        assert scope.cancelled_caught
+        raise _NodeError(f"{which.replace('_', ' ')} reached", which)
+
+    def _check_budget(self) -> None:
+        limits = self.limits
+        if limits.max_total_tokens is not None and self.spent.total_tokens >= limits.max_total_tokens:
+            raise _NodeError(f"token budget spent (max_total_tokens={limits.max_total_tokens})", "max_total_tokens")
+        if limits.max_cost is not None and self.spent.cost >= limits.max_cost:
+            raise _NodeError(f"cost budget spent (max_cost={limits.max_cost})", "max_cost")
+
+    def _record_call(
+        self, node: int, leaf: Policy, workspace: Workspace, reply: Reply | None,
+        latency: float, cached: bool, started: float, error: str | None = None,
+    ) -> None:
+        call = self.trace.add_node(
+            "call", workspace=node, policy=leaf.fingerprint,
+            input=workspace.model_dump(exclude={"context"}),
+            output=reply.action.model_dump() if reply else None,
+            usage=(reply.usage if reply else Usage()).model_dump(), latency=latency, cached=cached,
+            started=started, raw=reply.raw if reply else None,
+            attempts=reply.attempts if reply else [], error=error,
+        )
+        self.trace.add_edge(node, call, "call")
+
+
+async def answer(
+    question: str,
+    *,
+    depth: int,
+    policy: Policy | None = None,
+    context: str = "",
+    limits: Limits | None = None,
+    call_cache: CallCache | None = None,
+    subtree_cache: SubtreeCache | None = None,
+    trace_path: str | Path | None = None,
+    fail_fast: bool = False,
+    trace: Trace | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Result:
+    """Answer `question` with HCH_depth under `policy` (default: the offline expert).
+
+    The trace is written to `trace_path` (if given) even when the run is interrupted.
+    """
+    if depth < 0:
+        raise ValueError(f"depth must be 0 or more, not {depth}")
+    if not question.strip():
+        raise QuestionError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS} are accepted")
+    if policy is None:
+        from hch.experts import ExpertPolicy
+
+        policy = ExpertPolicy()
+    if isinstance(policy, ChecksQuestions):
+        policy.check(question, context)
+    limits = limits or Limits()
+    trace = trace or Trace()
+    trace.meta.update(
+        question=question, depth=depth, policy=policy.fingerprint, context=context,
+        limits=limits.model_dump(), started_at=datetime.now(timezone.utc).isoformat(),
+        hch_version=_version(), status="running", **(meta or {}),
+    )
+    run = _Run(policy, context, limits, trace, call_cache, subtree_cache or SubtreeCache(), fail_fast)
+    began = time.perf_counter()
+    result: SubAnswer | None = None
+    try:
+        result = await run.solve(question, depth, None, _Frame({}, run.deadline))
+    except BaseException as exc:
+        failed = _node_failure(exc)
+        if failed is not None:
+            raise failed from None
+        raise
+    finally:
+        if call_cache is not None:
+            call_cache.flush()
+        summary = summarize(trace, wall_time=time.perf_counter() - began)
+        trace.meta.update(
+            summary=summary.model_dump(),
+            status=result.status if result else "interrupted",
+            answer=result.answer if result else None,
+        )
+        saved = trace_format.save(trace, trace_path) if trace_path is not None else None
+    assert result is not None
+    return Result(result.answer, result.status, trace, summary, saved)
+
+
+def answer_sync(question: str, **kwargs: Any) -> Result:
+    """`answer` for code that is not async: runs its own event loop."""
+    return anyio.run(lambda: answer(question, **kwargs))
+
+
+def _node_failure(exc: BaseException) -> NodeFailed | None:
+    """The `NodeFailed` inside a (possibly nested) exception group, if any."""
+    if isinstance(exc, NodeFailed):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _node_failure(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _version() -> str:
+    from hch import __version__
+
+    return __version__

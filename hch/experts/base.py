@@ -1,0 +1,65 @@
+"""What an expert is, and the helpers experts share."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from fractions import Fraction
+from typing import Protocol
+
+from hch.errors import PolicyError
+from hch.workspace import Action, Answer, Ask, SubAnswer, Workspace
+
+
+class Expert(Protocol):
+    """A hand-written H for some question forms. Stateless: it decides from the workspace alone."""
+
+    name: str
+    """Short name, part of the expert policy's fingerprint."""
+    version: int
+    """Bumped whenever the expert's behaviour changes, so old cached calls are not reused."""
+    forms: list[str]
+    """Examples of the question forms it knows, shown when a question is not understood."""
+
+    def knows(self, question: str, context: str) -> bool:
+        """Whether the question is one of this expert's forms."""
+        ...
+
+    def act(self, workspace: Workspace) -> Action:
+        """Answer, decompose, or (at depth 0) guess."""
+        ...
+
+
+def rng_for(*parts: str) -> random.Random:
+    """A generator seeded by text, so a guess is the same every time it is made."""
+    seed = hashlib.sha256("\x00".join(parts).encode()).digest()
+    return random.Random(int.from_bytes(seed[:8], "big"))
+
+
+def delegate(workspace: Workspace, questions: list[str], guess: str) -> Action:
+    """Ask `questions`, or answer `guess` (marked as a guess) where asking is not possible."""
+    if not workspace.can_ask or workspace.refusal is not None:
+        return Answer(answer=guess, guess=True)
+    return Ask(questions=questions)
+
+
+def combined(answer: str, subs: list[SubAnswer]) -> Answer:
+    """An answer built from sub-answers: a guess if any of them was a guess."""
+    return Answer(answer=answer, guess=any(sub.status == "guess" for sub in subs))
+
+
+def number_of(sub: SubAnswer) -> Fraction:
+    """A sub-answer read as a number; a failed or non-numeric one fails this node."""
+    if sub.status == "error":
+        raise PolicyError(f"subquestion {sub.question!r} failed: {sub.answer}")
+    try:
+        return Fraction(sub.answer.strip())
+    except (ValueError, ZeroDivisionError):
+        raise PolicyError(f"subquestion {sub.question!r} answered {sub.answer!r}, not a number") from None
+
+
+def format_number(value: Fraction) -> str:
+    """An exact integer as itself; anything else as a decimal with up to 12 significant digits."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):.12g}"

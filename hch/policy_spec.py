@@ -1,0 +1,53 @@
+"""Turning a `--policy` spec (e.g. `expert`, `llm`, `script:FILE`) into a policy object."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hch.errors import PolicySpecError
+from hch.policy import Policy
+
+Factory = Callable[[str | None, Mapping[str, Any]], Policy]
+"""Builds a policy from the spec's argument (the part after `:` or inside `( )`) and CLI options."""
+
+FACTORIES: dict[str, Factory] = {}
+SPEC = re.compile(r"^(?P<name>[a-z][a-z0-9_-]*)(?:\((?P<paren>.*)\)|:(?P<colon>.+))?$", re.DOTALL)
+
+
+def register(name: str) -> Callable[[Factory], Factory]:
+    """Make a policy selectable as `--policy NAME`."""
+
+    def decorate(factory: Factory) -> Factory:
+        FACTORIES[name] = factory
+        return factory
+
+    return decorate
+
+
+def make_policy(spec: str, options: Mapping[str, Any] | None = None) -> Policy:
+    """The policy a spec names; an unknown or malformed spec is a `PolicySpecError`."""
+    match = SPEC.match(spec.strip())
+    if match is None:
+        raise PolicySpecError(f"malformed policy spec {spec!r}; expected NAME, NAME:ARG or NAME(ARGS)")
+    name = match["name"]
+    factory = FACTORIES.get(name)
+    if factory is None:
+        known = ", ".join(sorted(FACTORIES))
+        raise PolicySpecError(f"unknown policy {name!r}; known policies: {known}")
+    argument = match["paren"] if match["paren"] is not None else match["colon"]
+    return factory(argument, options or {})
+
+
+@register("expert")
+def _expert(argument: str | None, options: Mapping[str, Any]) -> Policy:
+    from hch.experts import EXPERTS, ExpertPolicy
+
+    if not argument:
+        return ExpertPolicy()
+    names = [part.strip() for part in argument.split(",")]
+    unknown = [n for n in names if n not in EXPERTS]
+    if unknown:
+        raise PolicySpecError(f"unknown expert {unknown[0]!r}; known experts: {', '.join(EXPERTS)}")
+    return ExpertPolicy([EXPERTS[n] for n in names])

@@ -1,0 +1,78 @@
+"""Headline figures of a run, computed from its trace."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from hch.trace import Trace
+
+
+class Summary(BaseModel):
+    """The one-line summary `hch ask` prints, also stored in the trace's metadata."""
+
+    nodes: int
+    """Workspaces expanded (cache reuses not counted)."""
+    policy_calls: int
+    """Policy calls actually made (not served from the call cache)."""
+    call_cache_hits: int
+    """Policy calls served from the persistent call cache."""
+    subtree_cache_hits: int
+    """Subquestions answered by reusing an already expanded subtree."""
+    cycles: int
+    """Nodes whose question repeats one of their ancestors'."""
+    guesses: int
+    """Nodes answered as a guess."""
+    errors: int
+    """Nodes that ended in error."""
+    levels: int
+    """How many levels below the root were used (0: the root answered alone)."""
+    tokens: int
+    """Tokens spent by the calls made (cache hits cost nothing)."""
+    cost: float
+    """US dollars spent by the calls made."""
+    wall_time: float
+    """Seconds from the start of the run to its end."""
+    limits_hit: list[str]
+    """Names of the limits hit anywhere in the run."""
+
+    def line(self) -> str:
+        """The figures as one human-readable line."""
+        parts = [
+            f"{self.nodes} nodes",
+            f"{self.policy_calls} policy calls",
+            f"{self.call_cache_hits + self.subtree_cache_hits} cache hits",
+            f"deepest level {self.levels}",
+            f"{self.wall_time:.2f}s",
+        ]
+        if self.tokens:
+            parts.append(f"{self.tokens} tokens, ${self.cost:.4f}")
+        if self.guesses or self.errors:
+            parts.append(f"{self.guesses} guesses, {self.errors} errors")
+        if self.limits_hit:
+            parts.append("limits hit: " + ", ".join(self.limits_hit))
+        return " · ".join(parts)
+
+
+def summarize(trace: Trace, wall_time: float | None = None) -> Summary:
+    """Count what the trace holds."""
+    workspaces = [data for _, data in trace.workspaces()]
+    calls = [data for _, data in trace.calls()]
+    made = [c for c in calls if not c["cached"]]
+    reuses = [d for _, _, d in trace.graph.edges(data=True) if d["kind"] == "reuse"]
+    repeats = sum(d.get("repeats", 0) for _, _, d in trace.graph.edges(data=True))
+    depths = [w["depth"] for w in workspaces]
+    ends = [w["ended"] for w in workspaces if w["ended"] is not None]
+    return Summary(
+        nodes=len(workspaces),
+        policy_calls=len(made),
+        call_cache_hits=len(calls) - len(made),
+        subtree_cache_hits=len(reuses) + repeats,
+        cycles=sum(w["cycle_of"] is not None for w in workspaces),
+        guesses=sum(w["status"] == "guess" for w in workspaces),
+        errors=sum(w["status"] == "error" for w in workspaces),
+        levels=max(depths) - min(depths) if depths else 0,
+        tokens=sum(c["usage"]["prompt_tokens"] + c["usage"]["completion_tokens"] for c in made),
+        cost=sum(c["usage"]["cost"] for c in made),
+        wall_time=wall_time if wall_time is not None else max(ends, default=0.0),
+        limits_hit=sorted({w["limit"] for w in workspaces if w["limit"]}),
+    )

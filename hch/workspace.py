@@ -1,0 +1,120 @@
+"""What a node sees (the workspace) and what a policy may do with it (an action)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["ok", "guess", "error"]
+
+
+class SubAnswer(BaseModel):
+    """One subquestion a node asked and the answer its HCH_(n-1) copy returned."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    """The subquestion as the node asked it."""
+    answer: str
+    """The answer returned (for an error, a short description of what failed)."""
+    status: Status = "ok"
+    """`ok`, `guess` (answered without enough depth) or `error`."""
+
+
+class Workspace(BaseModel):
+    """Everything a node may see: its question, the shared context and its own sub-answers.
+
+    A node sees nothing else: not its parent, not its siblings, not the rest of the tree.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    """The question this node must answer."""
+    depth: int
+    """The n of this node's HCH_n: at 0 it cannot ask subquestions."""
+    context: str = ""
+    """The run's shared context (e.g. a task's facts), identical for every node."""
+    steps: tuple[tuple[SubAnswer, ...], ...] = ()
+    """The subquestions asked so far, one tuple per step, with their answers."""
+    max_asks: int = 8
+    """How many subquestions one step may ask."""
+    steps_left: int = 8
+    """How many more steps of asking this node may take."""
+    refusal: str | None = None
+    """Why the previous action was refused, if it was; the policy should act differently."""
+
+    @property
+    def can_ask(self) -> bool:
+        """Whether an ask would be accepted (depth and step budget permitting)."""
+        return self.depth > 0 and self.steps_left > 0
+
+    @property
+    def answers(self) -> list[SubAnswer]:
+        """All sub-answers so far, flattened across steps."""
+        return [sub for step in self.steps for sub in step]
+
+
+class Ask(BaseModel):
+    """Put one or more subquestions to copies of HCH_(n-1); they run concurrently."""
+
+    kind: Literal["ask"] = "ask"
+    questions: list[str] = Field(min_length=1)
+    """The subquestions of this step."""
+
+
+class Answer(BaseModel):
+    """End the node with an answer."""
+
+    kind: Literal["answer"] = "answer"
+    answer: str
+    """The node's final answer."""
+    guess: bool = False
+    """True when the policy answered without being able to work it out (e.g. at depth 0)."""
+
+
+Action = Annotated[Ask | Answer, Field(discriminator="kind")]
+
+
+class Usage(BaseModel):
+    """Tokens and money spent by one policy call (zero for offline policies)."""
+
+    prompt_tokens: int = 0
+    """Input tokens billed."""
+    completion_tokens: int = 0
+    """Output tokens billed."""
+    cached_tokens: int = 0
+    """Input tokens the server served from its prompt cache (part of prompt_tokens)."""
+    cost: float = 0.0
+    """Cost in US dollars, from the policy's price table."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            cost=self.cost + other.cost,
+        )
+
+
+class Reply(BaseModel):
+    """A policy's full output for one workspace: the action plus what it cost and how."""
+
+    action: Action
+    """What the policy decided."""
+    usage: Usage = Field(default_factory=Usage)
+    """Tokens and money this call spent."""
+    raw: dict[str, Any] | None = None
+    """Policy-specific record of the call (e.g. the request messages and raw response)."""
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    """Each attempt made (status, wait, error), for policies that retry."""
+
+
+def normalize_question(question: str) -> str:
+    """The form of a question used for cache keys and cycle detection: whitespace folded."""
+    return " ".join(question.split())
