@@ -1,0 +1,1 @@
+"""Policies beyond the built-in experts: one module each (llm, human, scripted, ...)."""

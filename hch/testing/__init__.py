@@ -1,0 +1,1 @@
+"""Helpers for tests, examples and benchmarks (e.g. a local OpenAI-compatible server)."""
