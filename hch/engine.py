@@ -55,12 +55,6 @@ class Result:
     """Where the trace was written, if it was."""
 
 
-@dataclass
-class _Frame:
-    """Where a node sits: its ancestors' normalized questions and ids, and its deadline."""
-
-    ancestors: dict[str, int]
-    deadline: float
 
 
 class _Run:
@@ -90,7 +84,9 @@ class _Run:
         leaf = resolve(self.policy, depth, root)
         return leaf, (leaf.fingerprint, normalize_question(question), depth, self.context_hash)
 
-    async def solve(self, question: str, depth: int, parent: tuple[int, int, int] | None, frame: _Frame) -> SubAnswer:
+    async def solve(
+        self, question: str, depth: int, parent: tuple[int, int, int] | None, ancestors: dict[str, int]
+    ) -> SubAnswer:
         """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker."""
         leaf, key = self.key(question, depth, root=parent is None)
         if parent is not None:
@@ -110,13 +106,13 @@ class _Run:
         node = self.trace.add_node(
             "workspace", question=question, depth=depth, policy=leaf.fingerprint, answer=None,
             status="running", started=self.clock(), ended=None,
-            cycle_of=frame.ancestors.get(key[1]), limit=None, error=None,
+            cycle_of=ancestors.get(key[1]), limit=None, error=None,
         )
         if parent is not None:
             asker, step, order = parent
             self.trace.add_edge(asker, node, "delegate", step=step, order=order)
         try:
-            result = await self.expand(node, question, depth, leaf, frame)
+            result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node})
         except BaseException:
             if self.trace.graph.nodes[node]["status"] == "running":
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
@@ -125,15 +121,14 @@ class _Run:
         self.subtrees.finish(flight, result, node, self.trace)
         return result
 
-    async def expand(self, node: int, question: str, depth: int, leaf: Policy, frame: _Frame) -> SubAnswer:
+    async def expand(
+        self, node: int, question: str, depth: int, leaf: Policy, ancestors: dict[str, int]
+    ) -> SubAnswer:
+        """The node's loop: act, and either answer or run this step's subquestions."""
         steps: list[tuple[SubAnswer, ...]] = []
         refusal: str | None = None
         refusals = 0
         limit: str | None = None
-        norm = normalize_question(question)
-        below = _Frame({**frame.ancestors, norm: node}, frame.deadline)
-        if self.limits.node_timeout:
-            below.deadline = min(frame.deadline, anyio.current_time() + self.limits.node_timeout)
         try:
             while True:
                 workspace = Workspace(
@@ -141,7 +136,7 @@ class _Run:
                     max_asks=self.limits.max_asks_per_step,
                     steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal,
                 )
-                action = (await self.call(node, leaf, workspace, below.deadline)).action
+                action = (await self.call(node, leaf, workspace)).action
                 if isinstance(action, Answer):
                     status = "guess" if action.guess else "ok"
                     self._finish(node, action.answer, status, limit=limit)
@@ -153,7 +148,7 @@ class _Run:
                     if refusals > self.limits.max_refusals:
                         raise _NodeError(f"{refusals} actions refused; last: {refusal}", limit)
                     continue
-                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, below))
+                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors))
         except _NodeError as exc:
             message = f"error: {exc}"
             self._finish(node, message, "error", limit=exc.limit or limit, error=str(exc))
@@ -184,18 +179,20 @@ class _Run:
         self.reserved += len(questions)
         return None, None
 
-    async def ask_all(self, node: int, step: int, questions: list[str], depth: int, frame: _Frame) -> tuple[SubAnswer, ...]:
+    async def ask_all(
+        self, node: int, step: int, questions: list[str], depth: int, ancestors: dict[str, int]
+    ) -> tuple[SubAnswer, ...]:
         answers: list[SubAnswer | None] = [None] * len(questions)
 
         async def one(order: int, question: str) -> None:
-            answers[order] = await self.solve(question, depth, (node, step, order), frame)
+            answers[order] = await self.solve(question, depth, (node, step, order), ancestors)
 
         async with anyio.create_task_group() as group:
             for order, question in enumerate(questions):
                 group.start_soon(one, order, question)
         return tuple(a for a in answers if a is not None)
 
-    async def call(self, node: int, leaf: Policy, workspace: Workspace, deadline: float) -> Reply:
+    async def call(self, node: int, leaf: Policy, workspace: Workspace) -> Reply:
         """One policy call, served from the call cache when it was made before."""
         key = call_key(leaf.fingerprint, workspace) if self.call_cache is not None else ""
         cached = self.call_cache.get(key) if self.call_cache is not None else None
@@ -206,7 +203,7 @@ class _Run:
         started = self.clock()
         begin = time.perf_counter()
         try:
-            reply = await self._timed_act(leaf, workspace, deadline)
+            reply = await self._timed_act(leaf, workspace)
         except _NodeError as exc:
             self._record_call(node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc))
             raise
@@ -217,10 +214,11 @@ class _Run:
             self.call_cache.put(key, leaf.fingerprint, reply, latency)
         return reply
 
-    async def _timed_act(self, leaf: Policy, workspace: Workspace, deadline: float) -> Reply:
-        which = "run_timeout" if deadline >= self.deadline else "node_timeout"
-        end = min(deadline, self.deadline)
-        with anyio.move_on_after(end - anyio.current_time()) as scope:
+    async def _timed_act(self, leaf: Policy, workspace: Workspace) -> Reply:
+        """The policy's action, within the per-call (node) and run deadlines."""
+        own = anyio.current_time() + self.limits.node_timeout if self.limits.node_timeout else math.inf
+        which = "run_timeout" if own >= self.deadline else "node_timeout"
+        with anyio.move_on_after(min(own, self.deadline) - anyio.current_time()) as scope:
             try:
                 return as_reply(await leaf.act(workspace))
             except PolicyError as exc:
@@ -231,7 +229,10 @@ class _Run:
         raise _NodeError(f"{which.replace('_', ' ')} reached", which)
 
     def _check_budget(self) -> None:
+        """Refuse a new call once the run's time, token or money budget is spent."""
         limits = self.limits
+        if anyio.current_time() >= self.deadline:
+            raise _NodeError("run timeout reached", "run_timeout")
         if limits.max_total_tokens is not None and self.spent.total_tokens >= limits.max_total_tokens:
             raise _NodeError(f"token budget spent (max_total_tokens={limits.max_total_tokens})", "max_total_tokens")
         if limits.max_cost is not None and self.spent.cost >= limits.max_cost:
@@ -293,7 +294,7 @@ async def answer(
     began = time.perf_counter()
     result: SubAnswer | None = None
     try:
-        result = await run.solve(question, depth, None, _Frame({}, run.deadline))
+        result = await run.solve(question, depth, None, {})
     except BaseException as exc:
         failed = _node_failure(exc)
         if failed is not None:

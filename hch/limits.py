@@ -19,7 +19,7 @@ class Limits(BaseModel):
     max_refusals: int = Field(default=3, ge=0)
     """Refused actions a node may receive before it ends in error."""
     node_timeout: float | None = Field(default=None, gt=0)
-    """Seconds a node (with its whole subtree) may take."""
+    """Seconds one policy call may take (the time H spends acting at a node, not its subtree)."""
     run_timeout: float | None = Field(default=None, gt=0)
     """Seconds the whole run may take."""
     max_total_tokens: int | None = Field(default=None, ge=0)

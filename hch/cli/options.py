@@ -49,7 +49,7 @@ limit_options = stack(
                  show_default=True, help="Steps of asking one node may take."),
     click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULTS.max_nodes,
                  show_default=True, help="Workspaces a run may expand."),
-    click.option("--node-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per node and subtree."),
+    click.option("--node-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds one policy call at a node may take."),
     click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds for the whole run."),
     click.option("--max-total-tokens", type=click.IntRange(min=0), help="Token budget of the run."),
     click.option("--max-cost", type=click.FloatRange(min=0), help="Budget of the run in US dollars."),

@@ -1,0 +1,5 @@
+"""`python -m hch` is the `hch` command."""
+
+from hch.cli import main
+
+main()

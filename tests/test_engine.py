@@ -1,0 +1,342 @@
+from __future__ import annotations
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+from helpers import FunctionPolicy
+
+import hch
+from hch.call_cache import CallCache
+from hch.errors import NodeFailed, QuestionError
+from hch.limits import Limits
+from hch.workspace import Answer, Ask, Reply, Usage, Workspace
+
+pytestmark = pytest.mark.anyio
+
+SUM8 = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+
+
+def answer_text(ws: Workspace) -> str:
+    return ",".join(sub.answer for sub in ws.answers)
+
+
+async def test_hch0_answers_alone() -> None:
+    result = await hch.answer("What is the sum of 2, 3?", depth=0)
+    assert (result.answer, result.status) == ("5", "ok")
+    assert result.summary.nodes == 1
+    assert result.summary.policy_calls == 1
+
+
+async def test_hch0_guesses_a_question_it_cannot_decompose() -> None:
+    result = await hch.answer(SUM8, depth=0)
+    assert result.status == "guess"
+    assert result.summary.guesses == 1
+    assert result.summary.nodes == 1
+
+
+async def test_hchn_delegates_and_is_right_at_sufficient_depth() -> None:
+    result = await hch.answer(SUM8, depth=2)
+    assert (result.answer, result.status) == ("31", "ok")
+    trace = result.trace
+    children = trace.children(trace.root)
+    assert [trace.graph.nodes[c]["question"] for c, _ in children] == [
+        "What is the sum of 3, 1, 4, 1?",
+        "What is the sum of 5, 9, 2, 6?",
+    ]
+    assert {data["depth"] for _, data in trace.workspaces()} == {2, 1, 0}
+    assert result.summary.levels == 2
+
+
+async def test_below_sufficient_depth_the_guess_propagates() -> None:
+    result = await hch.answer(SUM8, depth=1)
+    assert result.status == "guess"
+    assert result.summary.guesses == 3  # both halves guessed at depth 0, so the root's sum is a guess too
+
+
+async def test_subquestions_of_one_step_run_concurrently() -> None:
+    # Each child waits for the other's event: run one after the other, they would never finish.
+    started = {"a": anyio.Event(), "b": anyio.Event()}
+
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "root":
+            return Ask(questions=["a", "b"]) if not ws.steps else Answer(answer=answer_text(ws))
+        started[ws.question].set()
+        await started["b" if ws.question == "a" else "a"].wait()
+        return Answer(answer=ws.question.upper())
+
+    with anyio.fail_after(5):
+        result = await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour))
+    assert result.answer == "A,B"
+
+
+async def test_an_identical_question_asked_concurrently_is_expanded_once() -> None:
+    release = anyio.Event()
+
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "root":
+            return Ask(questions=["left", "right"]) if not ws.steps else Answer(answer=answer_text(ws))
+        if ws.question in ("left", "right"):
+            return Ask(questions=["shared"]) if not ws.steps else Answer(answer=ws.question + answer_text(ws))
+        await release.wait()
+        return Answer(answer="!")
+
+    policy = FunctionPolicy(behaviour)
+    async with anyio.create_task_group() as group:
+        results: list[hch.Result] = []
+
+        async def run() -> None:
+            results.append(await hch.answer("root", depth=2, policy=policy))
+
+        group.start_soon(run)
+        await wait_all_tasks_blocked()  # both "left" and "right" now wait on the one "shared" expansion
+        release.set()
+    result = results[0]
+    assert result.answer == "left!,right!"
+    assert policy.calls["shared"] == 1
+    kinds = sorted(d["kind"] for _, _, d in result.trace.graph.edges(data=True) if d["kind"] != "call")
+    assert kinds == ["delegate", "delegate", "delegate", "reuse"]
+    assert result.summary.subtree_cache_hits == 1
+    assert result.summary.nodes == 4
+
+
+async def test_the_same_question_twice_in_one_step_is_expanded_once() -> None:
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "root":
+            return Ask(questions=["x", " x "]) if not ws.steps else Answer(answer=answer_text(ws))
+        return Answer(answer="1")
+
+    policy = FunctionPolicy(behaviour)
+    result = await hch.answer("root", depth=1, policy=policy)
+    assert result.answer == "1,1"
+    assert policy.calls["x"] == 1
+    assert result.summary.subtree_cache_hits == 1
+
+
+async def test_a_question_repeating_an_ancestor_is_recorded_as_a_cycle() -> None:
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.depth > 0 and not ws.steps:
+            return Ask(questions=["loop"])
+        return Answer(answer="done")
+
+    result = await hch.answer("loop", depth=3, policy=FunctionPolicy(behaviour))
+    assert result.answer == "done"
+    nodes = dict(result.trace.workspaces())
+    root = result.trace.root
+    child = result.trace.children(root)[0][0]
+    assert nodes[child]["cycle_of"] == root
+    assert result.summary.cycles == 3  # depths 2, 1 and 0 all repeat an ancestor
+    assert result.summary.nodes == 4
+
+
+async def test_an_ask_at_depth_zero_is_refused_back_with_the_reason() -> None:
+    seen: list[str | None] = []
+
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        seen.append(ws.refusal)
+        return Ask(questions=["sub"]) if ws.refusal is None else Answer(answer="gave up")
+
+    result = await hch.answer("q", depth=0, policy=FunctionPolicy(behaviour))
+    assert result.answer == "gave up"
+    assert seen[0] is None and seen[1] is not None and "depth 0" in seen[1]
+    assert result.summary.nodes == 1
+
+
+async def test_refusals_are_bounded_then_the_node_errors() -> None:
+    async def behaviour(ws: Workspace) -> Ask:
+        return Ask(questions=["sub"])
+
+    policy = FunctionPolicy(behaviour)
+    result = await hch.answer("q", depth=0, policy=policy, limits=Limits(max_refusals=2))
+    assert result.status == "error"
+    assert "refused" in result.answer
+    assert policy.calls["q"] == 3
+
+
+async def test_too_many_subquestions_in_a_step_are_refused_and_recorded() -> None:
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question != "root":
+            return Answer(answer=ws.question)
+        if not ws.steps:
+            return Ask(questions=["a", "b", "c"] if ws.refusal is None else ["a", "b"])
+        return Answer(answer=answer_text(ws))
+
+    result = await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour), limits=Limits(max_asks_per_step=2))
+    assert result.answer == "a,b"
+    root = result.trace.graph.nodes[result.trace.root]
+    assert root["limit"] == "max_asks_per_step"
+    assert result.summary.limits_hit == ["max_asks_per_step"]
+    refused_input = [d["input"]["refusal"] for _, d in result.trace.calls() if d["input"]["question"] == "root"]
+    assert refused_input[1] is not None and "at most 2" in refused_input[1]
+
+
+async def test_steps_per_node_limit_forces_an_answer() -> None:
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "root" and ws.refusal is None:
+            return Ask(questions=[f"step {len(ws.steps)}"])
+        return Answer(answer=str(len(ws.steps)))
+
+    result = await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour), limits=Limits(max_steps_per_node=3))
+    assert result.answer == "3"
+    assert result.trace.graph.nodes[result.trace.root]["limit"] == "max_steps_per_node"
+
+
+async def test_node_limit_refuses_asks_beyond_the_budget() -> None:
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.depth > 0 and not ws.steps and ws.refusal is None:
+            return Ask(questions=[f"{ws.question}.{i}" for i in range(3)])
+        return Answer(answer="ok")
+
+    result = await hch.answer("r", depth=2, policy=FunctionPolicy(behaviour), limits=Limits(max_nodes=5))
+    assert result.summary.nodes <= 5
+    assert "max_nodes" in result.summary.limits_hit
+
+
+async def test_a_failing_node_becomes_a_recorded_error_and_its_parent_goes_on() -> None:
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "bad":
+            raise RuntimeError("boom")
+        if ws.question == "root":
+            return Ask(questions=["bad", "good"]) if not ws.steps else Answer(answer=answer_text(ws))
+        return Answer(answer="fine")
+
+    result = await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour))
+    assert result.status == "ok"
+    assert result.answer == "error: policy raised RuntimeError: boom,fine"
+    errors = [d for _, d in result.trace.workspaces() if d["status"] == "error"]
+    assert len(errors) == 1 and errors[0]["error"] == "policy raised RuntimeError: boom"
+    failed_call = [d for _, d in result.trace.calls() if d["error"]]
+    assert len(failed_call) == 1 and failed_call[0]["output"] is None
+
+
+async def test_fail_fast_aborts_the_run_and_still_writes_the_trace(tmp_path: anyio.Path) -> None:
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "bad":
+            raise RuntimeError("boom")
+        if ws.question == "slow":
+            await anyio.sleep_forever()
+        return Ask(questions=["bad", "slow"])
+
+    path = tmp_path / "t.json"
+    with pytest.raises(NodeFailed, match="boom"):
+        await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour), fail_fast=True, trace_path=path)
+    trace = hch.load_trace(path)
+    statuses = {d["question"]: d["status"] for _, d in trace.workspaces()}
+    assert statuses == {"root": "interrupted", "bad": "error", "slow": "interrupted"}
+    assert trace.meta["status"] == "interrupted"
+
+
+async def test_node_timeout_is_recorded_and_the_parent_goes_on() -> None:
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "stuck":
+            await anyio.sleep_forever()
+        if ws.question == "root":
+            return Ask(questions=["stuck"]) if not ws.steps else Answer(answer=answer_text(ws))
+        return Answer(answer="x")
+
+    result = await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour), limits=Limits(node_timeout=0.05))
+    assert (result.answer, result.status) == ("error: node timeout reached", "ok")
+    stuck = [d for _, d in result.trace.workspaces() if d["question"] == "stuck"][0]
+    assert (stuck["status"], stuck["limit"]) == ("error", "node_timeout")
+
+
+async def test_run_timeout_stops_the_run_cleanly() -> None:
+    async def behaviour(ws: Workspace) -> Answer:
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    result = await hch.answer("q", depth=0, policy=FunctionPolicy(behaviour), limits=Limits(run_timeout=0.05))
+    assert result.status == "error"
+    assert result.summary.limits_hit == ["run_timeout"]
+
+
+async def test_token_budget_stops_further_calls_where_it_is_reached() -> None:
+    async def behaviour(ws: Workspace) -> Reply:
+        usage = Usage(prompt_tokens=6, completion_tokens=4, cost=0.01)
+        if ws.question == "root" and not ws.steps:
+            return Reply(action=Ask(questions=["a"]), usage=usage)
+        if ws.question == "a" and not ws.steps:
+            return Reply(action=Ask(questions=["b"]), usage=usage)
+        return Reply(action=Answer(answer="x"), usage=usage)
+
+    policy = FunctionPolicy(behaviour)
+    result = await hch.answer("root", depth=3, policy=policy, limits=Limits(max_total_tokens=20))
+    assert result.summary.tokens == 20
+    assert result.summary.cost == pytest.approx(0.02)
+    assert sum(policy.calls.values()) == 2
+    assert "max_total_tokens" in result.summary.limits_hit
+
+
+async def test_a_rerun_after_an_interrupted_run_repeats_no_finished_call(tmp_path: anyio.Path) -> None:
+    block = True
+
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "root":
+            return Ask(questions=["fast", "slow"]) if not ws.steps else Answer(answer=answer_text(ws))
+        if ws.question == "slow" and block:
+            await anyio.sleep_forever()
+        return Answer(answer=ws.question)
+
+    first = FunctionPolicy(behaviour)
+    cache = CallCache(tmp_path / "cache.sqlite")
+    with anyio.move_on_after(0.2):  # stands in for Ctrl-C: cancels the run mid-way
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: hch.answer("root", depth=1, policy=first, call_cache=cache))
+            await wait_all_tasks_blocked()
+            group.cancel_scope.cancel()
+    cache.close()
+    assert dict(first.calls) == {"root": 1, "fast": 1, "slow": 1}
+
+    block = False
+    second = FunctionPolicy(behaviour)
+    result = await hch.answer("root", depth=1, policy=second, call_cache=CallCache(tmp_path / "cache.sqlite"))
+    assert result.answer == "fast,slow"
+    assert dict(second.calls) == {"slow": 1, "root": 1}  # root's second step is new; its first was cached
+    assert result.summary.call_cache_hits == 2
+
+
+async def test_the_call_cache_serves_a_whole_rerun(tmp_path: anyio.Path) -> None:
+    cache = CallCache(tmp_path / "c.sqlite")
+    first = await hch.answer(SUM8, depth=2, call_cache=cache)
+    again = await hch.answer(SUM8, depth=2, call_cache=cache)
+    assert again.answer == first.answer
+    assert again.summary.policy_calls == 0
+    assert again.summary.call_cache_hits == first.summary.policy_calls
+
+
+async def test_a_policy_may_decide_position_by_position() -> None:
+    root_policy = FunctionPolicy(lambda ws: _const(Ask(questions=["x"]) if not ws.steps else Answer(answer="r")), "R")
+    leaf_policy = FunctionPolicy(lambda ws: _const(Answer(answer="leaf")), "L")
+
+    class ByRoot:
+        fingerprint = "by-root(R,L)"
+
+        def at(self, depth: int, root: bool) -> FunctionPolicy:
+            return root_policy if root else leaf_policy
+
+        async def act(self, workspace: Workspace) -> Answer:
+            raise AssertionError("the engine resolves positional policies")
+
+    result = await hch.answer("q", depth=1, policy=ByRoot())  # type: ignore[arg-type]
+    policies = {d["question"]: d["policy"] for _, d in result.trace.workspaces()}
+    assert policies == {"q": "R", "x": "L"}
+
+
+async def _const(action: Ask | Answer) -> Ask | Answer:
+    return action
+
+
+async def test_bad_input_is_rejected_up_front() -> None:
+    with pytest.raises(QuestionError, match="empty"):
+        await hch.answer("  ", depth=1)
+    with pytest.raises(QuestionError, match="at most"):
+        await hch.answer("x" * 100_000, depth=1)
+    with pytest.raises(ValueError, match="depth"):
+        await hch.answer("What is 1 + 2?", depth=-1)
+    with pytest.raises(QuestionError, match="cannot parse"):
+        await hch.answer("Why is the sky blue?", depth=1)
+
+
+def test_answer_sync_returns_answer_and_trace() -> None:
+    result = hch.answer_sync("What is (3 + 4) * (10 - 2 * 3)?", depth=2)
+    assert result.answer == "28"
+    assert result.trace.graph.number_of_nodes() > 0
