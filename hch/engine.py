@@ -12,7 +12,7 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from hch.policy import ChecksQuestions, Policy, as_reply, resolve
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
-from hch.workspace import Answer, Ask, Reply, SubAnswer, Usage, Workspace, normalize_question
+from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
 MAX_QUESTION_CHARS = 20_000
 
@@ -138,7 +138,7 @@ class _Run:
                 )
                 action = (await self.call(node, leaf, workspace)).action
                 if isinstance(action, Answer):
-                    status = "guess" if action.guess else "ok"
+                    status: Status = "guess" if action.guess else "ok"
                     self._finish(node, action.answer, status, limit=limit)
                     return SubAnswer(question=question, answer=action.answer, status=status)
                 refusal, hit = self.refuse(workspace, action)
@@ -165,7 +165,8 @@ class _Run:
         if workspace.depth <= 0:
             return "at depth 0 you cannot ask subquestions; answer with your best guess", None
         if workspace.steps_left <= 0:
-            return f"no steps left (max_steps_per_node={self.limits.max_steps_per_node}); answer now", "max_steps_per_node"
+            steps = self.limits.max_steps_per_node
+            return f"no steps left (max_steps_per_node={steps}); answer now", "max_steps_per_node"
         if len(questions) > workspace.max_asks:
             return (
                 f"one step may ask at most {workspace.max_asks} subquestions, not {len(questions)}",
@@ -276,7 +277,9 @@ async def answer(
     if not question.strip():
         raise QuestionError("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS} are accepted")
+        raise QuestionError(
+            f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS} are accepted"
+        )
     if policy is None:
         from hch.experts import ExpertPolicy
 
@@ -287,7 +290,7 @@ async def answer(
     trace = trace or Trace()
     trace.meta.update(
         question=question, depth=depth, policy=policy.fingerprint, context=context,
-        limits=limits.model_dump(), started_at=datetime.now(timezone.utc).isoformat(),
+        limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
         hch_version=_version(), status="running", **(meta or {}),
     )
     run = _Run(policy, context, limits, trace, call_cache, subtree_cache or SubtreeCache(), fail_fast)

@@ -21,8 +21,8 @@ Listener = Callable[[str, dict[str, Any]], None]
 class Trace:
     """A growing graph of workspaces and policy calls, with the run's metadata in `graph.graph`."""
 
-    def __init__(self, graph: nx.DiGraph | None = None, **meta: Any) -> None:
-        self.graph: nx.DiGraph = graph if graph is not None else nx.DiGraph()
+    def __init__(self, graph: nx.DiGraph[int] | None = None, **meta: Any) -> None:
+        self.graph: nx.DiGraph[int] = graph if graph is not None else nx.DiGraph()
         self.graph.graph.update(meta)
         self._ids = itertools.count(max(self.graph.nodes, default=-1) + 1)
         self.listeners: list[Listener] = []
@@ -35,7 +35,7 @@ class Trace:
     @property
     def root(self) -> int:
         """The id of the root workspace (the first one recorded)."""
-        return min(n for n, kind in self.graph.nodes(data="kind") if kind == "workspace")
+        return min(node for node, data in self.workspaces())
 
     def workspaces(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Every workspace node with its attributes, in id order."""

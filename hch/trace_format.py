@@ -154,7 +154,8 @@ def parse(text: str, source: str = "<text>") -> Trace:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TraceError(f"{source} is not valid JSON (truncated or corrupt?): {exc.msg} at line {exc.lineno}") from None
+        reason = f"{exc.msg} at line {exc.lineno}"
+        raise TraceError(f"{source} is not valid JSON (truncated or corrupt?): {reason}") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise TraceError(f"{source} is not an hch trace (no \"format\": \"{FORMAT}\" header)")
     version = raw.get("schema_version")
@@ -173,14 +174,12 @@ def parse(text: str, source: str = "<text>") -> Trace:
 
 def from_model(model: TraceFile) -> Trace:
     """Build the in-memory trace from a validated file model."""
-    graph = nx.DiGraph(**model.graph)
+    graph: nx.DiGraph[int] = nx.DiGraph(**model.graph)
     for node in model.nodes:
         attrs = node.model_dump(exclude={"id"})
         graph.add_node(node.id, **attrs)
     for edge in model.edges:
-        attrs = edge.model_dump(exclude={"source", "target"})
-        if not attrs["repeats"]:
-            del attrs["repeats"]
+        attrs = edge.model_dump(exclude={"source", "target"}, exclude_defaults=True)
         graph.add_edge(edge.source, edge.target, **attrs)
     return Trace(graph)
 

@@ -235,7 +235,7 @@ async def test_node_timeout_is_recorded_and_the_parent_goes_on() -> None:
 
     result = await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour), limits=Limits(node_timeout=0.05))
     assert (result.answer, result.status) == ("error: node timeout reached", "ok")
-    stuck = [d for _, d in result.trace.workspaces() if d["question"] == "stuck"][0]
+    stuck = next(d for _, d in result.trace.workspaces() if d["question"] == "stuck")
     assert (stuck["status"], stuck["limit"]) == ("error", "node_timeout")
 
 

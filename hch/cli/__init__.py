@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         fail("interrupted", 130)
     except HchError as exc:
         fail(str(exc), 1)
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1)
+    except Exception as exc:
+        if os.environ.get("HCH_DEBUG"):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (set HCH_DEBUG=1 to see the traceback)", 1)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -12,7 +12,15 @@ import click
 from rich.console import Console
 
 from hch.cli import app
-from hch.cli.options import cache_options, depth_option, limit_options, limits_from, new_trace_path, open_cache, policy_option
+from hch.cli.options import (
+    cache_options,
+    depth_option,
+    limit_options,
+    limits_from,
+    new_trace_path,
+    open_cache,
+    policy_option,
+)
 from hch.cli.render import plain, tree_view
 from hch.engine import Result, answer
 from hch.policy_spec import make_policy

@@ -49,7 +49,8 @@ limit_options = stack(
                  show_default=True, help="Steps of asking one node may take."),
     click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULTS.max_nodes,
                  show_default=True, help="Workspaces a run may expand."),
-    click.option("--node-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds one policy call at a node may take."),
+    click.option("--node-timeout", type=click.FloatRange(min=0, min_open=True),
+                 help="Seconds one policy call at a node may take."),
     click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds for the whole run."),
     click.option("--max-total-tokens", type=click.IntRange(min=0), help="Token budget of the run."),
     click.option("--max-cost", type=click.FloatRange(min=0), help="Budget of the run in US dollars."),
@@ -73,7 +74,8 @@ def open_cache(path: Path, disabled: bool) -> CallCache | None:
 
 def new_trace_path(question: str, folder: Path = TRACES_DIR) -> Path:
     """A fresh file name under `traces/`: timestamp and a slug of the question."""
-    slug = "-".join("".join(c if c.isalnum() else " " for c in question.lower()).split()[:6]) or "run"
+    words = "".join(c if c.isalnum() else " " for c in question.lower()).split()[:6]
+    slug = "-".join(words)[:60] or "run"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = folder / f"{stamp}-{slug}.json"
     counter = 1

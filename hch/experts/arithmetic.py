@@ -46,7 +46,7 @@ class ListExpert:
 
     name = "list"
     version = 1
-    forms = ["What is the sum of 3, 1, 4, 1, 5? (also product, maximum, minimum)"]
+    forms: tuple[str, ...] = ("What is the sum of 3, 1, 4, 1, 5? (also product, maximum, minimum)",)
 
     def knows(self, question: str, context: str) -> bool:
         return parse_list(question) is not None
@@ -126,7 +126,7 @@ class ExpressionExpert:
 
     name = "expression"
     version = 1
-    forms = ["What is (3 + 4) * (10 - 2 * 3)?"]
+    forms: tuple[str, ...] = ("What is (3 + 4) * (10 - 2 * 3)?",)
 
     def knows(self, question: str, context: str) -> bool:
         return parse_expression(question) is not None

@@ -18,7 +18,7 @@ class Expert(Protocol):
     """Short name, part of the expert policy's fingerprint."""
     version: int
     """Bumped whenever the expert's behaviour changes, so old cached calls are not reused."""
-    forms: list[str]
+    forms: tuple[str, ...]
     """Examples of the question forms it knows, shown when a question is not understood."""
 
     def knows(self, question: str, context: str) -> bool:

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import hch
+
+SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+
+
+def hch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hch", *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_ask_prints_answer_tree_summary_and_trace_path(tmp_path: Path) -> None:
+    done = hch_cli("ask", SUM, "--depth", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "31"
+    assert any("n=2 What is the sum of 3, 1, 4, 1? → 9" in line for line in lines)
+    assert any("7 nodes · 10 policy calls · 0 cache hits · deepest level 2" in line for line in lines)
+    trace_line = lines[-1]
+    assert trace_line.startswith("trace: traces/")
+    trace = hch.load_trace(tmp_path / trace_line.removeprefix("trace: "))
+    assert trace.meta["answer"] == "31"
+    assert (tmp_path / ".hch" / "cache.sqlite").exists()
+
+
+def test_json_output_is_one_object_and_a_rerun_is_served_from_the_cache(tmp_path: Path) -> None:
+    first = json.loads(hch_cli("ask", SUM, "--json", cwd=tmp_path).stdout)
+    second = json.loads(hch_cli("ask", SUM, "--json", cwd=tmp_path).stdout)
+    assert first["answer"] == second["answer"] == "31"
+    assert first["summary"]["policy_calls"] == 10
+    assert (second["summary"]["policy_calls"], second["summary"]["call_cache_hits"]) == (0, 10)
+    assert Path(tmp_path / first["trace"]).exists() and first["trace"] != second["trace"]
+
+
+def test_quiet_prints_only_the_answer_and_no_cache_writes_no_cache(tmp_path: Path) -> None:
+    done = hch_cli("ask", "What is (3 + 4) * 2?", "-q", "--no-cache", "--trace", "out.json", cwd=tmp_path)
+    assert done.stdout == "14\n"
+    assert (tmp_path / "out.json").exists()
+    assert not (tmp_path / ".hch").exists()
+
+
+def test_guesses_are_marked_in_the_tree(tmp_path: Path) -> None:
+    done = hch_cli("ask", SUM, "--depth", "1", cwd=tmp_path)
+    assert "[guess]" in done.stdout
+    assert "3 guesses" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", ""], "the question is empty"),
+        (["ask", "x" * 30_000], "at most 20000"),
+        (["ask", SUM, "--depth", "-1"], "--depth"),
+        (["ask", SUM, "--policy", "nonsense"], "unknown policy 'nonsense'"),
+        (["ask", "Why is the sky blue?"], "cannot parse"),
+        (["ask", SUM, "--bogus"], "No such option"),
+        (["ask", SUM, "--max-nodes", "0"], "--max-nodes"),
+        (["ask", SUM, "--context", "@missing.txt"], "cannot read context file"),
+    ],
+)
+def test_bad_input_gives_one_line_and_a_nonzero_exit(tmp_path: Path, args: list[str], message: str) -> None:
+    done = hch_cli(*args, cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+SLOW_RUN = textwrap.dedent(
+    """
+    import sys, anyio
+    from hch.cli import main
+    from hch.policy_spec import register
+    from hch.workspace import Answer, Ask
+
+    class Slow:
+        fingerprint = "slow"
+        async def act(self, ws):
+            if ws.question == "root":
+                return Ask(questions=["a", "b"]) if not ws.steps else Answer(answer="done")
+            if ws.question == "b":
+                print("waiting", flush=True)
+                await anyio.sleep_forever()
+            return Answer(answer=ws.question)
+
+    register("slow")(lambda argument, options: Slow())
+    main(sys.argv[1:])
+    """
+)
+
+
+def test_ctrl_c_stops_cleanly_and_writes_the_trace_of_what_completed(tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_RUN)
+    process = subprocess.Popen(
+        [sys.executable, str(script), "ask", "root", "--policy", "slow", "--trace", "t.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "waiting\n"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert stderr.strip() == "hch: interrupted; the trace of what completed is in t.json"
+    trace = hch.load_trace(tmp_path / "t.json")
+    statuses = {d["question"]: d["status"] for _, d in trace.workspaces()}
+    assert statuses == {"root": "interrupted", "a": "ok", "b": "interrupted"}

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from rich.console import Console
+
+import hch
+from hch.cli.render import plain, tree_view
+
+
+def test_control_characters_are_shown_escaped() -> None:
+    assert plain("red \x1b[31mtext\x07") == "red \\x1b[31mtext\\x07"
+    assert plain("keep\nnewlines\tand tabs") == "keep\nnewlines\tand tabs"
+    assert plain("abcdef", limit=4) == "abc…"
+
+
+def test_markup_in_content_is_printed_as_text() -> None:
+    result = hch.answer_sync("What is the sum of 1, 2?", depth=0)
+    result.trace.update_node(result.trace.root, answer="[bold red]not markup[/] \x1b[2J")
+    console = Console(record=True, width=200, color_system=None)
+    console.print(tree_view(result.trace))
+    text = console.export_text()
+    assert "[bold red]not markup[/] \\x1b[2J" in text
+
+
+def test_a_large_tree_is_cut_with_a_count_of_the_rest() -> None:
+    result = hch.answer_sync("What is the sum of " + ", ".join(map(str, range(64))) + "?", depth=6)
+    console = Console(record=True, width=200, color_system=None)
+    console.print(tree_view(result.trace, max_lines=10))
+    text = console.export_text()
+    assert len(text.splitlines()) == 11
+    assert "… 53 more nodes" in text

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import Any
+
+from hch.trace import Trace
+
+
+def small_trace() -> Trace:
+    trace = Trace(question="root")
+    root = trace.add_node("workspace", question="root")
+    child = trace.add_node("workspace", question="child")
+    call = trace.add_node("call", workspace=root)
+    trace.add_edge(root, child, "delegate", step=0, order=0)
+    trace.add_edge(root, call, "call")
+    return trace
+
+
+def test_nodes_are_numbered_in_one_id_space_and_listed_by_kind() -> None:
+    trace = small_trace()
+    assert trace.root == 0
+    assert [n for n, _ in trace.workspaces()] == [0, 1]
+    assert [n for n, _ in trace.calls()] == [2]
+    assert trace.node_calls(0) == [2]
+    assert [c for c, _ in trace.children(0)] == [1]
+
+
+def test_listeners_see_every_change() -> None:
+    trace = Trace()
+    events: list[tuple[str, dict[str, Any]]] = []
+    trace.listeners.append(lambda kind, data: events.append((kind, data)))
+    node = trace.add_node("workspace", question="q", status="running")
+    trace.update_node(node, status="ok")
+    trace.add_edge(node, trace.add_node("call", workspace=node), "call")
+    assert [kind for kind, _ in events] == ["node", "node", "node", "edge"]
+    assert events[1][1] == {"id": 0, "kind": "workspace", "question": "q", "status": "ok"}
+    assert events[3][1] == {"source": 0, "target": 1, "kind": "call"}
+
+
+def test_a_repeated_edge_counts_repeats() -> None:
+    trace = small_trace()
+    trace.add_edge(0, 1, "reuse", step=1, order=0)
+    assert trace.graph.edges[0, 1] == {"kind": "delegate", "step": 0, "order": 0, "repeats": 1}
+
+
+def test_graft_copies_a_subtree_under_new_ids() -> None:
+    source = small_trace()
+    target = Trace()
+    target.add_node("workspace", question="other")
+    copy = target.graft(source, 0)
+    assert copy == 1
+    assert target.graph.nodes[copy]["question"] == "root"
+    assert sorted(target.graph.edges) == [(1, 2), (1, 3)]
+    assert target.graph.edges[1, 2]["kind"] == "delegate"

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+import hch
+from hch.errors import TraceError
+from hch.trace_format import SCHEMA_VERSION, load, save
+
+SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+
+
+def graphs_equal(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    return bool(
+        a.graph == b.graph
+        and dict(a.nodes(data=True)) == dict(b.nodes(data=True))
+        and {(u, v): d for u, v, d in a.edges(data=True)} == {(u, v): d for u, v, d in b.edges(data=True)}
+    )
+
+
+def test_save_then_load_gives_an_equal_graph(tmp_path: Path) -> None:
+    result = hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
+    loaded = load(tmp_path / "t.json")
+    assert graphs_equal(loaded.graph, json_roundtrip(result.trace.graph))
+    assert loaded.meta["answer"] == "31"
+    assert loaded.meta["summary"]["nodes"] == 7
+
+
+def json_roundtrip(graph: nx.DiGraph) -> nx.DiGraph:
+    """The in-memory graph as JSON would give it back (tuples become lists)."""
+    return nx.node_link_graph(json.loads(json.dumps(nx.node_link_data(graph, edges="edges"))), edges="edges")
+
+
+def test_a_trace_with_reuse_and_repeats_round_trips(tmp_path: Path) -> None:
+    result = hch.answer_sync("What is (1 + 2) * (1 + 2)?", depth=2)
+    assert result.summary.subtree_cache_hits == 1
+    save(result.trace, tmp_path / "t.json")
+    assert graphs_equal(load(tmp_path / "t.json").graph, json_roundtrip(result.trace.graph))
+
+
+def test_saving_leaves_no_temporary_file(tmp_path: Path) -> None:
+    hch.answer_sync(SUM, depth=1, trace_path=tmp_path / "t.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"format": "hch-trace", "schema_version": 1, "nodes": [', "not valid JSON"),
+        ("[1, 2, 3]", "not an hch trace"),
+        ('{"directed": true, "nodes": [], "edges": []}', "not an hch trace"),
+        (f'{{"format": "hch-trace", "schema_version": {SCHEMA_VERSION + 1}}}', "schema version"),
+        ('{"format": "hch-trace", "schema_version": 1, "graph": {}, "nodes": [{"id": 0}], "edges": []}', "nodes.0"),
+    ],
+)
+def test_bad_files_give_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(TraceError, match=message) as info:
+        load(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="no trace file at"):
+        load(tmp_path / "nope.json")
