@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `hch` console script."""
     try:
         code = app.main(args=argv, prog_name="hch", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        print(exc.format_message(), file=sys.stderr)
+        sys.exit(2)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "hch"
         fail(f"{exc.format_message()} (see '{where} --help')", 2)
