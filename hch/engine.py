@@ -20,7 +20,8 @@ import anyio
 
 from hch import trace_format
 from hch.call_cache import CallCache, call_key
-from hch.errors import NodeFailed, PolicyError, QuestionError
+from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted
+from hch.journal import Journal, journal_path
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
 from hch.subtree_cache import SubtreeCache, SubtreeKey
@@ -34,9 +35,10 @@ MAX_QUESTION_CHARS = 20_000
 class _NodeError(Exception):
     """Ends one node in error; its parent goes on (unless the run fails fast)."""
 
-    def __init__(self, message: str, limit: str | None = None) -> None:
+    def __init__(self, message: str, limit: str | None = None, failed: PolicyError | None = None) -> None:
         super().__init__(message)
         self.limit = limit
+        self.failed = failed
 
 
 @dataclass
@@ -205,8 +207,14 @@ class _Run:
         begin = time.perf_counter()
         try:
             reply = await self._timed_act(leaf, workspace)
-        except _NodeError as exc:
-            self._record_call(node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc))
+        except (_NodeError, RunAborted) as exc:
+            failed = exc if isinstance(exc, RunAborted) else exc.failed
+            self.spent = self.spent + (failed.usage if failed is not None and failed.usage else Usage())
+            self._record_call(
+                node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc), failed
+            )
+            if isinstance(exc, RunAborted):
+                self._finish(node, f"error: {exc}", "error", limit=None, error=str(exc))
             raise
         latency = time.perf_counter() - begin
         self.spent = self.spent + reply.usage
@@ -222,8 +230,10 @@ class _Run:
         with anyio.move_on_after(min(own, self.deadline) - anyio.current_time()) as scope:
             try:
                 return as_reply(await leaf.act(workspace))
+            except RunAborted:
+                raise  # the policy cannot work at all: stop the run rather than fail every node
             except PolicyError as exc:
-                raise _NodeError(str(exc)) from None
+                raise _NodeError(str(exc), failed=exc) from None
             except Exception as exc:  # a policy bug or failure must not sink the whole run
                 raise _NodeError(f"policy raised {type(exc).__name__}: {exc}") from None
         assert scope.cancelled_caught
@@ -242,14 +252,17 @@ class _Run:
     def _record_call(
         self, node: int, leaf: Policy, workspace: Workspace, reply: Reply | None,
         latency: float, cached: bool, started: float, error: str | None = None,
+        failed: PolicyError | None = None,
     ) -> None:
+        """Record a call; a failed one keeps what the policy reported spending (usage, attempts)."""
+        spent = failed.usage if failed is not None and failed.usage is not None else Usage()
         call = self.trace.add_node(
             "call", workspace=node, policy=leaf.fingerprint,
             input=workspace.model_dump(exclude={"context"}),
             output=reply.action.model_dump() if reply else None,
-            usage=(reply.usage if reply else Usage()).model_dump(), latency=latency, cached=cached,
-            started=started, raw=reply.raw if reply else None,
-            attempts=reply.attempts if reply else [], error=error,
+            usage=(reply.usage if reply else spent).model_dump(), latency=latency, cached=cached,
+            started=started, raw=reply.raw if reply else (failed.raw if failed else None),
+            attempts=reply.attempts if reply else (failed.attempts if failed else []), error=error,
         )
         self.trace.add_edge(node, call, "call")
 
@@ -293,6 +306,9 @@ async def answer(
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
         hch_version=_version(), status="running", **(meta or {}),
     )
+    journal = Journal(journal_path(trace_path), trace) if trace_path is not None else None
+    if journal is not None:
+        trace.listeners.append(journal)
     run = _Run(policy, context, limits, trace, call_cache, subtree_cache or SubtreeCache(), fail_fast)
     began = time.perf_counter()
     result: SubAnswer | None = None
@@ -301,6 +317,7 @@ async def answer(
     except BaseException as exc:
         failed = _node_failure(exc)
         if failed is not None:
+            trace.meta["error"] = str(failed)
             raise failed from None
         raise
     finally:
@@ -313,6 +330,9 @@ async def answer(
             answer=result.answer if result else None,
         )
         saved = trace_format.save(trace, trace_path) if trace_path is not None else None
+        if journal is not None:  # the saved trace holds everything the journal did
+            trace.listeners.remove(journal)
+            journal.close(delete=True)
     assert result is not None
     return Result(result.answer, result.status, trace, summary, saved)
 
@@ -322,9 +342,9 @@ def answer_sync(question: str, **kwargs: Any) -> Result:
     return anyio.run(lambda: answer(question, **kwargs))
 
 
-def _node_failure(exc: BaseException) -> NodeFailed | None:
-    """The `NodeFailed` inside a (possibly nested) exception group, if any."""
-    if isinstance(exc, NodeFailed):
+def _node_failure(exc: BaseException) -> HchError | None:
+    """The `NodeFailed` or `RunAborted` inside a (possibly nested) exception group, if any."""
+    if isinstance(exc, (NodeFailed, RunAborted)):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:

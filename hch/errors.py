@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hch.workspace import Usage
+
 
 class HchError(Exception):
     """Base class: a failure the CLI reports as one line and a non-zero exit."""
@@ -12,7 +17,25 @@ class QuestionError(HchError):
 
 
 class PolicyError(HchError):
-    """A policy failed to produce a valid action for a workspace."""
+    """A policy failed to produce a valid action for a workspace.
+
+    A policy that spent something before failing (tokens, retried requests) passes it along,
+    so the engine records it on the failed call and counts it against the run's budgets.
+    """
+
+    def __init__(
+        self, message: str, *, usage: Usage | None = None, raw: dict[str, Any] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.raw = raw
+        self.attempts = attempts or []
+
+
+class RunAborted(PolicyError):
+    """A policy cannot work at all (e.g. the server rejects the API key or knows no such model):
+    rather than fail every node alike, the engine stops the whole run."""
 
 
 class PolicySpecError(HchError):
