@@ -51,3 +51,10 @@ def _expert(argument: str | None, options: Mapping[str, Any]) -> Policy:
     if unknown:
         raise PolicySpecError(f"unknown expert {unknown[0]!r}; known experts: {', '.join(EXPERTS)}")
     return ExpertPolicy([EXPERTS[n] for n in names])
+
+
+@register("llm")
+def _llm(argument: str | None, options: Mapping[str, Any]) -> Policy:
+    from hch.policies.llm import LLMPolicy
+
+    return LLMPolicy.from_options(argument, options)

@@ -17,6 +17,7 @@ from hch.cli.options import (
     depth_option,
     limit_options,
     limits_from,
+    llm_options,
     new_trace_path,
     open_cache,
     policy_option,
@@ -37,6 +38,7 @@ from hch.policy_spec import make_policy
 @click.option("--quiet", "-q", is_flag=True, help="Print only the answer.")
 @cache_options
 @limit_options
+@llm_options
 def ask(question: str, depth: int, policy: str, context: str, trace_path: Path | None,
         as_json: bool, quiet: bool, cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
     """Answer QUESTION with HCH_n; print the answer, its tree, a summary and the trace path."""

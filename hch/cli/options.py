@@ -56,6 +56,20 @@ limit_options = stack(
     click.option("--max-cost", type=click.FloatRange(min=0), help="Budget of the run in US dollars."),
 )
 
+llm_options = stack(
+    click.option("--model", "-m", help="Model name for --policy llm (default: $HCH_MODEL, then the preset's)."),
+    click.option("--base-url", help="OpenAI-compatible server, e.g. http://localhost:11434/v1 "
+                 "(default: $OPENAI_BASE_URL, then the preset's, then OpenAI). The key is read from $OPENAI_API_KEY."),
+    click.option("--preset", help="LLM preset: a name under policies/ or a YAML file (default: llm-default)."),
+    click.option("--max-concurrency", type=click.IntRange(min=1), default=8, show_default=True,
+                 help="Simultaneous requests to the server at most."),
+    click.option("--price", metavar="IN,OUT[,CACHED]",
+                 help="Dollars per million input, output (and cached input) tokens; overrides the preset's."),
+    click.option("--temperature", type=click.FloatRange(min=0), help="Sampling temperature (default: the preset's)."),
+    click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True),
+                 help="Seconds one HTTP request may take before it is retried (default: the preset's)."),
+)
+
 
 def limits_from(options: dict[str, Any]) -> Limits:
     """The `Limits` that `limit_options` flags describe."""

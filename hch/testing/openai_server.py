@@ -1,0 +1,349 @@
+"""A real OpenAI-compatible chat-completions server on 127.0.0.1, scripted, for tests and examples.
+
+It speaks HTTP on a socket, so the real `openai` client (and anything else) talks to it exactly as
+to OpenAI, vLLM, Ollama or llama.cpp. What it answers comes from a *responder*: a function of the
+request. Each request can be told to misbehave (delay, 429 with Retry-After, 5xx, hang past the
+client's timeout, drop the connection, send a malformed body, cut the output at max_tokens, 401,
+404), either by the responder or by faults queued with `inject`. Every request is recorded.
+
+    with OpenAIServer(lambda request: Step.answer("42")) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="test")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+STATUS_ERRORS = {
+    400: ("invalid_request_error", "bad_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_denied", "permission_denied"),
+    404: ("invalid_request_error", "model_not_found"),
+    408: ("timeout", "timeout"),
+    409: ("conflict", "conflict"),
+    429: ("rate_limit_exceeded", "rate_limit_exceeded"),
+    500: ("server_error", "internal_error"),
+    503: ("server_error", "overloaded"),
+}
+
+
+@dataclass
+class Step:
+    """What the server does with one request. Build with the class methods."""
+
+    content: str | None = None
+    """The assistant message content of a 200 reply (`None`: no content)."""
+    status: int = 200
+    """HTTP status; anything but 200 sends an OpenAI-style error body."""
+    retry_after: float | None = None
+    """Seconds to send as `retry-after-ms` (and a rounded-up `Retry-After`) with an error."""
+    delay: float = 0.0
+    """Seconds to wait before replying."""
+    hang: bool = False
+    """Never reply (until the server stops): the client must time out."""
+    drop: bool = False
+    """Close the connection without any reply."""
+    malformed: bool = False
+    """Reply 200 with a body that is not JSON."""
+    finish_reason: str = "stop"
+    """`stop`, or `length` for output cut at max_tokens."""
+    usage: dict[str, int] | None = None
+    """Override the computed usage (prompt_tokens, completion_tokens, cached_tokens)."""
+    message: str = ""
+    """Error message for a non-200 status."""
+
+    @classmethod
+    def answer(cls, text: str) -> Step:
+        """A well-formed HCH action: answer `text`."""
+        return cls(content=json.dumps({"kind": "answer", "questions": [], "answer": text}))
+
+    @classmethod
+    def ask(cls, *questions: str) -> Step:
+        """A well-formed HCH action: ask `questions`."""
+        return cls(content=json.dumps({"kind": "ask", "questions": list(questions), "answer": ""}))
+
+    @classmethod
+    def error(cls, status: int, message: str = "", retry_after: float | None = None) -> Step:
+        """An HTTP error reply (429, 500, 503, 401, 404, ...)."""
+        return cls(status=status, message=message or f"scripted error {status}", retry_after=retry_after)
+
+    @classmethod
+    def truncated(cls, text: str = '{"kind": "answer", "questions": [], "answer": "the sky is bl') -> Step:
+        """Output cut at max_tokens: partial content and finish_reason `length`."""
+        return cls(content=text, finish_reason="length")
+
+
+@dataclass
+class Seen:
+    """One request the server received, and what it did with it."""
+
+    body: dict[str, Any]
+    """The parsed JSON request body (model, messages, response_format, ...)."""
+    headers: dict[str, str]
+    """The request headers (lower-cased names)."""
+    step: Step | None = None
+    """What the server did (None if the body could not be parsed)."""
+    status: int | None = None
+    """The status sent (None when the server hung or dropped the connection)."""
+    usage: dict[str, int] | None = None
+    """The usage reported in a 200 reply."""
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", []))
+
+    @property
+    def last_user(self) -> str:
+        """The text of the last user message."""
+        users = [m.get("content") or "" for m in self.messages if m.get("role") == "user"]
+        return str(users[-1]) if users else ""
+
+
+Responder = Callable[[Seen], Step | str]
+"""Decides the reply to a request; a plain string is sent as the message content."""
+
+
+@dataclass
+class _Injected:
+    match: Callable[[Seen], bool]
+    steps: list[Step]
+
+
+@dataclass
+class OpenAIServer:
+    """A threaded HTTP server implementing POST /v1/chat/completions. Use as a context manager."""
+
+    responder: Responder = field(default=lambda seen: Step.answer("ok"))
+    """Decides every reply not overridden by an injected fault."""
+    api_key: str | None = None
+    """If set, requests without `Authorization: Bearer <api_key>` get a 401."""
+    models: set[str] | None = None
+    """If set, requests for any other model get a 404 like OpenAI's `model_not_found`."""
+    hold_until: int | None = None
+    """If set, each request waits until this many are in flight (or `hold_timeout`) before replying."""
+    hold_timeout: float = 0.5
+    """Longest wait for `hold_until` (so the last requests of a run are not held forever)."""
+    hang_seconds: float = 60.0
+    """Longest a hanging request hangs (it also ends when the server stops)."""
+
+    requests: list[Seen] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Condition()
+        self._stopping = threading.Event()
+        self._injected: list[_Injected] = []
+        self._prefixes: set[str] = set()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> OpenAIServer:
+        """Listen on a free port of 127.0.0.1 and serve from a background thread."""
+        handler = type("Handler", (_Handler,), {"owner": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="openai-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; hanging requests are released."""
+        self._stopping.set()
+        with self._lock:
+            self._lock.notify_all()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "the server is not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give a client as its base URL, ending in /v1."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def inject(self, match: str | Callable[[Seen], bool], *steps: Step) -> None:
+        """Serve `steps`, in order, to the next requests that `match` (a substring of the last
+        user message, or a predicate), before the responder sees any of them."""
+        predicate = match if callable(match) else (lambda seen, text=match: text in seen.last_user)
+        with self._lock:
+            self._injected.append(_Injected(predicate, list(steps)))
+
+    def ok_requests(self) -> list[Seen]:
+        """The requests answered with a 200."""
+        return [seen for seen in self.requests if seen.status == 200]
+
+    def reported_usage(self) -> dict[str, int]:
+        """The sum of the usage the server reported in its 200 replies."""
+        total = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+        for seen in self.ok_requests():
+            for name in total:
+                total[name] += (seen.usage or {}).get(name, 0)
+        return total
+
+    # -- serving (called from handler threads) ----------------------------------------------
+
+    def _decide(self, seen: Seen) -> Step:
+        with self._lock:
+            for injected in self._injected:
+                if injected.steps and injected.match(seen):
+                    return injected.steps.pop(0)
+        if self.api_key is not None and seen.headers.get("authorization") != f"Bearer {self.api_key}":
+            return Step.error(401, "Incorrect API key provided. You can find your API key in your account settings.")
+        model = seen.body.get("model")
+        if self.models is not None and model not in self.models:
+            return Step.error(404, f"The model `{model}` does not exist or you do not have access to it.")
+        decided = self.responder(seen)
+        return Step(content=decided) if isinstance(decided, str) else decided
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._lock.notify_all()
+            if self.hold_until is not None:
+                self._lock.wait_for(
+                    lambda: self.in_flight >= (self.hold_until or 0) or self._stopping.is_set(),
+                    timeout=self.hold_timeout,
+                )
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def _usage(self, seen: Seen, step: Step) -> dict[str, int]:
+        """Deterministic token counts: words in, words out; a system prompt seen before is 'cached'."""
+        if step.usage is not None:
+            return {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, **step.usage}
+        texts = [str(m.get("content") or "") for m in seen.messages]
+        prompt = sum(len(t.split()) + 4 for t in texts)
+        system = texts[0] if seen.messages and seen.messages[0].get("role") == "system" else ""
+        with self._lock:
+            cached = len(system.split()) + 4 if system and system in self._prefixes else 0
+            self._prefixes.add(system)
+        completion = len((step.content or "").split()) + 1
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "cached_tokens": cached}
+
+    def _completion(self, seen: Seen, step: Step, usage: dict[str, int]) -> dict[str, Any]:
+        number = len(self.requests)
+        return {
+            "id": f"chatcmpl-{number}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": seen.body.get("model", "scripted"),
+            "system_fingerprint": "fp_scripted",
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": step.content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": step.finish_reason,
+            }],
+            "usage": {
+                "prompt_tokens": usage["prompt_tokens"],
+                "completion_tokens": usage["completion_tokens"],
+                "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+                "prompt_tokens_details": {"cached_tokens": usage["cached_tokens"]},
+            },
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: OpenAIServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def do_POST(self) -> None:
+        server = self.owner
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+            return
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            self._send_json(400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}})
+            return
+        seen = Seen(body=body, headers=headers)
+        with server._lock:
+            server.requests.append(seen)
+        server._enter()
+        try:
+            self._serve(server, seen)
+        finally:
+            server._leave()
+
+    def _serve(self, server: OpenAIServer, seen: Seen) -> None:
+        step = seen.step = server._decide(seen)
+        if step.delay:
+            server._stopping.wait(step.delay)
+        if step.hang:
+            server._stopping.wait(server.hang_seconds)
+            self._drop()
+            return
+        if step.drop:
+            self._drop()
+            return
+        if step.status != 200:
+            kind, code = STATUS_ERRORS.get(step.status, ("error", "error"))
+            extra = {}
+            if step.retry_after is not None:
+                extra = {"retry-after-ms": str(round(step.retry_after * 1000)),
+                         "retry-after": str(max(1, round(step.retry_after + 0.4999)))}
+            seen.status = step.status
+            error = {"message": step.message, "type": kind, "param": None, "code": code}
+            self._send_json(step.status, {"error": error}, extra)
+            return
+        seen.status = 200
+        if step.malformed:
+            self._send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess')
+            return
+        usage = seen.usage = server._usage(seen, step)
+        self._send_json(200, server._completion(seen, step, usage))
+
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send_bytes(status, json.dumps(payload).encode(), headers)
+
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client went away (e.g. it timed out)
+            self.close_connection = True
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
