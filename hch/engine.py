@@ -24,6 +24,7 @@ from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAbor
 from hch.journal import Journal, journal_path
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
+from hch.position import POSITION, Position
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
@@ -113,6 +114,9 @@ class _Run:
         if parent is not None:
             asker, step, order = parent
             self.trace.add_edge(asker, node, "delegate", step=step, order=order)
+        above = POSITION.get()  # still the asker's: this task was started from its node
+        level = above.level + 1 if parent is not None and above is not None else 0
+        token = POSITION.set(Position(node, level, *(parent or (None, None, None))))
         try:
             result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node})
         except BaseException:
@@ -120,6 +124,8 @@ class _Run:
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
             self.subtrees.abandon(key, flight)
             raise
+        finally:
+            POSITION.reset(token)
         self.subtrees.finish(flight, result, node, self.trace)
         return result
 
@@ -297,8 +303,9 @@ async def answer(
         from hch.experts import ExpertPolicy
 
         policy = ExpertPolicy()
-    if isinstance(policy, ChecksQuestions):
-        policy.check(question, context)
+    root_policy = resolve(policy, depth, root=True)  # for a positional policy, the part at the root
+    if isinstance(root_policy, ChecksQuestions):
+        root_policy.check(question, context)
     limits = limits or Limits()
     trace = trace or Trace()
     trace.meta.update(

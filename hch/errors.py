@@ -38,6 +38,10 @@ class RunAborted(PolicyError):
     rather than fail every node alike, the engine stops the whole run."""
 
 
+class Stopped(RunAborted):
+    """The person acting as H ended the run at the prompt (Ctrl-D); what completed is kept."""
+
+
 class PolicySpecError(HchError):
     """A `--policy` spec names no known policy or is malformed."""
 

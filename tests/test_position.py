@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+from helpers import FunctionPolicy
+
+import hch
+from hch.position import Position, current
+from hch.workspace import Action, Answer, Ask, Workspace
+
+
+@pytest.mark.anyio
+async def test_each_node_sees_its_own_position_in_the_trace() -> None:
+    seen: dict[str, Position | None] = {}
+
+    async def behaviour(workspace: Workspace) -> Action:
+        seen[workspace.question] = current()
+        if workspace.question == "root" and not workspace.steps:
+            return Ask(questions=["a", "b"])
+        if workspace.question == "b" and not workspace.steps:
+            return Ask(questions=["b1"])
+        return Answer(answer="x")
+
+    result = await hch.answer("root", depth=2, policy=FunctionPolicy(behaviour))
+    ids = {data["question"]: node for node, data in result.trace.workspaces()}
+    assert seen["root"] == Position(ids["root"], 0)
+    assert seen["a"] == Position(ids["a"], 1, ids["root"], 0, 0)
+    assert seen["b"] == Position(ids["b"], 1, ids["root"], 0, 1)
+    assert seen["b1"] == Position(ids["b1"], 2, ids["b"], 0, 0)
+    assert current() is None  # nothing leaks out of the run
