@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -269,6 +270,41 @@ class OpenAIServer:
                 "prompt_tokens_details": {"cached_tokens": usage["cached_tokens"]},
             },
         }
+
+
+QUESTION_LINE = re.compile(r'^Your question: (".*")$', re.MULTILINE)
+ANSWER_LINE = re.compile(r'^  A\d+(?: \(.*?\))?: (".*")$', re.MULTILINE)
+
+
+def question_of(seen: Seen) -> str:
+    """The HCH question in a request rendered by the default preset's template."""
+    match = QUESTION_LINE.search(seen.last_user)
+    if match is None:
+        raise ValueError("the request shows no 'Your question:' line (not the default template?)")
+    return str(json.loads(match.group(1)))
+
+
+def subanswers_of(seen: Seen) -> list[str]:
+    """The sub-answers shown in a request rendered by the default preset's template."""
+    return [str(json.loads(m.group(1))) for m in ANSWER_LINE.finditer(seen.last_user)]
+
+
+def hch_responder(
+    tree: dict[str, list[str] | str], combine: Callable[[str, list[str]], str] | None = None
+) -> Responder:
+    """A scripted H: a question mapped to a list asks those subquestions once, then answers
+    `combine(question, sub-answers)`; mapped to a string, answers it. Unknown questions get "?"."""
+    join = combine or (lambda question, answers: " + ".join(answers))
+
+    def respond(seen: Seen) -> Step:
+        question = question_of(seen)
+        plan = tree.get(question, "?")
+        if isinstance(plan, str):
+            return Step.answer(plan)
+        answers = subanswers_of(seen)
+        return Step.answer(join(question, answers)) if answers else Step.ask(*plan)
+
+    return respond
 
 
 class _Handler(BaseHTTPRequestHandler):
