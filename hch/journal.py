@@ -1,0 +1,187 @@
+"""A crash-safe journal of a run: every node and edge change appended as a JSON line.
+
+While a run goes, `Journal` listens to its `Trace` and appends one line per change to
+`<trace>.journal.jsonl` beside the trace file (`run.json` → `run.journal.jsonl`). If the
+process dies before the final trace is saved (SIGKILL, a crash, a power cut of the
+terminal), `load_journal` rebuilds the trace from it: the last record of a node wins.
+
+Durability trade-off: lines are written to Python's buffer and flushed (one `write`
+syscall, no fsync) at the end of every event-loop iteration in which something was
+recorded, not once per line. A record therefore reaches the operating system before the
+run awaits anything else (a slow LLM call, a person, a sleep); a SIGKILL can only lose
+what the current iteration recorded, i.e. a few microseconds of instant (expert) calls.
+The OS keeps flushed data across a process crash; only a machine crash can lose it.
+After the final trace JSON is written atomically the journal is redundant and deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from io import TextIOWrapper
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hch.errors import TraceError
+from hch.trace import Trace
+
+FORMAT = "hch-journal"
+SCHEMA_VERSION = 1
+SUFFIX = ".journal.jsonl"
+
+
+def journal_path(trace_path: str | Path) -> Path:
+    """Where the journal of a trace file lives: `run.json` → `run.journal.jsonl`."""
+    path = Path(trace_path)
+    if path.name.endswith(SUFFIX):
+        return path
+    stem = path.name.removesuffix(".json")
+    return path.with_name(stem + SUFFIX)
+
+
+class Journal:
+    """A `Trace` listener appending each change as a line of JSON, flushed once per loop iteration."""
+
+    def __init__(self, path: str | Path, trace: Trace) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIOWrapper | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        self._flush_scheduled = False
+        self._write({"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": trace.meta})
+        for node in sorted(trace.graph.nodes):  # a trace passed in may already hold nodes
+            self("node", {"id": node, **trace.graph.nodes[node]})
+        for source, target, data in trace.graph.edges(data=True):
+            self("edge", {"source": source, "target": target, **data})
+        self.flush()
+
+    def __call__(self, event: str, attrs: dict[str, Any]) -> None:
+        """Record one change (the `Trace` listener signature)."""
+        if event == "edge" and attrs.get("kind") == "call":
+            return  # implied by the call node's `workspace`: rebuilt on load, one line fewer per call
+        self._write({"node": attrs} if event == "node" else {"edge": attrs})
+        self._schedule_flush()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record, default=_jsonable, separators=(",", ":")) + "\n")
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no asyncio loop (sync use, or another backend): flush at once
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Hand everything written so far to the operating system."""
+        self._flush_scheduled = False
+        if self._file is not None and not self._file.closed:
+            self._file.flush()
+
+    def close(self, delete: bool = False) -> None:
+        """Flush and close; `delete` removes the file (once the final trace is safely saved)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if delete:
+            self.path.unlink(missing_ok=True)
+
+
+def load_journal(path: str | Path) -> Trace:
+    """Rebuild a trace from a journal; any problem is a one-line `TraceError`.
+
+    Nodes still `running` are marked `interrupted`, and the run's status is `killed`. A last
+    line cut short by the crash is ignored; a bad line elsewhere is an error.
+    """
+    from hch import trace_format
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise TraceError(f"no journal at {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"cannot read journal {path}: {exc}") from None
+    records = _records(lines, path)
+    header = records[0] if records else {}
+    if header.get("format") != FORMAT:
+        raise TraceError(f"{path} is not an hch journal (no \"format\": \"{FORMAT}\" header)")
+    version = header.get("schema_version")
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+        raise TraceError(
+            f"{path} has journal schema version {version!r}; this hch reads versions 1 to {SCHEMA_VERSION}"
+        )
+    nodes: dict[int, dict[str, Any]] = {}
+    edges: dict[tuple[int, int], dict[str, Any]] = {}
+    for number, record in enumerate(records[1:], start=2):
+        try:
+            if "node" in record:
+                nodes[int(record["node"]["id"])] = record["node"]
+            else:
+                edge = record["edge"]
+                edges[int(edge["source"]), int(edge["target"])] = edge
+        except (KeyError, TypeError, ValueError):
+            raise TraceError(f"{path} line {number} is not a journal record") from None
+    for node in nodes.values():
+        if node.get("kind") == "workspace" and node.get("status") == "running":
+            node["status"] = "interrupted"
+        if node.get("kind") == "call" and isinstance(node.get("workspace"), int):
+            edges.setdefault((node["workspace"], node["id"]), {
+                "source": node["workspace"], "target": node["id"], "kind": "call"})
+    meta = dict(header.get("meta") or {})
+    meta.update(status="killed", source="journal")
+    data = {
+        "format": trace_format.FORMAT, "schema_version": trace_format.SCHEMA_VERSION,
+        "graph": meta, "nodes": list(nodes.values()), "edges": list(edges.values()),
+    }
+    try:
+        model = trace_format.TraceFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise TraceError(f"{path} is not a valid hch journal: {where}: {first['msg']}") from None
+    trace = trace_format.from_model(model)
+    if not any(True for _ in trace.workspaces()):
+        raise TraceError(f"{path} holds no workspace yet: the run died before its first node")
+    return trace
+
+
+def _records(lines: list[str], path: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # the write the crash interrupted
+                break
+            raise TraceError(f"{path} line {number} is not valid JSON (corrupt journal?)") from None
+        if not isinstance(record, dict):
+            raise TraceError(f"{path} line {number} is not a journal record")
+        records.append(record)
+    return records
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot write {type(value).__name__} to a journal")
+
+
+def load_any(path: str | Path) -> Trace:
+    """A trace file, or, when it is missing (the run was killed), the journal beside it."""
+    from hch import trace_format
+
+    path = Path(path)
+    if path.name.endswith(SUFFIX):
+        return load_journal(path)
+    if not path.exists() and journal_path(path).exists():
+        return load_journal(journal_path(path))
+    return trace_format.load(path)
