@@ -20,7 +20,7 @@ import anyio
 
 from hch import trace_format
 from hch.call_cache import CallCache, call_key
-from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted
+from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
 from hch.journal import Journal, journal_path
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
@@ -219,7 +219,9 @@ class _Run:
             self._record_call(
                 node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc), failed
             )
-            if isinstance(exc, RunAborted):
+            if isinstance(exc, Stopped):  # the person acting as H stopped the run: not a failure
+                self.trace.update_node(node, status="interrupted", ended=self.clock())
+            elif isinstance(exc, RunAborted):
                 self._finish(node, f"error: {exc}", "error", limit=None, error=str(exc))
             raise
         latency = time.perf_counter() - begin

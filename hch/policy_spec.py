@@ -28,6 +28,10 @@ def register(name: str) -> Callable[[Factory], Factory]:
 
 def make_policy(spec: str, options: Mapping[str, Any] | None = None) -> Policy:
     """The policy a spec names; an unknown or malformed spec is a `PolicySpecError`."""
+    from hch.policies import positional
+
+    if positional.is_positional(spec):  # e.g. root=human,else=llm (see hch/policies/positional.py)
+        return positional.build(spec, lambda part: make_policy(part, options))
     match = SPEC.match(spec.strip())
     if match is None:
         raise PolicySpecError(f"malformed policy spec {spec!r}; expected NAME, NAME:ARG or NAME(ARGS)")
@@ -58,3 +62,19 @@ def _llm(argument: str | None, options: Mapping[str, Any]) -> Policy:
     from hch.policies.llm import LLMPolicy
 
     return LLMPolicy.from_options(argument, options)
+
+
+@register("human")
+def _human(argument: str | None, options: Mapping[str, Any]) -> Policy:
+    from hch.policies.human import HumanPolicy
+
+    return HumanPolicy(name=argument)
+
+
+@register("script")
+def _script(argument: str | None, options: Mapping[str, Any]) -> Policy:
+    from hch.policies.scripted import ScriptedPolicy
+
+    if not argument:
+        raise PolicySpecError("script needs a file: script:PATH (a YAML or JSON script) or script:NAME under policies/")
+    return ScriptedPolicy.load(argument)

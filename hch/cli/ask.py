@@ -24,6 +24,7 @@ from hch.cli.options import (
 )
 from hch.cli.render import plain, tree_view
 from hch.engine import Result, answer
+from hch.errors import Stopped
 from hch.policy_spec import make_policy
 
 
@@ -53,7 +54,7 @@ def ask(question: str, depth: int, policy: str, context: str, trace_path: Path |
                 meta={"policy_spec": policy},
             )
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):  # Ctrl-C anywhere, or Ctrl-D / quit at a human's prompt
         print(f"hch: interrupted; the trace of what completed is in {trace_path}", file=sys.stderr)
         sys.exit(130)
     finally:

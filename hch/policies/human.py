@@ -1,0 +1,332 @@
+"""A person at the terminal plays H: each workspace is shown, and the person types what to do.
+
+Commands at the prompt:
+
+    ask <question>    queue a subquestion for this step (several per step)
+    go                send the queued subquestions; their answers come back in a later prompt
+    answer <text>     end this node with an answer
+    guess <text>      the same, marked as a guess
+    drop [N]          forget the queued subquestion N (default: all of them)
+    show              show the workspace again
+    help              list the commands
+    quit              stop the run (like Ctrl-D); what was answered is kept
+
+Workspaces that become ready together (the subquestions of one step run concurrently) wait in
+a queue and are shown one at a time. Every piece of content (questions, answers, context) is
+data: it is shown with control characters escaped and is never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+from anyio.lowlevel import RunVar
+from rich.console import Console
+from rich.text import Text
+
+from hch.cli.render import plain
+from hch.errors import Stopped
+from hch.position import Position, current
+from hch.workspace import Action, Answer, Ask, Workspace
+
+COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · show · help · quit"
+HELP = """\
+ask <question>   queue a subquestion for this step; ask several, then send them together
+go               send the queued subquestions (each is answered by a copy of HCH with one level less)
+answer <text>    end this node with an answer
+guess <text>     the same, marked as a guess (you could not work it out)
+drop [N]         forget queued subquestion N, or all of them
+show             show this workspace again
+help             this list
+quit, Ctrl-D     stop the run; answers given so far are kept, and rerunning the same command
+                 asks only what was not answered yet (Ctrl-C stops it the same way)"""
+STATUS_STYLE = {"ok": "green", "guess": "yellow", "error": "red"}
+POLL_SECONDS = 0.05
+
+
+class Lines(Protocol):
+    """Where the person's input comes from, one line at a time."""
+
+    async def readline(self) -> str | None:
+        """The next line without its newline, or None once input has ended."""
+        ...
+
+
+class TerminalLines:
+    """Lines from a file descriptor (standard input), read by a daemon thread.
+
+    The thread reads with `os.read`, holding no Python lock, so a run stopped at the prompt
+    exits at once; the event loop polls the thread's queue, so a cancelled wait loses nothing.
+    """
+
+    def __init__(self, fd: int = 0) -> None:
+        self.fd = fd
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ended = False
+
+    async def readline(self) -> str | None:
+        if self._ended:
+            return None
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._pump, name="hch-human-input", daemon=True)
+            self._thread.start()
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                await anyio.sleep(POLL_SECONDS)
+                continue
+            self._ended = line is None
+            return line
+
+    def _pump(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        while True:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                chunk = b""
+            pending += decoder.decode(chunk, final=not chunk)
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                self._lines.put(line.removesuffix("\r"))
+            if not chunk:
+                if pending:
+                    self._lines.put(pending)
+                self._lines.put(None)
+                return
+
+
+class ListLines:
+    """Lines given up front (for tests and demos); input ends after the last one."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = list(lines)
+
+    async def readline(self) -> str | None:
+        await anyio.lowlevel.checkpoint()
+        return self._lines.pop(0) if self._lines else None
+
+
+@dataclass
+class _Desk:
+    """The one terminal of a run: a queue of workspaces waiting for the person."""
+
+    lock: anyio.Lock
+    waiting: int = 0
+    shown: int = 0
+
+
+_DESK: RunVar[_Desk] = RunVar("hch_human_desk")
+
+
+def _desk() -> _Desk:
+    """The run's desk, shared by every human policy in this event loop (there is one terminal)."""
+    try:
+        return _DESK.get()
+    except LookupError:
+        desk = _Desk(anyio.Lock())
+        _DESK.set(desk)
+        return desk
+
+
+_STDIN: TerminalLines | None = None
+
+
+def _stdin() -> TerminalLines:
+    """One reader of standard input per process: two would split the person's lines between them."""
+    global _STDIN
+    if _STDIN is None:
+        _STDIN = TerminalLines(0)
+    return _STDIN
+
+
+class HumanPolicy:
+    """H is the person at the terminal. `name` separates people's answers in the call cache."""
+
+    def __init__(self, name: str | None = None, console: Console | None = None, lines: Lines | None = None) -> None:
+        self.name = name
+        self.console = console or Console(stderr=True, highlight=False)
+        self.lines = lines
+
+    @property
+    def fingerprint(self) -> str:
+        return f"human({self.name})" if self.name else "human"
+
+    async def act(self, workspace: Workspace) -> Action:
+        desk = _desk()
+        desk.waiting += 1
+        queued = True
+        try:
+            async with desk.lock:
+                desk.waiting -= 1
+                queued = False
+                desk.shown += 1
+                return await _Session(self, workspace, desk).run()
+        finally:
+            if queued:
+                desk.waiting -= 1
+
+    def __repr__(self) -> str:
+        return f"HumanPolicy({self.fingerprint!r})"
+
+
+class _Session:
+    """One workspace in front of the person, until they send asks or an answer."""
+
+    def __init__(self, policy: HumanPolicy, workspace: Workspace, desk: _Desk) -> None:
+        self.console, self.workspace, self.desk = policy.console, workspace, desk
+        self.lines = policy.lines or _stdin()
+        self.position = current()
+        self.pending: list[str] = []
+
+    async def run(self) -> Action:
+        self.show()
+        while True:
+            self.console.print(self.prompt(), end="")
+            line = await self.lines.readline()
+            if line is None:
+                self.console.print()
+                raise Stopped("input ended at the prompt")
+            action = self.command(line)
+            if action is not None:
+                return action
+
+    def command(self, line: str) -> Action | None:
+        """Carry out one typed line: an action ends the session, anything else re-prompts."""
+        verb, _, rest = line.strip().partition(" ")
+        verb, rest = verb.lower(), rest.strip()
+        if not verb:
+            return None
+        if verb == "ask":
+            self.ask(rest)
+        elif verb == "go":
+            if self.pending:
+                return Ask(questions=list(self.pending))
+            self.explain("no subquestions queued yet: type ask <question> first")
+        elif verb in ("answer", "guess"):
+            return self.answer(rest, guess=verb == "guess")
+        elif verb == "drop":
+            self.drop(rest)
+        elif verb == "show":
+            self.show()
+        elif verb in ("help", "?"):
+            self.console.print(Text(HELP))
+        elif verb in ("quit", "exit"):
+            raise Stopped("you quit at the prompt")
+        else:
+            self.explain(f"unknown command {plain(verb, 40)!r}; commands: {COMMANDS}")
+        return None
+
+    def ask(self, question: str) -> None:
+        ws = self.workspace
+        if not question:
+            self.explain("ask what? type: ask <question>")
+        elif ws.depth <= 0:
+            self.explain("this node is HCH_0 (depth 0): it cannot ask subquestions; answer with: answer <text>")
+        elif ws.steps_left <= 0:
+            self.explain("this node has no steps of asking left; answer with: answer <text>")
+        elif len(self.pending) >= ws.max_asks:
+            self.explain(f"one step may ask at most {ws.max_asks} subquestions; send these with go first")
+        else:
+            self.pending.append(question)
+            note = Text(f"  queued {len(self.pending)}: ", style="dim")
+            note.append(plain(question))
+            note.append("  (ask more, or send with go)", style="dim")
+            self.console.print(note)
+
+    def answer(self, text: str, guess: bool) -> Action | None:
+        if not text:
+            self.explain("the answer is empty; type: answer <text>")
+            return None
+        if self.pending:
+            count = len(self.pending)
+            self.explain(f"{count} queued subquestion(s) not sent: send them with go, or forget them with drop")
+            return None
+        return Answer(answer=text, guess=guess)
+
+    def drop(self, which: str) -> None:
+        if not which:
+            dropped = len(self.pending)
+            self.pending.clear()
+            self.console.print(Text(f"  dropped {dropped} queued subquestion(s)", style="dim"))
+            return
+        if not which.isdigit() or not 1 <= int(which) <= len(self.pending):
+            self.explain(f"drop takes the number of a queued subquestion (1 to {len(self.pending)}), or nothing")
+            return
+        gone = self.pending.pop(int(which) - 1)
+        self.console.print(Text("  dropped: ", style="dim") + Text(plain(gone)))
+
+    def explain(self, message: str) -> None:
+        self.console.print(Text("  " + message, style="yellow"))
+
+    def prompt(self) -> Text:
+        where = f"#{self.position.node} " if self.position is not None else ""
+        queued = f" ({len(self.pending)} queued)" if self.pending else ""
+        return Text(f"{where}n={self.workspace.depth}{queued}> ", style="bold")
+
+    def show(self) -> None:
+        ws, console = self.workspace, self.console
+        console.rule(Text(self.header(), style="bold"), align="left")
+        console.print(_field("Question", ws.question, "bold"))
+        console.print(_field("Depth", _depth_note(ws)))
+        console.print(_field("Context", ws.context or "(none)", "" if ws.context else "dim"))
+        for number, step in enumerate(ws.steps, 1):
+            console.print(Text(f"Step {number}:", style="cyan"))
+            for index, sub in enumerate(step, 1):
+                line = Text(f"  {index}. ")
+                line.append(plain(sub.question))
+                line.append(" → ")
+                line.append(plain(sub.answer), style=STATUS_STYLE.get(sub.status, ""))
+                if sub.status != "ok":
+                    line.append(f" [{sub.status}]", style="dim")
+                console.print(line)
+        budget = f"{ws.steps_left} steps of asking left · up to {ws.max_asks} subquestions per step"
+        console.print(_field("Budget", budget if ws.depth > 0 else "no asking at depth 0"))
+        if ws.refusal:
+            console.print(_field("Refused", ws.refusal, "red"))
+        for index, question in enumerate(self.pending, 1):
+            console.print(Text(f"Queued {index}: ", style="cyan") + Text(plain(question)))
+        console.print(Text(f"Commands: {COMMANDS}", style="dim"))
+
+    def header(self) -> str:
+        """Where this workspace sits in the tree, and how many others wait behind it."""
+        waiting = f" · {self.desk.waiting} more waiting" if self.desk.waiting else ""
+        return f"{_where(self.position, self.desk.shown)} · HCH_{self.workspace.depth}{waiting}"
+
+
+def _where(position: Position | None, shown: int) -> str:
+    if position is None:
+        return f"workspace {shown}"
+    if position.parent is None:
+        return f"workspace #{position.node} · the root question"
+    step, order = (position.step or 0) + 1, (position.order or 0) + 1
+    asked = f"subquestion {order} of step {step} of #{position.parent}"
+    return f"workspace #{position.node} · level {position.level} · {asked}"
+
+
+def _depth_note(ws: Workspace) -> str:
+    if ws.depth <= 0:
+        return "n=0: you cannot ask subquestions; answer directly (or guess)"
+    return f"n={ws.depth}: you may ask subquestions; each is answered by a copy of HCH_{ws.depth - 1}"
+
+
+def _field(label: str, value: str, style: str = "") -> Text:
+    """`label: value`, the value escaped and its continuation lines indented (so content cannot
+    pass for one of the labels)."""
+    text = Text()
+    text.append(f"{label}: ", style="cyan")
+    lines = plain(value).split("\n")
+    text.append(lines[0], style=style)
+    for line in lines[1:]:
+        text.append("\n" + " " * (len(label) + 2))
+        text.append(line, style=style)
+    return text

@@ -1,0 +1,210 @@
+"""The person at the terminal: real pseudo-terminal sessions of `hch ask --policy human`, and the
+prompt's commands driven through the API."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+from rich.console import Console
+
+import hch
+from hch.errors import Stopped
+from hch.policies.human import HumanPolicy, ListLines
+from hch.workspace import Answer, Ask, SubAnswer, Workspace
+
+STYLE = re.compile(r"\x1b\[[0-9;]*m")
+QUESTION = "What is 1+2+3+4? \x1b[31m(red)"
+CONTEXT = "numbers \x1b]0;pwned\x07 only"
+
+
+def spawn(tmp_path: Path, *extra: str) -> pexpect.spawn:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hch", "ask", QUESTION, "--depth", "2", "--policy", "human", "--context", CONTEXT,
+         "--cache", str(tmp_path / "cache.sqlite"), "--trace", "t.json", *extra],
+        cwd=str(tmp_path), encoding="utf-8", dimensions=(60, 200), timeout=30,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    return child
+
+
+def say(child: pexpect.spawn, line: str, then: str) -> str:
+    """Type `line`, wait for `then` (a literal), and return what was printed before it (unstyled)."""
+    child.sendline(line)
+    child.expect_exact(then)
+    return unstyled(child.before)
+
+
+def unstyled(text: object) -> str:
+    """Terminal output without the colour and weight codes rich adds (nothing else is removed)."""
+    return STYLE.sub("", str(text))
+
+
+def finish(child: pexpect.spawn) -> tuple[str, int]:
+    """Wait for the end; the output as printed (styles included) and the exit status."""
+    child.expect(pexpect.EOF)
+    output = str(child.before)
+    child.close()
+    assert child.exitstatus is not None
+    return output, child.exitstatus
+
+
+def test_a_person_answers_a_depth_2_question_with_two_concurrent_subquestions(tmp_path: Path) -> None:
+    child = spawn(tmp_path)
+    child.expect_exact("#0 n=2> ")
+    root = str(child.before)
+    assert "the root question · HCH_2" in root
+    assert "you may ask subquestions" in root
+    # content is data: control sequences are shown escaped, never sent to the terminal raw
+    assert "\\x1b[31m(red)" in root and "\x1b[31m(red)" not in root
+    assert "\\x1b]0;pwned\\x07" in root and "\x1b]0;" not in root
+
+    say(child, "ask What is 1+2?", "#0 n=2 (1 queued)> ")
+    bogus = say(child, "frobnicate now", "#0 n=2 (1 queued)> ")
+    assert "unknown command 'frobnicate'" in bogus
+    say(child, "answer", "#0 n=2 (1 queued)> ")  # an empty answer is explained, the queue kept
+    assert "the answer is empty" in unstyled(child.before)
+    say(child, "ask What is 3+4?", "#0 n=2 (2 queued)> ")
+
+    first = say(child, "go", "n=1> ")
+    assert "What is 1+2?" in first
+    assert "subquestion 1 of step 1 of #0 · HCH_1 · 1 more waiting" in first  # the other one is queued
+    second = say(child, "answer 3", "n=1> ")
+    assert "What is 3+4?" in second and "subquestion 2 of step 1 of #0" in second
+    assert "more waiting" not in second
+
+    say(child, "ask What is 3 plus 4, really?", "n=1 (1 queued)> ")
+    leaf = say(child, "go", "n=0> ")
+    assert "What is 3 plus 4, really?" in leaf and "level 2" in leaf and "HCH_0" in leaf
+    refused = say(child, "ask What is 3?", "n=0> ")
+    assert "cannot ask subquestions" in refused
+    back = say(child, "answer 7", "n=1> ")
+    assert "What is 3 plus 4, really? → 7" in back
+    again = say(child, "answer 7", "#0 n=2> ")
+    assert "1. What is 1+2? → 3" in again and "2. What is 3+4? → 7" in again
+    child.sendline("answer 10")
+    output, status = finish(child)
+
+    assert status == 0, output
+    assert "\n10\r\n" in unstyled(output)
+    assert "\x1b[31m(red)" not in output and "\\x1b[31m(red)" in output  # the final tree escapes it too
+    trace = hch.load_trace(tmp_path / "t.json")
+    assert trace.meta["answer"] == "10" and trace.meta["status"] == "ok"
+    nodes = {data["question"]: (node, data) for node, data in trace.workspaces()}
+    assert {q: d["answer"] for q, (_, d) in nodes.items()} == {
+        QUESTION: "10", "What is 1+2?": "3", "What is 3+4?": "7", "What is 3 plus 4, really?": "7",
+    }
+    assert {d["policy"] for _, d in nodes.values()} == {"human"}
+    root_id = nodes[QUESTION][0]
+    children = [(trace.graph.nodes[c]["question"], e["step"], e["order"]) for c, e in trace.children(root_id)]
+    assert children == [("What is 1+2?", 0, 0), ("What is 3+4?", 0, 1)]  # one step: asked together
+    assert sum(1 for _ in trace.calls()) == 6
+
+
+def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_path: Path) -> None:
+    child = spawn(tmp_path)
+    child.expect_exact("#0 n=2> ")
+    say(child, "ask What is 1+2?", "(1 queued)> ")
+    say(child, "ask What is 3+4?", "(2 queued)> ")
+    say(child, "go", "n=1> ")
+    say(child, "answer 3", "n=1> ")
+    child.sendintr()  # Ctrl-C at the prompt of the second subquestion
+    output, status = finish(child)
+    assert status == 130
+    assert "hch: interrupted; the trace of what completed is in t.json" in unstyled(output)
+    trace = hch.load_trace(tmp_path / "t.json")
+    assert trace.meta["status"] == "interrupted"
+    assert {d["question"]: d["status"] for _, d in trace.workspaces()} == {
+        QUESTION: "interrupted", "What is 1+2?": "ok", "What is 3+4?": "interrupted",
+    }
+
+    child = spawn(tmp_path)  # the root's asks and the first answer come from the call cache
+    child.expect_exact("n=1> ")
+    shown = unstyled(child.before)
+    assert "What is 3+4?" in shown and "the root question" not in shown and "What is 1+2?" not in shown
+    say(child, "ask What is 3 plus 4, really?", "(1 queued)> ")
+    say(child, "go", "n=0> ")
+    child.sendeof()  # Ctrl-D at the leaf's prompt
+    output, status = finish(child)
+    assert status == 130
+    assert unstyled(output).strip().endswith("hch: interrupted; the trace of what completed is in t.json")
+    trace = hch.load_trace(tmp_path / "t.json")
+    leaf = next(d for _, d in trace.workspaces() if d["question"] == "What is 3 plus 4, really?")
+    assert leaf["status"] == "interrupted" and trace.meta["status"] == "interrupted"
+
+    child = spawn(tmp_path)
+    child.expect_exact("n=0> ")
+    shown = unstyled(child.before)
+    assert "What is 3 plus 4, really?" in shown and "What is 3+4?" not in shown
+    say(child, "answer 7", "n=1> ")
+    say(child, "answer 7", "n=2> ")
+    child.sendline("answer 10")
+    output, status = finish(child)
+    assert status == 0, output
+    summary = hch.load_trace(tmp_path / "t.json").meta["summary"]
+    assert (summary["policy_calls"], summary["call_cache_hits"]) == (3, 3)
+
+
+def workspace(**fields: object) -> Workspace:
+    return Workspace.model_validate({"question": "Q?", "depth": 1, **fields})
+
+
+def policy(*lines: str) -> tuple[HumanPolicy, io.StringIO]:
+    out = io.StringIO()
+    console = Console(file=out, width=120, color_system=None, highlight=False)
+    return HumanPolicy(console=console, lines=ListLines(list(lines))), out
+
+
+@pytest.mark.anyio
+async def test_several_asks_make_one_step_and_drop_forgets_queued_ones() -> None:
+    human, out = policy("ask A?", "ask typo", "ask B?", "drop 2", "drop 9", "go")
+    action = await human.act(workspace())
+    assert action == Ask(questions=["A?", "B?"])
+    assert "dropped: typo" in out.getvalue() and "drop takes the number" in out.getvalue()
+
+
+@pytest.mark.anyio
+async def test_answer_with_queued_asks_is_refused_until_they_are_sent_or_dropped() -> None:
+    human, out = policy("ask A?", "answer 5", "drop", "guess 5")
+    assert await human.act(workspace()) == Answer(answer="5", guess=True)
+    assert "1 queued subquestion(s) not sent" in out.getvalue()
+
+
+@pytest.mark.anyio
+async def test_a_step_may_not_ask_more_than_max_asks() -> None:
+    human, out = policy("ask A?", "ask B?", "go")
+    assert await human.act(workspace(max_asks=1)) == Ask(questions=["A?"])
+    assert "at most 1 subquestions" in out.getvalue()
+
+
+@pytest.mark.anyio
+async def test_the_workspace_shows_sub_answers_budget_and_refusal_escaped() -> None:
+    sub = SubAnswer(question="x?", answer="\x1b[2Jgone", status="guess")
+    human, out = policy("show", "help", "answer ok")
+    await human.act(workspace(steps=((sub,),), steps_left=3, refusal="no \x07 bell"))
+    text = out.getvalue()
+    assert "1. x? → \\x1b[2Jgone [guess]" in text
+    assert "3 steps of asking left · up to 8 subquestions per step" in text
+    assert "Refused: no \\x07 bell" in text and "\x07" not in text and "\x1b" not in text
+    assert text.count("Question: Q?") == 2  # shown, then shown again
+    assert "guess <text>" in text
+
+
+@pytest.mark.anyio
+async def test_end_of_input_or_quit_stops_the_run() -> None:
+    for lines in ([], ["quit"]):
+        human, _ = policy(*lines)
+        with pytest.raises(Stopped):
+            await human.act(workspace())
+
+
+def test_the_fingerprint_names_the_person() -> None:
+    assert HumanPolicy().fingerprint == "human"
+    assert HumanPolicy(name="ada").fingerprint == "human(ada)"
+    assert hch.make_policy("human:ada").fingerprint == "human(ada)"
