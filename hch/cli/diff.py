@@ -1,0 +1,30 @@
+"""`hch diff`: where two traces of the same question first differ, and a summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hch import diff as differ
+from hch.cli import app
+from hch.cli.render import plain
+from hch.journal import load_any
+
+
+@app.command()
+@click.argument("a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+def diff(a: Path, b: Path, as_json: bool) -> int:
+    """Compare traces A and B; exit 0 when they agree, 1 when they differ."""
+    first, second = load_any(a), load_any(b)
+    report = differ.diff(first, second)
+    if as_json:
+        print(json.dumps(report.model_dump(mode="json"), default=str))
+    else:
+        if first.meta.get("question") != second.meta.get("question"):
+            print("note: the traces answer different questions")
+        print(plain(report.text()))
+    return 0 if report.same else 1

@@ -1,0 +1,26 @@
+"""`hch export`: a trace in another format (json, graphml, gexf, dot, jsonl)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hch import export as exporting
+from hch.cli import app
+from hch.journal import SUFFIX, load_any
+
+
+@app.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "-f", "fmt", type=click.Choice(exporting.FORMATS), default="json", show_default=True,
+              help="json is lossless; graphml, gexf and dot hold nested attributes as JSON strings.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write (default: beside the trace, with the format's extension).")
+def export(path: Path, fmt: str, output: Path | None) -> None:
+    """Write the trace at PATH in another format; print where."""
+    trace = load_any(path)
+    if output is None:
+        stem = path.name.removesuffix(SUFFIX).removesuffix(".json")
+        output = path.with_name(f"{stem}.export.json" if fmt == "json" else f"{stem}.{fmt}")
+    print(exporting.export(trace, output, fmt))

@@ -1,0 +1,101 @@
+"""`hch show`: a trace's tree and statistics, or one workspace in full."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from hch import trace_stats
+from hch.cli import app
+from hch.cli.render import plain, tree_view
+from hch.errors import TraceError
+from hch.journal import load_any
+from hch.trace import Trace
+
+
+@app.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--node", "-n", "node", type=int, help="Show this workspace (or call) in full.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead (statistics, or the node).")
+@click.option("--lines", type=click.IntRange(min=1), default=40, show_default=True, help="Tree lines to show.")
+def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
+    """Show the trace at PATH: its tree and statistics (a killed run's journal is read if needed)."""
+    trace = load_any(path)
+    if node is not None:
+        record = node_record(trace, node)
+        if as_json:
+            print(json.dumps(record, ensure_ascii=False, default=str))
+        else:
+            print_node(record)
+        return
+    figures = trace_stats.compute(trace)
+    if as_json:
+        print(json.dumps(trace_stats.as_json(figures)))
+        return
+    console = Console(highlight=False)
+    if trace.meta.get("source") == "journal":
+        console.print("(read from the journal: the run did not finish)", markup=False, style="yellow")
+    console.print(f"question: {plain(figures.question)}", markup=False)
+    answer = figures.answer if figures.answer is not None else "(none)"
+    console.print(f"answer: {plain(answer)}", markup=False)
+    console.print(tree_view(trace, max_lines=lines))
+    console.print(figures.text(), markup=False)
+
+
+def node_record(trace: Trace, node: int) -> dict[str, Any]:
+    """A workspace with its policy calls (or a single call), as plain data."""
+    if node not in trace.graph:
+        raise TraceError(f"the trace has no node {node} (it has ids 0 to {max(trace.graph.nodes)})")
+    data = {"id": node, **trace.graph.nodes[node]}
+    if data["kind"] == "workspace":
+        data["calls"] = [{"id": c, **trace.graph.nodes[c]} for c in sorted(trace.node_calls(node))]
+        data["subquestions"] = [
+            {"id": child, "question": trace.graph.nodes[child]["question"], "step": edge["step"],
+             "reused": edge["kind"] == "reuse"}
+            for child, edge in trace.children(node)
+        ]
+    return data
+
+
+def print_node(record: dict[str, Any]) -> None:
+    """A node record as readable text (not wrapped); every value from a policy is escaped."""
+
+    def out(text: str) -> None:
+        print(plain(text))
+
+    if record["kind"] == "call":
+        out(f"call #{record['id']} of workspace #{record['workspace']}")
+        print_call(record, out)
+        return
+    out(f"workspace #{record['id']} · n={record['depth']} · {record['status']} · policy {record['policy']}")
+    out(f"question: {record['question']}")
+    out(f"answer: {record['answer']}")
+    for key in ("cycle_of", "limit", "error"):
+        if record.get(key) is not None:
+            out(f"{key}: {record[key]}")
+    ended = record.get("ended")
+    out(f"started {record['started']:.4f}s, ended " + ("—" if ended is None else f"{ended:.4f}s"))
+    for sub in record["subquestions"]:
+        out(f"  step {sub['step']}: #{sub['id']} {sub['question']}" + (" (reused)" if sub["reused"] else ""))
+    for call in record["calls"]:
+        out(f"── call #{call['id']}" + (" (call cache hit)" if call.get("cached") else ""))
+        print_call(call, out)
+
+
+def print_call(call: dict[str, Any], out: Callable[[str], None]) -> None:
+    usage = call.get("usage") or {}
+    out(f"latency {float(call.get('latency') or 0):.4f}s · usage {json.dumps(usage, default=str)}")
+    out("input: " + json.dumps(call.get("input"), ensure_ascii=False, indent=2, default=str))
+    if call.get("error"):
+        out(f"error: {call['error']}")
+    else:
+        out("output: " + json.dumps(call.get("output"), ensure_ascii=False, indent=2, default=str))
+    if call.get("raw") is not None:
+        out("raw: " + json.dumps(call["raw"], ensure_ascii=False, indent=2, default=str))
+    if call.get("attempts"):
+        out("attempts: " + json.dumps(call["attempts"], ensure_ascii=False, indent=2, default=str))

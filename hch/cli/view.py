@@ -1,0 +1,24 @@
+"""`hch view`: write a trace as one self-contained HTML page and print its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hch import viewer
+from hch.cli import app
+from hch.journal import SUFFIX, load_any
+
+
+@app.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the page (default: beside the trace, .html).")
+def view(path: Path, output: Path | None) -> None:
+    """Write the trace at PATH as an HTML page (no network needed to open it); print its path."""
+    trace = load_any(path)
+    if output is None:
+        stem = path.name.removesuffix(SUFFIX).removesuffix(".json")
+        output = path.with_name(stem + ".html")
+    print(viewer.write(trace, output))
