@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+import hch
+from hch.errors import TraceError
+from hch.journal import Journal, journal_path, load_any, load_journal
+from hch.trace import Trace
+from hch.trace_format import to_data
+
+SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+
+
+def comparable(trace: Trace) -> tuple[dict[int, dict[str, object]], dict[tuple[int, int], dict[str, object]]]:
+    data = json.loads(json.dumps(to_data(trace), default=str))
+    nodes = {n["id"]: n for n in data["nodes"]}
+    edges = {(e["source"], e["target"]): {k: v for k, v in e.items() if v not in (None, 0)} for e in data["edges"]}
+    return nodes, edges
+
+
+def test_journal_path_sits_beside_the_trace() -> None:
+    assert journal_path("traces/run.json") == Path("traces/run.journal.jsonl")
+    assert journal_path("x/run.journal.jsonl") == Path("x/run.journal.jsonl")
+
+
+def test_a_finished_run_deletes_its_journal_and_the_journal_rebuilds_the_same_graph(tmp_path: Path) -> None:
+    result = hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
+    assert not journal_path(tmp_path / "t.json").exists()
+    # Record the same run with a journal kept open, as if the process had died after its last node.
+    trace = Trace()
+    journal = Journal(tmp_path / "kept.journal.jsonl", trace)
+    trace.listeners.append(journal)
+    hch.answer_sync(SUM, depth=3, trace=trace)
+    journal.close()
+    rebuilt = load_journal(tmp_path / "kept.journal.jsonl")
+    assert comparable(rebuilt) == comparable(trace)
+    assert rebuilt.meta["status"] == "killed"
+    assert len(list(rebuilt.workspaces())) == result.summary.nodes
+
+
+def test_journal_records_reach_the_file_within_the_event_loop_iteration(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal.jsonl"
+
+    async def run() -> int:
+        trace = Trace(question="q")
+        journal = Journal(path, trace)
+        trace.listeners.append(journal)
+        trace.add_node("workspace", question="q", depth=0, policy="p", status="running")
+        await anyio.sleep(0)  # one loop iteration: the flush scheduled by the record runs
+        await anyio.sleep(0)
+        lines = len(path.read_text().splitlines())
+        journal.close()
+        return lines
+
+    assert anyio.run(run) == 2  # the header and the node, while the journal is still open
+
+
+def test_a_cut_last_line_is_ignored_but_a_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
+    trace = Trace()
+    journal = Journal(tmp_path / "a.journal.jsonl", trace)
+    trace.listeners.append(journal)
+    hch.answer_sync("What is (3 + 4) * (2 + 1)?", depth=2, trace=trace)
+    journal.close()
+    lines = (tmp_path / "a.journal.jsonl").read_text().splitlines()
+    (tmp_path / "cut.journal.jsonl").write_text("\n".join(lines) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    assert comparable(load_journal(tmp_path / "cut.journal.jsonl")) == comparable(trace)
+    (tmp_path / "bad.journal.jsonl").write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n")
+    with pytest.raises(TraceError, match="line 2 is not valid JSON"):
+        load_journal(tmp_path / "bad.journal.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "not an hch journal"),
+        ('{"format": "something"}\n', "not an hch journal"),
+        ('{"format": "hch-journal", "schema_version": 99, "meta": {}}\n', "journal schema version 99"),
+        ('{"format": "hch-journal", "schema_version": 1, "meta": {}}\n', "holds no workspace"),
+        ('{"format": "hch-journal", "schema_version": 1, "meta": {}}\n{"node": {"id": 0, "kind": "x"}}\n',
+         "not a valid hch journal"),
+    ],
+)
+def test_bad_journals_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "x.journal.jsonl").write_text(text)
+    with pytest.raises(TraceError, match=message):
+        load_journal(tmp_path / "x.journal.jsonl")
+
+
+def test_load_any_prefers_the_trace_and_falls_back_to_the_journal(tmp_path: Path) -> None:
+    hch.answer_sync(SUM, depth=1, trace_path=tmp_path / "t.json")
+    assert load_any(tmp_path / "t.json").meta["status"] == "guess"
+    with pytest.raises(TraceError, match="no trace file"):
+        load_any(tmp_path / "missing.json")
+
+
+# A policy slow enough to kill mid-way: every call sleeps 10 ms (so the call cache commits it at
+# once), logs itself, and the call for "b" hangs while the file `block` exists.
+STEPS = textwrap.dedent(
+    """
+    import sys, anyio
+    from pathlib import Path
+    from hch.cli import main
+    from hch.policy_spec import register
+    from hch.workspace import Answer, Ask
+
+    class Steps:
+        fingerprint = "steps@1"
+        async def act(self, ws):
+            with open("calls.log", "a") as log:
+                log.write(f"{ws.question}#{len(ws.steps)}\\n")
+            if ws.question == "b" and Path("block").exists():
+                print("waiting", flush=True)
+                await anyio.sleep_forever()
+            await anyio.sleep(0.01)
+            if ws.question != "root":
+                return Answer(answer=ws.question.upper())
+            if len(ws.steps) < 2:
+                return Ask(questions=[["a1", "a2"], ["b"]][len(ws.steps)])
+            return Answer(answer=" ".join(sub.answer for step in ws.steps for sub in step))
+
+    register("steps")(lambda argument, options: Steps())
+    main(sys.argv[1:])
+    """
+)
+COMMAND = ["ask", "root", "--depth", "1", "--policy", "steps", "--trace", "t.json", "-q"]
+
+
+def run_steps(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "steps.py", *args], cwd=folder, capture_output=True, text=True, timeout=60)
+
+
+def test_sigkill_leaves_a_journal_show_reads_and_the_rerun_repeats_no_finished_call(tmp_path: Path) -> None:
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for folder in (clean, killed):
+        folder.mkdir()
+        (folder / "steps.py").write_text(STEPS)
+    reference = run_steps(clean, *COMMAND)
+    assert reference.returncode == 0 and reference.stdout == "A1 A2 B\n", reference.stderr
+
+    (killed / "block").touch()
+    process = subprocess.Popen([sys.executable, "steps.py", *COMMAND], cwd=killed, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "waiting\n"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert not (killed / "t.json").exists() and (killed / "t.journal.jsonl").exists()
+
+    shown = subprocess.run([sys.executable, "-m", "hch", "show", "t.json", "--json"], cwd=killed,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["status"] == "killed"
+    assert json.loads(shown.stdout)["question"] == "root"
+    statuses = {d["question"]: (d["status"], d["answer"]) for _, d in load_any(killed / "t.json").workspaces()}
+    assert statuses["a1"] == ("ok", "A1") and statuses["a2"] == ("ok", "A2")
+    assert statuses["root"] == ("interrupted", None)
+    text = subprocess.run([sys.executable, "-m", "hch", "show", "t.json"], cwd=killed, capture_output=True,
+                          text=True, timeout=60)
+    assert "read from the journal" in text.stdout and "a1 → A1" in text.stdout
+
+    first_run = (killed / "calls.log").read_text().splitlines()
+    assert first_run == ["root#0", "a1#0", "a2#0", "root#1", "b#0"] or sorted(first_run) == sorted(
+        ["root#0", "a1#0", "a2#0", "root#1", "b#0"])
+    (killed / "block").unlink()
+    rerun = run_steps(killed, *COMMAND)
+    assert rerun.returncode == 0 and rerun.stdout == reference.stdout, rerun.stderr
+    second_run = (killed / "calls.log").read_text().splitlines()[len(first_run):]
+    # Only the call that was in flight when the process died, and what came after it, are made again.
+    assert second_run == ["b#0", "root#2"]
+    assert not (killed / "t.journal.jsonl").exists()
+    assert hch.load_trace(killed / "t.json").meta["answer"] == "A1 A2 B"
