@@ -32,12 +32,12 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jinja2
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hch.errors import PolicyError, PolicySpecError, QuestionError
 from hch.workspace import Action, Answer, Ask, Workspace, normalize_question
@@ -84,6 +84,19 @@ def compiled(template: str) -> jinja2.Template:
     return ENV.from_string(template)
 
 
+def _text(value: Any) -> Any:
+    """YAML reads `answer: 4` as a number, which is meant as text; `answer: yes` as a boolean, which
+    is almost never meant: numbers become text, booleans are refused with the fix."""
+    if isinstance(value, bool):
+        raise ValueError(f"YAML read this as the boolean {value}; put the text in quotes")
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
 def _compiles(template: str) -> str:
     try:
         compiled(template)
@@ -97,17 +110,17 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    question: str | None = None
+    question: Text | None = None
     """Exact question text this rule takes (whitespace folded); or give `match`."""
     match: str | None = None
     """A regular expression the whole question must match; its captures feed the templates."""
     depth: int | list[int] | str | None = None
     """Depths (the workspace's n) where the rule applies: N, [N, ...] or a comparison like ">=1"."""
-    ask: list[str] | list[list[str]] = Field(default_factory=list)
+    ask: list[Text] | list[list[Text]] = Field(default_factory=list)
     """Subquestion templates: one step (a list), or several steps (a list of lists)."""
-    answer: str
+    answer: Text
     """Template of the final answer, rendered once every step's sub-answers are in."""
-    guess: str | None = None
+    guess: Text | None = None
     """Template of an answer (marked a guess) for when this node cannot ask its subquestions."""
 
     @field_validator("match")
@@ -183,7 +196,7 @@ class Fallback(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    answer: str
+    answer: Text
     """Template of the answer (sees question, depth and context)."""
     guess: bool = False
     """Whether that answer is marked a guess."""
