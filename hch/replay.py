@@ -33,6 +33,10 @@ class ReplayReport(BaseModel):
     """The recording's answer."""
     served: int
     """Policy calls served from the recording."""
+    unserved: int
+    """Calls the recording could not serve (failed, or made by the fallback policy)."""
+    fallback: bool = False
+    """True when a fallback policy made the calls the recording could not serve."""
     divergence: Divergence | None
     """The first call the recording could not serve (plain replay only)."""
     diff: DiffReport
@@ -41,20 +45,27 @@ class ReplayReport(BaseModel):
     def text(self) -> str:
         """The outcome as a few lines for the terminal."""
         head = "reproduced" if self.reproduced else "diverged"
-        lines = [f"{head}: answer {self.answer!r} (recorded {self.recorded_answer!r}); {self.served} calls served"]
-        if self.divergence is not None:
-            lines.append("first divergence: " + self.divergence.line())
-        elif self.diff.first is not None:
+        lines = [f"{head}: answer {self.answer!r} (recorded {self.recorded_answer!r});"
+                 f" {self.served} calls served from the recording, {self.unserved} not servable"]
+        if self.diff.first is not None:
             lines.append("first difference: " + self.diff.first.line())
+        if self.divergence is not None:
+            lines.append("first call the recording could not serve: " + self.divergence.line())
         if not self.reproduced:
             lines += [line for line in self.diff.text().splitlines()[1:] if not line.startswith("first difference")]
+        if self.unserved and not self.fallback:
+            lines.append("calls the recording could not serve failed their nodes; --fallback POLICY acts for them")
         return "\n".join(lines)
 
 
 async def replay(
-    recorded: Trace, policy: Policy | None = None, from_node: int | None = None, meta: dict[str, Any] | None = None,
+    recorded: Trace, policy: Policy | None = None, from_node: int | None = None,
+    meta: dict[str, Any] | None = None, fallback: Policy | None = None,
 ) -> tuple[ReplayReport, Trace]:
-    """Replay `recorded`; with `policy`, let it act from `from_node` (default: the root)."""
+    """Replay `recorded`; with `policy`, let it act from `from_node` (default: the root).
+
+    `fallback` acts for the calls the recording cannot serve (without it they fail the node).
+    """
     if from_node is not None:
         if policy is None:
             raise TraceError("--from-node needs --policy: it says where another policy takes over")
@@ -66,7 +77,7 @@ async def replay(
     except ValidationError as exc:
         raise TraceError(f"the trace's recorded limits are not valid here: {exc.errors()[0]['msg']}") from None
     root = recorded.graph.nodes[recorded.root]
-    served_by = ReplayPolicy(recorded, override=policy, from_node=from_node)
+    served_by = ReplayPolicy(recorded, override=policy, from_node=from_node, fallback=fallback)
     result = await answer(
         str(info.get("question", root["question"])), depth=int(info.get("depth", root["depth"])),
         policy=served_by, context=str(info.get("context", "")), limits=limits,
@@ -77,5 +88,5 @@ async def replay(
     return ReplayReport(
         reproduced=divergence is None and report.same and result.answer == info.get("answer", result.answer),
         answer=result.answer, recorded_answer=info.get("answer"), served=served_by.served,
-        divergence=divergence, diff=report,
+        unserved=served_by.unserved, fallback=fallback is not None, divergence=divergence, diff=report,
     ), result.trace

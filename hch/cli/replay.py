@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import anyio
 import click
@@ -21,16 +20,22 @@ from hch.replay import replay as run_replay
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--policy", "-p", "spec", help="Let this policy act instead of the recording (see --from-node).")
 @click.option("--from-node", type=int, help="With --policy: only from this workspace down.")
+@click.option("--fallback", help="Policy for the calls the recording cannot serve (e.g. the recorded one, live).")
 @click.option("--trace", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the replay's trace here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-def replay(path: Path, spec: str | None, from_node: int | None, out: Path | None, as_json: bool, **_: Any) -> int:
+def replay(
+    path: Path, spec: str | None, from_node: int | None, fallback: str | None, out: Path | None, as_json: bool,
+) -> int:
     """Replay the trace at PATH. Exit 1 if a plain replay diverges; with --policy, report where it does."""
     recorded = load_any(path)
     if from_node is not None and spec is None:
         raise click.UsageError("--from-node needs --policy")
     policy = make_policy(spec) if spec is not None else None
-    report, trace = anyio.run(lambda: run_replay(recorded, policy, from_node, meta={"replay_policy": spec}))
+    backup = make_policy(fallback) if fallback is not None else None
+    report, trace = anyio.run(
+        lambda: run_replay(recorded, policy, from_node, meta={"replay_policy": spec}, fallback=backup)
+    )
     if out is not None:
         trace_format.save(trace, out)
     if as_json:

@@ -3,8 +3,10 @@
 A call is served when its input (the workspace, without the shared context) is exactly
 the input of a recorded call; identical inputs are served in their recorded order. Any
 other input is a divergence: it is remembered (the first one is what `hch replay`
-reports) and the node fails. Optionally another policy (`override`) acts instead at one
-recorded workspace and everything below it, for "what if H here were different?".
+reports) and the node fails, unless a `fallback` policy is given to act there instead.
+Optionally another policy (`override`) acts instead at one recorded workspace and
+everything below it, for "what if H here were different?"; the calls above it then see
+different sub-answers, which only a `fallback` (e.g. the recorded policy, run live) can serve.
 """
 
 from __future__ import annotations
@@ -61,9 +63,14 @@ def input_key(data: dict[str, Any]) -> str:
 class ReplayPolicy:
     """Positional policy: at each position, a leaf carrying the recorded policy's fingerprint."""
 
-    def __init__(self, trace: Trace, override: Policy | None = None, from_node: int | None = None) -> None:
+    def __init__(
+        self, trace: Trace, override: Policy | None = None, from_node: int | None = None,
+        fallback: Policy | None = None,
+    ) -> None:
         self.trace = trace
         self.override = override
+        self.fallback = fallback
+        self.unserved = 0
         self.divergence: Divergence | None = None
         self.served = 0
         self._calls: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
@@ -106,6 +113,9 @@ class ReplayPolicy:
         queue = self._calls.get(input_key(got))
         if not queue:
             self._diverged(where, got)
+            self.unserved += 1
+            if self.fallback is not None:
+                return as_reply(await resolve(self.fallback, workspace.depth, root).act(workspace))
             raise PolicyError("replay diverged: the recording holds no call with this input")
         call = queue.popleft()
         self.served += 1

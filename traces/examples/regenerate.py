@@ -1,0 +1,42 @@
+"""Regenerate the example traces in this folder with the offline expert.
+
+    python traces/examples/regenerate.py
+
+Each example is a small run that shows one thing a trace can hold; tests replay every
+one of them and check that regenerating gives the same tree (see tests/test_examples.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hch
+from hch.limits import Limits
+
+HERE = Path(__file__).resolve().parent
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "sum-depth3": {"question": "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?", "depth": 3},
+    "expression-depth1-guesses": {"question": "What is (3 + 4) * (2 + 5) - 6?", "depth": 1},
+    "subtree-reuse": {"question": "What is (1 + 2) * (1 + 2) + (1 + 2)?", "depth": 3},
+    "node-budget": {"question": "What is the sum of 8, 6, 7, 5, 3, 0, 9, 1, 2, 4?", "depth": 4,
+                    "limits": Limits(max_nodes=5)},
+}
+
+
+def regenerate(folder: Path = HERE) -> list[Path]:
+    """Run every example and write its trace to `folder`; return the paths."""
+    paths = []
+    for name, spec in EXAMPLES.items():
+        path = folder / f"{name}.json"
+        hch.answer_sync(spec["question"], depth=spec["depth"], limits=spec.get("limits"), trace_path=path,
+                        meta={"example": name})
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for written in regenerate(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
+        print(written)
