@@ -318,7 +318,9 @@ async def answer(
     journal = Journal(journal_path(trace_path), trace) if trace_path is not None else None
     if journal is not None:
         trace.listeners.append(journal)
-    run = _Run(policy, context, limits, trace, call_cache, subtree_cache or SubtreeCache(), fail_fast)
+    # `is None`, not `or`: an empty shared cache has len() 0 and must still be the one used
+    subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
+    run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast)
     began = time.perf_counter()
     result: SubAnswer | None = None
     try:

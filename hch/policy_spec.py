@@ -50,11 +50,27 @@ def _expert(argument: str | None, options: Mapping[str, Any]) -> Policy:
 
     if not argument:
         return ExpertPolicy()
-    names = [part.strip() for part in argument.split(",")]
+    parts = [part.strip() for part in argument.split(",") if part.strip()]
+    settings = dict(part.split("=", 1) for part in parts if "=" in part)
+    names = [part for part in parts if "=" not in part]
     unknown = [n for n in names if n not in EXPERTS]
     if unknown:
         raise PolicySpecError(f"unknown expert {unknown[0]!r}; known experts: {', '.join(EXPERTS)}")
-    return ExpertPolicy([EXPERTS[n] for n in names])
+    experts = [EXPERTS[n] for n in names] if names else None
+    if not settings:
+        return ExpertPolicy(experts)
+    from hch.experts.noisy import NoisyExpertPolicy
+
+    extra = sorted(set(settings) - {"noise", "seed"})
+    if extra:
+        raise PolicySpecError(f"unknown expert setting {extra[0]!r}; expert(...) takes noise=P and seed=S")
+    try:
+        noise = float(settings.get("noise", "0"))
+    except ValueError:
+        raise PolicySpecError(f"expert noise must be a number, not {settings['noise']!r}") from None
+    if not 0 <= noise <= 1:
+        raise PolicySpecError(f"expert noise must be between 0 and 1, not {noise:g}")
+    return NoisyExpertPolicy(experts, noise=noise, seed=settings.get("seed", "0").strip())
 
 
 @register("llm")
@@ -78,3 +94,14 @@ def _script(argument: str | None, options: Mapping[str, Any]) -> Policy:
     if not argument:
         raise PolicySpecError("script needs a file: script:PATH (a YAML or JSON script) or script:NAME under policies/")
     return ScriptedPolicy.load(argument)
+
+
+@register("vote")
+def _vote(argument: str | None, options: Mapping[str, Any]) -> Policy:
+    """`vote:K` or `vote(K)` over the offline expert; `vote(K, SPEC)` over any policy spec."""
+    from hch.policies.vote import vote
+
+    count, _, inner = (argument or "").partition(",")
+    if not count.strip().isdigit() or int(count) < 1:
+        raise PolicySpecError(f"vote needs a number of copies of 1 or more: vote:K or vote(K, SPEC), not {argument!r}")
+    return vote(int(count), make_policy(inner.strip() or "expert", options))

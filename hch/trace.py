@@ -86,13 +86,18 @@ class Trace:
             listener("edge", {"source": source, "target": target, **data})
 
     def graft(self, other: Trace, node: int) -> int:
-        """Copy `node` and everything below it from another trace; return the copy's id here."""
+        """Copy `node` and everything below it from another trace; return the copy's id here.
+
+        The copy's root gets the smallest new id (so a run whose root was grafted still finds its
+        root first) and every copied node is marked `grafted=True` (its calls were made elsewhere).
+        """
         keep = nx.descendants(other.graph, node) | {node}
-        mapping = {old: next(self._ids) for old in sorted(keep)}
+        order = [node, *sorted(keep - {node})]
+        mapping = {old: next(self._ids) for old in order}
         sub = nx.relabel_nodes(other.graph.subgraph(keep), mapping, copy=True)
-        for old_node in sorted(keep):
+        for old_node in order:
             new_node = mapping[old_node]
-            self.graph.add_node(new_node, **sub.nodes[new_node])
+            self.graph.add_node(new_node, **{**sub.nodes[new_node], "grafted": True})
             self._emit_node(new_node)
         for source, target, data in sub.edges(data=True):
             self.add_edge(source, target, **data)

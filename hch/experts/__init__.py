@@ -12,9 +12,20 @@ from collections.abc import Sequence
 from hch.errors import PolicyError, QuestionError
 from hch.experts.arithmetic import ExpressionExpert, ListExpert
 from hch.experts.base import Expert
+from hch.experts.permutation_powering import PermutationExpert
+from hch.experts.sequential_assignments import SequentialAssignmentsExpert
+from hch.experts.shortest_path import ShortestPathExpert
+from hch.experts.union_find import UnionFindExpert
+from hch.experts.wildcard_search import WildcardExpert
 from hch.workspace import Action, Workspace
 
-EXPERTS: dict[str, Expert] = {expert.name: expert for expert in (ListExpert(), ExpressionExpert())}
+EXPERTS: dict[str, Expert] = {
+    expert.name: expert
+    for expert in (
+        ListExpert(), ExpressionExpert(), PermutationExpert(), SequentialAssignmentsExpert(),
+        WildcardExpert(), ShortestPathExpert(), UnionFindExpert(),
+    )
+}
 """Every built-in expert by name; task suites add theirs here."""
 
 
@@ -26,6 +37,9 @@ def register(expert: Expert) -> Expert:
 
 class ExpertPolicy:
     """The policy that asks each expert in turn whether it knows the question."""
+
+    depth_stable = True
+    """A subtree it answered without a guess is answered the same at any depth that fits it."""
 
     def __init__(self, experts: Sequence[Expert] | None = None) -> None:
         self.experts = list(experts) if experts is not None else list(EXPERTS.values())

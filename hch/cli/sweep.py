@@ -1,0 +1,188 @@
+"""`hch sweep`: every question of a task suite or a JSONL file at every depth; figures, table, plot."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hch.cli import app
+from hch.cli.options import cache_options, limit_options, limits_from, llm_options, open_cache, policy_option
+from hch.cli.render import plain
+from hch.grading import GRADERS
+from hch.policies.vote import vote
+from hch.policy_spec import make_policy
+from hch.question_set import Item, load
+from hch.sweep import Outcome, Row, RunRecord, SweepConfig, aggregate, check_items, run_sweep, write_outputs
+from hch.tasks import TASKS, get_task
+
+STUDIES = Path("studies")
+
+
+def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
+    """"0-6", "1,3,5", "0-2,5" or "3" as a sorted list of distinct integers."""
+    numbers: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if match is None:
+            raise click.BadParameter(f"{text!r} is not a list of {what} like 0-6 or 1,3,5")
+        low, high = int(match[1]), int(match[2] or match[1])
+        if high < low:
+            raise click.BadParameter(f"the range {part.strip()!r} is empty")
+        numbers.update(range(low, high + 1))
+    if min(numbers) < minimum:
+        raise click.BadParameter(f"{what} must be {minimum} or more")
+    return sorted(numbers)
+
+
+@app.command()
+@click.argument("questions_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--task", "-t", help=f"A built-in task suite: {', '.join(TASKS)}.")
+@click.option("--questions", "-n", "count", type=click.IntRange(min=1), default=50, show_default=True,
+              help="How many questions to generate (with --task).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the task generator.")
+@click.option("--depths", default="0-6", show_default=True, help="Depths to run, e.g. 0-6 or 0,2,4.")
+@policy_option
+@click.option("--votes", default="1", show_default=True,
+              help="Voting copies to compare, e.g. 1,3,5 (k > 1 runs vote(k, POLICY)).")
+@click.option("--grader", type=click.Choice(GRADERS),
+              help="Grader for file questions that name none (default: exact).")
+@click.option("--concurrency", "-j", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Questions run at the same time at most.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (default: studies/NAME); rerun the same command to resume.")
+@click.option("--no-plot", is_flag=True, help="Skip the PNG/SVG plot.")
+@cache_options
+@limit_options
+@llm_options
+def sweep(questions_file: Path | None, task: str | None, count: int, seed: int, depths: str, policy: str,
+          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, cache: Path,
+          no_cache: bool, fail_fast: bool, **flags: Any) -> None:
+    """Run every question at every depth and report accuracy, cost and time per depth.
+
+    Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
+    """
+    depth_list = parse_numbers(depths, "depths", 0)
+    vote_list = parse_numbers(votes, "vote counts", 1)
+    items, config = source(questions_file, task, count, seed, grader)
+    config = config.model_copy(update={
+        "depths": depth_list, "policy": policy, "votes": vote_list, "concurrency": concurrency,
+        "limits": limits_from(flags),
+    })
+    base = make_policy(policy, flags)
+    policies = {k: vote(k, base) for k in vote_list}
+    check_items(items, policies)
+    out = out or STUDIES / default_name(questions_file, task, count, seed)
+    call_cache = open_cache(cache, no_cache)
+    console = Console(highlight=False, stderr=True)
+    try:
+        outcome = anyio.run(lambda: run_with_progress(items, config, policies, out, call_cache, console))
+    except KeyboardInterrupt:
+        print(f"hch: interrupted; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        if call_cache is not None:
+            call_cache.close()
+    paths = write_outputs(out, config, outcome, plot=not no_plot)
+    report(outcome, paths)
+
+
+def source(questions_file: Path | None, task: str | None, count: int, seed: int,
+           grader: str | None) -> tuple[list[Item], SweepConfig]:
+    """The questions and the part of the configuration that names where they came from."""
+    if (questions_file is None) == (task is None):
+        raise click.UsageError("give either a questions file or --task NAME (not both)")
+    if task is not None:
+        suite = get_task(task)
+        items = suite.generate(count, seed)
+        return items, SweepConfig(source=f"task:{suite.name}", task=suite.name, questions=len(items), seed=seed,
+                                  depths=[], policy="")
+    assert questions_file is not None
+    items = load(questions_file, grader)  # type: ignore[arg-type]
+    return items, SweepConfig(source=str(questions_file), questions=len(items), depths=[], policy="")
+
+
+def default_name(questions_file: Path | None, task: str | None, count: int, seed: int) -> str:
+    if task is not None:
+        return f"{task.replace('_', '-')}-n{count}-seed{seed}"
+    assert questions_file is not None
+    return questions_file.stem
+
+
+async def run_with_progress(items: list[Item], config: SweepConfig, policies: dict[int, Any], out: Path,
+                            call_cache: Any, console: Console) -> Outcome:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("sweep", total=None, status="")
+        tally = {"correct": 0, "graded": 0, "calls": 0}
+
+        def plan(to_run: int, done: int) -> None:
+            note = f" ({done} runs already done in {out})" if done else ""
+            progress.update(bar, total=to_run, description=f"sweep{note}")
+
+        def advance(record: RunRecord) -> None:
+            tally["calls"] += record.calls_made
+            if record.correct is not None:
+                tally["graded"] += 1
+                tally["correct"] += bool(record.correct)
+            status = f"{tally['calls']} calls"
+            if tally["graded"]:
+                status += f" · {tally['correct']}/{tally['graded']} correct"
+            progress.update(bar, advance=1, status=status)
+
+        return await run_sweep(items, config, policies, out, call_cache, on_run=advance, on_plan=plan)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def table(rows: list[Row], title: str, by_bucket: bool = False) -> Table:
+    """The figures as a compact table; token and cost columns only when something was spent."""
+    priced = any(row.tokens_mean for row in rows)
+    view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    names = ["votes", "needs" if by_bucket else "n", "qs", "acc", "95% CI", "guess", "nodes", "calls",
+             "made", "hits", *(["tokens", "cost"] if priced else []), "wall s"]
+    for name in names:
+        view.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        ci = "—" if row.ci_low is None else f"{row.ci_low:.2f}-{row.ci_high:.2f}"
+        cells = [
+            str(row.votes), str(row.required_depth if by_bucket else row.depth), str(row.questions),
+            fmt(row.accuracy), ci,
+            str(row.guesses), f"{row.nodes_mean:.1f}", f"{row.calls_mean:.1f}", str(row.calls_made),
+            str(row.cache_hits), *([f"{row.tokens_mean:.0f}", f"${row.cost_mean:.4f}"] if priced else []),
+            f"{row.wall_mean:.3f}",
+        ]
+        view.add_row(*cells)
+    return view
+
+
+def report(outcome: Outcome, paths: dict[str, Path]) -> None:
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a file or pipe: no need to squeeze the table into 80 columns
+        console = Console(highlight=False, width=120)
+    console.print(table(aggregate(outcome.records), "by depth"))
+    buckets = aggregate(outcome.records, by_bucket=True)
+    if buckets:
+        deepest = max(r.depth for r in buckets)
+        console.print(table([r for r in buckets if r.depth == deepest],
+                            f"at n = {deepest}, by the depth a question needs (every n: buckets.csv)", by_bucket=True))
+    console.print("nodes, calls: means per question as a standalone run would make them · made: calls this sweep "
+                  "made · hits: call-cache hits and reused subtrees", markup=False, style="dim")
+    console.print(
+        f"{outcome.ran} runs made, {outcome.resumed} resumed · {outcome.calls_made} policy calls · "
+        f"{outcome.cross_depth_hits} subtrees reused across depths · {outcome.wall_time:.1f}s",
+        markup=False,
+    )
+    for name, path in paths.items():
+        console.print(f"{name}: {plain(str(path))}", markup=False)

@@ -1,0 +1,116 @@
+"""`vote(k, inner)`: k independent copies of a policy act on each workspace; the majority wins.
+
+Voting happens per policy call: every node's every action is the majority of k copies'
+actions. For an expert the copies agree on how to decompose and differ only in the look-ups
+they get wrong, so each primitive answer is repaired by its own vote before it can spread
+up the tree. A copy is `inner.replica(i)` when the policy offers independent copies (e.g.
+the noisy expert's own seed per copy), otherwise `inner` itself (a sampling policy such as
+an LLM at temperature > 0 is independent call by call; a deterministic one makes voting moot).
+Ties go to the tied action of the lowest-numbered copy and are recorded in `Reply.raw`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import anyio
+
+from hch.errors import PolicyError
+from hch.policy import ChecksQuestions, Policy, Positional, as_reply
+from hch.workspace import Action, Answer, Reply, Usage, Workspace, normalize_question
+
+
+def replica(policy: Policy, index: int) -> Policy:
+    """Copy `index` of a policy, independent of the others where the policy can make one."""
+    make = getattr(policy, "replica", None)
+    return make(index) if callable(make) else policy
+
+
+def ballot(action: Action) -> str:
+    """What two actions must share to count as the same vote."""
+    if isinstance(action, Answer):
+        return "answer: " + " ".join(action.answer.split()).casefold()
+    return "ask: " + " | ".join(normalize_question(q) for q in action.questions)
+
+
+class VotePolicy:
+    """Majority of `k` copies of `inner`, per policy call."""
+
+    def __init__(self, k: int, inner: Policy) -> None:
+        if k < 1:
+            raise ValueError(f"a vote needs at least 1 copy, not {k}")
+        self.k, self.inner = k, inner
+        self.copies = [replica(inner, i) for i in range(k)]
+
+    @property
+    def fingerprint(self) -> str:
+        return f"vote({self.k},{self.inner.fingerprint})"
+
+    @property
+    def depth_stable(self) -> bool:
+        return all(getattr(copy, "depth_stable", False) is True for copy in self.copies)
+
+    def check(self, question: str, context: str) -> None:
+        if isinstance(self.inner, ChecksQuestions):
+            self.inner.check(question, context)
+
+    async def act(self, workspace: Workspace) -> Reply:
+        replies: list[Reply | None] = [None] * self.k
+        failures: dict[int, str] = {}
+
+        async def one(index: int) -> None:
+            try:
+                replies[index] = as_reply(await self.copies[index].act(workspace))
+            except Exception as exc:  # one failing copy abstains; the others still vote
+                failures[index] = f"{type(exc).__name__}: {exc}"
+
+        async with anyio.create_task_group() as group:
+            for index in range(self.k):
+                group.start_soon(one, index)
+        cast = [(i, r) for i, r in enumerate(replies) if r is not None]
+        if not cast:
+            raise PolicyError(f"all {self.k} voting copies failed; first: {failures[min(failures)]}")
+        return tally(self.k, cast, failures)
+
+
+def tally(k: int, cast: list[tuple[int, Reply]], failures: dict[int, str]) -> Reply:
+    """The winning reply, with the whole count in `raw["vote"]`."""
+    counts = Counter(ballot(reply.action) for _, reply in cast)
+    top = max(counts.values())
+    tied = [label for label, n in counts.items() if n == top]
+    winner_index, winner = next((i, r) for i, r in cast if ballot(r.action) in tied)
+    usage = sum((reply.usage for _, reply in cast), Usage())
+    record: dict[str, Any] = {
+        "k": k, "counts": dict(counts), "winner": ballot(winner.action), "winner_copy": winner_index,
+        "tie": len(tied) > 1, "tied": tied if len(tied) > 1 else [],
+        "copies": [{"copy": i, "action": r.action.model_dump(), "raw": r.raw} for i, r in cast],
+        "failed": {str(i): message for i, message in failures.items()},
+    }
+    attempts = [{**attempt, "copy": i} for i, reply in cast for attempt in reply.attempts]
+    return Reply(action=winner.action, usage=usage, raw={"vote": record}, attempts=attempts)
+
+
+class PositionalVote:
+    """A vote over a positional policy: the vote is taken among copies of the part acting at a node."""
+
+    def __init__(self, k: int, inner: Policy) -> None:
+        self.k, self.inner = k, inner
+
+    @property
+    def fingerprint(self) -> str:
+        return f"vote({self.k},{self.inner.fingerprint})"
+
+    def at(self, depth: int, root: bool) -> Policy:
+        assert isinstance(self.inner, Positional)
+        return vote(self.k, self.inner.at(depth, root))
+
+    async def act(self, workspace: Workspace) -> Reply:
+        raise PolicyError("a positional vote acts through the part chosen for each node")
+
+
+def vote(k: int, inner: Policy) -> Policy:
+    """`VotePolicy`, or `PositionalVote` when `inner` picks its part by position; k = 1 is `inner`."""
+    if isinstance(inner, Positional):
+        return PositionalVote(k, inner)
+    return inner if k == 1 else VotePolicy(k, inner)

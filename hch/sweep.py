@@ -1,0 +1,419 @@
+"""Depth sweeps: every question of a set at every depth, with accuracy, cost and time per depth.
+
+All runs of a sweep share one subtree cache (`SweepCache`), so HCH_n's subtrees computed for one
+depth serve the others, and the persistent call cache, so an interrupted sweep repeats no policy
+call when rerun. Each finished run is appended to `runs.jsonl` in the output directory with its
+trace under `traces/`; a rerun skips the runs found there and re-primes the subtree cache from
+their traces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, Field, ValidationError
+
+from hch import trace_format
+from hch.call_cache import CallCache
+from hch.engine import Result, answer
+from hch.errors import HchError, QuestionError
+from hch.grading import grade
+from hch.limits import Limits
+from hch.policy import ChecksQuestions, Policy, resolve
+from hch.question_set import Item
+from hch.stats import mean, median, wilson
+from hch.sweep_cache import SweepCache, stable_fingerprints
+from hch.trace import Trace
+
+RUNS_FILE = "runs.jsonl"
+CONFIG_FILE = "config.json"
+PACKAGES = ("anyio", "pydantic", "networkx", "click", "rich", "matplotlib", "openai", "tenacity")
+
+
+class SweepError(HchError):
+    """A sweep cannot start or continue (e.g. its output directory holds a different sweep)."""
+
+
+class SweepConfig(BaseModel):
+    """Everything that determines a sweep's results, written with them."""
+
+    source: str
+    """`task:NAME` or the question file's path."""
+    task: str | None = None
+    """The built-in task, if the questions were generated."""
+    questions: int
+    """How many questions."""
+    seed: int | None = None
+    """The generator's seed (tasks); the noisy expert takes its own in the policy spec."""
+    depths: list[int]
+    """The depths every question is run at."""
+    policy: str
+    """The policy spec."""
+    votes: list[int] = Field(default_factory=lambda: [1])
+    """Numbers of voting copies; 1 is the policy itself, k > 1 is `vote(k, policy)`."""
+    concurrency: int = 8
+    """Questions run at the same time at most."""
+    limits: Limits = Field(default_factory=Limits)
+    """Limits of every run."""
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+    """The fingerprint of each voting variant's policy."""
+    items_digest: str = ""
+    """A hash of the question set (questions, gold answers, contexts)."""
+
+    def identity(self) -> str:
+        """What a resumed sweep must share with the interrupted one."""
+        same = {"items": self.items_digest, "fingerprints": self.fingerprints, "limits": self.limits.model_dump()}
+        return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class RunRecord(BaseModel):
+    """One question at one depth under one voting variant."""
+
+    votes: int
+    """Voting copies (1: the policy alone)."""
+    policy: str
+    """Fingerprint of the policy run."""
+    id: str
+    """The question's id."""
+    depth: int
+    """The n of HCH_n."""
+    required_depth: int | None
+    """The depth the question needs, when known."""
+    question: str
+    gold: str | None
+    answer: str
+    status: str
+    """The root's status: ok, guess or error."""
+    correct: bool | None
+    """Graded against the gold answer; None without one."""
+    nodes: int
+    """Workspaces in the run's tree (including subtrees reused from other runs)."""
+    calls: int
+    """Policy calls in the tree: what a standalone run with empty caches would make."""
+    calls_made: int
+    """Policy calls this sweep actually made for this run (after all caching)."""
+    call_cache_hits: int
+    """Calls of this run served by the persistent call cache."""
+    subtree_hits: int
+    """Subquestions (and a root) answered by a subtree reused within or across runs."""
+    tokens: int
+    """Tokens of every call in the tree (a standalone, uncached run's spend)."""
+    cost: float
+    """US dollars of every call in the tree."""
+    tokens_spent: int
+    """Tokens this sweep actually spent on this run."""
+    cost_spent: float
+    """US dollars this sweep actually spent on this run."""
+    wall_time: float
+    """Seconds the run took here."""
+    trace: str
+    """The run's trace file, relative to the sweep's output directory."""
+
+
+def figures(trace: Trace) -> dict[str, Any]:
+    """Per-run counts from a trace; nodes marked `grafted` were computed in another run."""
+    calls = [data for _, data in trace.calls()]
+    own = [c for c in calls if not c.get("grafted")]
+    edges = [(trace.graph.nodes[s], d) for s, _, d in trace.graph.edges(data=True)]
+    reuses = sum(1 + d.get("repeats", 0) for src, d in edges if d["kind"] == "reuse" and not src.get("grafted"))
+    reuses += sum(d.get("repeats", 0) for src, d in edges if d["kind"] == "delegate" and not src.get("grafted"))
+    root_grafted = bool(trace.graph.nodes[trace.root].get("grafted"))
+
+    def spend(subset: Iterable[dict[str, Any]]) -> tuple[int, float]:
+        usages = [c.get("usage") or {} for c in subset]
+        tokens = sum(int(u.get("prompt_tokens", 0)) + int(u.get("completion_tokens", 0)) for u in usages)
+        return tokens, sum(float(u.get("cost", 0.0)) for u in usages)
+
+    tokens, cost = spend(calls)
+    tokens_spent, cost_spent = spend(c for c in own if not c.get("cached"))
+    return {
+        "nodes": sum(1 for _ in trace.workspaces()), "calls": len(calls),
+        "calls_made": sum(not c.get("cached") for c in own), "call_cache_hits": sum(bool(c.get("cached")) for c in own),
+        "subtree_hits": reuses + root_grafted, "tokens": tokens, "cost": cost,
+        "tokens_spent": tokens_spent, "cost_spent": cost_spent,
+    }
+
+
+def record_of(result: Result, item: Item, depth: int, votes: int, policy: Policy, trace: str) -> RunRecord:
+    return RunRecord(
+        votes=votes, policy=policy.fingerprint, id=item.id, depth=depth, required_depth=item.required_depth,
+        question=item.question, gold=item.answer, answer=result.answer, status=result.status,
+        correct=grade(result.answer, item.answer, item.grader, item.tolerance),
+        wall_time=result.summary.wall_time, trace=trace, **figures(result.trace),
+    )
+
+
+def items_digest(items: list[Item]) -> str:
+    payload = json.dumps([item.model_dump() for item in items], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def safe_name(text: str) -> str:
+    """A file name for an id: unsafe characters replaced, and a hash when anything was changed."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:80]
+    return name if name == text else f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def trace_file(votes: int, item: Item, depth: int) -> str:
+    return f"traces/votes-{votes}/{safe_name(item.id)}/depth-{depth}.json"
+
+
+def load_runs(out: Path) -> dict[tuple[int, str, int], RunRecord]:
+    """Finished runs already recorded in `out` (a torn last line, from a hard kill, is dropped)."""
+    path = out / RUNS_FILE
+    if not path.exists():
+        return {}
+    done: dict[tuple[int, str, int], RunRecord] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = RunRecord.model_validate_json(line)
+        except ValidationError:
+            if number == len(lines):
+                continue
+            raise SweepError(
+                f"{path} line {number} is not a run record; move the directory aside or use another --out"
+            ) from None
+        if (out / record.trace).exists():
+            done[record.votes, record.id, record.depth] = record
+    return done
+
+
+@dataclass
+class Outcome:
+    """What a sweep produced: every run of its configuration, and what this invocation did."""
+
+    records: list[RunRecord]
+    resumed: int
+    """Runs found finished in the output directory and not run again."""
+    ran: int
+    """Runs made by this invocation."""
+    cross_depth_hits: int
+    """Subtrees copied from another depth instead of being expanded."""
+    wall_time: float
+    """Seconds this invocation took."""
+    calls_made: int = 0
+    """Policy calls this invocation made."""
+
+
+def check_items(items: list[Item], policies: dict[int, Policy]) -> None:
+    """Fail before any run if a policy cannot take one of the questions."""
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise SweepError("question ids must be unique within a sweep")
+    for policy in policies.values():
+        leaf = resolve(policy, 0, True)
+        if isinstance(leaf, ChecksQuestions):
+            for item in items:
+                try:
+                    leaf.check(item.question, item.context)
+                except QuestionError as exc:
+                    raise SweepError(f"question {item.id}: {exc}") from None
+
+
+def prepare(out: Path, config: SweepConfig) -> None:
+    """Create the output directory, or check that it holds this same sweep."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CONFIG_FILE
+    if path.exists():
+        try:
+            previous = SweepConfig.model_validate_json(path.read_text(encoding="utf-8"))
+        except (ValidationError, OSError) as exc:
+            raise SweepError(f"{path} is not a sweep configuration ({type(exc).__name__}); use another --out") from None
+        if previous.identity() != config.identity():
+            raise SweepError(
+                f"{out} holds a different sweep (other questions, policy or limits); use another --out or remove it"
+            )
+    path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
+
+
+async def run_sweep(
+    items: list[Item],
+    config: SweepConfig,
+    policies: dict[int, Policy],
+    out: Path,
+    call_cache: CallCache | None = None,
+    on_run: Callable[[RunRecord], None] | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> Outcome:
+    """Run every (variant, question, depth) not already finished in `out`; `policies` maps votes to policy.
+
+    `on_plan(to_run, already_done)` is called once before the runs start, `on_run` after each.
+    """
+    began = anyio.current_time()
+    check_items(items, policies)
+    config = config.model_copy(update={
+        "fingerprints": {str(k): p.fingerprint for k, p in policies.items()}, "items_digest": items_digest(items),
+        "questions": len(items),
+    })
+    prepare(out, config)
+    done = load_runs(out)
+    depths = sorted(set(config.depths), reverse=True)  # deepest first: its subtrees serve the shallower runs
+    stable = {k: stable_fingerprints(p, range(max(depths) + 1)) for k, p in policies.items()}
+    cache = SweepCache(set().union(*stable.values()))
+    wanted = {(k, item.id, d) for k in policies for item in items for d in depths}
+    resumed = [key for key in done if key in wanted]
+    for key in resumed:
+        if stable[key[0]]:
+            cache.prime(trace_format.load(out / done[key].trace))
+    todo = [(k, item, [d for d in depths if (k, item.id, d) not in done]) for k in policies for item in items]
+    todo = [entry for entry in todo if entry[2]]
+    if on_plan is not None:
+        on_plan(sum(len(d) for _, _, d in todo), len(resumed))
+    limiter = anyio.CapacityLimiter(config.concurrency)
+    new: list[RunRecord] = []
+    with (out / RUNS_FILE).open("a", encoding="utf-8") as runs:
+
+        async def question(votes: int, item: Item, todo_depths: list[int]) -> None:
+            async with limiter:
+                for depth in todo_depths:
+                    path = trace_file(votes, item, depth)
+                    result = await answer(
+                        item.question, depth=depth, policy=policies[votes], context=item.context,
+                        limits=config.limits, call_cache=call_cache, subtree_cache=cache, trace_path=out / path,
+                        meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
+                                        "required_depth": item.required_depth}},
+                    )
+                    record = record_of(result, item, depth, votes, policies[votes], path)
+                    runs.write(record.model_dump_json() + "\n")
+                    runs.flush()
+                    new.append(record)
+                    if on_run is not None:
+                        on_run(record)
+
+        async with anyio.create_task_group() as group:
+            for votes, item, todo_depths in todo:
+                group.start_soon(question, votes, item, todo_depths)
+    records = {**{key: done[key] for key in resumed}, **{(r.votes, r.id, r.depth): r for r in new}}
+    order = {item.id: i for i, item in enumerate(items)}
+    ordered = sorted(records.values(), key=lambda r: (r.votes, order[r.id], r.depth))
+    return Outcome(
+        ordered, len(resumed), len(new), cache.cross_depth_hits, anyio.current_time() - began,
+        calls_made=sum(r.calls_made for r in new),
+    )
+
+
+class Row(BaseModel):
+    """Aggregate figures of one voting variant at one depth (and one required-depth bucket)."""
+
+    votes: int
+    depth: int
+    required_depth: int | None
+    """None for the row over all questions."""
+    questions: int
+    graded: int
+    """Questions with a gold answer."""
+    correct: int
+    accuracy: float | None
+    """correct / graded; None when nothing could be graded."""
+    ci_low: float | None
+    """Lower end of the 95% Wilson interval of the accuracy."""
+    ci_high: float | None
+    guesses: int
+    """Runs whose root answer was a guess."""
+    errors: int
+    nodes_mean: float
+    nodes_median: float
+    calls_mean: float
+    """Mean policy calls per run as a standalone run would make them."""
+    calls_median: float
+    calls_made: int
+    """Policy calls the sweep actually made for these runs."""
+    cache_hits: int
+    """Call-cache hits plus subtree reuses in these runs."""
+    tokens_mean: float
+    cost_mean: float
+    cost_spent: float
+    wall_mean: float
+    wall_median: float
+
+
+def aggregate(records: list[RunRecord], by_bucket: bool = False) -> list[Row]:
+    """Rows per (votes, depth), or per (votes, depth, required depth)."""
+    groups: dict[tuple[int, int, int | None], list[RunRecord]] = {}
+    for record in records:
+        bucket = record.required_depth if by_bucket else None
+        if by_bucket and bucket is None:
+            continue
+        groups.setdefault((record.votes, record.depth, bucket), []).append(record)
+    rows = []
+    for (votes, depth, bucket), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+        graded = [r for r in group if r.correct is not None]
+        correct = sum(bool(r.correct) for r in graded)
+        low, high = wilson(correct, len(graded)) if graded else (None, None)
+        rows.append(Row(
+            votes=votes, depth=depth, required_depth=bucket, questions=len(group), graded=len(graded),
+            correct=correct, accuracy=correct / len(graded) if graded else None, ci_low=low, ci_high=high,
+            guesses=sum(r.status == "guess" for r in group), errors=sum(r.status == "error" for r in group),
+            nodes_mean=mean([r.nodes for r in group]), nodes_median=median([r.nodes for r in group]),
+            calls_mean=mean([r.calls for r in group]), calls_median=median([r.calls for r in group]),
+            calls_made=sum(r.calls_made for r in group),
+            cache_hits=sum(r.call_cache_hits + r.subtree_hits for r in group),
+            tokens_mean=mean([r.tokens for r in group]), cost_mean=mean([r.cost for r in group]),
+            cost_spent=sum(r.cost_spent for r in group),
+            wall_mean=mean([r.wall_time for r in group]), wall_median=median([r.wall_time for r in group]),
+        ))
+    return rows
+
+
+def versions() -> dict[str, str]:
+    """hch, Python, platform and the main packages, for the record."""
+    from hch import __version__
+
+    found = {"hch": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(Row.model_fields))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.model_dump().items()})
+
+
+def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool = True) -> dict[str, Path]:
+    """summary.csv, buckets.csv, sweep.json and (unless `plot` is False) plot.png / plot.svg."""
+    rows, buckets = aggregate(outcome.records), aggregate(outcome.records, by_bucket=True)
+    paths = {"summary": out / "summary.csv", "buckets": out / "buckets.csv", "json": out / "sweep.json"}
+    write_csv(rows, paths["summary"])
+    write_csv(buckets, paths["buckets"])
+    saved = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+    payload = {
+        "format": "hch-sweep", "schema_version": 1, "created": datetime.now(UTC).isoformat(),
+        "config": saved, "versions": versions(),
+        "totals": {
+            "runs": len(outcome.records), "resumed": outcome.resumed, "ran": outcome.ran,
+            "calls_made": sum(r.calls_made for r in outcome.records),
+            "calls_made_this_invocation": outcome.calls_made,
+            "cross_depth_hits": outcome.cross_depth_hits, "wall_time": outcome.wall_time,
+        },
+        "rows": [r.model_dump() for r in rows], "buckets": [r.model_dump() for r in buckets],
+    }
+    paths["json"].write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    if plot:
+        from hch.sweep_plot import plot_rows
+
+        title = f"{config.task or Path(config.source).name} · {config.policy} · {len(outcome.records)} runs"
+        paths.update(plot_rows(rows, buckets, out / "plot", title))
+    return paths

@@ -1,0 +1,40 @@
+"""Arithmetic: sums, maxima and minima of lists, answered by the built-in list expert."""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+from hch.experts.arithmetic import REDUCTIONS, list_question
+from hch.experts.base import format_number
+from hch.tasks.base import Instance, Task
+
+OPS = ("sum", "maximum", "minimum")
+SAMPLES_PER_DEPTH = 20
+
+
+def required_depth(length: int) -> int:
+    """The list expert combines two numbers at a node and halves longer lists: ceil(log2 n) - 1."""
+    return max((length - 1).bit_length() - 1, 0)
+
+
+def make_instance(rng: random.Random, top: int) -> Instance:
+    instance = Instance("")
+    for depth in range(min(top, 6) + 1):
+        for _ in range(SAMPLES_PER_DEPTH):
+            length = rng.randint(2**depth + 1, 2 ** (depth + 1)) if depth else 2
+            numbers = [Fraction(rng.randint(1, 99)) for _ in range(length)]
+            op = rng.choice(OPS)
+            value = numbers[0]
+            for n in numbers[1:]:
+                value = REDUCTIONS[op](value, n)
+            instance.add(depth, list_question(op, numbers), format_number(value))
+    return instance
+
+
+TASK = Task(
+    name="arithmetic",
+    description="sum, maximum or minimum of 2 to 128 numbers; needs ceil(log2 n) - 1 levels",
+    depths=(0, 6),
+    make_instance=make_instance,
+)
