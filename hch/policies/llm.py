@@ -31,7 +31,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from hch import presets
@@ -146,6 +147,7 @@ class LLMPolicy:
         self._loop: object = None
         self._client: openai.AsyncOpenAI | None = None
         self._limiter: anyio.CapacityLimiter | None = None
+        self._users = 0
 
     @classmethod
     def from_options(cls, argument: str | None, options: Mapping[str, Any]) -> LLMPolicy:
@@ -185,6 +187,13 @@ class LLMPolicy:
 
     async def act(self, workspace: Workspace) -> Reply:
         """Show the model the workspace; re-ask invalid output; return the action and its record."""
+        self._enter()
+        try:
+            return await self._act(workspace)
+        finally:
+            await self._leave()
+
+    async def _act(self, workspace: Workspace) -> Reply:
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": self.preset.system},
             {"role": "user", "content": presets.render(self.preset, workspace)},
@@ -257,7 +266,7 @@ class LLMPolicy:
         """One successful HTTP exchange, retrying transient failures; a final failure is a
         `PolicyError` (or `RunAborted` for a wrong key, model or URL)."""
         retry = self.retry
-        backoff = wait_exponential_jitter(initial=retry.initial_wait, max=retry.max_wait, jitter=retry.jitter)
+        backoff = wait_exponential(multiplier=retry.initial_wait, max=retry.max_wait) + wait_random(0, retry.jitter)
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -318,13 +327,28 @@ class LLMPolicy:
             raise _MalformedBody(record["error"])
         return completion
 
-    def _resources(self) -> tuple[openai.AsyncOpenAI, anyio.CapacityLimiter]:
-        """The client and limiter of the running event loop (a client cannot outlive its loop)."""
+    # The HTTP client (and its connection pool) lives while any call is in progress and is
+    # closed when the last one ends, so none outlives its event loop, with no close() to call.
+    # The limiter lives as long as the event loop: one per run's loop, shared by all its calls.
+
+    def _enter(self) -> None:
         loop = anyio.lowlevel.current_token().native_token
-        if self._client is None or self._limiter is None or self._loop is not loop:
-            self._client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0)
+        if self._loop is not loop:
+            self._loop, self._client, self._users = loop, None, 0
             self._limiter = anyio.CapacityLimiter(self.max_concurrency)
-            self._loop = loop
+        self._users += 1
+
+    async def _leave(self) -> None:
+        self._users -= 1
+        if self._users == 0 and self._client is not None:
+            client, self._client = self._client, None
+            with anyio.CancelScope(shield=True):
+                await client.close()
+
+    def _resources(self) -> tuple[openai.AsyncOpenAI, anyio.CapacityLimiter]:
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0)
+        assert self._limiter is not None, "_enter() sets the limiter up"
         return self._client, self._limiter
 
     def _failure(self, exc: BaseException, tries: int, seconds: float) -> PolicyError:
@@ -345,7 +369,10 @@ class LLMPolicy:
                     "check --model/HCH_MODEL and that --base-url ends in /v1"
                 )
             return PolicyError(f"{where} rejected the request ({status}: {message})")
-        last = self._scrub(_server_message(exc)) if isinstance(exc, openai.APIStatusError) else _describe(exc)
+        if isinstance(exc, openai.APIStatusError):
+            last = f"{exc.status_code}: {self._scrub(_server_message(exc))}"
+        else:
+            last = self._scrub(_describe(exc))
         return PolicyError(f"{where} failed {tries} time(s) in {seconds:.1f}s; giving up; last error: {last}")
 
     def _scrub(self, text: str) -> str:

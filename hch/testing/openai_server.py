@@ -102,10 +102,14 @@ class Seen:
         return list(self.body.get("messages", []))
 
     @property
+    def users(self) -> list[str]:
+        """The texts of the user messages, in order."""
+        return [str(m.get("content") or "") for m in self.messages if m.get("role") == "user"]
+
+    @property
     def last_user(self) -> str:
         """The text of the last user message."""
-        users = [m.get("content") or "" for m in self.messages if m.get("role") == "user"]
-        return str(users[-1]) if users else ""
+        return self.users[-1] if self.users else ""
 
 
 Responder = Callable[[Seen], Step | str]
@@ -218,7 +222,10 @@ class OpenAIServer:
         model = seen.body.get("model")
         if self.models is not None and model not in self.models:
             return Step.error(404, f"The model `{model}` does not exist or you do not have access to it.")
-        decided = self.responder(seen)
+        try:
+            decided = self.responder(seen)
+        except Exception as exc:  # a broken script shows up as a 500 the test can see, not a dropped socket
+            return Step.error(500, f"the responder raised {type(exc).__name__}: {exc}")
         return Step(content=decided) if isinstance(decided, str) else decided
 
     def _enter(self) -> None:
@@ -278,15 +285,22 @@ ANSWER_LINE = re.compile(r'^  A\d+(?: \(.*?\))?: (".*")$', re.MULTILINE)
 
 def question_of(seen: Seen) -> str:
     """The HCH question in a request rendered by the default preset's template."""
-    match = QUESTION_LINE.search(seen.last_user)
-    if match is None:
-        raise ValueError("the request shows no 'Your question:' line (not the default template?)")
-    return str(json.loads(match.group(1)))
+    return str(json.loads(_workspace_match(seen).group(1)))
 
 
 def subanswers_of(seen: Seen) -> list[str]:
     """The sub-answers shown in a request rendered by the default preset's template."""
-    return [str(json.loads(m.group(1))) for m in ANSWER_LINE.finditer(seen.last_user)]
+    text = _workspace_match(seen).string
+    return [str(json.loads(m.group(1))) for m in ANSWER_LINE.finditer(text)]
+
+
+def _workspace_match(seen: Seen) -> re.Match[str]:
+    """The question line of the user message showing the workspace (re-asks come after it)."""
+    for text in seen.users:
+        match = QUESTION_LINE.search(text)
+        if match is not None:
+            return match
+    raise ValueError("the request shows no 'Your question:' line (not the default template?)")
 
 
 def hch_responder(

@@ -1,0 +1,440 @@
+"""The LLM policy against a real OpenAI-compatible server on 127.0.0.1, through the real `openai` client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from hch import accounting
+from hch.call_cache import CallCache
+from hch.engine import Result, answer
+from hch.errors import PolicyError, RunAborted
+from hch.limits import Limits
+from hch.policies.llm import NO_KEY, LLMConfigError, LLMPolicy, parse_action, safe_url
+from hch.policy_spec import make_policy
+from hch.presets import Price, Retry
+from hch.testing.openai_server import OpenAIServer, Step, hch_responder, question_of
+from hch.trace import Trace
+from hch.workspace import Answer, Ask
+
+KEY = "sk-test-SECRET-must-never-be-written-0123456789"
+FAST = Retry(max_attempts=4, max_seconds=30, initial_wait=0.01, max_wait=0.05, jitter=0.01)
+PRICE = Price(input=2.0, output=8.0, cached_input=0.5)
+
+# HCH_2: the root splits in two, each half splits in two again; leaves answer.
+TREE: dict[str, list[str] | str] = {
+    "What is 1+2+3+4?": ["What is 1+2?", "What is 3+4?"],
+    "What is 1+2?": "3",
+    "What is 3+4?": "7",
+}
+
+
+def combine(question: str, answers: list[str]) -> str:
+    return str(sum(int(a) for a in answers)) if all(a.isdigit() for a in answers) else "?"
+
+
+@pytest.fixture
+def server() -> Iterator[OpenAIServer]:
+    with OpenAIServer(hch_responder(TREE, combine), api_key=KEY, models={"test-model"}, hang_seconds=10) as running:
+        yield running
+
+
+def policy(server: OpenAIServer, **kwargs: Any) -> LLMPolicy:
+    options: dict[str, Any] = {
+        "model": "test-model", "base_url": server.base_url, "api_key": KEY, "retry": FAST, "price": PRICE,
+        "request_timeout": 5.0, **kwargs,
+    }
+    return LLMPolicy(**options)
+
+
+async def run(question: str, chosen: LLMPolicy, depth: int = 2, **kwargs: Any) -> Result:
+    with anyio.fail_after(60):  # a deadlock fails the test instead of hanging it
+        return await answer(question, depth=depth, policy=chosen, **kwargs)
+
+
+def calls(trace: Trace) -> list[dict[str, Any]]:
+    return [data for _, data in trace.calls()]
+
+
+def assert_no_successful_request_repeated(server: OpenAIServer) -> None:
+    """A request body answered with a usable 200 is never sent again (retries repeat only failures)."""
+    answered: set[str] = set()
+    for seen in server.requests:  # in arrival order
+        body = json.dumps(seen.body, sort_keys=True)
+        assert body not in answered, seen.body["messages"][-1]
+        if seen.status == 200 and seen.step is not None and not seen.step.malformed:
+            answered.add(body)
+    assert answered
+
+
+# -- a whole run -----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_depth_2_run_follows_the_script(server: OpenAIServer, tmp_path: Path) -> None:
+    result = await run("What is 1+2+3+4?", policy(server), trace_path=tmp_path / "t.json")
+    assert (result.answer, result.status) == ("10", "ok")
+    trace = result.trace
+    root = trace.root
+    children = [trace.graph.nodes[child]["question"] for child, _ in trace.children(root)]
+    assert children == ["What is 1+2?", "What is 3+4?"]
+    assert [trace.graph.nodes[c]["answer"] for c, _ in trace.children(root)] == ["3", "7"]
+    assert [trace.graph.nodes[c]["depth"] for c, _ in trace.children(root)] == [1, 1]
+    # root asks, then answers; each leaf answers at once: 4 requests, each a 200 on the first attempt
+    assert len(server.requests) == 4 and all(seen.status == 200 for seen in server.requests)
+    assert sorted(question_of(seen) for seen in server.requests) == sorted(
+        ["What is 1+2+3+4?", "What is 1+2+3+4?", "What is 1+2?", "What is 3+4?"]
+    )
+    for call in calls(trace):
+        assert call["attempts"][0]["status"] == 200 and call["attempts"][0]["outcome"] == "ok"
+        exchange = call["raw"]["exchanges"][0]
+        assert exchange["request"]["messages"][0]["role"] == "system"
+        schema = exchange["request"]["response_format"]["json_schema"]["schema"]
+        assert schema["required"] == ["kind", "questions", "answer"]
+        assert exchange["response"]["choices"][0]["finish_reason"] == "stop"
+    # the request body the server saw is the one recorded
+    recorded = sorted(json.dumps(c["raw"]["exchanges"][0]["request"], sort_keys=True) for c in calls(trace))
+    assert recorded == sorted(json.dumps(seen.body, sort_keys=True) for seen in server.requests)
+    assert_no_successful_request_repeated(server)
+
+
+@pytest.mark.anyio
+async def test_token_and_cost_totals_equal_the_servers_usage(server: OpenAIServer) -> None:
+    result = await run("What is 1+2+3+4?", policy(server))
+    reported = server.reported_usage()
+    assert reported["cached_tokens"] > 0  # the repeated system prompt was 'cached' by the server
+    assert result.summary.tokens == reported["prompt_tokens"] + reported["completion_tokens"]
+    total = accounting.run_usage(result.trace)
+    assert (total.prompt_tokens, total.completion_tokens, total.cached_tokens) == (
+        reported["prompt_tokens"], reported["completion_tokens"], reported["cached_tokens"]
+    )
+    expected_cost = PRICE.cost(reported["prompt_tokens"], reported["completion_tokens"], reported["cached_tokens"])
+    assert total.cost == pytest.approx(expected_cost) and result.summary.cost == pytest.approx(expected_cost)
+    assert accounting.subtree_usage(result.trace, result.trace.root) == total
+    leaf = result.trace.children(result.trace.root)[0][0]
+    leaf_request = next(s for s in server.requests if question_of(s) == "What is 1+2?")
+    assert leaf_request.usage is not None
+    assert accounting.node_usage(result.trace, leaf).prompt_tokens == leaf_request.usage["prompt_tokens"]
+
+
+@pytest.mark.anyio
+async def test_a_rerun_is_served_wholly_from_the_cache(server: OpenAIServer, tmp_path: Path) -> None:
+    cache = CallCache(tmp_path / "cache.sqlite")
+    first = await run("What is 1+2+3+4?", policy(server), call_cache=cache)
+    cache.close()
+    server.requests.clear()
+    cache = CallCache(tmp_path / "cache.sqlite")
+    second = await run("What is 1+2+3+4?", policy(server), call_cache=cache)
+    cache.close()
+    assert server.requests == []
+    assert second.answer == first.answer == "10"
+    assert second.summary.policy_calls == 0 and second.summary.call_cache_hits == 4
+    assert second.summary.tokens == 0 and accounting.run_usage(second.trace).cost == 0
+
+
+@pytest.mark.anyio
+async def test_the_token_budget_stops_the_run_cleanly_where_it_is_hit(server: OpenAIServer) -> None:
+    limits = Limits(max_total_tokens=1)  # the first call spends more; nothing after it is allowed
+    result = await run("What is 1+2+3+4?", policy(server), limits=limits)
+    assert len(server.requests) == 1  # the root asked; no call was made after that
+    assert "max_total_tokens" in result.summary.limits_hit
+    hit = [data for _, data in result.trace.workspaces() if data["limit"] == "max_total_tokens"]
+    assert len(hit) == 3 and all(data["status"] == "error" for data in hit)  # both children, then the root
+    assert result.status == "error" and "token budget spent" in result.answer  # ended cleanly, recorded
+
+
+@pytest.mark.anyio
+async def test_the_cost_budget_stops_the_run(server: OpenAIServer) -> None:
+    result = await run("What is 1+2+3+4?", policy(server), limits=Limits(max_cost=1e-9))
+    assert "max_cost" in result.summary.limits_hit
+    assert len(server.requests) < 4
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+RETRIED = [
+    ("429", [Step.error(429, retry_after=0.05)], 429),
+    ("500", [Step.error(500)], 500),
+    ("503", [Step.error(503), Step.error(503)], 503),
+    ("408", [Step.error(408)], 408),
+    ("409", [Step.error(409)], 409),
+    ("hang", [Step(hang=True)], None),
+    ("drop", [Step(drop=True)], None),
+    ("malformed body", [Step(malformed=True)], 200),
+    ("delay", [Step(delay=0.05, content='{"kind": "answer", "questions": [], "answer": "3"}')], 200),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("name", "faults", "status"), RETRIED, ids=[r[0] for r in RETRIED])
+async def test_transient_faults_are_retried_and_recorded(
+    server: OpenAIServer, name: str, faults: list[Step], status: int | None
+) -> None:
+    server.inject('"What is 1+2?"', *faults)
+    result = await run("What is 1+2+3+4?", policy(server, request_timeout=0.3))
+    assert (result.answer, result.status) == ("10", "ok")
+    leaf = next(c for c in calls(result.trace) if c["input"]["question"] == "What is 1+2?")
+    attempts = leaf["attempts"]
+    if name == "delay":  # a slow reply is not a failure
+        assert len(attempts) == 1 and attempts[0]["status"] == 200
+        return
+    assert len(attempts) == len(faults) + 1
+    for attempt in attempts[:-1]:
+        assert attempt["status"] == status and attempt["error"] and attempt["outcome"] == "retry"
+        assert attempt["wait"] is not None and attempt["wait"] >= 0
+    assert attempts[-1]["status"] == 200 and attempts[-1]["error"] is None and attempts[-1]["outcome"] == "ok"
+    if name == "429":
+        assert attempts[0]["wait"] == pytest.approx(0.05)  # Retry-After honoured
+    if name == "hang":
+        assert "request timeout" in attempts[0]["error"]
+    leaf_requests = [s for s in server.requests if question_of(s) == "What is 1+2?"]
+    assert len(leaf_requests) == len(faults) + 1
+    assert_no_successful_request_repeated(server)
+
+
+REASKED = [
+    ("malformed JSON", Step(content='{"kind": "answer", "answer": "3"'), "not valid JSON"),
+    ("schema-violating", Step(content='{"kind": "delegate", "questions": [], "answer": "3"}'), "kind: Input should be"),
+    ("ask without questions", Step(content='{"kind": "ask", "questions": [], "answer": ""}'), "no non-empty question"),
+    ("cut at max_tokens", Step.truncated(), "cut off at the output token limit"),
+    ("empty", Step(content=""), "it is empty"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("name", "bad", "error"), REASKED, ids=[r[0] for r in REASKED])
+async def test_invalid_output_is_reasked_with_the_error(server: OpenAIServer, name: str, bad: Step, error: str) -> None:
+    server.inject('"What is 1+2?"', bad)
+    result = await run("What is 1+2+3+4?", policy(server))
+    assert (result.answer, result.status) == ("10", "ok")
+    leaf = next(c for c in calls(result.trace) if c["input"]["question"] == "What is 1+2?")
+    first, second = leaf["attempts"]
+    assert first["status"] == 200 and first["outcome"] == "reask" and error in first["error"]
+    assert second["outcome"] == "ok"
+    exchanges = leaf["raw"]["exchanges"]
+    assert len(exchanges) == 2
+    reask = exchanges[1]["request"]["messages"]
+    assert reask[-2] == {"role": "assistant", "content": bad.content or ""}
+    assert reask[-1]["role"] == "user" and error in reask[-1]["content"]
+    # the re-ask's tokens are counted too
+    leaf_requests = [s for s in server.requests if question_of(s) == "What is 1+2?"]
+    assert leaf["usage"]["prompt_tokens"] == sum((s.usage or {})["prompt_tokens"] for s in leaf_requests)
+    assert_no_successful_request_repeated(server)
+
+
+@pytest.mark.anyio
+async def test_output_still_invalid_after_the_reasks_is_that_nodes_error(server: OpenAIServer) -> None:
+    server.inject(lambda seen: question_of(seen) == "What is 1+2?", *[Step(content="not json at all")] * 3)
+    result = await run("What is 1+2+3+4?", policy(server))
+    leaf_node = next(n for n, d in result.trace.workspaces() if d["question"] == "What is 1+2?")
+    data = result.trace.graph.nodes[leaf_node]
+    assert data["status"] == "error" and "no valid action in 3 tries" in data["error"]
+    failed = next(c for c in calls(result.trace) if c["input"]["question"] == "What is 1+2?")
+    assert failed["error"] and failed["output"] is None
+    assert [a["outcome"] for a in failed["attempts"]] == ["reask", "reask", "reask"]
+    assert failed["usage"]["prompt_tokens"] > 0  # the failed call's tokens are recorded...
+    reported = server.reported_usage()  # ...and counted in the run's totals
+    assert result.summary.tokens == reported["prompt_tokens"] + reported["completion_tokens"]
+    assert result.answer == "?"  # the parent went on with a failed sub-answer, as scripted
+
+
+@pytest.mark.anyio
+async def test_retries_are_bounded_then_the_node_fails(server: OpenAIServer) -> None:
+    server.inject('"What is 3+4?"', *[Step.error(503)] * FAST.max_attempts)
+    result = await run("What is 1+2+3+4?", policy(server))
+    node = next(d for _, d in result.trace.workspaces() if d["question"] == "What is 3+4?")
+    assert node["status"] == "error" and "failed 4 time(s)" in node["error"]
+    assert "last error: 503: scripted error 503" in node["error"]
+    failed = next(c for c in calls(result.trace) if c["input"]["question"] == "What is 3+4?")
+    assert [a["status"] for a in failed["attempts"]] == [503] * 4
+    assert [a["outcome"] for a in failed["attempts"]] == ["retry", "retry", "retry", "failed"]
+    assert result.status == "ok"  # the root went on
+
+
+# -- failures that stop the run ------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_wrong_key_stops_the_run_at_once(server: OpenAIServer, tmp_path: Path) -> None:
+    with pytest.raises(RunAborted) as caught:
+        await run("What is 1+2+3+4?", policy(server, api_key="sk-wrong"), trace_path=tmp_path / "t.json")
+    message = str(caught.value)
+    assert "rejected the API key (401" in message and "OPENAI_API_KEY" in message and "\n" not in message
+    assert len(server.requests) == 1
+    trace = json.loads((tmp_path / "t.json").read_text())
+    call = next(n for n in trace["nodes"] if n["kind"] == "call")
+    assert call["attempts"][0]["status"] == 401 and call["attempts"][0]["outcome"] == "failed"
+    assert trace["graph"]["error"] == message
+
+
+@pytest.mark.anyio
+async def test_an_unknown_model_stops_the_run_at_once(server: OpenAIServer) -> None:
+    with pytest.raises(RunAborted, match=r"no model 'gpt-nope' .*404.*check --model/HCH_MODEL"):
+        await run("What is 1+2+3+4?", policy(server, model="gpt-nope"))
+    assert len(server.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_400_fails_only_that_node_without_retrying(server: OpenAIServer) -> None:
+    server.inject('"What is 1+2?"', Step.error(400, "context length exceeded"))
+    result = await run("What is 1+2+3+4?", policy(server))
+    node = next(d for _, d in result.trace.workspaces() if d["question"] == "What is 1+2?")
+    assert node["status"] == "error" and "rejected the request (400: context length exceeded)" in node["error"]
+    assert len([s for s in server.requests if question_of(s) == "What is 1+2?"]) == 1
+
+
+def cli(tmp_path: Path, *args: str, key: str = KEY) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "HCH_MODEL")}
+    env["OPENAI_API_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "hch", "ask", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "model", "expected"),
+    [("sk-wrong", "test-model", "rejected the API key (401"), (KEY, "gpt-nope", "has no model 'gpt-nope'")],
+)
+def test_cli_401_and_404_are_one_line_errors(
+    server: OpenAIServer, tmp_path: Path, key: str, model: str, expected: str
+) -> None:
+    done = cli(tmp_path, "What is 1+2+3+4?", "--policy", "llm", "--model", model, "--base-url", server.base_url,
+               key=key)
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("hch: error: ") and expected in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert len(server.requests) == 1
+
+
+def test_cli_run_writes_no_api_key_anywhere(server: OpenAIServer, tmp_path: Path) -> None:
+    server.inject('"What is 1+2?"', Step.error(500), Step(content="broken"))  # attempts and re-asks recorded too
+    done = cli(tmp_path, "What is 1+2+3+4?", "--policy", "llm", "--model", "test-model", "--base-url",
+               server.base_url, "--depth", "2", "--price", "2,8,0.5", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["answer"] == "10"
+    again = cli(tmp_path, "What is 1+2+3+4?", "--policy", "llm", "--model", "test-model", "--base-url",
+                server.base_url, "--depth", "2", "--price", "2,8,0.5", "--json")
+    assert json.loads(again.stdout)["summary"]["call_cache_hits"] == 4
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".json" for p in written) and any(p.name == "cache.sqlite" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert KEY.encode() not in data, path
+        assert KEY[-20:].encode() not in data, path  # not even a tail of it
+    assert all(seen.headers["authorization"] == f"Bearer {KEY}" for seen in server.requests)  # it was used
+
+
+# -- concurrency ---------------------------------------------------------------------------
+
+WIDE: dict[str, list[str] | str] = {"root": [f"part {i}" for i in range(4)]}
+WIDE.update({f"part {i}": [f"part {i}.{j}" for j in range(4)] for i in range(4)})
+WIDE.update({f"part {i}.{j}": "1" for i in range(4) for j in range(4)})
+
+
+@pytest.mark.anyio
+async def test_the_concurrency_limit_holds_on_a_deep_wide_tree_without_deadlock() -> None:
+    # 16 leaves pending at once under 4 waiting parents under a waiting root, with 3 slots; the
+    # server holds each request until 3 are in flight, so the limit is reached, never exceeded.
+    with OpenAIServer(hch_responder(WIDE, combine), hold_until=3, hold_timeout=0.5) as server:
+        result = await run("root", policy(server, max_concurrency=3), depth=3)
+    assert (result.answer, result.status) == ("16", "ok")
+    assert len(server.requests) == 1 + 1 + 4 * 2 + 16
+    assert server.max_in_flight == 3
+
+
+@pytest.mark.anyio
+async def test_without_a_tight_limit_more_requests_fly_at_once() -> None:
+    # the control for the test above: the measurement does see more than 3 when allowed
+    with OpenAIServer(hch_responder(WIDE, combine), hold_until=8, hold_timeout=0.5) as server:
+        result = await run("root", policy(server, max_concurrency=50), depth=3)
+    assert result.answer == "16"
+    assert server.max_in_flight > 3
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def test_configuration_comes_from_arguments_then_environment_then_preset() -> None:
+    env = {"HCH_MODEL": "env-model", "OPENAI_BASE_URL": "https://llm.example.com/v1/", "OPENAI_API_KEY": "sk-env"}
+    chosen = LLMPolicy(environ=env)
+    assert (chosen.model, chosen.base_url) == ("env-model", "https://llm.example.com/v1")
+    chosen = LLMPolicy(model="arg-model", base_url="http://localhost:11434/v1", environ=env)
+    assert (chosen.model, chosen.base_url) == ("arg-model", "http://localhost:11434/v1")
+    assert LLMPolicy(model="gpt-4o-mini", environ={"OPENAI_API_KEY": "sk"}).price is not None  # preset price table
+
+
+def test_missing_model_or_key_says_how_to_set_it() -> None:
+    with pytest.raises(LLMConfigError, match="pass --model NAME, set HCH_MODEL"):
+        LLMPolicy(environ={"OPENAI_API_KEY": "sk"})
+    with pytest.raises(LLMConfigError, match=r"no API key for https://api\.openai\.com/v1: set OPENAI_API_KEY"):
+        LLMPolicy(model="m", environ={})
+    local = LLMPolicy(model="llama3.2", base_url="http://localhost:11434/v1", environ={})
+    assert local._api_key == NO_KEY  # Ollama, llama.cpp and vLLM need no key by default
+    with pytest.raises(LLMConfigError, match="must look like http"):
+        LLMPolicy(model="m", base_url="localhost:8000", environ={})
+
+
+def test_the_cli_factory_checks_its_options(tmp_path: Path) -> None:
+    base = {"model": "m", "base_url": "http://127.0.0.1:9/v1"}
+    assert isinstance(make_policy("llm", base), LLMPolicy)
+    assert make_policy("llm", {**base, "temperature": 0.7}).settings["temperature"] == 0.7  # type: ignore[attr-defined]
+    with pytest.raises(LLMConfigError, match="--max-cost needs a price for model 'm'"):
+        make_policy("llm", {**base, "max_cost": 1.0})
+    assert make_policy("llm", {**base, "max_cost": 1.0, "price": "1,2"}).price == Price(input=1, output=2)  # type: ignore[attr-defined]
+    with pytest.raises(LLMConfigError, match="two presets given"):
+        make_policy("llm:llm-default", {**base, "preset": "other"})
+
+
+def test_fingerprint_has_model_server_and_settings_but_never_the_key() -> None:
+    env: dict[str, str] = {}
+    one = LLMPolicy(model="m", base_url="http://user:pw@127.0.0.1:8000/v1?key=x", api_key=KEY, environ=env)
+    assert KEY not in one.fingerprint and "pw" not in one.fingerprint and KEY not in repr(one)
+    assert one.fingerprint.startswith("llm:m@127.0.0.1#")
+    same = LLMPolicy(model="m", base_url="http://127.0.0.1:8000/v1", api_key="other", environ=env)
+    assert same.fingerprint == one.fingerprint  # the key changes nothing the model does
+    assert LLMPolicy(model="n", base_url="http://127.0.0.1:8000/v1", environ=env).fingerprint != one.fingerprint
+    assert LLMPolicy(model="m", base_url="http://127.0.0.1:8001/v1", environ=env).fingerprint != one.fingerprint
+    hotter = LLMPolicy(model="m", base_url="http://127.0.0.1:8000/v1", settings={"temperature": 1.0}, environ=env)
+    assert hotter.fingerprint != one.fingerprint
+    assert safe_url("http://user:pw@127.0.0.1:8000/v1/?key=x#f") == "http://127.0.0.1:8000/v1"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"kind": "answer", "questions": [], "answer": " 42 "}', Answer(answer="42")),
+        ('```json\n{"kind": "ask", "questions": ["a", " "], "answer": ""}\n```', Ask(questions=["a"])),
+        ('Sure! {"kind": "answer", "answer": "x"} Hope this helps.', Answer(answer="x")),
+    ],
+)
+def test_parse_action_is_tolerant_of_wrapping(content: str, expected: Ask | Answer) -> None:
+    assert parse_action(content, "stop") == expected
+
+
+def test_a_refusal_is_invalid_output() -> None:
+    with pytest.raises(ValueError, match="the model refused: no"):
+        parse_action(None, "stop", refusal="no")
+
+
+@pytest.mark.anyio
+async def test_prompt_and_json_object_modes_send_no_schema(server: OpenAIServer, tmp_path: Path) -> None:
+    for output, expected in (("prompt", None), ("json_object", {"type": "json_object"})):
+        preset = tmp_path / f"{output}.yaml"
+        preset.write_text(f"system: s\ntemplate: 'Your question: ${{question}}'\noutput: {output}\n")
+        server.requests.clear()
+        result = await run("What is 1+2?", policy(server, preset=str(preset)), depth=0)
+        assert result.answer == "3"
+        assert server.requests[0].body.get("response_format") == expected
+
+
+def test_policy_errors_carry_what_was_spent() -> None:
+    error = PolicyError("x")
+    assert error.usage is None and error.attempts == [] and error.raw is None
