@@ -43,7 +43,7 @@ def page_data(trace: Trace) -> dict[str, Any]:
             "ended": data.get("ended"), "cycle_of": data.get("cycle_of"), "limit": data.get("limit"),
             "error": data.get("error"), "critical": node in on_path,
             "cached": any(c["cached"] for c in calls),
-            "kids": [[child, edge["kind"] == "reuse"] for child, edge in trace.children(node)],
+            "kids": [[child, edge["kind"] == "reuse", edge.get("repeats", 0)] for child, edge in trace.children(node)],
             "calls": calls,
             "tokens": sum(c["usage"]["prompt_tokens"] + c["usage"]["completion_tokens"] for c in made),
             "cost": sum(c["usage"]["cost"] for c in made),

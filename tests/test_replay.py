@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+from helpers import FunctionPolicy
+
+import hch
+from hch.errors import TraceError
+from hch.experts import ExpertPolicy
+from hch.replay import replay
+from hch.trace import Trace
+from hch.trace_format import load, save
+from hch.workspace import Answer, Ask, Workspace
+
+SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+
+
+def recorded(tmp_path: Path, question: str = SUM, depth: int = 3) -> Trace:
+    hch.answer_sync(question, depth=depth, trace_path=tmp_path / "t.json")
+    return load(tmp_path / "t.json")
+
+
+def test_replay_reproduces_answer_and_tree_without_calling_any_policy(tmp_path: Path) -> None:
+    report, trace = anyio.run(replay, recorded(tmp_path))
+    assert report.reproduced and report.answer == "31" and report.served == 10
+    assert report.divergence is None and report.diff.same
+    assert {d["policy"] for _, d in trace.workspaces()} == {ExpertPolicy().fingerprint}
+
+
+def test_a_tampered_call_output_is_reported_as_the_first_divergence(tmp_path: Path) -> None:
+    trace = recorded(tmp_path)
+    leaf = next(n for n, d in trace.workspaces() if d["question"] == "What is the sum of 4, 1?")
+    call = trace.node_calls(leaf)[0]
+    trace.graph.nodes[call]["output"]["answer"] = "6"
+    save(trace, tmp_path / "tampered.json")
+    report, _ = anyio.run(replay, load(tmp_path / "tampered.json"))
+    assert not report.reproduced
+    assert report.divergence is not None
+    parent = next(n for n, d in trace.workspaces() if d["question"] == "What is the sum of 3, 1, 4, 1?")
+    assert (report.divergence.node, report.divergence.call) == (parent, 2)
+    line = report.divergence.line()
+    assert "input steps differs" in line and '"answer": "5"' in line and '"answer": "6"' in line
+
+
+def test_a_tampered_workspace_answer_is_reported_by_the_comparison(tmp_path: Path) -> None:
+    trace = recorded(tmp_path)
+    trace.graph.nodes[trace.root]["answer"] = "32"
+    report, _ = anyio.run(replay, trace)
+    assert not report.reproduced and report.divergence is None
+    assert report.diff.first is not None
+    assert (report.diff.first.node_a, report.diff.first.what) == (trace.root, "answer")
+    assert (report.diff.first.expected, report.diff.first.got) == ("32", "31")
+
+
+def test_questions_asked_in_another_order_diverge(tmp_path: Path) -> None:
+    trace = recorded(tmp_path)
+    root_ask = trace.node_calls(trace.root)[0]
+    questions = trace.graph.nodes[root_ask]["output"]["questions"]
+    questions.reverse()  # the children's recorded inputs no longer follow from this ask
+    report, _ = anyio.run(replay, trace)
+    assert not report.reproduced
+    assert report.diff.first is not None and report.diff.first.node_a == trace.root
+
+
+def test_recorded_failures_are_replayed_as_failures(tmp_path: Path) -> None:
+    async def flaky(ws: Workspace) -> Ask | Answer:
+        if ws.question == "bad":
+            raise ValueError("boom")
+        return Ask(questions=["bad", "good"]) if not ws.steps else Answer(answer="done")
+
+    hch.answer_sync("root", depth=1, policy=FunctionPolicy(flaky), trace_path=tmp_path / "f.json")
+    report, trace = anyio.run(replay, load(tmp_path / "f.json"))
+    assert report.reproduced
+    bad = next(d for _, d in trace.workspaces() if d["question"] == "bad")
+    assert bad["status"] == "error" and "boom" in bad["error"]
+
+
+def test_another_policy_from_one_node_changes_only_that_subtree(tmp_path: Path) -> None:
+    trace = recorded(tmp_path)
+    node = next(n for n, d in trace.workspaces() if d["question"] == "What is the sum of 3, 1, 4, 1?")
+
+    async def hundred(ws: Workspace) -> Answer:
+        return Answer(answer="100")
+
+    other = FunctionPolicy(hundred)
+    report, _ = anyio.run(lambda: replay(trace, other, node))
+    assert other.calls == {"What is the sum of 3, 1, 4, 1?": 1}  # its children were never asked
+    assert report.diff.first is not None and report.diff.first.node_a == node
+    assert report.diff.first.what == "call 1 output"
+    assert report.answer.startswith("error: replay diverged")  # the root's next input is not recorded
+    report, _ = anyio.run(lambda: replay(trace, other, node, fallback=ExpertPolicy()))
+    assert report.answer == "122" and report.unserved == 1 and report.served == 5
+
+
+def test_from_node_must_be_a_workspace_and_needs_a_policy(tmp_path: Path) -> None:
+    trace = recorded(tmp_path)
+    call = trace.node_calls(trace.root)[0]
+    with pytest.raises(TraceError, match="no workspace node"):
+        anyio.run(lambda: replay(trace, ExpertPolicy(), call))
+    with pytest.raises(TraceError, match="needs --policy"):
+        anyio.run(lambda: replay(trace, None, trace.root))
+
+
+def test_a_question_the_recording_never_asked_is_a_divergence_without_a_node(tmp_path: Path) -> None:
+    trace = recorded(tmp_path, "What is (3 + 4) * (2 + 5) - 6?", 1)
+    trace.graph.nodes[trace.node_calls(trace.root)[0]]["output"]["questions"] = ["What is 3 + 4?"]
+    report, _ = anyio.run(replay, trace)
+    data = json.loads(report.model_dump_json())
+    assert data["reproduced"] is False
+    assert data["divergence"] == {
+        "node": None, "question": "What is 3 + 4?", "call": 1, "expected": None,
+        "got": {"question": "What is 3 + 4?", "depth": 0, "steps": [], "max_asks": 8, "steps_left": 8,
+                "refusal": None},
+    }
+    assert "a workspace not in the recording" in report.text()

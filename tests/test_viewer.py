@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import FunctionPolicy
+
+import hch
+from hch import viewer
+from hch.trace import Trace
+from hch.workspace import Answer, Ask, Workspace
+
+SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+EVIL = '</script><script>document.title="pwned"</script><img src=x onerror="document.body.dataset.pwned=1">'
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def dump_dom(page: Path, tmp_path: Path, fragment: str = "") -> str:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.resolve().as_uri() + fragment],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def evil_trace() -> Trace:
+    async def act(ws: Workspace) -> Ask | Answer:
+        if ws.question == "root":
+            return Ask(questions=["child " + EVIL]) if not ws.steps else Answer(answer=EVIL)
+        return Answer(answer="leaf " + EVIL)
+
+    return hch.answer_sync("root", depth=1, policy=FunctionPolicy(act)).trace
+
+
+def embedded(page: str) -> dict[str, object]:
+    match = re.search(r'<script type="application/json" id="hch-data">(.*?)</script>', page, re.S)
+    assert match is not None
+    data: dict[str, object] = json.loads(match.group(1))
+    return data
+
+
+def test_policy_text_cannot_close_the_data_element(tmp_path: Path) -> None:
+    page = viewer.render(evil_trace())
+    assert "</script><script>document.title" not in page
+    assert page.count("<script") == 2  # the data element and the page's own script
+    data = embedded(page)
+    nodes = data["nodes"]
+    assert isinstance(nodes, dict) and nodes["0"]["answer"] == EVIL  # intact once parsed
+
+
+def test_page_data_marks_cache_hits_guesses_and_the_critical_path() -> None:
+    trace = hch.answer_sync("What is (1 + 2) * (1 + 2) + (1 + 2)?", depth=3).trace
+    data = viewer.page_data(trace)
+    nodes = data["nodes"]
+    assert any(reused or repeats for node in nodes.values() for _, reused, repeats in node["kids"])
+    assert data["critical_path"][0] == trace.root and nodes[trace.root]["critical"]
+    guesses = viewer.page_data(hch.answer_sync(SUM, depth=1).trace)["nodes"]
+    assert sum(n["status"] == "guess" for n in guesses.values()) == 3
+
+
+def test_chromium_shows_the_tree_and_details(tmp_path: Path) -> None:
+    page = viewer.write(hch.answer_sync(SUM, depth=3).trace, tmp_path / "sum.html")
+    dom = dump_dom(page, tmp_path)
+    assert 'data-ready="1"' in dom
+    assert dom.count('class="row ') == 7  # the whole small tree is open
+    assert "What is the sum of 3, 1, 4, 1?" in dom and "workspace #0" in dom
+    assert "2 policy call(s)" in dom
+
+
+def test_chromium_shows_script_as_text_and_does_not_run_it(tmp_path: Path) -> None:
+    page = viewer.write(evil_trace(), tmp_path / "evil.html")
+    dom = dump_dom(page, tmp_path)
+    assert 'data-ready="1"' in dom  # the page's own script ran to the end
+    outside_scripts = re.sub(r"<script.*?</script>", "", dom, flags=re.S)
+    assert "<img" not in outside_scripts and "<script" not in outside_scripts  # no element was injected
+    assert "<title>hch trace</title>" in dom and "data-pwned" not in dom  # and nothing ran
+    assert html.escape(EVIL, quote=False) in outside_scripts  # shown in full, as text (details pane)
+
+
+def test_chromium_search_and_node_links(tmp_path: Path) -> None:
+    trace = hch.answer_sync(SUM, depth=3).trace
+    page = viewer.write(trace, tmp_path / "sum.html")
+    leaf = next(n for n, d in trace.workspaces() if d["question"] == "What is the sum of 2, 6?")
+    dom = dump_dom(page, tmp_path, f"#node={leaf}&q=5,%209")
+    assert f"workspace #{leaf}" in dom
+    assert "3 match(es)" in dom  # the root, "5, 9, 2, 6" and "5, 9"
+
+
+def wide_trace(fanout: int = 10, depth: int = 4) -> Trace:
+    async def act(ws: Workspace) -> Ask | Answer:
+        if ws.depth == 0:
+            return Answer(answer="1")
+        if not ws.steps:
+            return Ask(questions=[f"{ws.question}.{i}" for i in range(fanout)])
+        return Answer(answer=str(sum(int(s.answer) for s in ws.steps[0])))
+
+    from hch.limits import Limits
+
+    return hch.answer_sync("q", depth=depth, policy=FunctionPolicy(act), limits=Limits(max_asks_per_step=fanout,
+                                                                                        max_nodes=20_000)).trace
+
+
+def test_a_ten_thousand_node_trace_renders_lazily(tmp_path: Path) -> None:
+    trace = wide_trace()
+    assert sum(1 for _ in trace.workspaces()) == 11_111
+    page = viewer.write(trace, tmp_path / "wide.html")
+    dom = dump_dom(page, tmp_path, "#q=q.9.9.9")
+    assert 'data-ready="1"' in dom
+    rows = dom.count('class="row ')
+    assert 100 <= rows <= 400  # the first levels only; the rest renders on demand
+    assert "11 match(es)" in dom  # q.9.9.9 and its ten children
