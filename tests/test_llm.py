@@ -385,7 +385,9 @@ def test_missing_model_or_key_says_how_to_set_it() -> None:
 def test_the_cli_factory_checks_its_options(tmp_path: Path) -> None:
     base = {"model": "m", "base_url": "http://127.0.0.1:9/v1"}
     assert isinstance(make_policy("llm", base), LLMPolicy)
-    assert make_policy("llm", {**base, "temperature": 0.7}).settings["temperature"] == 0.7  # type: ignore[attr-defined]
+    tuned = make_policy("llm", {**base, "temperature": 0.7, "seed": 3})
+    assert tuned.settings["temperature"] == 0.7 and tuned.settings["seed"] == 3  # type: ignore[attr-defined]
+    assert tuned.fingerprint != make_policy("llm", {**base, "temperature": 0.7, "seed": 4}).fingerprint
     with pytest.raises(LLMConfigError, match="--max-cost needs a price for model 'm'"):
         make_policy("llm", {**base, "max_cost": 1.0})
     assert make_policy("llm", {**base, "max_cost": 1.0, "price": "1,2"}).price == Price(input=1, output=2)  # type: ignore[attr-defined]

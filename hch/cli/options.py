@@ -66,6 +66,7 @@ llm_options = stack(
     click.option("--price", metavar="IN,OUT[,CACHED]",
                  help="Dollars per million input, output (and cached input) tokens; overrides the preset's."),
     click.option("--temperature", type=click.FloatRange(min=0), help="Sampling temperature (default: the preset's)."),
+    click.option("--seed", type=int, help="Sampling seed sent to the server; each seed is cached apart."),
     click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True),
                  help="Seconds one HTTP request may take before it is retried (default: the preset's)."),
 )

@@ -155,7 +155,7 @@ class LLMPolicy:
         preset = options.get("preset")
         if argument and preset and argument != preset:
             raise LLMConfigError(f"two presets given ({argument!r} in --policy, {preset!r} in --preset); give one")
-        settings = {"temperature": options["temperature"]} if options.get("temperature") is not None else {}
+        settings = {name: options[name] for name in ("temperature", "seed") if options.get(name) is not None}
         policy = cls(
             model=options.get("model"), base_url=options.get("base_url"),
             preset=argument or preset or presets.DEFAULT_PRESET, settings=settings, price=options.get("price"),
