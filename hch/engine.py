@@ -31,6 +31,7 @@ from hch.trace import Trace
 from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
 MAX_QUESTION_CHARS = 20_000
+_NO_USAGE = Usage()  # compared against and dumped, never mutated
 
 
 class _NodeError(Exception):
@@ -76,15 +77,21 @@ class _Run:
         self.context_hash = hashlib.sha256(context.encode()).hexdigest()[:16]
         self.t0 = anyio.current_time()
         self.deadline = self.t0 + limits.run_timeout if limits.run_timeout else math.inf
+        # Trace timestamps: the monotonic clock asyncio's loop uses, read directly (anyio's
+        # current_time() looks the backend up on every call, a measurable cost per node).
+        self.began = time.monotonic()
         self.nodes = 0
         self.reserved = 0
         self.spent = Usage()
+        self._leaves: dict[tuple[int, bool], Policy] = {}
 
     def clock(self) -> float:
-        return anyio.current_time() - self.t0
+        return time.monotonic() - self.began
 
     def key(self, question: str, depth: int, root: bool) -> tuple[Policy, SubtreeKey]:
-        leaf = resolve(self.policy, depth, root)
+        leaf = self._leaves.get((depth, root))
+        if leaf is None:  # a runtime protocol check costs ~10 µs: resolve each position once per run
+            leaf = self._leaves[depth, root] = resolve(self.policy, depth, root)
         return leaf, (leaf.fingerprint, normalize_question(question), depth, self.context_hash)
 
     async def solve(
@@ -225,7 +232,8 @@ class _Run:
                 self._finish(node, f"error: {exc}", "error", limit=None, error=str(exc))
             raise
         latency = time.perf_counter() - begin
-        self.spent = self.spent + reply.usage
+        if reply.usage != _NO_USAGE:
+            self.spent = self.spent + reply.usage
         self._record_call(node, leaf, workspace, reply, latency, cached=False, started=started)
         if self.call_cache is not None:
             self.call_cache.put(key, leaf.fingerprint, reply, latency)
@@ -233,24 +241,30 @@ class _Run:
 
     async def _timed_act(self, leaf: Policy, workspace: Workspace) -> Reply:
         """The policy's action, within the per-call (node) and run deadlines."""
+        if self.limits.node_timeout is None and self.deadline == math.inf:
+            return await self._act(leaf, workspace)  # no deadline: spare the cancel scope
         own = anyio.current_time() + self.limits.node_timeout if self.limits.node_timeout else math.inf
         which = "run_timeout" if own >= self.deadline else "node_timeout"
         with anyio.move_on_after(min(own, self.deadline) - anyio.current_time()) as scope:
-            try:
-                return as_reply(await leaf.act(workspace))
-            except RunAborted:
-                raise  # the policy cannot work at all: stop the run rather than fail every node
-            except PolicyError as exc:
-                raise _NodeError(str(exc), failed=exc) from None
-            except Exception as exc:  # a policy bug or failure must not sink the whole run
-                raise _NodeError(f"policy raised {type(exc).__name__}: {exc}") from None
+            return await self._act(leaf, workspace)
         assert scope.cancelled_caught
         raise _NodeError(f"{which.replace('_', ' ')} reached", which)
+
+    @staticmethod
+    async def _act(leaf: Policy, workspace: Workspace) -> Reply:
+        try:
+            return as_reply(await leaf.act(workspace))
+        except RunAborted:
+            raise  # the policy cannot work at all: stop the run rather than fail every node
+        except PolicyError as exc:
+            raise _NodeError(str(exc), failed=exc) from None
+        except Exception as exc:  # a policy bug or failure must not sink the whole run
+            raise _NodeError(f"policy raised {type(exc).__name__}: {exc}") from None
 
     def _check_budget(self) -> None:
         """Refuse a new call once the run's time, token or money budget is spent."""
         limits = self.limits
-        if anyio.current_time() >= self.deadline:
+        if self.deadline != math.inf and anyio.current_time() >= self.deadline:
             raise _NodeError("run timeout reached", "run_timeout")
         if limits.max_total_tokens is not None and self.spent.total_tokens >= limits.max_total_tokens:
             raise _NodeError(f"token budget spent (max_total_tokens={limits.max_total_tokens})", "max_total_tokens")
@@ -263,12 +277,15 @@ class _Run:
         failed: PolicyError | None = None,
     ) -> None:
         """Record a call; a failed one keeps what the policy reported spending (usage, attempts)."""
-        spent = failed.usage if failed is not None and failed.usage is not None else Usage()
+        if reply is not None:
+            usage = reply.usage
+        else:
+            usage = failed.usage if failed is not None and failed.usage is not None else _NO_USAGE
         call = self.trace.add_node(
             "call", workspace=node, policy=leaf.fingerprint,
             input=workspace.model_dump(exclude={"context"}),
             output=reply.action.model_dump() if reply else None,
-            usage=(reply.usage if reply else spent).model_dump(), latency=latency, cached=cached,
+            usage=usage.model_dump(), latency=latency, cached=cached,
             started=started, raw=reply.raw if reply else (failed.raw if failed else None),
             attempts=reply.attempts if reply else (failed.attempts if failed else []), error=error,
         )
