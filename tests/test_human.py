@@ -104,7 +104,9 @@ def test_a_person_answers_a_depth_2_question_with_two_concurrent_subquestions(tm
     root_id = nodes[QUESTION][0]
     children = [(trace.graph.nodes[c]["question"], e["step"], e["order"]) for c, e in trace.children(root_id)]
     assert children == [("What is 1+2?", 0, 0), ("What is 3+4?", 0, 1)]  # one step: asked together
-    assert sum(1 for _ in trace.calls()) == 6
+    calls = [d for _, d in trace.calls()]
+    assert len(calls) == 6
+    assert calls[0]["raw"] == {"typed": ["ask What is 1+2?", "frobnicate now", "answer", "ask What is 3+4?", "go"]}
 
 
 def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_path: Path) -> None:
@@ -163,23 +165,25 @@ def policy(*lines: str) -> tuple[HumanPolicy, io.StringIO]:
 
 @pytest.mark.anyio
 async def test_several_asks_make_one_step_and_drop_forgets_queued_ones() -> None:
-    human, out = policy("ask A?", "ask typo", "ask B?", "drop 2", "drop 9", "go")
-    action = await human.act(workspace())
-    assert action == Ask(questions=["A?", "B?"])
+    typed = ["ASK\tA?", "ask typo", "ask B?", "drop 2", "drop 9", "go"]
+    human, out = policy(*typed)
+    reply = await human.act(workspace())
+    assert reply.action == Ask(questions=["A?", "B?"])
+    assert reply.raw == {"typed": typed}  # the session's transcript goes into the trace
     assert "dropped: typo" in out.getvalue() and "drop takes the number" in out.getvalue()
 
 
 @pytest.mark.anyio
 async def test_answer_with_queued_asks_is_refused_until_they_are_sent_or_dropped() -> None:
     human, out = policy("ask A?", "answer 5", "drop", "guess 5")
-    assert await human.act(workspace()) == Answer(answer="5", guess=True)
+    assert (await human.act(workspace())).action == Answer(answer="5", guess=True)
     assert "1 queued subquestion(s) not sent" in out.getvalue()
 
 
 @pytest.mark.anyio
 async def test_a_step_may_not_ask_more_than_max_asks() -> None:
     human, out = policy("ask A?", "ask B?", "go")
-    assert await human.act(workspace(max_asks=1)) == Ask(questions=["A?"])
+    assert (await human.act(workspace(max_asks=1))).action == Ask(questions=["A?"])
     assert "at most 1 subquestions" in out.getvalue()
 
 

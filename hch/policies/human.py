@@ -33,7 +33,7 @@ from rich.text import Text
 from hch.cli.render import plain
 from hch.errors import Stopped
 from hch.position import Position, current
-from hch.workspace import Action, Answer, Ask, Workspace
+from hch.workspace import Action, Answer, Ask, Reply, Workspace
 
 COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · show · help · quit"
 HELP = """\
@@ -161,7 +161,7 @@ class HumanPolicy:
     def fingerprint(self) -> str:
         return f"human({self.name})" if self.name else "human"
 
-    async def act(self, workspace: Workspace) -> Action:
+    async def act(self, workspace: Workspace) -> Reply:
         desk = _desk()
         desk.waiting += 1
         queued = True
@@ -188,24 +188,27 @@ class _Session:
         self.position = current()
         self.pending: list[str] = []
 
-    async def run(self) -> Action:
+    async def run(self) -> Reply:
+        """Prompt until an action; the reply keeps every line typed for it (the trace's `raw`)."""
         self.show()
+        typed: list[str] = []
         while True:
             self.console.print(self.prompt(), end="")
             line = await self.lines.readline()
             if line is None:
                 self.console.print()
                 raise Stopped("input ended at the prompt")
+            typed.append(line)
             action = self.command(line)
             if action is not None:
-                return action
+                return Reply(action=action, raw={"typed": typed})
 
     def command(self, line: str) -> Action | None:
         """Carry out one typed line: an action ends the session, anything else re-prompts."""
-        verb, _, rest = line.strip().partition(" ")
-        verb, rest = verb.lower(), rest.strip()
-        if not verb:
+        words = line.strip().split(maxsplit=1)
+        if not words:
             return None
+        verb, rest = words[0].lower(), words[1].strip() if len(words) > 1 else ""
         if verb == "ask":
             self.ask(rest)
         elif verb == "go":
