@@ -119,3 +119,24 @@ def test_the_cli_takes_a_positional_spec_and_records_it(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["answer"] == "31"
     trace = hch.load_trace(tmp_path / "t.json")
     assert trace.meta["policy_spec"] == spec and trace.meta["policy"].startswith("positional(root=script(")
+
+
+CHECK = """
+description: passes the question down unchanged and checks the answer before giving it
+rules:
+  - match: 'What is the sum of (?P<items>.+)\\?'
+    ask: ["{{ question }}"]
+    answer: >-
+      {% set total = items|split|map('number')|sum %}
+      {{ answers[0] if (answers[0]|number) == total else 'check failed: ' ~ answers[0] ~ ' is not ' ~ total }}
+"""
+
+
+@pytest.mark.parametrize(("noise", "verdict"), [("", "31"), ("(noise=1)", "check failed")])
+def test_a_scripted_check_at_the_root_over_another_policy(tmp_path: Path, noise: str, verdict: str) -> None:
+    (tmp_path / "check.yaml").write_text(CHECK)
+    policy = hch.make_policy(f"root=script:{tmp_path / 'check.yaml'},else=expert{noise}")
+    result = hch.answer_sync(SUM, depth=3, policy=policy)
+    assert result.answer.startswith(verdict)
+    root = result.trace.graph.nodes[result.trace.root]
+    assert root["policy"].startswith("script(check@")
