@@ -180,8 +180,17 @@ def load_any(path: str | Path) -> Trace:
     from hch import trace_format
 
     path = Path(path)
-    if path.name.endswith(SUFFIX):
+    if path.name.endswith(SUFFIX) or _starts_as_journal(path):
         return load_journal(path)
     if not path.exists() and journal_path(path).exists():
         return load_journal(journal_path(path))
     return trace_format.load(path)
+
+
+def _starts_as_journal(path: Path) -> bool:
+    """Whether the file's first line is a journal header (a journal renamed to .json)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(64).replace(b" ", b"").startswith(b'{"format":"hch-journal"')
+    except OSError:
+        return False

@@ -159,7 +159,12 @@ def parse(text: str, source: str = "<text>") -> Trace:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise TraceError(f"{source} is not an hch trace (no \"format\": \"{FORMAT}\" header)")
     version = raw.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise TraceError(
+            f"{source} was written by a newer hch (trace schema version {version}; this hch reads versions"
+            f" 1 to {SCHEMA_VERSION}): upgrade hch to read it"
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise TraceError(
             f"{source} has trace schema version {version!r}; this hch reads versions 1 to {SCHEMA_VERSION}"
         )

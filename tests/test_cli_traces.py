@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+import hch
+from hch.trace_format import SCHEMA_VERSION, load, save
+
+SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"
+
+
+def hch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hch", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
+    return tmp_path / "t.json"
+
+
+def test_show_prints_tree_and_statistics(run: Path) -> None:
+    done = hch_cli("show", "t.json", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    assert "answer: 31" in done.stdout and "#2 n=2 What is the sum of 3, 1, 4, 1? → 9" in done.stdout
+    assert "critical path:" in done.stdout and "nodes: 7 (n=3: 1, n=2: 2, n=1: 4)" in done.stdout
+    figures = json.loads(hch_cli("show", "t.json", "--json", cwd=run.parent).stdout)
+    assert figures["summary"]["policy_calls"] == 10 and figures["critical_path_calls"]["length"] == 5
+
+
+def test_show_node_prints_every_call_with_input_and_output(run: Path) -> None:
+    done = hch_cli("show", "t.json", "--node", "2", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("── call #") == 2 and '"steps": []' in done.stdout and '"kind": "ask"' in done.stdout
+    record = json.loads(hch_cli("show", "t.json", "--node", "2", "--json", cwd=run.parent).stdout)
+    assert record["question"] == "What is the sum of 3, 1, 4, 1?" and len(record["calls"]) == 2
+    call = record["calls"][0]["id"]
+    assert "of workspace #2" in hch_cli("show", "t.json", "--node", str(call), cwd=run.parent).stdout
+
+
+def test_replay_exits_zero_when_reproduced_and_one_on_divergence(run: Path) -> None:
+    done = hch_cli("replay", "t.json", cwd=run.parent)
+    assert done.returncode == 0 and done.stdout.startswith("reproduced: answer '31'"), done.stderr
+    trace = load(run)
+    leaf = next(n for n, d in trace.workspaces() if d["question"] == "What is the sum of 2, 6?")
+    trace.graph.nodes[trace.node_calls(leaf)[0]]["output"]["answer"] = "9"
+    save(trace, run.parent / "tampered.json")
+    done = hch_cli("replay", "tampered.json", "--json", cwd=run.parent)
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["reproduced"] is False and report["divergence"]["question"] == "What is the sum of 5, 9, 2, 6?"
+    text = hch_cli("replay", "tampered.json", cwd=run.parent).stdout
+    assert "first call the recording could not serve: node 4" in text
+
+
+def test_replay_with_another_policy_from_a_node_reports_and_writes_its_trace(run: Path) -> None:
+    done = hch_cli("replay", "t.json", "--policy", "expert", "--from-node", "2", "--trace", "r.json", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    assert "reproduced" in done.stdout  # the expert is the recorded policy: nothing changes
+    assert load(run.parent / "r.json").meta["replay_policy"] == "expert"
+
+
+def test_diff_reports_agreement_and_differences(run: Path) -> None:
+    assert hch_cli("diff", "t.json", "t.json", cwd=run.parent).returncode == 0
+    hch.answer_sync(SUM, depth=1, trace_path=run.parent / "shallow.json")
+    done = hch_cli("diff", "t.json", "shallow.json", cwd=run.parent)
+    assert done.returncode == 1 and "first difference: node 0" in done.stdout
+    assert json.loads(hch_cli("diff", "t.json", "shallow.json", "--json", cwd=run.parent).stdout)["only_in_a"] == 4
+
+
+def test_export_writes_every_format_beside_the_trace(run: Path) -> None:
+    for fmt, name in [("json", "t.export.json"), ("graphml", "t.graphml"), ("gexf", "t.gexf"), ("dot", "t.dot"),
+                      ("jsonl", "t.jsonl")]:
+        done = hch_cli("export", "t.json", "--format", fmt, cwd=run.parent)
+        assert done.returncode == 0 and done.stdout.strip() == name, done.stderr
+    assert nx.read_graphml(run.parent / "t.graphml").number_of_nodes() == 17
+    assert hch_cli("export", "t.json", "-f", "dot", "-o", "x.gv", cwd=run.parent).stdout.strip() == "x.gv"
+
+
+def test_view_writes_the_page_and_prints_its_path(run: Path) -> None:
+    done = hch_cli("view", "t.json", cwd=run.parent)
+    assert done.returncode == 0 and done.stdout.strip() == "t.html"
+    page = (run.parent / "t.html").read_text()
+    assert "hch-data" in page and "http://" not in page and "https://" not in page
+
+
+def test_every_command_reads_the_committed_examples(tmp_path: Path) -> None:
+    example = tmp_path / "ex.json"
+    shutil.copy(EXAMPLES / "subtree-reuse.json", example)
+    for args in (["show", "ex.json"], ["replay", "ex.json"], ["view", "ex.json"], ["export", "ex.json", "-f", "gexf"]):
+        done = hch_cli(*args, cwd=tmp_path)
+        assert done.returncode == 0, (args, done.stderr)
+
+
+BAD_FILES = {
+    "truncated.json": None,  # filled from a real trace, cut in half
+    "foreign.json": '{"nodes": [], "edges": []}',
+    "list.json": "[1, 2, 3]",
+    "newer.json": json.dumps({"format": "hch-trace", "schema_version": SCHEMA_VERSION + 1, "graph": {},
+                              "nodes": [], "edges": []}),
+    "invalid.json": json.dumps({"format": "hch-trace", "schema_version": 1, "graph": {},
+                                "nodes": [{"id": 0, "kind": "workspace"}], "edges": []}),
+    "empty.json": "",
+    "binary.json": None,
+    "bad.journal.jsonl": '{"format": "hch-journal", "schema_version": 1, "meta": {}}\n{oops\n{}\n',
+}
+MESSAGES = {
+    "truncated.json": "not valid JSON (truncated or corrupt?)",
+    "foreign.json": "is not an hch trace",
+    "list.json": "is not an hch trace",
+    "newer.json": "written by a newer hch",
+    "invalid.json": "is not a valid hch trace",
+    "empty.json": "not valid JSON",
+    "binary.json": "cannot read trace file",
+    "bad.journal.jsonl": "line 2 is not valid JSON",
+    "missing.json": "no trace file at missing.json",
+}
+
+
+@pytest.mark.parametrize("command", [["show"], ["show", "--node", "0"], ["replay"], ["view"], ["export", "-f", "dot"],
+                                     ["diff", "ok.json"]])
+def test_corrupt_foreign_and_newer_files_are_one_line_errors(run: Path, command: list[str]) -> None:
+    folder = run.parent
+    (folder / "ok.json").write_bytes(run.read_bytes())
+    for name, text in BAD_FILES.items():
+        if name == "truncated.json":
+            (folder / name).write_text(run.read_text()[: len(run.read_text()) // 2])
+        elif name == "binary.json":
+            (folder / name).write_bytes(b"\xff\xfe\x00garbage")
+        else:
+            assert text is not None
+            (folder / name).write_text(text)
+    for name, message in MESSAGES.items():
+        args = [command[0], name, *command[1:]]
+        done = hch_cli(*args, cwd=folder)
+        assert done.returncode == 1, (args, done.stdout)
+        assert done.stderr.count("\n") == 1 and message in done.stderr, (args, done.stderr)
+        assert done.stderr.startswith("hch: error: ") and "Traceback" not in done.stderr
+    assert not any(p.name.endswith(".html") and p.stem in {n.split(".")[0] for n in MESSAGES} for p in folder.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "t.json", "--node", "999"], "the trace has no node 999"),
+        (["replay", "t.json", "--from-node", "2"], "--from-node needs --policy"),
+        (["replay", "t.json", "--policy", "expert", "--from-node", "1"], "no workspace node 1"),
+        (["replay", "t.json", "--policy", "nonsense"], "unknown policy 'nonsense'"),
+        (["export", "t.json", "--format", "xml"], "--format"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(run: Path, args: list[str], message: str) -> None:
+    done = hch_cli(*args, cwd=run.parent)
+    assert done.returncode != 0 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
