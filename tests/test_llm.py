@@ -21,7 +21,7 @@ from hch.limits import Limits
 from hch.policies.llm import NO_KEY, LLMConfigError, LLMPolicy, parse_action, safe_url
 from hch.policy_spec import make_policy
 from hch.presets import Price, Retry
-from hch.testing.openai_server import OpenAIServer, Step, hch_responder, question_of
+from hch.testing.openai_server import OpenAIServer, Seen, Step, hch_responder, question_of, subanswers_of
 from hch.trace import Trace
 from hch.workspace import Answer, Ask
 
@@ -316,6 +316,17 @@ def test_cli_401_and_404_are_one_line_errors(
 
 def test_cli_run_writes_no_api_key_anywhere(server: OpenAIServer, tmp_path: Path) -> None:
     server.inject('"What is 1+2?"', Step.error(500), Step(content="broken"))  # attempts and re-asks recorded too
+    seen_mid_run: dict[str, bool] = {}
+    scripted = server.responder
+
+    def scan_then_answer(seen: Seen) -> Step | str:
+        if question_of(seen) == "What is 1+2+3+4?" and subanswers_of(seen):  # mid-run: the journal exists
+            for path in tmp_path.rglob("*"):
+                if path.is_file():
+                    seen_mid_run[path.name] = KEY.encode() in path.read_bytes()
+        return scripted(seen)
+
+    server.responder = scan_then_answer
     done = cli(tmp_path, "What is 1+2+3+4?", "--policy", "llm", "--model", "test-model", "--base-url",
                server.base_url, "--depth", "2", "--price", "2,8,0.5", "--json")
     assert done.returncode == 0, done.stderr
@@ -327,9 +338,12 @@ def test_cli_run_writes_no_api_key_anywhere(server: OpenAIServer, tmp_path: Path
     assert any(p.suffix == ".json" for p in written) and any(p.name == "cache.sqlite" for p in written)
     for path in written:
         data = path.read_bytes()
+        assert b"What is 1+2?" in data, path  # the scan reads the real content (sqlite stores text as is)
         assert KEY.encode() not in data, path
         assert KEY[-20:].encode() not in data, path  # not even a tail of it
     assert all(seen.headers["authorization"] == f"Bearer {KEY}" for seen in server.requests)  # it was used
+    assert any(name.endswith(".journal.jsonl") for name in seen_mid_run), seen_mid_run
+    assert not any(seen_mid_run.values()), seen_mid_run
 
 
 # -- concurrency ---------------------------------------------------------------------------
