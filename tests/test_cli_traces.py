@@ -11,6 +11,7 @@ import networkx as nx
 import pytest
 
 import hch
+from hch.cli import main
 from hch.trace_format import SCHEMA_VERSION, load, save
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
@@ -130,7 +131,9 @@ MESSAGES = {
 
 @pytest.mark.parametrize("command", [["show"], ["show", "--node", "0"], ["replay"], ["view"], ["export", "-f", "dot"],
                                      ["diff", "ok.json"]])
-def test_corrupt_foreign_and_newer_files_are_one_line_errors(run: Path, command: list[str]) -> None:
+def test_corrupt_foreign_and_newer_files_are_one_line_errors(
+    run: Path, command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = run.parent
     (folder / "ok.json").write_bytes(run.read_bytes())
     for name, text in BAD_FILES.items():
@@ -141,12 +144,15 @@ def test_corrupt_foreign_and_newer_files_are_one_line_errors(run: Path, command:
         else:
             assert text is not None
             (folder / name).write_text(text)
+    monkeypatch.chdir(folder)
     for name, message in MESSAGES.items():
         args = [command[0], name, *command[1:]]
-        done = hch_cli(*args, cwd=folder)
-        assert done.returncode == 1, (args, done.stdout)
-        assert done.stderr.count("\n") == 1 and message in done.stderr, (args, done.stderr)
-        assert done.stderr.startswith("hch: error: ") and "Traceback" not in done.stderr
+        with pytest.raises(SystemExit) as exited:  # in-process: 54 subprocesses would be slow
+            main(args)
+        out, err = capsys.readouterr()
+        assert exited.value.code == 1, (args, out)
+        assert err.count("\n") == 1 and message in err, (args, err)
+        assert err.startswith("hch: error: ") and "Traceback" not in err
     assert not any(p.name.endswith(".html") and p.stem in {n.split(".")[0] for n in MESSAGES} for p in folder.iterdir())
 
 
@@ -163,3 +169,9 @@ def test_corrupt_foreign_and_newer_files_are_one_line_errors(run: Path, command:
 def test_bad_arguments_are_one_line_errors(run: Path, args: list[str], message: str) -> None:
     done = hch_cli(*args, cwd=run.parent)
     assert done.returncode != 0 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_a_bad_file_is_one_line_in_a_real_process_too(tmp_path: Path) -> None:
+    (tmp_path / "foreign.json").write_text("{}")
+    done = hch_cli("show", "foreign.json", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "is not an hch trace" in done.stderr
