@@ -314,6 +314,22 @@ def test_cli_401_and_404_are_one_line_errors(
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), "no model given for the llm policy: pass --model NAME, set HCH_MODEL"),
+        (("--model", "m", "--price", "cheap"), "price 'cheap' is not INPUT,OUTPUT"),
+        (("--model", "m", "--preset", "nope"), "no preset named 'nope'"),
+    ],
+)
+def test_cli_configuration_errors_are_one_line(
+    server: OpenAIServer, tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    done = cli(tmp_path, "q", "--policy", "llm", "--base-url", server.base_url, *args)
+    assert done.returncode != 0 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+    assert server.requests == []
+
+
 def test_cli_run_writes_no_api_key_anywhere(server: OpenAIServer, tmp_path: Path) -> None:
     server.inject('"What is 1+2?"', Step.error(500), Step(content="broken"))  # attempts and re-asks recorded too
     seen_mid_run: dict[str, bool] = {}
