@@ -14,7 +14,7 @@ def test_the_llm_example_runs_offline_and_says_what_it_claims(tmp_path: Path) ->
     done = subprocess.run([sys.executable, str(EXAMPLE)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = [line.strip() for line in done.stdout.splitlines()]
     assert lines[0].startswith("answer: 10 ")
     assert "'What is 1+2?'         attempts: 429→retry, no reply→retry, 200→ok" in lines
     assert "'What is 3+4?'         attempts: 200→reask, 200→ok" in lines
