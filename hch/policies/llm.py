@@ -179,7 +179,7 @@ class LLMPolicy:
             "base_url": safe_url(self.base_url), "model": self.model, "preset": self.preset.behaviour_hash,
             "settings": self.settings, "strict": self.strict,
         }
-        digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:12]
+        digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
         host = urlsplit(self.base_url).hostname or "?"
         return f"llm:{self.model}@{host}#{digest}"
 
@@ -379,6 +379,7 @@ class LLMPolicy:
         """A message from elsewhere, on one line and without the API key (a server may echo it)."""
         if self._api_key and self._api_key != NO_KEY:
             text = text.replace(self._api_key, "***")
+        text = text.replace(self.base_url, safe_url(self.base_url))  # credentials in the URL stay unwritten
         return " ".join(text.split())[:300]
 
 
