@@ -2,15 +2,19 @@
 
 While a run goes, `Journal` listens to its `Trace` and appends one line per change to
 `<trace>.journal.jsonl` beside the trace file (`run.json` → `run.journal.jsonl`). If the
-process dies before the final trace is saved (SIGKILL, a crash, a power cut of the
+process dies before the final trace is saved (SIGKILL, a crash, a closed
 terminal), `load_journal` rebuilds the trace from it: the last record of a node wins.
 
 Durability trade-off: lines are written to Python's buffer and flushed (one `write`
 syscall, no fsync) at the end of every event-loop iteration in which something was
-recorded, not once per line. A record therefore reaches the operating system before the
-run awaits anything else (a slow LLM call, a person, a sleep); a SIGKILL can only lose
-what the current iteration recorded, i.e. a few microseconds of instant (expert) calls.
-The OS keeps flushed data across a process crash; only a machine crash can lose it.
+recorded, or every `MAX_PENDING` records, not once per line. A record therefore reaches
+the operating system before the run awaits anything else (a slow LLM call, a person, a
+sleep); a SIGKILL can only lose what the current iteration recorded: nothing a slow call
+finished, and at most `MAX_PENDING` records of instant (expert) calls, which a rerun
+redoes for free. The OS keeps flushed data across a process crash; a machine crash can
+lose what it had not written to disk yet (there is no fsync: it would cost milliseconds).
+Measured cost: about 7.5 µs per record, 4 records per node of an instant binary tree
+(roughly 10% of the engine's time per node with a trace file).
 After the final trace JSON is written atomically the journal is redundant and deleted.
 """
 
@@ -30,6 +34,8 @@ from hch.trace import Trace
 FORMAT = "hch-journal"
 SCHEMA_VERSION = 1
 SUFFIX = ".journal.jsonl"
+MAX_PENDING = 4096
+"""Records held before a write even within one loop iteration (bounds memory and what a crash loses)."""
 
 
 def journal_path(trace_path: str | Path) -> Path:
@@ -42,51 +48,64 @@ def journal_path(trace_path: str | Path) -> Path:
 
 
 class Journal:
-    """A `Trace` listener appending each change as a line of JSON, flushed once per loop iteration."""
+    """A `Trace` listener appending each change as a line of JSON, flushed once per loop iteration.
+
+    Changes wait in memory until the flush at the end of the loop iteration; a node changed
+    twice in one iteration (an instant leaf is added and finished at once) is written once.
+    """
 
     def __init__(self, path: str | Path, trace: Trace) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: TextIOWrapper | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        self._pending: dict[tuple[int, ...], dict[str, Any]] = {}
         self._flush_scheduled = False
-        self._write({"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": trace.meta})
+        self._file.write(_ENCODER.encode({"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": trace.meta}))
+        self._file.write("\n")
         for node in sorted(trace.graph.nodes):  # a trace passed in may already hold nodes
-            self("node", {"id": node, **trace.graph.nodes[node]})
+            self._pending[(node,)] = {"node": {"id": node, **trace.graph.nodes[node]}}
         for source, target, data in trace.graph.edges(data=True):
-            self("edge", {"source": source, "target": target, **data})
+            if data.get("kind") != "call":
+                self._pending[(source, target)] = {"edge": {"source": source, "target": target, **data}}
         self.flush()
 
     def __call__(self, event: str, attrs: dict[str, Any]) -> None:
         """Record one change (the `Trace` listener signature)."""
-        if event == "edge" and attrs.get("kind") == "call":
-            return  # implied by the call node's `workspace`: rebuilt on load, one line fewer per call
-        self._write({"node": attrs} if event == "node" else {"edge": attrs})
-        self._schedule_flush()
-
-    def _write(self, record: dict[str, Any]) -> None:
-        if self._file is not None:
-            self._file.write(json.dumps(record, default=_jsonable, separators=(",", ":")) + "\n")
+        if event == "node":
+            self._pending[(attrs["id"],)] = {"node": attrs}
+        elif attrs.get("kind") != "call":  # a call edge is implied by the call node's `workspace`
+            self._pending[(attrs["source"], attrs["target"])] = {"edge": attrs}
+        else:
+            return
+        if len(self._pending) >= MAX_PENDING:
+            self.flush()
+        elif not self._flush_scheduled:
+            self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        if self._flush_scheduled:
-            return
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # no asyncio loop (sync use, or another backend): flush at once
+        except RuntimeError:  # no asyncio loop (sync use, or another backend): write at once
             self.flush()
             return
         self._flush_scheduled = True
         loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Hand everything written so far to the operating system."""
+        """Write what is pending and hand it to the operating system (one write syscall)."""
         self._flush_scheduled = False
-        if self._file is not None and not self._file.closed:
-            self._file.flush()
+        if self._file is None or self._file.closed:
+            return
+        if self._pending:
+            encode = _ENCODER.encode
+            self._file.write("".join([encode(record) + "\n" for record in self._pending.values()]))
+            self._pending.clear()
+        self._file.flush()
 
     def close(self, delete: bool = False) -> None:
         """Flush and close; `delete` removes the file (once the final trace is safely saved)."""
         if self._file is not None:
+            self.flush()
             self._file.close()
             self._file = None
         if delete:
@@ -173,6 +192,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     raise TypeError(f"cannot write {type(value).__name__} to a journal")
+
+
+# Built once: json.dumps with options builds a new encoder per call. Records hold no cycles.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=_jsonable)
 
 
 def load_any(path: str | Path) -> Trace:
