@@ -166,6 +166,10 @@ def test_sigkill_leaves_a_journal_show_reads_and_the_rerun_repeats_no_finished_c
     text = subprocess.run([sys.executable, "-m", "hch", "show", "t.json"], cwd=killed, capture_output=True,
                           text=True, timeout=60)
     assert "read from the journal" in text.stdout and "a1 → A1" in text.stdout
+    viewed = subprocess.run([sys.executable, "-m", "hch", "view", "t.json"], cwd=killed, capture_output=True,
+                            text=True, timeout=60)
+    assert viewed.returncode == 0 and viewed.stdout == "t.html\n", viewed.stderr
+    assert '"status":"interrupted"' in (killed / "t.html").read_text()
 
     first_run = (killed / "calls.log").read_text().splitlines()
     assert first_run == ["root#0", "a1#0", "a2#0", "root#1", "b#0"] or sorted(first_run) == sorted(
