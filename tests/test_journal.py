@@ -86,7 +86,7 @@ def test_a_cut_last_line_is_ignored_but_a_corrupt_middle_line_is_an_error(tmp_pa
         ('{"format": "hch-journal", "schema_version": 99, "meta": {}}\n', "journal schema version 99"),
         ('{"format": "hch-journal", "schema_version": 1, "meta": {}}\n', "holds no workspace"),
         ('{"format": "hch-journal", "schema_version": 1, "meta": {}}\n{"node": {"id": 0, "kind": "x"}}\n',
-         "not a valid hch journal"),
+         "not a valid hch trace"),
     ],
 )
 def test_bad_journals_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
