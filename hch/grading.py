@@ -15,8 +15,9 @@ DEFAULT_TOLERANCE = 1e-6
 
 def normalize(text: str) -> str:
     """Case, surrounding whitespace and quotes, inner whitespace runs and a final period folded."""
-    text = " ".join(text.split()).casefold().strip().strip("\"'`")
-    return text[:-1].rstrip() if text.endswith(".") else text
+    text = " ".join(text.split()).casefold().strip("\"'` ")
+    text = text[:-1] if text.endswith(".") else text
+    return text.strip("\"'` ")
 
 
 def last_number(text: str) -> float | None:

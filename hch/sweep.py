@@ -248,10 +248,12 @@ async def run_sweep(
     call_cache: CallCache | None = None,
     on_run: Callable[[RunRecord], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    fail_fast: bool = False,
 ) -> Outcome:
     """Run every (variant, question, depth) not already finished in `out`; `policies` maps votes to policy.
 
     `on_plan(to_run, already_done)` is called once before the runs start, `on_run` after each.
+    With `fail_fast`, the first failing node stops the whole sweep (finished runs are kept).
     """
     began = anyio.current_time()
     check_items(items, policies)
@@ -284,6 +286,7 @@ async def run_sweep(
                     result = await answer(
                         item.question, depth=depth, policy=policies[votes], context=item.context,
                         limits=config.limits, call_cache=call_cache, subtree_cache=cache, trace_path=out / path,
+                        fail_fast=fail_fast,
                         meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
                                         "required_depth": item.required_depth}},
                     )

@@ -48,7 +48,6 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @click.option("--task", "-t", help=f"A built-in task suite: {', '.join(TASKS)}.")
 @click.option("--questions", "-n", "count", type=click.IntRange(min=1), default=50, show_default=True,
               help="How many questions to generate (with --task).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the task generator.")
 @click.option("--depths", default="0-6", show_default=True, help="Depths to run, e.g. 0-6 or 0,2,4.")
 @policy_option
 @click.option("--votes", default="1", show_default=True,
@@ -63,7 +62,7 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @cache_options
 @limit_options
 @llm_options
-def sweep(questions_file: Path | None, task: str | None, count: int, seed: int, depths: str, policy: str,
+def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, policy: str,
           votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, cache: Path,
           no_cache: bool, fail_fast: bool, **flags: Any) -> None:
     """Run every question at every depth and report accuracy, cost and time per depth.
@@ -72,6 +71,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, seed: int, 
     """
     depth_list = parse_numbers(depths, "depths", 0)
     vote_list = parse_numbers(votes, "vote counts", 1)
+    seed = flags["seed"] if flags["seed"] is not None else 0
     items, config = source(questions_file, task, count, seed, grader)
     config = config.model_copy(update={
         "depths": depth_list, "policy": policy, "votes": vote_list, "concurrency": concurrency,
@@ -84,7 +84,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, seed: int, 
     call_cache = open_cache(cache, no_cache)
     console = Console(highlight=False, stderr=True)
     try:
-        outcome = anyio.run(lambda: run_with_progress(items, config, policies, out, call_cache, console))
+        outcome = anyio.run(lambda: run_with_progress(items, config, policies, out, call_cache, console, fail_fast))
     except KeyboardInterrupt:
         print(f"hch: interrupted; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
@@ -118,7 +118,7 @@ def default_name(questions_file: Path | None, task: str | None, count: int, seed
 
 
 async def run_with_progress(items: list[Item], config: SweepConfig, policies: dict[int, Any], out: Path,
-                            call_cache: Any, console: Console) -> Outcome:
+                            call_cache: Any, console: Console, fail_fast: bool) -> Outcome:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -139,7 +139,8 @@ async def run_with_progress(items: list[Item], config: SweepConfig, policies: di
                 status += f" · {tally['correct']}/{tally['graded']} correct"
             progress.update(bar, advance=1, status=status)
 
-        return await run_sweep(items, config, policies, out, call_cache, on_run=advance, on_plan=plan)
+        return await run_sweep(items, config, policies, out, call_cache, on_run=advance, on_plan=plan,
+                               fail_fast=fail_fast)
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -186,3 +187,10 @@ def report(outcome: Outcome, paths: dict[str, Path]) -> None:
     )
     for name, path in paths.items():
         console.print(f"{name}: {plain(str(path))}", markup=False)
+
+
+# One seed per study: `--seed` (declared once, in `llm_options`) seeds the task generator too.
+for _param in sweep.params:
+    if _param.name == "seed" and isinstance(_param, click.Option):
+        _param.help = ("Seed of the task generator (default 0); with --policy llm also the sampling seed "
+                       "sent to the server.")

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hch.cli.sweep import parse_numbers
+
+
+def hch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hch", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_task_sweep_writes_every_output_and_resumes(tmp_path: Path) -> None:
+    args = ("sweep", "--task", "wildcard-search", "-n", "8", "--depths", "0-3", "--seed", "1",
+            "--policy", "expert(noise=0.05, seed=1)", "--votes", "1,3")
+    done = hch_cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "studies" / "wildcard-search-n8-seed1"
+    assert "by depth" in done.stdout and "64 runs made, 0 resumed" in done.stdout
+    for name in ("summary.csv", "buckets.csv", "sweep.json", "plot.png", "plot.svg", "runs.jsonl", "config.json"):
+        assert (out / name).exists(), name
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["votes"], r["depth"]) for r in rows] == [(v, str(d)) for v in "13" for d in range(4)]
+    assert len(list((out / "traces").rglob("*.json"))) == 64
+    assert (tmp_path / ".hch" / "cache.sqlite").exists()
+    again = hch_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "0 runs made, 64 resumed · 0 policy calls" in again.stdout
+    assert json.loads((out / "sweep.json").read_text())["config"]["policy"] == "expert(noise=0.05, seed=1)"
+
+
+def test_file_sweep_with_and_without_gold(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text(
+        '{"id": "a", "question": "What is 2 * (3 + 4)?", "answer": "14.0", "grader": "numeric"}\n'
+        '{"id": "b", "question": "What is the sum of 1, 2, 3?"}\n'
+    )
+    done = hch_cli("sweep", "q.jsonl", "--depths", "0,1", "--out", "o", "--no-cache", "--no-plot", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
+    assert [(r["depth"], r["graded"], r["correct"]) for r in rows] == [("0", "1", "0"), ("1", "1", "1")]
+    assert not (tmp_path / "o" / "plot.png").exists() and not (tmp_path / ".hch").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sweep",), "give either a questions file or --task NAME"),
+        (("sweep", "--task", "nope"), "unknown task 'nope'"),
+        (("sweep", "--task", "arithmetic", "--depths", "3-1"), "the range '3-1' is empty"),
+        (("sweep", "--task", "arithmetic", "--votes", "0"), "vote counts must be 1 or more"),
+        (("sweep", "missing.jsonl"), "no question file at missing.jsonl"),
+        (("sweep", "bad.jsonl"), "bad.jsonl line 2: not valid JSON"),
+        (("sweep", "odd.jsonl"), "question line-1: the offline expert cannot parse"),
+        (("sweep", "--task", "arithmetic", "--policy", "vote:x"), "vote needs a number of copies"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"question": "What is 1 + 1?"}\n{"question": \n')
+    (tmp_path / "odd.jsonl").write_text('{"question": "Why is the sky blue?"}\n')
+    done = hch_cli(*args, cwd=tmp_path)
+    assert done.returncode != 0
+    assert message in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_parse_numbers() -> None:
+    assert parse_numbers("0-3,5", "depths", 0) == [0, 1, 2, 3, 5]
+    assert parse_numbers("3", "depths", 0) == [3]

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+from helpers import FunctionPolicy
+
+from hch.engine import answer
+from hch.errors import PolicyError, PolicySpecError
+from hch.experts.noisy import NoisyExpertPolicy
+from hch.policies.positional import PositionalPolicy
+from hch.policies.vote import PositionalVote, VotePolicy, vote
+from hch.policy import resolve
+from hch.policy_spec import make_policy
+from hch.tasks import get_task
+from hch.workspace import Action, Answer, Ask, Reply, Usage, Workspace
+
+pytestmark = pytest.mark.anyio
+WS = Workspace(question="q", depth=1)
+
+
+class Fixed:
+    """Copy i answers answers[i]; replica() hands out the copies."""
+
+    def __init__(self, answers: list[str | Exception], index: int | None = None) -> None:
+        self.answers, self.index = answers, index
+        self.fingerprint = f"fixed{index}"
+
+    def replica(self, index: int) -> Fixed:
+        return Fixed(self.answers, index)
+
+    async def act(self, workspace: Workspace) -> Action | Reply:
+        assert self.index is not None
+        value = self.answers[self.index]
+        if isinstance(value, Exception):
+            raise value
+        return Reply(action=Answer(answer=value), usage=Usage(prompt_tokens=10, cost=0.5))
+
+
+async def test_majority_wins_and_usage_adds_up() -> None:
+    reply = await VotePolicy(5, Fixed(["b", "a", "a ", "c", "A"])).act(WS)
+    assert reply.action == Answer(answer="a")
+    record = reply.raw["vote"]  # type: ignore[index]
+    assert record["counts"] == {"answer: b": 1, "answer: a": 3, "answer: c": 1}
+    assert (record["tie"], record["winner_copy"], len(record["copies"])) == (False, 1, 5)
+    assert (reply.usage.prompt_tokens, reply.usage.cost) == (50, 2.5)
+
+
+async def test_a_tie_goes_to_the_lowest_copy_and_is_recorded() -> None:
+    reply = await VotePolicy(4, Fixed(["x", "y", "y", "x"])).act(WS)
+    record = reply.raw["vote"]  # type: ignore[index]
+    assert reply.action == Answer(answer="x")
+    assert record["tie"] is True and sorted(record["tied"]) == ["answer: x", "answer: y"]
+
+
+async def test_failing_copies_abstain_and_all_failing_is_an_error() -> None:
+    reply = await VotePolicy(3, Fixed([RuntimeError("down"), "z", "z"])).act(WS)
+    assert reply.action == Answer(answer="z")
+    assert reply.raw["vote"]["failed"] == {"0": "RuntimeError: down"}  # type: ignore[index]
+    with pytest.raises(PolicyError, match="all 2 voting copies failed"):
+        await VotePolicy(2, Fixed([RuntimeError("a"), RuntimeError("b")])).act(WS)
+
+
+async def test_asks_vote_too() -> None:
+    async def behaviour(ws: Workspace) -> Action:
+        return Ask(questions=["a", "b"])
+
+    reply = await VotePolicy(3, FunctionPolicy(behaviour)).act(WS)
+    assert reply.action == Ask(questions=["a", "b"])
+    assert reply.raw["vote"]["counts"] == {"ask: a | b": 3}  # type: ignore[index]
+
+
+async def test_voting_repairs_a_noisy_expert() -> None:
+    items = get_task("wildcard-search").generate(14, seed=2)
+    noisy = NoisyExpertPolicy(noise=0.08, seed="1")
+    voted = vote(5, noisy)
+    assert isinstance(voted, VotePolicy) and voted.fingerprint.startswith("vote(5,expert(")
+    right = {1: 0, 5: 0}
+    for item in items:
+        for k, policy in ((1, noisy), (5, voted)):
+            result = await answer(item.question, depth=6, policy=policy, context=item.context)
+            right[k] += result.answer == item.answer
+    assert right[5] == len(items) > right[1]
+
+
+def test_specs_and_positions() -> None:
+    assert make_policy("vote:3").fingerprint.startswith("vote(3,expert(")
+    assert make_policy("vote(1, expert)").fingerprint.startswith("expert(")
+    inner = make_policy("vote(3, expert(noise=0.1, seed=2))")
+    assert isinstance(inner, VotePolicy) and "noise(0.1,seed=2)" in inner.fingerprint
+    assert len({c.fingerprint for c in inner.copies}) == 3
+    for bad in ("vote", "vote:0", "vote(x)"):
+        with pytest.raises(PolicySpecError, match="vote needs a number of copies"):
+            make_policy(bad)
+    mixed = make_policy("vote(3, root=expert,else=expert(noise=0.5))")
+    assert isinstance(mixed, PositionalVote)
+    assert "noise" not in resolve(mixed, 2, True).fingerprint
+    assert "noise(0.5" in resolve(mixed, 1, False).fingerprint
+    assert isinstance(mixed.inner, PositionalPolicy)
