@@ -73,3 +73,36 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, args: tuple[s
 def test_parse_numbers() -> None:
     assert parse_numbers("0-3,5", "depths", 0) == [0, 1, 2, 3, 5]
     assert parse_numbers("3", "depths", 0) == [3]
+
+
+def test_llm_sweep_against_a_local_server_counts_tokens_and_resumes(tmp_path: Path) -> None:
+    from hch.testing.openai_server import OpenAIServer, hch_responder
+
+    tree: dict[str, list[str] | str] = {
+        "What is 1+2+3+4?": ["What is 1+2?", "What is 3+4?"], "What is 1+2?": "3", "What is 3+4?": "7",
+    }
+
+    def combine(question: str, answers: list[str]) -> str:
+        return str(sum(int(a) for a in answers)) if all(a.isdigit() for a in answers) else "?"
+
+    (tmp_path / "q.jsonl").write_text(
+        '{"id": "sum", "question": "What is 1+2+3+4?", "answer": "10"}\n{"id": "leaf", "question": "What is 1+2?"}\n'
+    )
+    with OpenAIServer(hch_responder(tree, combine), api_key="sk-test-key", models={"m"}) as server:
+        args = ("sweep", "q.jsonl", "--depths", "0-1", "--policy", "llm", "--model", "m", "--base-url",
+                server.base_url, "--price", "1,2", "--out", "o", "--no-plot")
+        env_run = subprocess.run(
+            [sys.executable, "-m", "hch", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "COLUMNS": "200", "OPENAI_API_KEY": "sk-test-key"},
+        )
+        assert env_run.returncode == 0, env_run.stderr
+        requests = len(server.requests)
+        rerun = subprocess.run(
+            [sys.executable, "-m", "hch", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "COLUMNS": "200", "OPENAI_API_KEY": "sk-test-key"},
+        )
+        assert rerun.returncode == 0 and len(server.requests) == requests
+    rows = {r["depth"]: r for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())}
+    assert (rows["1"]["graded"], rows["1"]["correct"]) == ("1", "1")
+    assert float(rows["1"]["tokens_mean"]) > 0 and float(rows["1"]["cost_mean"]) > 0
+    assert "sk-test-key" not in "".join(p.read_text() for p in (tmp_path / "o").rglob("*.json*"))
