@@ -116,3 +116,34 @@ def test_a_question_the_recording_never_asked_is_a_divergence_without_a_node(tmp
                 "refusal": None},
     }
     assert "a workspace not in the recording" in report.text()
+
+
+def test_an_llm_run_replays_offline_and_another_model_at_one_node_shows_where_it_departs() -> None:
+    from hch.policies.llm import LLMPolicy
+    from hch.presets import Retry
+    from hch.testing.openai_server import OpenAIServer, hch_responder
+
+    tree: dict[str, list[str] | str] = {"What is 1+2+3+4?": ["What is 1+2?", "What is 3+4?"], "What is 1+2?": "3",
+                                        "What is 3+4?": "7"}
+    wrong = {**tree, "What is 3+4?": "8"}
+
+    def combine(question: str, answers: list[str]) -> str:
+        return str(sum(int(a) for a in answers))
+
+    def llm(server: OpenAIServer) -> LLMPolicy:
+        return LLMPolicy(model="m", base_url=server.base_url, api_key="sk-test", request_timeout=5.0,
+                         retry=Retry(max_attempts=2, max_seconds=10, initial_wait=0.01, max_wait=0.02, jitter=0.0))
+
+    with OpenAIServer(hch_responder(tree, combine), api_key="sk-test", models={"m"}) as server:
+        recorded = anyio.run(lambda: hch.answer("What is 1+2+3+4?", depth=1, policy=llm(server))).trace
+        requests = len(server.requests)
+        report, _ = anyio.run(replay, recorded)
+        assert len(server.requests) == requests  # served wholly from the recording: no network
+    assert report.reproduced and report.answer == "10" and report.served == 4
+
+    node = next(n for n, d in recorded.workspaces() if d["question"] == "What is 3+4?")
+    with OpenAIServer(hch_responder(wrong, combine), api_key="sk-test", models={"m"}) as other:
+        report, _ = anyio.run(lambda: replay(recorded, llm(other), node, fallback=llm(other)))
+        assert len(other.requests) == 2  # the swapped node, then the root's final call (the fallback)
+    assert report.diff.first is not None and report.diff.first.node_a == node
+    assert report.diff.first.what == "call 1 output" and report.answer == "11"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 import click
 
 from hch import trace_format
 from hch.cli import app
+from hch.cli.options import llm_options
 from hch.cli.render import plain
 from hch.journal import load_any
 from hch.policy_spec import make_policy
@@ -24,15 +26,20 @@ from hch.replay import replay as run_replay
 @click.option("--trace", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the replay's trace here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+@llm_options
 def replay(
     path: Path, spec: str | None, from_node: int | None, fallback: str | None, out: Path | None, as_json: bool,
+    **flags: Any,
 ) -> int:
-    """Replay the trace at PATH. Exit 1 if a plain replay diverges; with --policy, report where it does."""
+    """Replay the trace at PATH. Exit 1 if a plain replay diverges; with --policy, report where it does.
+
+    No call cache is read or written: recorded outputs must not enter it under the recorded policy's name.
+    """
     recorded = load_any(path)
     if from_node is not None and spec is None:
         raise click.UsageError("--from-node needs --policy")
-    policy = make_policy(spec) if spec is not None else None
-    backup = make_policy(fallback) if fallback is not None else None
+    policy = make_policy(spec, flags) if spec is not None else None
+    backup = make_policy(fallback, flags) if fallback is not None else None
     report, trace = anyio.run(
         lambda: run_replay(recorded, policy, from_node, meta={"replay_policy": spec}, fallback=backup)
     )
