@@ -115,8 +115,9 @@ class Journal:
 def load_journal(path: str | Path) -> Trace:
     """Rebuild a trace from a journal; any problem is a one-line `TraceError`.
 
-    Nodes still `running` are marked `interrupted`, and the run's status is `killed`. A last
-    line cut short by the crash is ignored; a bad line elsewhere is an error.
+    Nodes keep their last recorded status (`running` for those the run was in), and the run's
+    status is `unfinished`: the process was killed, or is still going. A last line cut short
+    by the crash is ignored; a bad line elsewhere is an error.
     """
     from hch import trace_format
 
@@ -148,13 +149,11 @@ def load_journal(path: str | Path) -> Trace:
         except (KeyError, TypeError, ValueError):
             raise TraceError(f"{path} line {number} is not a journal record") from None
     for node in nodes.values():
-        if node.get("kind") == "workspace" and node.get("status") == "running":
-            node["status"] = "interrupted"
         if node.get("kind") == "call" and isinstance(node.get("workspace"), int):
             edges.setdefault((node["workspace"], node["id"]), {
                 "source": node["workspace"], "target": node["id"], "kind": "call"})
     meta = dict(header.get("meta") or {})
-    meta.update(status="killed", source="journal")
+    meta.update(status="unfinished", source="journal")
     data = {
         "format": trace_format.FORMAT, "schema_version": trace_format.SCHEMA_VERSION,
         "graph": meta, "nodes": list(nodes.values()), "edges": list(edges.values()),
@@ -194,7 +193,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, default
 
 
 def load_any(path: str | Path) -> Trace:
-    """A trace file, or, when it is missing (the run was killed), the journal beside it."""
+    """A trace file, or, when it is missing (the run was killed or still goes), the journal beside it."""
     from hch import trace_format
 
     path = Path(path)

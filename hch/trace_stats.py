@@ -41,7 +41,7 @@ class Stats(BaseModel):
     answer: str | None
     """The run's answer (None if it never finished)."""
     status: str
-    """The run's status: ok, guess, error, interrupted or killed."""
+    """The run's status: ok, guess, error, interrupted, or unfinished (read from a journal)."""
     summary: Summary
     """The headline counts (nodes, calls, cache hits, cycles, guesses, errors, tokens, cost, time)."""
     workspaces_per_depth: dict[int, int]

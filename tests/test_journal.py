@@ -43,7 +43,7 @@ def test_a_finished_run_deletes_its_journal_and_the_journal_rebuilds_the_same_gr
     journal.close()
     rebuilt = load_journal(tmp_path / "kept.journal.jsonl")
     assert comparable(rebuilt) == comparable(trace)
-    assert rebuilt.meta["status"] == "killed"
+    assert rebuilt.meta["status"] == "unfinished"
     assert len(list(rebuilt.workspaces())) == result.summary.nodes
 
 
@@ -158,18 +158,18 @@ def test_sigkill_leaves_a_journal_show_reads_and_the_rerun_repeats_no_finished_c
     shown = subprocess.run([sys.executable, "-m", "hch", "show", "t.json", "--json"], cwd=killed,
                            capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["status"] == "killed"
+    assert json.loads(shown.stdout)["status"] == "unfinished"
     assert json.loads(shown.stdout)["question"] == "root"
     statuses = {d["question"]: (d["status"], d["answer"]) for _, d in load_any(killed / "t.json").workspaces()}
     assert statuses["a1"] == ("ok", "A1") and statuses["a2"] == ("ok", "A2")
-    assert statuses["root"] == ("interrupted", None)
+    assert statuses["root"] == ("running", None)  # its last recorded state
     text = subprocess.run([sys.executable, "-m", "hch", "show", "t.json"], cwd=killed, capture_output=True,
                           text=True, timeout=60)
     assert "read from the journal" in text.stdout and "a1 → A1" in text.stdout
     viewed = subprocess.run([sys.executable, "-m", "hch", "view", "t.json"], cwd=killed, capture_output=True,
                             text=True, timeout=60)
     assert viewed.returncode == 0 and viewed.stdout == "t.html\n", viewed.stderr
-    assert '"status":"interrupted"' in (killed / "t.html").read_text()
+    assert '"status":"running"' in (killed / "t.html").read_text()
 
     first_run = (killed / "calls.log").read_text().splitlines()
     assert first_run == ["root#0", "a1#0", "a2#0", "root#1", "b#0"] or sorted(first_run) == sorted(

@@ -24,7 +24,7 @@ from hch.trace import Trace
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead (statistics, or the node).")
 @click.option("--lines", type=click.IntRange(min=1), default=40, show_default=True, help="Tree lines to show.")
 def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
-    """Show the trace at PATH: its tree and statistics (a killed run's journal is read if needed)."""
+    """Show the trace at PATH: its tree and statistics (an unfinished run's journal is read if needed)."""
     trace = load_any(path)
     if node is not None:
         record = node_record(trace, node)
@@ -39,7 +39,8 @@ def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
         return
     console = Console(highlight=False)
     if trace.meta.get("source") == "journal":
-        console.print("(read from the journal: the run did not finish)", markup=False, style="yellow")
+        console.print("(read from the journal: the run was killed, or is still going)", markup=False,
+                      style="yellow")
     console.print(f"question: {plain(figures.question)}", markup=False)
     answer = figures.answer if figures.answer is not None else "(none)"
     console.print(f"answer: {plain(answer)}", markup=False)
