@@ -60,6 +60,7 @@ def plot_rows(rows: list[Row], buckets: list[Row], stem: Path, title: str) -> di
     figure.tight_layout()
     paths = {"png": stem.with_suffix(".png"), "svg": stem.with_suffix(".svg")}
     figure.savefig(paths["png"], dpi=110)
-    figure.savefig(paths["svg"], metadata={"Date": None})  # no timestamp: reruns give the same file
+    with plt.rc_context({"svg.hashsalt": "hch"}):  # fixed element ids and no date: reruns give the same file
+        figure.savefig(paths["svg"], metadata={"Date": None})
     plt.close(figure)
     return paths
