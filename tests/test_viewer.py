@@ -13,6 +13,7 @@ from helpers import FunctionPolicy
 import hch
 from hch import viewer
 from hch.trace import Trace
+from hch.trace_format import load
 from hch.workspace import Answer, Ask, Workspace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
@@ -119,3 +120,34 @@ def test_a_ten_thousand_node_trace_renders_lazily(tmp_path: Path) -> None:
     rows = dom.count('class="row ')
     assert 100 <= rows <= 400  # the first levels only; the rest renders on demand
     assert "11 match(es)" in dom  # q.9.9.9 and its ten children
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"
+
+
+@pytest.mark.parametrize(
+    ("example", "which", "count"),
+    [("expression-depth1-guesses", "guess", 2), ("sum-depth3", "guess", 0), ("sum-depth3", "error", 0),
+     ("sum-depth3", "critical", 5), ("subtree-reuse", "cached", 1), ("sum-depth3", "cached", 0)],
+)
+def test_chromium_lists_guesses_errors_cache_hits_and_the_critical_path(
+    tmp_path: Path, example: str, which: str, count: int
+) -> None:
+    page = viewer.write(load(EXAMPLES / f"{example}.json"), tmp_path / "page.html")
+    dom = dump_dom(page, tmp_path, f"#list={which}")
+    results = re.search(r'<div id="results">(.*?)</div>\s*</header>', dom, re.S)
+    assert results is not None
+    assert results.group(1).count("<div class=") == count + 1  # the count line, then one line per workspace
+
+
+def test_an_error_is_listed(tmp_path: Path) -> None:
+    async def act(ws: Workspace) -> Ask | Answer:
+        if ws.question == "bad":
+            raise ValueError("boom <b>")
+        if ws.question == "root" and not ws.steps:
+            return Ask(questions=["bad", "good"])
+        return Answer(answer="done")
+
+    page = viewer.write(hch.answer_sync("root", depth=1, policy=FunctionPolicy(act)).trace, tmp_path / "e.html")
+    dom = dump_dom(page, tmp_path, "#list=error")
+    assert "1 error(s)" in dom and "boom &lt;b&gt;" in dom
