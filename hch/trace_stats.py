@@ -67,6 +67,8 @@ class Stats(BaseModel):
             f"critical path: {self.critical_path_time.length:.3f}s over {len(self.critical_path_time.calls)} calls;"
             f" longest chain: {int(self.critical_path_calls.length)} calls",
         ]
+        if len(self.calls_per_policy) > 1:
+            lines += [f"  {count} calls: {policy}" for policy, count in sorted(self.calls_per_policy.items())]
         if s.limits_hit:
             lines.append("limits hit: " + ", ".join(s.limits_hit))
         return "\n".join(lines)

@@ -52,3 +52,12 @@ def test_dependencies_are_a_dag_even_with_reuse() -> None:
     deps = dependencies(trace)
     assert nx.is_directed_acyclic_graph(deps)
     assert compute(trace).summary.subtree_cache_hits >= 1
+
+
+def test_calls_per_policy_are_listed_when_several_policies_acted() -> None:
+    from hch.policy_spec import make_policy
+
+    trace = hch.answer_sync(SUM, depth=3, policy=make_policy("root=expert(list),else=expert")).trace
+    stats = compute(trace)
+    assert len(stats.calls_per_policy) == 2 and sum(stats.calls_per_policy.values()) == 10
+    assert "  2 calls: expert(list@1)" in stats.text()
