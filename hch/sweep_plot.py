@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display is needed or wanted
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from hch.sweep import Row
 
@@ -55,7 +56,11 @@ def plot_rows(rows: list[Row], buckets: list[Row], stem: Path, title: str) -> di
                         title=f"at n = {deepest}, by the depth a question needs")
     for axis in [a for row in axes for a in row]:
         axis.grid(alpha=0.3)
-        axis.legend(fontsize="x-small", ncol=2)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole numbers
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize="x-small", ncol=2)
+    if not any(r.accuracy is not None for r in rows):
+        accuracy.text(0.5, 0.5, "no gold answers: cost and time only", ha="center", transform=accuracy.transAxes)
     figure.suptitle(title, fontsize="medium")
     figure.tight_layout()
     paths = {"png": stem.with_suffix(".png"), "svg": stem.with_suffix(".svg")}

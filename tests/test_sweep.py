@@ -205,3 +205,16 @@ async def test_a_torn_last_line_is_dropped_and_rerun(tmp_path: Path) -> None:
     assert len(load_runs(tmp_path)) == 3
     again = await sweep(HAND, tmp_path, [1])
     assert (again.resumed, again.ran) == (3, 1)
+
+
+async def test_a_set_without_gold_is_plotted_for_cost_only(tmp_path: Path) -> None:
+    import warnings
+
+    items = [Item(id="a", question="What is the sum of 1, 2, 3?"), Item(id="b", question="What is 2 * 3?")]
+    cfg = config([0, 1])
+    outcome = await run_sweep(items, cfg, {1: ExpertPolicy()}, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. an empty legend
+        paths = write_outputs(tmp_path, cfg, outcome)
+    assert all(r.accuracy is None and r.graded == 0 for r in aggregate(outcome.records))
+    assert paths["png"].read_bytes().startswith(b"\x89PNG")
