@@ -4,6 +4,10 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
+import anyio
+import pytest
+
+from hch import call_cache
 from hch.call_cache import CallCache, call_key
 from hch.workspace import Answer, Reply, SubAnswer, Workspace
 
@@ -76,3 +80,23 @@ def test_several_processes_may_write_one_file_at_once(tmp_path: Path) -> None:
         worker.join(60)
         assert worker.exitcode == 0
     assert len(CallCache(path)) == 600
+
+
+def test_under_an_event_loop_a_fast_batch_is_committed_by_a_timer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(call_cache, "COMMIT_EVERY", 0.0)  # the timer fires on the next loop iteration
+    path = tmp_path / "c.sqlite"
+    cache = CallCache(path)
+    other = sqlite3.connect(path)
+
+    async def run() -> tuple[set[str], set[str]]:
+        cache.put("fast", "p", reply("1"), latency=0.0)
+        before = {k for (k,) in other.execute("SELECT key FROM calls")}
+        await anyio.sleep(0)
+        await anyio.sleep(0)
+        return before, {k for (k,) in other.execute("SELECT key FROM calls")}
+
+    before, after = anyio.run(run)
+    assert (before, after) == (set(), {"fast"})  # nothing waits for a slow call or a full batch
+    cache.close()

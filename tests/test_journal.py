@@ -102,8 +102,8 @@ def test_load_any_prefers_the_trace_and_falls_back_to_the_journal(tmp_path: Path
         load_any(tmp_path / "missing.json")
 
 
-# A policy slow enough to kill mid-way: every call sleeps 10 ms (so the call cache commits it at
-# once), logs itself, and the call for "b" hangs while the file `block` exists.
+# An instant policy that logs each call; the call for "b" hangs while the file `block` exists
+# (after 50 ms: the call cache commits instant calls within 5 ms, by a timer, while the run waits).
 STEPS = textwrap.dedent(
     """
     import sys, anyio
@@ -118,9 +118,9 @@ STEPS = textwrap.dedent(
             with open("calls.log", "a") as log:
                 log.write(f"{ws.question}#{len(ws.steps)}\\n")
             if ws.question == "b" and Path("block").exists():
+                await anyio.sleep(0.05)
                 print("waiting", flush=True)
                 await anyio.sleep_forever()
-            await anyio.sleep(0.01)
             if ws.question != "root":
                 return Answer(answer=ws.question.upper())
             if len(ws.steps) < 2:
