@@ -56,17 +56,22 @@ class Summary(BaseModel):
 def summarize(trace: Trace, wall_time: float | None = None) -> Summary:
     """Count what the trace holds."""
     workspaces = [data for _, data in trace.workspaces()]
-    calls = [data for _, data in trace.calls()]
+    # Nodes marked `grafted` were copied from another run's trace (a shared subtree cache): their
+    # calls were made, and paid for, there; here they count only as the one reuse that brought them.
+    own = [data for data in workspaces if not data.get("grafted")]
+    calls = [data for _, data in trace.calls() if not data.get("grafted")]
     made = [c for c in calls if not c["cached"]]
-    reuses = [d for _, _, d in trace.graph.edges(data=True) if d["kind"] == "reuse"]
-    repeats = sum(d.get("repeats", 0) for _, _, d in trace.graph.edges(data=True))
+    edges = [(trace.graph.nodes[s], d) for s, _, d in trace.graph.edges(data=True)]
+    reuses = [d for source, d in edges if d["kind"] == "reuse" and not source.get("grafted")]
+    repeats = sum(d.get("repeats", 0) for source, d in edges if not source.get("grafted"))
+    whole_run_reused = int(bool(workspaces) and not own)  # the root itself came from another run
     depths = [w["depth"] for w in workspaces]
     ends = [w["ended"] for w in workspaces if w["ended"] is not None]
     return Summary(
-        nodes=len(workspaces),
+        nodes=len(own),
         policy_calls=len(made),
         call_cache_hits=len(calls) - len(made),
-        subtree_cache_hits=len(reuses) + repeats,
+        subtree_cache_hits=len(reuses) + repeats + whole_run_reused,
         cycles=sum(w["cycle_of"] is not None for w in workspaces),
         guesses=sum(w["status"] == "guess" for w in workspaces),
         errors=sum(w["status"] == "error" for w in workspaces),

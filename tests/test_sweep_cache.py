@@ -39,7 +39,10 @@ async def test_a_reused_subtree_is_relabelled_and_marked() -> None:
     cache = SweepCache(stable_fingerprints(policy, range(5)))
     deep = await answer(item.question, depth=4, policy=policy, context=item.context, subtree_cache=cache)
     shallow = await answer(item.question, depth=2, policy=policy, context=item.context, subtree_cache=cache)
-    assert deep.summary.nodes == shallow.summary.nodes == 7 and shallow.answer == deep.answer
+    assert deep.summary.nodes == 7 and shallow.answer == deep.answer
+    # the whole HCH_2 tree came from the HCH_4 run: nothing expanded or called here, one reuse
+    assert (shallow.summary.nodes, shallow.summary.policy_calls, shallow.summary.subtree_cache_hits) == (0, 0, 1)
+    assert len(list(shallow.trace.workspaces())) == 7
     root = shallow.trace.graph.nodes[shallow.trace.root]
     assert (root["depth"], root["reused_from_depth"], root["grafted"]) == (2, 4, True)
     assert sorted(d["depth"] for _, d in shallow.trace.workspaces()) == [0, 0, 0, 0, 1, 1, 2]
