@@ -67,3 +67,27 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, content: str, message: s
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="no trace file at"):
         load(tmp_path / "nope.json")
+
+
+def test_the_fast_loader_mirrors_the_file_models() -> None:
+    from typing import get_type_hints
+
+    from hch.trace_format import MIRRORS
+
+    for model, mirror in MIRRORS.items():
+        assert list(get_type_hints(mirror)) == list(model.model_fields), model.__name__
+
+
+def test_the_fast_loader_builds_what_the_models_build() -> None:
+    from hch.trace_format import TraceFile, from_model, parse, to_data
+
+    result = hch.answer_sync("What is (3 + 4) * (10 - 2 * 3)?", depth=2)
+    data = json.loads(json.dumps(to_data(result.trace)))
+    data["nodes"][1]["usage"] = {"prompt_tokens": 5}  # partial usage: defaults fill the rest
+    del data["nodes"][1]["attempts"]
+    data["nodes"][0]["note"] = "an extra field is kept"
+    by_models = from_model(TraceFile.model_validate(data)).graph
+    fast = parse(json.dumps(data)).graph
+    assert graphs_equal(fast, by_models)
+    assert [list(d) for _, d in fast.nodes(data=True)] == [list(d) for _, d in by_models.nodes(data=True)]
+    assert fast.nodes[1]["usage"]["completion_tokens"] == 0 and fast.nodes[0]["note"] == "an extra field is kept"
