@@ -71,10 +71,14 @@ class SweepConfig(BaseModel):
     items_digest: str = ""
     """A hash of the question set (questions, gold answers, contexts)."""
 
-    def identity(self) -> str:
-        """What a resumed sweep must share with the interrupted one."""
-        same = {"items": self.items_digest, "fingerprints": self.fingerprints, "limits": self.limits.model_dump()}
-        return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()[:16]
+    def continues(self, previous: SweepConfig) -> bool:
+        """Whether this sweep may add to `previous`'s output: the same questions and limits, and the
+        same policy for every number of votes both have (more depths or votes are fine)."""
+        shared = set(self.fingerprints) & set(previous.fingerprints)
+        same_policy = all(self.fingerprints[k] == previous.fingerprints[k] for k in shared) if shared else (
+            self.policy == previous.policy
+        )
+        return (self.items_digest, self.limits) == (previous.items_digest, previous.limits) and same_policy
 
 
 class RunRecord(BaseModel):
@@ -233,7 +237,7 @@ def prepare(out: Path, config: SweepConfig) -> None:
             previous = SweepConfig.model_validate_json(path.read_text(encoding="utf-8"))
         except (ValidationError, OSError) as exc:
             raise SweepError(f"{path} is not a sweep configuration ({type(exc).__name__}); use another --out") from None
-        if previous.identity() != config.identity():
+        if not config.continues(previous):
             raise SweepError(
                 f"{out} holds a different sweep (other questions, policy or limits); use another --out or remove it"
             )

@@ -189,6 +189,9 @@ async def test_an_output_directory_of_another_sweep_is_refused(tmp_path: Path) -
     with pytest.raises(SweepError, match="holds a different sweep"):
         await sweep(HAND[:3], tmp_path, [0])
     await sweep(HAND[:2], tmp_path, [0, 1])  # more depths of the same sweep are fine
+    await sweep(HAND[:2], tmp_path, [0, 1], votes=(1, 3))  # and more voting variants
+    with pytest.raises(SweepError, match="holds a different sweep"):
+        await sweep(HAND[:2], tmp_path, [0], policy=NoisyExpertPolicy(noise=0.1))
 
 
 async def test_a_question_the_policy_cannot_take_fails_before_any_run(tmp_path: Path) -> None:
