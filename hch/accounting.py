@@ -1,6 +1,7 @@
 """Tokens and money per call, node, subtree and run, summed from a trace.
 
-Calls served from the policy-call cache cost nothing in this run and are not counted. A subtree
+Calls served from the policy-call cache, or grafted from another run's trace, cost nothing in
+this run and are not counted (as in `hch.summary`). A subtree
 counts the calls of its own nodes (delegate edges only): a subtree reused from the subtree cache
 was paid for where it was first expanded, so nothing is counted twice.
 """
@@ -14,8 +15,9 @@ from hch.workspace import Usage
 
 
 def call_usage(data: dict[str, Any]) -> Usage:
-    """What one call node spent in this run (zero for a cache hit)."""
-    if data.get("cached"):
+    """What one call node spent in this run (zero for a cache hit, or a call grafted from another
+    run's trace by a shared subtree cache: that run paid for it)."""
+    if data.get("cached") or data.get("grafted"):
         return Usage()
     usage = data.get("usage") or {}
     return usage if isinstance(usage, Usage) else Usage.model_validate(usage)

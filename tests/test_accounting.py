@@ -33,6 +33,9 @@ def test_node_usage_sums_its_calls_and_skips_cache_hits() -> None:
         prompt_tokens=220, completion_tokens=22, cached_tokens=40, cost=3.0
     )
     assert accounting.node_usage(trace, ids["b"]) == Usage()  # its only call was served from the cache
+    grafted = trace.add_node("call", workspace=ids["b"], usage=usage(7, 7, cost=7.0), cached=False, grafted=True)
+    trace.add_edge(ids["b"], grafted, "call")
+    assert accounting.node_usage(trace, ids["b"]) == Usage()  # paid for by the run it was copied from
 
 
 def test_subtree_usage_counts_a_reused_subtree_once() -> None:
