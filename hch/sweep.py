@@ -272,11 +272,15 @@ async def run_sweep(
     cache = SweepCache(set().union(*stable.values()))
     wanted = {(k, item.id, d) for k in policies for item in items for d in depths}
     resumed = [key for key in done if key in wanted]
-    for key in resumed:
-        if stable[key[0]]:
-            cache.prime(trace_format.load(out / done[key].trace))
     todo = [(k, item, [d for d in depths if (k, item.id, d) not in done]) for k in policies for item in items]
     todo = [entry for entry in todo if entry[2]]
+    # Finished runs re-prime the cache, so the runs left reuse their subtrees as in one go; only runs
+    # sharing a context (and a variant) with a run left can serve one.
+    open_contexts = {(k, item.context) for k, item, _ in todo}
+    context_of = {item.id: item.context for item in items}
+    for key in resumed:
+        if stable[key[0]] and (key[0], context_of[key[1]]) in open_contexts:
+            cache.prime(trace_format.load(out / done[key].trace))
     if on_plan is not None:
         on_plan(sum(len(d) for _, _, d in todo), len(resumed))
     limiter = anyio.CapacityLimiter(config.concurrency)
