@@ -1,0 +1,35 @@
+"""Each benchmark script runs in --quick mode and writes valid JSON results (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = ["bench_overhead.py", "bench_concurrency.py", "bench_caching.py", "bench_memory.py", "bench_trace_io.py"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_runs_and_writes_json(script: str, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["quick"] is True and result["machine"]["nproc"] >= 1
+    assert isinstance(result["met"], bool)
+    assert result["benchmark"] in script and "target" in done.stdout
+
+
+def test_run_all_lists_every_benchmark() -> None:
+    listed = sorted(path.name for path in BENCHMARKS.glob("bench_*.py"))
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run_all
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert sorted(run_all.SCRIPTS) == listed
