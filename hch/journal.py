@@ -193,14 +193,16 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, default
 
 
 def load_any(path: str | Path) -> Trace:
-    """A trace file, or, when it is missing (the run was killed or still goes), the journal beside it."""
+    """A trace file, or the journal beside it when that is newer: the trace is missing (the run
+    was killed or still goes), or a later run writing to the same path has not finished."""
     from hch import trace_format
 
     path = Path(path)
     if path.name.endswith(SUFFIX) or _starts_as_journal(path):
         return load_journal(path)
-    if not path.exists() and journal_path(path).exists():
-        return load_journal(journal_path(path))
+    journal = journal_path(path)
+    if journal.exists() and (not path.exists() or journal.stat().st_mtime_ns > path.stat().st_mtime_ns):
+        return load_journal(journal)
     return trace_format.load(path)
 
 

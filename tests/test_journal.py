@@ -95,8 +95,19 @@ def test_bad_journals_are_one_line_errors(tmp_path: Path, text: str, message: st
         load_journal(tmp_path / "x.journal.jsonl")
 
 
-def test_load_any_prefers_the_trace_and_falls_back_to_the_journal(tmp_path: Path) -> None:
+def test_load_any_reads_the_journal_only_when_it_is_newer_than_the_trace(tmp_path: Path) -> None:
     hch.answer_sync(SUM, depth=1, trace_path=tmp_path / "t.json")
+    assert load_any(tmp_path / "t.json").meta["status"] == "guess"
+    # A later run to the same path, still going (or killed): its journal is what is current.
+    trace = Trace()
+    journal = Journal(tmp_path / "t.journal.jsonl", trace)
+    trace.add_node("workspace", question="later", depth=0, policy="p", status="running")
+    journal("node", {"id": 0, **trace.graph.nodes[0]})
+    journal.flush()
+    os.utime(tmp_path / "t.json", ns=(0, 0))
+    assert load_any(tmp_path / "t.json").graph.nodes[0]["question"] == "later"
+    journal.close()
+    os.utime(tmp_path / "t.journal.jsonl", ns=(0, 0))  # an old leftover journal is ignored
     assert load_any(tmp_path / "t.json").meta["status"] == "guess"
     with pytest.raises(TraceError, match="no trace file"):
         load_any(tmp_path / "missing.json")
