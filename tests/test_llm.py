@@ -179,7 +179,7 @@ async def test_transient_faults_are_retried_and_recorded(
     server: OpenAIServer, name: str, faults: list[Step], status: int | None
 ) -> None:
     server.inject('"What is 1+2?"', *faults)
-    result = await run("What is 1+2+3+4?", policy(server, request_timeout=0.3))
+    result = await run("What is 1+2+3+4?", policy(server, request_timeout=1.0))
     assert (result.answer, result.status) == ("10", "ok")
     leaf = next(c for c in calls(result.trace) if c["input"]["question"] == "What is 1+2?")
     attempts = leaf["attempts"]

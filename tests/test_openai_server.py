@@ -57,7 +57,7 @@ def test_each_fault_reaches_the_client_as_the_real_thing(
     with OpenAIServer(hang_seconds=10) as server:
         server.inject("hi", step)
         with pytest.raises(error) as caught:
-            client(server, timeout=0.3).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+            client(server, timeout=1.0).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
         assert server.requests[0].status == status
         # the fault was used up: the next request gets the responder's reply
         ok = client(server).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
