@@ -276,6 +276,18 @@ async def test_a_wrong_key_stops_the_run_at_once(server: OpenAIServer, tmp_path:
 
 
 @pytest.mark.anyio
+async def test_a_401_deep_in_the_tree_stops_the_run_and_keeps_the_trace(server: OpenAIServer, tmp_path: Path) -> None:
+    server.inject('"What is 3+4?"', Step.error(401, "key revoked"))
+    with pytest.raises(RunAborted, match="rejected the API key"):
+        await run("What is 1+2+3+4?", policy(server), trace_path=tmp_path / "t.json")
+    trace = json.loads((tmp_path / "t.json").read_text())
+    nodes = {n["question"]: n for n in trace["nodes"] if n["kind"] == "workspace"}
+    assert nodes["What is 3+4?"]["status"] == "error" and "401: key revoked" in nodes["What is 3+4?"]["error"]
+    assert nodes["What is 1+2+3+4?"]["status"] == "interrupted"
+    assert trace["graph"]["status"] == "interrupted" and "401" in trace["graph"]["error"]
+
+
+@pytest.mark.anyio
 async def test_an_unknown_model_stops_the_run_at_once(server: OpenAIServer) -> None:
     with pytest.raises(RunAborted, match=r"no model 'gpt-nope' .*404.*check --model/HCH_MODEL"):
         await run("What is 1+2+3+4?", policy(server, model="gpt-nope"))
