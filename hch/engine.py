@@ -357,10 +357,13 @@ async def answer(
             status=result.status if result else "interrupted",
             answer=result.answer if result else None,
         )
-        saved = trace_format.save(trace, trace_path) if trace_path is not None else None
-        if journal is not None:  # the saved trace holds everything the journal did
-            trace.listeners.remove(journal)
-            journal.close(delete=True)
+        saved = None
+        try:
+            saved = trace_format.save(trace, trace_path) if trace_path is not None else None
+        finally:
+            if journal is not None:  # once the trace is saved it holds everything the journal did
+                trace.listeners.remove(journal)
+                journal.close(delete=saved is not None)
     assert result is not None
     return Result(result.answer, result.status, trace, summary, saved)
 

@@ -193,3 +193,18 @@ def test_sigkill_leaves_a_journal_show_reads_and_the_rerun_repeats_no_finished_c
     assert second_run == ["b#0", "root#2"]
     assert not (killed / "t.journal.jsonl").exists()
     assert hch.load_trace(killed / "t.json").meta["answer"] == "A1 A2 B"
+
+
+def test_when_the_trace_cannot_be_saved_the_journal_stays_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hch import trace_format
+
+    def full_disk(trace: Trace, path: object) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trace_format, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
+    rebuilt = load_any(tmp_path / "t.json")
+    assert {d["status"] for _, d in rebuilt.workspaces()} == {"ok"} and len(list(rebuilt.workspaces())) == 7
