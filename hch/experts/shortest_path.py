@@ -36,7 +36,7 @@ class ShortestPathExpert:
     for L - 1 (the neighbours are read from the facts, a primitive look-up)."""
 
     name = "shortest-path"
-    version = 1
+    version = 2
     forms: tuple[str, ...] = ("What is the length of the shortest path from ab to cd? (with a shortest-path context)",)
 
     def knows(self, question: str, context: str) -> bool:

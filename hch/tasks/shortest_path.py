@@ -19,7 +19,7 @@ def question(a: str, b: str) -> str:
 
 
 def bounded_question(a: str, b: str, steps: int) -> str:
-    return f"What is the length of the shortest path from {a} to {b} using at most {steps} edges?"
+    return f"What is the length of the shortest path from {a} to {b} using at most {steps} edge{'s' * (steps != 1)}?"
 
 
 @lru_cache(maxsize=64)
