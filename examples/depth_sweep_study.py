@@ -12,7 +12,8 @@ cost change with n?
    every call repairs them.
 
 Tables and figures go to examples/depth-sweep/; the sweeps themselves (every trace, runs.jsonl,
-per-bucket CSVs) to studies/example-*/ (not committed). Rerunning repeats no policy call.
+per-bucket CSVs) to studies/example-*/ (not committed), each started afresh so that its cost
+figures are its own. The same sweeps from the command line are resumable (see the README).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ async def main() -> None:
     config = SweepConfig(source=f"task:{name}", task=name, questions=len(items), seed=SEED, depths=list(range(6)),
                          policy=f"expert(noise={noise}, seed={SEED})", votes=[1, 3, 5])
     folder = RUNS / "example-reliability"
+    shutil.rmtree(folder, ignore_errors=True)
     outcome = await run_sweep(items, config, policies, folder)
     write_outputs(folder, config, outcome)
     for file in ("plot.png", "plot.svg", "summary.csv", "buckets.csv"):
