@@ -92,8 +92,9 @@ async def main() -> None:
         figure.savefig(OUT / f"tasks.{suffix}", dpi=110, **({"metadata": {"Date": None}} if suffix == "svg" else {}))
     plt.close(figure)
     report += ["", "The overhead is the sweep's policy calls beyond those of the depth-6 runs made alone. The",
-               "permutation and wildcard experts see from a question how deep it needs and guess at once when n",
-               "is short, so HCH_n below that costs one call; the others decompose until the depth runs out.",
+               "arithmetic, permutation and wildcard experts see from a question how deep it needs and guess at",
+               "once when n is short, so HCH_n below that costs one call; the others (whose depth shows only",
+               "by working the problem) decompose until the depth runs out.",
                "", "![tasks](tasks.png)", *tables]
 
     name, noise = "permutation-powering", 0.05

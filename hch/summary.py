@@ -38,19 +38,24 @@ class Summary(BaseModel):
     def line(self) -> str:
         """The figures as one human-readable line."""
         parts = [
-            f"{self.nodes} nodes",
-            f"{self.policy_calls} policy calls",
-            f"{self.call_cache_hits + self.subtree_cache_hits} cache hits",
+            count(self.nodes, "node"),
+            count(self.policy_calls, "policy call"),
+            count(self.call_cache_hits + self.subtree_cache_hits, "cache hit"),
             f"deepest level {self.levels}",
             f"{self.wall_time:.2f}s",
         ]
         if self.tokens:
-            parts.append(f"{self.tokens} tokens, ${self.cost:.4f}")
+            parts.append(f"{count(self.tokens, 'token')}, ${self.cost:.4f}")
         if self.guesses or self.errors:
-            parts.append(f"{self.guesses} guesses, {self.errors} errors")
+            parts.append(f"{count(self.guesses, 'guess', 'guesses')}, {count(self.errors, 'error')}")
         if self.limits_hit:
             parts.append("limits hit: " + ", ".join(self.limits_hit))
         return " · ".join(parts)
+
+
+def count(number: int, one: str, many: str | None = None) -> str:
+    """`1 node`, `2 nodes`."""
+    return f"{number} {one if number == 1 else many or one + 's'}"
 
 
 def summarize(trace: Trace, wall_time: float | None = None) -> Summary:

@@ -55,7 +55,8 @@ def test_quiet_prints_only_the_answer_and_no_cache_writes_no_cache(tmp_path: Pat
 def test_guesses_are_marked_in_the_tree(tmp_path: Path) -> None:
     done = hch_cli("ask", SUM, "--depth", "1", cwd=tmp_path)
     assert "[guess]" in done.stdout
-    assert "3 guesses" in done.stdout
+    assert "1 node · 1 policy call · 0 cache hits · deepest level 0" in done.stdout
+    assert "1 guess, 0 errors" in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -47,10 +47,18 @@ async def test_hchn_delegates_and_is_right_at_sufficient_depth() -> None:
     assert result.summary.levels == 2
 
 
-async def test_below_sufficient_depth_the_guess_propagates() -> None:
+async def test_below_sufficient_depth_the_expert_guesses_at_once() -> None:
     result = await hch.answer(SUM8, depth=1)
     assert result.status == "guess"
-    assert result.summary.guesses == 3  # both halves guessed at depth 0, so the root's sum is a guess too
+    assert (result.summary.nodes, result.summary.guesses) == (1, 1)
+
+
+async def test_a_guess_below_propagates_to_the_answer_above() -> None:
+    # The node budget lets the halves be asked but not split further, so they guess.
+    result = await hch.answer(SUM8, depth=2, limits=Limits(max_nodes=3))
+    assert result.status == "guess"
+    assert result.summary.guesses == 3
+    assert result.summary.limits_hit == ["max_nodes"]
 
 
 async def test_subquestions_of_one_step_run_concurrently() -> None:

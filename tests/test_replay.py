@@ -105,14 +105,14 @@ def test_from_node_must_be_a_workspace_and_needs_a_policy(tmp_path: Path) -> Non
 
 
 def test_a_question_the_recording_never_asked_is_a_divergence_without_a_node(tmp_path: Path) -> None:
-    trace = recorded(tmp_path, "What is (3 + 4) * (2 + 5) - 6?", 1)
+    trace = recorded(tmp_path, "What is (3 + 4) * (2 + 5) - 6?", 2)
     trace.graph.nodes[trace.node_calls(trace.root)[0]]["output"]["questions"] = ["What is 3 + 4?"]
     report, _ = anyio.run(replay, trace)
     data = json.loads(report.model_dump_json())
     assert data["reproduced"] is False
     assert data["divergence"] == {
         "node": None, "question": "What is 3 + 4?", "call": 1, "expected": None,
-        "got": {"question": "What is 3 + 4?", "depth": 0, "steps": [], "max_asks": 8, "steps_left": 8,
+        "got": {"question": "What is 3 + 4?", "depth": 1, "steps": [], "max_asks": 8, "steps_left": 8,
                 "refusal": None},
     }
     assert "a workspace not in the recording" in report.text()

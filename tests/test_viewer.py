@@ -11,6 +11,7 @@ import pytest
 from helpers import FunctionPolicy
 
 import hch
+from hch.limits import Limits
 from hch import viewer
 from hch.trace import Trace
 from hch.trace_format import load
@@ -65,7 +66,8 @@ def test_page_data_marks_cache_hits_guesses_and_the_critical_path() -> None:
     nodes = data["nodes"]
     assert any(reused or repeats for node in nodes.values() for _, reused, repeats in node["kids"])
     assert data["critical_path"][0] == trace.root and nodes[trace.root]["critical"]
-    guesses = viewer.page_data(hch.answer_sync(SUM, depth=1).trace)["nodes"]
+    # the node budget lets the root ask for the halves but not the halves split: they guess
+    guesses = viewer.page_data(hch.answer_sync(SUM, depth=2, limits=Limits(max_nodes=3)).trace)["nodes"]
     assert sum(n["status"] == "guess" for n in guesses.values()) == 3
 
 
@@ -127,7 +129,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"
 
 @pytest.mark.parametrize(
     ("example", "which", "count"),
-    [("expression-depth1-guesses", "guess", 2), ("sum-depth3", "guess", 0), ("sum-depth3", "error", 0),
+    [("node-budget", "guess", 4), ("expression-depth1-guesses", "guess", 1), ("sum-depth3", "guess", 0), ("sum-depth3", "error", 0),
      ("sum-depth3", "critical", 5), ("subtree-reuse", "cached", 1), ("sum-depth3", "cached", 0)],
 )
 def test_chromium_lists_guesses_errors_cache_hits_and_the_critical_path(

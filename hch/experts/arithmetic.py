@@ -41,11 +41,19 @@ def list_question(op: str, numbers: list[Fraction]) -> str:
     return f"What is the {op} of {', '.join(format_number(n) for n in numbers)}?"
 
 
+def list_depth(count: int) -> int:
+    """Depth HCH needs for a list of `count` numbers: 0 for two, one more each time it doubles."""
+    return max(0, (count - 1).bit_length() - 1)
+
+
 class ListExpert:
-    """Sum, product, maximum or minimum of a list of numbers, split into halves."""
+    """Sum, product, maximum or minimum of a list of numbers, split into halves.
+
+    The depth a list needs shows in its length, so below it the expert guesses at once
+    instead of delegating to copies that could only guess too."""
 
     name = "list"
-    version = 1
+    version = 2
     forms: tuple[str, ...] = ("What is the sum of 3, 1, 4, 1, 5? (also product, maximum, minimum)",)
 
     def knows(self, question: str, context: str) -> bool:
@@ -63,6 +71,8 @@ class ListExpert:
         subs = workspace.answers
         if len(subs) == 2:
             return combined(format_number(reduce(number_of(subs[0]), number_of(subs[1]))), subs)
+        if workspace.depth < list_depth(len(numbers)):
+            return Answer(answer=self.guess(op, numbers, workspace.question), guess=True)
         half = (len(numbers) + 1) // 2
         halves = [list_question(op, numbers[:half]), list_question(op, numbers[half:])]
         return delegate(workspace, halves, self.guess(op, numbers, workspace.question))
@@ -122,10 +132,11 @@ def required_depth(node: ast.expr) -> int:
 
 
 class ExpressionExpert:
-    """Nested arithmetic over + - * /, decomposed along the parse tree."""
+    """Nested arithmetic over + - * /, decomposed along the parse tree; like the list expert,
+    it guesses at once when its depth is short of the expression's nesting."""
 
     name = "expression"
-    version = 1
+    version = 2
     forms: tuple[str, ...] = ("What is (3 + 4) * (10 - 2 * 3)?",)
 
     def knows(self, question: str, context: str) -> bool:
@@ -146,6 +157,8 @@ class ExpressionExpert:
             known = iter([number_of(sub) for sub in subs])
             a, b = (value if value is not None else next(known) for value in map(literal, sides))
             return combined(format_number(apply(tree.op, a, b)), subs)
+        if workspace.depth < required_depth(tree):
+            return Answer(answer=self.guess(tree, workspace.question), guess=True)
         questions = [f"What is {ast.unparse(side)}?" for side in open_sides]
         return delegate(workspace, questions, self.guess(tree, workspace.question))
 

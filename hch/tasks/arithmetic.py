@@ -13,11 +13,6 @@ OPS = ("sum", "maximum", "minimum")
 SAMPLES_PER_DEPTH = 20
 
 
-def required_depth(length: int) -> int:
-    """The list expert combines two numbers at a node and halves longer lists: ceil(log2 n) - 1."""
-    return max((length - 1).bit_length() - 1, 0)
-
-
 def make_instance(rng: random.Random, top: int) -> Instance:
     instance = Instance("")
     for depth in range(min(top, 6) + 1):
