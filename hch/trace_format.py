@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, BinaryIO, Literal, NotRequired
 
 import networkx as nx
 import pydantic_core
@@ -218,12 +219,10 @@ def save(trace: Trace, path: str | Path) -> Path:
     """Write the trace atomically: a temporary file beside `path`, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _no_gc():
-        text = _to_json(to_data(trace))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(text)
+        with os.fdopen(fd, "wb") as file, _no_gc():
+            write_json(trace, file)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -325,7 +324,34 @@ def from_model(model: TraceFile) -> Trace:
     return Trace(graph)
 
 
-def _to_json(data: dict[str, Any]) -> bytes:
+def write_json(trace: Trace, file: BinaryIO) -> None:
+    """Write the bytes of `to_data(trace)` as compact JSON, a chunk of nodes or edges at a time.
+
+    Serializing the whole trace at once would hold a copy of every node and the whole text in
+    memory at the end of a run; chunks keep that to a few thousand records.
+    """
+    graph = trace.graph
+    head = _to_json({
+        "format": FORMAT, "schema_version": SCHEMA_VERSION,
+        "directed": graph.is_directed(), "multigraph": graph.is_multigraph(), "graph": graph.graph,
+    })
+    file.write(head[:-1] + b',"nodes":')
+    _write_list(file, ({**attrs, "id": node} for node, attrs in graph.nodes(data=True)))
+    file.write(b',"edges":')
+    _write_list(file, ({**data, "source": u, "target": v} for u, v, data in graph.edges(data=True)))
+    file.write(b"}")
+
+
+def _write_list(file: BinaryIO, records: Iterator[dict[str, Any]], chunk: int = 2048) -> None:
+    file.write(b"[")
+    first = True
+    while batch := list(itertools.islice(records, chunk)):
+        file.write((b"" if first else b",") + _to_json(batch)[1:-1])
+        first = False
+    file.write(b"]")
+
+
+def _to_json(data: dict[str, Any] | list[dict[str, Any]]) -> bytes:
     """Compact UTF-8 JSON, serialized by pydantic-core (2-3x faster than the json module)."""
     try:
         return pydantic_core.to_json(data, fallback=_jsonable)

@@ -91,3 +91,25 @@ def test_the_fast_loader_builds_what_the_models_build() -> None:
     assert graphs_equal(fast, by_models)
     assert [list(d) for _, d in fast.nodes(data=True)] == [list(d) for _, d in by_models.nodes(data=True)]
     assert fast.nodes[1]["usage"]["completion_tokens"] == 0 and fast.nodes[0]["note"] == "an extra field is kept"
+
+
+def test_save_writes_exactly_the_json_of_to_data(tmp_path: Path) -> None:
+    import pydantic_core
+
+    from hch.trace_format import to_data
+    from hch.workspace import Usage
+
+    result = hch.answer_sync(SUM, depth=3)
+    result.trace.graph.nodes[1]["usage"] = Usage(prompt_tokens=3)  # a model among the attributes
+    save(result.trace, tmp_path / "t.json")
+    assert (tmp_path / "t.json").read_bytes() == pydantic_core.to_json(to_data(result.trace))
+    empty = hch.Trace()
+    save(empty, tmp_path / "empty.json")
+    assert json.loads((tmp_path / "empty.json").read_text())["nodes"] == []
+    big = hch.Trace()  # more nodes and edges than one chunk holds
+    for n in range(5000):
+        big.add_node("workspace", question=f"q{n}", depth=0, policy="p")
+        if n:
+            big.add_edge(n - 1, n, "delegate", step=0, order=0)
+    save(big, tmp_path / "big.json")
+    assert (tmp_path / "big.json").read_bytes() == pydantic_core.to_json(to_data(big))
