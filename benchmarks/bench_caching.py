@@ -4,8 +4,9 @@
    trees are exponential (every path is re-explored from every node), but few questions are
    distinct. Each distinct policy call (policy, workspace shown) must be made once:
    target calls made / distinct calls = 1.00 (and expanded nodes / distinct (question, depth) = 1.00).
-2. Across depths: `hch sweep --depths 0-6` against `hch sweep --depths 6` on the same questions.
-   Target: the whole sweep makes at most 1.1x the calls of its deepest runs alone.
+2. Across depths: `hch sweep --depths 0-6` against `hch sweep --depths 6` on the same questions,
+   for the shortest-path task and (for comparison) arithmetic. Target: the whole sweep makes at
+   most 1.1x the calls of its deepest runs alone (applied to shortest path).
 
     python benchmarks/bench_caching.py [--quick]
 """
@@ -74,9 +75,9 @@ def within_run(count: int) -> dict[str, Any]:
     }
 
 
-def sweep_calls(tmp: Path, name: str, count: int, depths: str) -> dict[str, Any]:
+def sweep_calls(tmp: Path, name: str, count: int, depths: str, task: str = TASK) -> dict[str, Any]:
     """Run `hch sweep` in `tmp` (no call cache: only the sweep's own subtree sharing counts)."""
-    command = [sys.executable, "-m", "hch", "sweep", "--task", TASK, "-n", str(count), "--depths", depths,
+    command = [sys.executable, "-m", "hch", "sweep", "--task", task, "-n", str(count), "--depths", depths,
                "--no-cache", "--no-plot", "--out", name]
     subprocess.run(command, cwd=tmp, capture_output=True, text=True, check=True)
     totals: dict[str, Any] = json.loads((tmp / name / "sweep.json").read_text())["totals"]
@@ -100,7 +101,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         full = sweep_calls(Path(tmp), "all", sweep_count, f"0-{DEPTH}")
         deepest = sweep_calls(Path(tmp), "deepest", sweep_count, str(DEPTH))
+        arith_full = sweep_calls(Path(tmp), "arith-all", sweep_count, f"0-{DEPTH}", "arithmetic")
+        arith_deepest = sweep_calls(Path(tmp), "arith-deepest", sweep_count, str(DEPTH), "arithmetic")
     sweep_ratio = full["calls_made"] / deepest["calls_made"]
+    arith_ratio = arith_full["calls_made"] / arith_deepest["calls_made"]
     print(f"{TASK}, depth {DEPTH}, {inside['questions']} questions, offline expert, one run each:")
     print(f"  workspaces if unfolded {inside['unfolded_nodes']:>8}   expanded {inside['nodes']:>6}   "
           f"(nodes / distinct (question, depth) = {inside['nodes_ratio']:.2f})")
@@ -112,10 +116,13 @@ def main() -> None:
     print(f"  ratio {sweep_ratio:.3f}  target <= {SWEEP_TARGET} {verdict(sweep_ratio, SWEEP_TARGET)}")
     print(f"  the 0-{DEPTH} sweep made {full['traced_calls_made']} calls for {full['distinct_calls']} distinct "
           f"(policy, context, workspace) calls: ratio {full['traced_calls_made'] / full['distinct_calls']:.2f}")
+    print(f"hch sweep --task arithmetic -n {sweep_count}, for comparison: --depths 0-{DEPTH} "
+          f"{arith_full['calls_made']} calls, --depths {DEPTH} {arith_deepest['calls_made']}: ratio {arith_ratio:.3f}")
     write("caching", args.quick, args.out, {
         "task": TASK, "depth": DEPTH, "within_run": inside,
         "sweep": {"questions": sweep_count, "all_depths": full, "deepest_only": deepest, "ratio": sweep_ratio,
                   "calls_made_per_distinct_call": full["traced_calls_made"] / full["distinct_calls"]},
+        "arithmetic_sweep": {"all_depths": arith_full, "deepest_only": arith_deepest, "ratio": arith_ratio},
         "targets": {"calls_ratio": 1.0, "sweep_ratio": SWEEP_TARGET},
         "met": inside["calls_ratio"] <= 1.0 and inside["nodes_ratio"] <= 1.0 and sweep_ratio <= SWEEP_TARGET,
     })
