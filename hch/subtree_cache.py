@@ -18,13 +18,31 @@ SubtreeKey = tuple[str, str, int, str]
 class Flight:
     """One expansion, finished or in flight; later askers wait on `done`."""
 
-    done: anyio.Event = field(default_factory=anyio.Event)
     result: SubAnswer | None = None
     """The subtree's answer, once done; None if its expansion was abandoned."""
     node: int | None = None
     """The id of the subtree's root workspace in `trace`."""
     trace: Trace | None = None
     """The trace the subtree was recorded in (a shared cache may span runs)."""
+    # The event is made only when someone waits: most flights never have a waiter, and an
+    # anyio event costs ~1 KB and ~7 µs, per workspace of a run (measured by bench_memory.py).
+    _event: anyio.Event | None = field(default=None, repr=False, compare=False)
+    _finished: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def done(self) -> anyio.Event:
+        """Set once the expansion finished or was abandoned."""
+        if self._event is None:
+            self._event = anyio.Event()
+            if self._finished:
+                self._event.set()
+        return self._event
+
+    def set_done(self) -> None:
+        """Mark the flight finished and wake its waiters, if any."""
+        self._finished = True
+        if self._event is not None:
+            self._event.set()
 
 
 class SubtreeCache:
@@ -50,10 +68,10 @@ class SubtreeCache:
     def finish(self, flight: Flight, result: SubAnswer, node: int, trace: Trace) -> None:
         """Publish an owner's result and wake every waiter."""
         flight.result, flight.node, flight.trace = result, node, trace
-        flight.done.set()
+        flight.set_done()
 
     def abandon(self, key: SubtreeKey, flight: Flight) -> None:
         """Forget an expansion that did not finish (cancelled), so a waiter can redo it."""
         if self._flights.get(key) is flight:
             del self._flights[key]
-        flight.done.set()
+        flight.set_done()

@@ -41,3 +41,14 @@ async def test_an_abandoned_flight_wakes_waiters_and_can_be_claimed_again() -> N
     assert KEY not in cache
     _, owner = cache.claim(KEY)
     assert owner
+
+
+async def test_a_flight_finished_before_anyone_waited_is_done_for_a_late_waiter() -> None:
+    cache = SubtreeCache()
+    flight, _ = cache.claim(KEY)
+    cache.finish(flight, SubAnswer(question="q", answer="a"), node=1, trace=Trace())
+    late, owner = cache.claim(KEY)
+    assert late is flight and not owner
+    with anyio.fail_after(1):  # returns at once: the event is made already set
+        await late.done.wait()
+    assert late.done.is_set()
