@@ -25,7 +25,7 @@ from hch.sweep import (
     run_sweep,
     write_outputs,
 )
-from hch.tasks import get_task
+from hch.tasks import TASKS, get_task
 from hch.workspace import Action, Reply, Workspace
 
 pytestmark = pytest.mark.anyio
@@ -74,7 +74,7 @@ async def test_figures_match_a_case_worked_by_hand(tmp_path: Path) -> None:
     assert by_id["pair", 0].subtree_hits == 1 and by_id["pair", 0].calls_made == 0 and by_id["pair", 0].calls == 1
 
 
-@pytest.mark.parametrize("name", ["arithmetic", "permutation-powering", "wildcard-search"])
+@pytest.mark.parametrize("name", list(TASKS))
 async def test_a_full_sweep_costs_little_more_than_its_deepest_run(tmp_path: Path, name: str) -> None:
     items = get_task(name).generate(24, seed=4)
     deepest = await sweep(items, tmp_path / "alone", [6])

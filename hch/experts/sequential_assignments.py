@@ -11,6 +11,7 @@ from hch.tasks.base import NAMES, header
 from hch.tasks.sequential_assignments import (
     HEADER,
     VALUES,
+    Program,
     operand_question,
     parse,
     table_question,
@@ -36,12 +37,21 @@ def value_of(sub: SubAnswer) -> int:
     return int(text)
 
 
+def guess(workspace: Workspace) -> Answer:
+    """A value drawn from a generator seeded by the question, marked as a guess."""
+    rng = rng_for(SequentialAssignmentsExpert.name, workspace.question, workspace.context)
+    return Answer(answer=str(rng.randrange(VALUES)), guess=True)
+
+
 class SequentialAssignmentsExpert:
     """Primitive look-ups: a constant's value, a variable's operands, a row of f. A value of a
-    variable x := f(y, z) takes three steps: both operands, both values, then f's row."""
+    variable x := f(y, z) takes three steps: both operands, both values, then f's row. It guesses
+    at once when it sees it cannot finish: with one level left (depth 1) its helpers can only look
+    up, so an operand that is not a constant (one look-up) cannot be valued; and an operand's value
+    that came back a guess leaves nothing exact to look up in f's table."""
 
     name = "sequential-assignments"
-    version = 1
+    version = 2
     forms: tuple[str, ...] = ("What is the value of ab? / What is the first operand of ab? / What is f(3, 5)? "
              "(with a sequential-assignments context)",)
 
@@ -72,11 +82,11 @@ class SequentialAssignmentsExpert:
         if x not in program.operands:
             raise PolicyError(f"{x} is not a variable of this program")
         if not workspace.can_ask or workspace.refusal:
-            return Answer(answer=str(rng_for(self.name, text, workspace.context).randrange(VALUES)), guess=True)
-        return self.step(x, workspace)
+            return guess(workspace)
+        return self.step(x, program, workspace)
 
     @staticmethod
-    def step(x: str, workspace: Workspace) -> Action:
+    def step(x: str, program: Program, workspace: Workspace) -> Action:
         steps = workspace.steps
         if not steps:
             return Ask(questions=[operand_question("first", x), operand_question("second", x)])
@@ -85,7 +95,11 @@ class SequentialAssignmentsExpert:
             if name not in NAMES:
                 raise PolicyError(f"an operand of {x} was given as {name!r}, not a variable")
         if len(steps) == 1:
+            if workspace.depth <= 1 and not {y, z} <= program.constants.keys():
+                return guess(workspace)
             return Ask(questions=[value_question(y)] if y == z else [value_question(y), value_question(z)])
+        if any(sub.status == "guess" for sub in steps[1]):
+            return guess(workspace)
         vy, vz = value_of(steps[1][0]), value_of(steps[1][-1])
         if len(steps) == 2:
             return Ask(questions=[table_question(vy, vz)])

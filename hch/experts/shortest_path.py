@@ -31,12 +31,15 @@ def length_of(sub: SubAnswer) -> int | None:
 
 class ShortestPathExpert:
     """"shortest path from a to b" asks "... using at most L edges" for L = 1, 2, ... one step at a
-    time until a path is found, so it needs as many levels as the path has edges. "at most L edges"
-    is exact: a == b is 0, an edge is 1, otherwise 1 + the minimum over the out-neighbours' answers
-    for L - 1 (the neighbours are read from the facts, a primitive look-up)."""
+    time until a path is found, so it needs as many levels as the path has edges. At depth n its
+    subquestions (depth n - 1) can settle "at most L edges" only for L <= n, so once "at most n
+    edges" answers "none" it knows the path is longer than it can afford and guesses at once
+    (asking on would only expand subtrees that end in guesses). "at most L edges" is exact: a == b
+    is 0, an edge is 1, otherwise 1 + the minimum over the out-neighbours' answers for L - 1 (the
+    neighbours are read from the facts, a primitive look-up)."""
 
     name = "shortest-path"
-    version = 2
+    version = 3
     forms: tuple[str, ...] = ("What is the length of the shortest path from ab to cd? (with a shortest-path context)",)
 
     def knows(self, question: str, context: str) -> bool:
@@ -54,7 +57,7 @@ class ShortestPathExpert:
         subs = workspace.answers
         if subs and (subs[-1].status == "guess" or length_of(subs[-1]) is not None):
             return combined(subs[-1].answer.strip().lower(), subs)
-        if not workspace.can_ask or workspace.refusal:
+        if not workspace.can_ask or workspace.refusal or len(subs) >= workspace.depth:
             rng = rng_for(self.name, workspace.question, workspace.context)
             return Answer(answer=str(rng.randint(1, 6)), guess=True)
         return Ask(questions=[bounded_question(a, b, len(subs) + 1)])
