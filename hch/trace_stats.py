@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import networkx as nx
@@ -79,7 +80,7 @@ def compute(trace: Trace) -> Stats:
     meta = trace.meta
     recorded = meta.get("summary") or {}
     summary = summarize(trace, wall_time=recorded.get("wall_time"))
-    deps = dependencies(trace)
+    critical_time, critical_calls = _critical_paths(trace)
     return Stats(
         question=str(meta.get("question", trace.graph.nodes[trace.root]["question"])),
         answer=meta.get("answer"),
@@ -87,8 +88,8 @@ def compute(trace: Trace) -> Stats:
         summary=summary,
         workspaces_per_depth=dict(Counter(data["depth"] for _, data in trace.workspaces())),
         calls_per_policy=dict(Counter(data["policy"] for _, data in trace.calls())),
-        critical_path_time=_longest(trace, deps, "latency"),
-        critical_path_calls=_longest(trace, deps, "one"),
+        critical_path_time=critical_time,
+        critical_path_calls=critical_calls,
     )
 
 
@@ -96,43 +97,120 @@ def dependencies(trace: Trace) -> nx.DiGraph[int]:
     """The DAG of calls: an edge u → v when call v could only start after call u finished."""
     deps: nx.DiGraph[int] = nx.DiGraph()
     deps.add_node(_END)
+    deps.add_edges_from(_dependency_edges(trace))
+    return deps
+
+
+def _dependency_edges(trace: Trace) -> Iterator[tuple[int, int]]:
+    """The edges of `dependencies`, in the order it adds them."""
+    nodes = trace.graph.nodes
+    calls_of: dict[int, list[int]] = {}
+    for source, target, data in trace.graph.edges(data=True):  # one pass, not one per workspace
+        if data["kind"] == "call":
+            calls_of.setdefault(source, []).append(target)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     first_after: dict[int, dict[int, int]] = {}
     asked_by: dict[int, dict[int, int]] = {}
     for node, _ in trace.workspaces():
-        calls = sorted(trace.node_calls(node))
+        calls = sorted(calls_of.get(node, ()))
         if not calls:
             continue
         first[node], last[node] = calls[0], calls[-1]
         first_after[node], asked_by[node] = {}, {}
         for call in calls:
-            steps = len(trace.graph.nodes[call]["input"].get("steps", ()))
+            steps = len(nodes[call]["input"].get("steps", ()))
             first_after[node].setdefault(steps, call)
             asked_by[node][steps] = call  # the last call before step `steps` ran: the one that asked
-        for before, after in itertools.pairwise(calls):
-            deps.add_edge(before, after)
+        yield from itertools.pairwise(calls)
         for call in calls:
-            deps.add_edge(call, _END)
+            yield call, _END
     for parent, child, data in trace.graph.edges(data=True):
         if data["kind"] == "call" or child not in last or parent not in first_after:
             continue
         step = int(data["step"])
         if data["kind"] == "delegate" and step in asked_by[parent]:
-            deps.add_edge(asked_by[parent][step], first[child])  # a reused subtree had started already
+            yield asked_by[parent][step], first[child]  # a reused subtree had started already
         waiting = first_after[parent].get(step + 1)
         if waiting is not None:
-            deps.add_edge(last[child], waiting)
-    return deps
+            yield last[child], waiting
 
 
-def _longest(trace: Trace, deps: nx.DiGraph[int], weight: str) -> CriticalPath:
+class _Dag:
+    """The dependency DAG as plain dicts, kept in the insertion order an `nx.DiGraph` would have.
+
+    `nx.dag_longest_path` over a 10^5-workspace trace spends seconds in graph views; the same
+    algorithm over plain dicts, with the same node and edge order, finds the same path.
+    """
+
+    def __init__(self, edges: Iterator[tuple[int, int]]) -> None:
+        self.succ: dict[int, dict[int, None]] = {_END: {}}
+        self.pred: dict[int, dict[int, None]] = {_END: {}}
+        succ, pred = self.succ, self.pred
+        for u, v in edges:
+            if u not in succ:
+                succ[u], pred[u] = {}, {}
+            if v not in succ:
+                succ[v], pred[v] = {}, {}
+            succ[u][v] = None
+            pred[v][u] = None
+
+    def topological_order(self) -> list[int]:
+        """`nx.topological_sort`'s order: generations of nodes whose predecessors all came before."""
+        indegree = {v: len(p) for v, p in self.pred.items() if p}
+        generation = [v for v, p in self.pred.items() if not p]
+        order: list[int] = []
+        while generation:
+            order += generation
+            following: list[int] = []
+            for node in generation:
+                for child in self.succ[node]:
+                    indegree[child] -= 1
+                    if indegree[child] == 0:
+                        following.append(child)
+                        del indegree[child]
+            generation = following
+        if indegree:
+            raise ValueError("the call dependencies have a cycle")
+        return order
+
+    def longest_path(self, order: list[int], weight: dict[int, float]) -> list[int]:
+        """`nx.dag_longest_path` with every edge weighing its source's `weight` (same ties)."""
+        dist: dict[int, tuple[float, int]] = {}
+        pred = self.pred
+        for v in order:
+            best: tuple[float, int] = (0, v)
+            first = True
+            for before in pred[v]:  # the first predecessor with the largest distance, as max() picks
+                length = dist[before][0] + weight[before]
+                if first or length > best[0]:
+                    best, first = (length, before), False
+            dist[v] = best if best[0] >= 0 else (0, v)
+        u: int | None = None
+        v = max(dist, key=lambda x: dist[x][0])
+        path = []
+        while u != v:
+            path.append(v)
+            u = v
+            v = dist[v][1]
+        path.reverse()
+        return path
+
+
+def _critical_paths(trace: Trace) -> tuple[CriticalPath, CriticalPath]:
+    """The critical paths in seconds and in calls."""
     nodes = trace.graph.nodes
-    for source, target in deps.edges:
-        deps.edges[source, target]["latency"] = float(nodes[source].get("latency") or 0.0)
-        deps.edges[source, target]["one"] = 1
-    path = [n for n in nx.dag_longest_path(deps, weight=weight) if n != _END]
-    length = sum(deps.edges[a, b][weight] for a, b in zip(path, [*path[1:], _END], strict=True)) if path else 0
+    dag = _Dag(_dependency_edges(trace))
+    order = dag.topological_order()
+    latency = {n: float(nodes[n].get("latency") or 0.0) for n in dag.succ if n != _END}
+    one: dict[int, float] = dict.fromkeys(latency, 1)
+    return _path(trace, dag.longest_path(order, latency), latency), _path(trace, dag.longest_path(order, one), one)
+
+
+def _path(trace: Trace, path: list[int], weight: dict[int, float]) -> CriticalPath:
+    nodes = trace.graph.nodes
+    path = [n for n in path if n != _END]
+    length: float = sum(weight[n] for n in path) if path else 0
     owners: list[int] = []
     for call in path:
         owner = int(nodes[call]["workspace"])
