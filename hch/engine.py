@@ -20,6 +20,7 @@ import anyio
 
 from hch import trace_format
 from hch.call_cache import CallCache, call_key
+from hch.collector import paced
 from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
 from hch.journal import Journal, journal_path
 from hch.limits import Limits
@@ -341,7 +342,8 @@ async def answer(
     began = time.perf_counter()
     result: SubAnswer | None = None
     try:
-        result = await run.solve(question, depth, None, {})
+        with paced():  # the collector would otherwise re-walk the growing trace (see hch.collector)
+            result = await run.solve(question, depth, None, {})
     except BaseException as exc:
         failed = _node_failure(exc)
         if failed is not None:
