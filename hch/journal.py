@@ -13,8 +13,8 @@ sleep); a SIGKILL can only lose what the current iteration recorded: nothing a s
 finished, and at most `MAX_PENDING` records of instant (expert) calls, which a rerun
 redoes for free. The OS keeps flushed data across a process crash; a machine crash can
 lose what it had not written to disk yet (there is no fsync: it would cost milliseconds).
-Measured cost: about 7.5 µs per record, 4 records per node of an instant binary tree
-(roughly 10% of the engine's time per node with a trace file).
+Measured cost: about 2 µs to serialize a call record (pydantic-core; 7 µs with the json
+module), at most 4 records per workspace (benchmarks/bench_overhead.py measures the whole).
 After the final trace JSON is written atomically the journal is redundant and deleted.
 """
 
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from io import TextIOWrapper
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import pydantic_core
 from pydantic import BaseModel
 
 from hch.errors import TraceError
@@ -57,11 +57,10 @@ class Journal:
     def __init__(self, path: str | Path, trace: Trace) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIOWrapper | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115
         self._pending: dict[tuple[int, ...], dict[str, Any]] = {}
         self._flush_scheduled = False
-        self._file.write(_ENCODER.encode({"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": trace.meta}))
-        self._file.write("\n")
+        self._file.write(_line({"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": trace.meta}))
         for node in sorted(trace.graph.nodes):  # a trace passed in may already hold nodes
             self._pending[(node,)] = {"node": {"id": node, **trace.graph.nodes[node]}}
         for source, target, data in trace.graph.edges(data=True):
@@ -97,8 +96,7 @@ class Journal:
         if self._file is None or self._file.closed:
             return
         if self._pending:
-            encode = _ENCODER.encode
-            self._file.write("".join([encode(record) + "\n" for record in self._pending.values()]))
+            self._file.write(b"".join([_line(record) for record in self._pending.values()]))
             self._pending.clear()
         self._file.flush()
 
@@ -190,6 +188,19 @@ def _jsonable(value: Any) -> Any:
 
 # Built once: json.dumps with options builds a new encoder per call. Records hold no cycles.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=_jsonable)
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    """One record as a line of compact UTF-8 JSON.
+
+    pydantic-core serializes a call record about 4x faster than the json module (the journal's
+    main cost per node); text it cannot encode as UTF-8 (a lone surrogate from a policy) falls
+    back to the json module, which escapes it, so every record is still written.
+    """
+    try:
+        return pydantic_core.to_json(record, fallback=_jsonable) + b"\n"
+    except pydantic_core.PydanticSerializationError:
+        return _ENCODER.encode(record).encode() + b"\n"
 
 
 def load_any(path: str | Path) -> Trace:

@@ -208,3 +208,15 @@ def test_when_the_trace_cannot_be_saved_the_journal_stays_complete(
         hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
     rebuilt = load_any(tmp_path / "t.json")
     assert {d["status"] for _, d in rebuilt.workspaces()} == {"ok"} and len(list(rebuilt.workspaces())) == 7
+
+
+def test_text_utf8_cannot_encode_is_still_journaled_escaped(tmp_path: Path) -> None:
+    trace = Trace(question="q")
+    journal = Journal(tmp_path / "s.journal.jsonl", trace)
+    trace.listeners.append(journal)
+    trace.add_node("workspace", question="q", depth=0, policy="p", status="ok", answer="lone \ud800 surrogate")
+    trace.add_node("workspace", question="é", depth=0, policy="p", status="ok", answer="plain")
+    journal.close()
+    lines = (tmp_path / "s.journal.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["node"]["answer"] for line in lines[1:]] == ["lone \ud800 surrogate", "plain"]
+    assert "\\ud800" in lines[1] and "é" in lines[2]  # escaped by the fallback; UTF-8 otherwise
