@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ def replay(
     No call cache is read or written: recorded outputs must not enter it under the recorded policy's name.
     """
     recorded = load_any(path)
+    gc.freeze()  # the recording lives until exit: collections need not walk its objects again
     if from_node is not None and spec is None:
         raise click.UsageError("--from-node needs --policy")
     policy = make_policy(spec, flags) if spec is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from hch.trace import Trace
 def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
     """Show the trace at PATH: its tree and statistics (an unfinished run's journal is read if needed)."""
     trace = load_any(path)
+    gc.freeze()  # the trace lives until exit: collections need not walk its objects again
     if node is not None:
         record = node_record(trace, node)
         if as_json:
