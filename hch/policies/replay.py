@@ -16,6 +16,7 @@ from collections import defaultdict, deque
 from contextvars import ContextVar
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel
 
 from hch.errors import PolicyError
@@ -74,10 +75,15 @@ class ReplayPolicy:
         self.divergence: Divergence | None = None
         self.served = 0
         self._calls: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
+        # The same queues by the input's compact JSON in recorded key order: a live workspace's
+        # model_dump_json() finds its queue there without building and sorting a canonical text.
+        self._fast: dict[bytes, deque[dict[str, Any]]] = {}
         self._by_question: dict[tuple[str, int], int] = {}
         self._made: dict[tuple[str, int], int] = defaultdict(int)
         for _, data in sorted(trace.calls(), key=lambda item: (item[1].get("started", 0.0), item[0])):
-            self._calls[input_key(data["input"])].append(data)
+            queue = self._calls[input_key(data["input"])]
+            queue.append(data)
+            self._fast.setdefault(_compact(data["input"]), queue)
         for node, data in trace.workspaces():
             self._by_question.setdefault((normalize_question(data["question"]), data["depth"]), node)
         root = trace.root
@@ -109,8 +115,10 @@ class ReplayPolicy:
             assert self.override is not None
             return as_reply(await resolve(self.override, workspace.depth, root).act(workspace))
         self._made[where] += 1
-        got = workspace.model_dump(mode="json", exclude={"context"})
-        queue = self._calls.get(input_key(got))
+        queue = self._fast.get(workspace.model_dump_json(exclude={"context"}).encode())
+        if not queue:  # not in recorded key order, or not recorded: the canonical lookup decides
+            got = workspace.model_dump(mode="json", exclude={"context"})
+            queue = self._calls.get(input_key(got))
         if not queue:
             self._diverged(where, got)
             self.unserved += 1
@@ -145,6 +153,14 @@ class _Leaf:
 
     async def act(self, workspace: Workspace) -> Action | Reply:
         return await self.replay.serve(workspace, self.root)
+
+
+def _compact(data: dict[str, Any]) -> bytes:
+    """Compact JSON in the data's own key order, as pydantic writes a model (b"" if it cannot)."""
+    try:
+        return pydantic_core.to_json(data)
+    except pydantic_core.PydanticSerializationError:
+        return b""
 
 
 def _short(value: Any, limit: int = 200) -> str:
