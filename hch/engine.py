@@ -341,31 +341,32 @@ async def answer(
     run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast)
     began = time.perf_counter()
     result: SubAnswer | None = None
-    try:
-        with paced():  # the collector would otherwise re-walk the growing trace (see hch.collector)
-            result = await run.solve(question, depth, None, {})
-    except BaseException as exc:
-        failed = _node_failure(exc)
-        if failed is not None:
-            trace.meta["error"] = str(failed)
-            raise failed from None
-        raise
-    finally:
-        if call_cache is not None:
-            call_cache.flush()
-        summary = summarize(trace, wall_time=time.perf_counter() - began)
-        trace.meta.update(
-            summary=summary.model_dump(),
-            status=result.status if result else "interrupted",
-            answer=result.answer if result else None,
-        )
-        saved = None
+    # paced: the collector would otherwise re-walk the growing trace while it runs and is saved
+    with paced():
         try:
-            saved = trace_format.save(trace, trace_path) if trace_path is not None else None
+            result = await run.solve(question, depth, None, {})
+        except BaseException as exc:
+            failed = _node_failure(exc)
+            if failed is not None:
+                trace.meta["error"] = str(failed)
+                raise failed from None
+            raise
         finally:
-            if journal is not None:  # once the trace is saved it holds everything the journal did
-                trace.listeners.remove(journal)
-                journal.close(delete=saved is not None)
+            if call_cache is not None:
+                call_cache.flush()
+            summary = summarize(trace, wall_time=time.perf_counter() - began)
+            trace.meta.update(
+                summary=summary.model_dump(),
+                status=result.status if result else "interrupted",
+                answer=result.answer if result else None,
+            )
+            saved = None
+            try:
+                saved = trace_format.save(trace, trace_path) if trace_path is not None else None
+            finally:
+                if journal is not None:  # once the trace is saved it holds everything the journal did
+                    trace.listeners.remove(journal)
+                    journal.close(delete=saved is not None)
     assert result is not None
     return Result(result.answer, result.status, trace, summary, saved)
 
