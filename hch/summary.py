@@ -66,9 +66,10 @@ def summarize(trace: Trace, wall_time: float | None = None) -> Summary:
     own = [data for data in workspaces if not data.get("grafted")]
     calls = [data for _, data in trace.calls() if not data.get("grafted")]
     made = [c for c in calls if not c["cached"]]
-    edges = [(trace.graph.nodes[s], d) for s, _, d in trace.graph.edges(data=True)]
-    reuses = [d for source, d in edges if d["kind"] == "reuse" and not source.get("grafted")]
-    repeats = sum(d.get("repeats", 0) for source, d in edges if not source.get("grafted"))
+    grafted = {node for node, data in trace.graph.nodes(data="grafted") if data}  # one pass, not one per edge
+    edges = [d for s, _, d in trace.graph.edges(data=True) if s not in grafted]
+    reuses = [d for d in edges if d["kind"] == "reuse"]
+    repeats = sum(d.get("repeats", 0) for d in edges)
     whole_run_reused = int(bool(workspaces) and not own)  # the root itself came from another run
     depths = [w["depth"] for w in workspaces]
     ends = [w["ended"] for w in workspaces if w["ended"] is not None]
