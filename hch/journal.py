@@ -209,6 +209,8 @@ def load_any(path: str | Path) -> Trace:
     from hch import trace_format
 
     path = Path(path)
+    if not path.name:
+        raise TraceError(f"give the path of a trace file, not {str(path)!r}")
     if path.name.endswith(SUFFIX) or _starts_as_journal(path):
         return load_journal(path)
     journal = journal_path(path)

@@ -176,3 +176,10 @@ def test_a_bad_file_is_one_line_in_a_real_process_too(tmp_path: Path) -> None:
     (tmp_path / "foreign.json").write_text("{}")
     done = hch_cli("show", "foreign.json", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "is not an hch trace" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["show", "view", "replay", "export"])
+def test_an_empty_path_is_a_one_line_error(tmp_path: Path, command: str) -> None:
+    done = hch_cli(command, "", cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.strip() == "hch: error: give the path of a trace file, not '.'"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
@@ -216,7 +218,7 @@ async def test_a_failing_node_becomes_a_recorded_error_and_its_parent_goes_on() 
     assert len(failed_call) == 1 and failed_call[0]["output"] is None
 
 
-async def test_fail_fast_aborts_the_run_and_still_writes_the_trace(tmp_path: anyio.Path) -> None:
+async def test_fail_fast_aborts_the_run_and_still_writes_the_trace(tmp_path: Path) -> None:
     async def behaviour(ws: Workspace) -> Ask | Answer:
         if ws.question == "bad":
             raise RuntimeError("boom")
@@ -274,7 +276,7 @@ async def test_token_budget_stops_further_calls_where_it_is_reached() -> None:
     assert "max_total_tokens" in result.summary.limits_hit
 
 
-async def test_a_rerun_after_an_interrupted_run_repeats_no_finished_call(tmp_path: anyio.Path) -> None:
+async def test_a_rerun_after_an_interrupted_run_repeats_no_finished_call(tmp_path: Path) -> None:
     block = True
 
     async def behaviour(ws: Workspace) -> Ask | Answer:
@@ -302,7 +304,7 @@ async def test_a_rerun_after_an_interrupted_run_repeats_no_finished_call(tmp_pat
     assert result.summary.call_cache_hits == 2
 
 
-async def test_the_call_cache_serves_a_whole_rerun(tmp_path: anyio.Path) -> None:
+async def test_the_call_cache_serves_a_whole_rerun(tmp_path: Path) -> None:
     cache = CallCache(tmp_path / "c.sqlite")
     first = await hch.answer(SUM8, depth=2, call_cache=cache)
     again = await hch.answer(SUM8, depth=2, call_cache=cache)
@@ -324,7 +326,7 @@ async def test_a_policy_may_decide_position_by_position() -> None:
         async def act(self, workspace: Workspace) -> Answer:
             raise AssertionError("the engine resolves positional policies")
 
-    result = await hch.answer("q", depth=1, policy=ByRoot())  # type: ignore[arg-type]
+    result = await hch.answer("q", depth=1, policy=ByRoot())
     policies = {d["question"]: d["policy"] for _, d in result.trace.workspaces()}
     assert policies == {"q": "R", "x": "L"}
 

@@ -11,8 +11,8 @@ import pytest
 from helpers import FunctionPolicy
 
 import hch
-from hch.limits import Limits
 from hch import viewer
+from hch.limits import Limits
 from hch.trace import Trace
 from hch.trace_format import load
 from hch.workspace import Answer, Ask, Workspace
@@ -129,8 +129,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"
 
 @pytest.mark.parametrize(
     ("example", "which", "count"),
-    [("node-budget", "guess", 4), ("expression-depth1-guesses", "guess", 1), ("sum-depth3", "guess", 0), ("sum-depth3", "error", 0),
-     ("sum-depth3", "critical", 5), ("subtree-reuse", "cached", 1), ("sum-depth3", "cached", 0)],
+    [("node-budget", "guess", 4), ("expression-depth1-guesses", "guess", 1), ("sum-depth3", "guess", 0),
+     ("sum-depth3", "error", 0), ("sum-depth3", "critical", 5), ("subtree-reuse", "cached", 1),
+     ("sum-depth3", "cached", 0)],
 )
 def test_chromium_lists_guesses_errors_cache_hits_and_the_critical_path(
     tmp_path: Path, example: str, which: str, count: int
