@@ -60,9 +60,9 @@ class Result:
     """Where the trace was written, if it was."""
 
 
-
-
 class _Run:
+    """One run's state: the policy, limits, caches and trace, and what has been spent so far."""
+
     def __init__(
         self,
         policy: Policy,
