@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from fractions import Fraction
 
@@ -20,9 +21,7 @@ def make_instance(rng: random.Random, top: int) -> Instance:
             length = rng.randint(2**depth + 1, 2 ** (depth + 1)) if depth else 2
             numbers = [Fraction(rng.randint(1, 99)) for _ in range(length)]
             op = rng.choice(OPS)
-            value = numbers[0]
-            for n in numbers[1:]:
-                value = REDUCTIONS[op](value, n)
+            value = functools.reduce(REDUCTIONS[op], numbers)
             instance.add(depth, list_question(op, numbers), format_number(value))
     return instance
 
