@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from hch.workspace import Usage
 
 
@@ -48,6 +50,16 @@ class PolicySpecError(HchError):
 
 class TraceError(HchError):
     """A trace file is missing, corrupt, foreign or of an unknown schema version."""
+
+
+def read_text(path: Path, what: str, error: type[HchError]) -> str:
+    """A user-named file's text; a missing or unreadable file is one `error` line naming `what`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"no {what} at {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {what} {path}: {exc}") from None
 
 
 class NodeFailed(HchError):

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import pydantic_core
 from pydantic import BaseModel
 
-from hch.errors import TraceError
+from hch.errors import TraceError, read_text
 from hch.trace import Trace
 
 FORMAT = "hch-journal"
@@ -120,12 +120,7 @@ def load_journal(path: str | Path) -> Trace:
     from hch import trace_format
 
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise TraceError(f"no journal at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"cannot read journal {path}: {exc}") from None
+    lines = read_text(path, "journal", TraceError).splitlines()
     records = _records(lines, path)
     header = records[0] if records else {}
     if header.get("format") != FORMAT:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hch.errors import HchError
+from hch.errors import HchError, read_text
 from hch.grading import DEFAULT_TOLERANCE, GraderName, check_pattern
 
 
@@ -81,12 +81,7 @@ def _parse_line(text: str, number: int, grader: GraderName | None) -> Item:
 def load(path: str | Path, grader: GraderName | None = None) -> list[Item]:
     """Read a JSONL question set; blank lines are skipped, ids must be unique."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise QuestionSetError(f"no question file at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuestionSetError(f"cannot read question file {path}: {exc}") from None
+    lines = read_text(path, "question file", QuestionSetError).splitlines()
     items: list[Item] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):

@@ -17,7 +17,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
-from hch.errors import TraceError
+from hch.errors import TraceError, read_text
 from hch.trace import Trace
 from hch.workspace import Status, Usage
 
@@ -233,12 +233,7 @@ def save(trace: Trace, path: str | Path) -> Path:
 def load(path: str | Path) -> Trace:
     """Read a trace file; any problem is a one-line `TraceError`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TraceError(f"no trace file at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"cannot read trace file {path}: {exc}") from None
+    text = read_text(path, "trace file", TraceError)
     with _no_gc():
         return parse(text, source=str(path))
 
