@@ -289,6 +289,7 @@ class _Run:
             usage=usage.model_dump(), latency=latency, cached=cached,
             started=started, raw=reply.raw if reply else (failed.raw if failed else None),
             attempts=reply.attempts if reply else (failed.attempts if failed else []), error=error,
+            invocations=reply.invocations if reply else 1,
         )
         self.trace.add_edge(node, call, "call")
 

@@ -32,6 +32,9 @@ class Item(BaseModel):
     """The gold answer; without one the question is run for cost and time only."""
     context: str = ""
     """The run's shared context (e.g. a task instance's facts), seen by every node."""
+    instance: str | None = None
+    """The task instance (set of facts) the question was drawn from; questions of one instance are
+    not independent samples, so intervals resample instances. None: the question is its own instance."""
     required_depth: int | None = Field(default=None, ge=0)
     """The depth the question needs, when known (task suites); sweeps report per bucket of it."""
     grader: GraderName = "exact"

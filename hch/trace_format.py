@@ -84,6 +84,8 @@ class CallNode(BaseModel):
     """Each attempt made, for policies that retry."""
     error: str | None = None
     """What failed, for a call that raised."""
+    invocations: int = 1
+    """Base-policy invocations behind this call (a vote of k copies: k); what cost figures count."""
 
 
 class EdgeRecord(BaseModel):
@@ -161,6 +163,7 @@ class _CallDict(TypedDict):
     raw: NotRequired[dict[str, Any] | None]
     attempts: NotRequired[list[dict[str, Any]]]
     error: NotRequired[str | None]
+    invocations: NotRequired[int]
 
 
 @with_config(ConfigDict(extra="allow"))

@@ -113,6 +113,8 @@ class Reply(BaseModel):
     """Policy-specific record of the call (e.g. the request messages and raw response)."""
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     """Each attempt made (status, wait, error), for policies that retry."""
+    invocations: int = Field(default=1, ge=1)
+    """How many times a base policy was invoked to make this reply (a vote of k copies: k)."""
 
 
 def normalize_question(question: str) -> str:

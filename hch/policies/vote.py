@@ -88,7 +88,8 @@ def tally(k: int, cast: list[tuple[int, Reply]], failures: dict[int, str]) -> Re
         "failed": {str(i): message for i, message in failures.items()},
     }
     attempts = [{**attempt, "copy": i} for i, reply in cast for attempt in reply.attempts]
-    return Reply(action=winner.action, usage=usage, raw={"vote": record}, attempts=attempts)
+    invocations = sum(reply.invocations for _, reply in cast) + len(failures)
+    return Reply(action=winner.action, usage=usage, raw={"vote": record}, attempts=attempts, invocations=invocations)
 
 
 class PositionalVote:

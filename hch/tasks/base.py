@@ -50,9 +50,11 @@ class Task:
         wanted = list(range(self.depths[0], top + 1))
         items: list[Item] = []
         instance, used, drawn, misses = self.make_instance(rng, top), set[str](), 0, 0
+        number = 0
         while len(items) < count:
             if drawn == PER_INSTANCE:
                 instance, used, drawn = self.make_instance(rng, top), set(), 0
+                number += 1
             depth = wanted[len(items) % len(wanted)]
             pair = _draw(rng, instance, depth, used)
             drawn += 1
@@ -67,7 +69,7 @@ class Task:
             used.add(question)
             items.append(Item(
                 id=f"{self.name}-{seed}-{len(items):04d}", question=question, answer=answer,
-                context=instance.context, required_depth=depth,
+                context=instance.context, instance=f"{self.name}-{seed}-i{number:03d}", required_depth=depth,
             ))
         return items
 
