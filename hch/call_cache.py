@@ -13,6 +13,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from hch.errors import HchError
+from hch.files import check_writable_target
 from hch.workspace import Reply, Workspace
 
 DEFAULT_PATH = Path(".hch/cache.sqlite")
@@ -28,6 +30,35 @@ BATCH_SIZE = 512
 COMMIT_EVERY = 0.005
 
 
+APPLICATION_ID = 0x68636863  # "hchc": marks an SQLite file as an hch call cache
+USER_VERSION = 1
+_COLUMNS = ["key", "fingerprint", "reply", "created"]
+
+
+class CacheError(HchError):
+    """The file given as a call cache is not one hch may use (another application's database, ...)."""
+
+
+def check_file(path: Path) -> None:
+    """Refuse a path that is not a regular file (a FIFO or device would hang or corrupt SQLite)."""
+    check_writable_target(path, "the call cache", CacheError)
+
+
+def _ownership(db: sqlite3.Connection) -> str | int:
+    """`ours` (an hch cache, or an empty file to make one), `foreign`, or a newer version number."""
+    app = db.execute("PRAGMA application_id").fetchone()[0]
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
+    if app == APPLICATION_ID:
+        return version if version > USER_VERSION else "ours"
+    if app != 0 or version != 0:
+        return "foreign"
+    if not tables:
+        return "ours"  # an empty database: a new cache
+    columns = [row[1] for row in db.execute("PRAGMA table_info(calls)")]
+    return "ours" if tables == ["calls", "sqlite_autoindex_calls_1"] and columns == _COLUMNS else "foreign"
+
+
 def call_key(fingerprint: str, workspace: Workspace) -> str:
     """The cache key of a policy call: a hash of the policy and everything it saw."""
     payload = fingerprint + "\x00" + workspace.model_dump_json()
@@ -40,14 +71,52 @@ class CallCache:
     def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL)"
-        )
+        check_file(self.path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise CacheError(f"cannot open the call cache {self.path}: {exc}") from None
+        try:
+            self._adopt()
+        except BaseException:
+            self._db.close()
+            raise
         self._pending: dict[str, tuple[str, str, float]] = {}
         self._flush_scheduled = False
+
+    def _adopt(self) -> None:
+        """Check the file is an hch call cache (or empty) before changing anything, then set it up.
+
+        A database of another application is refused and left exactly as it was: no WAL switch,
+        no table, no marker. A new cache is marked with hch's `application_id` and `user_version`.
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")  # one process at a time decides and marks
+            state = _ownership(self._db)
+            if state == "foreign":
+                self._db.execute("ROLLBACK")
+                raise CacheError(
+                    f"{self.path} is an SQLite database of another application, not an hch call cache; "
+                    "it was left untouched: give --cache a new file or an hch cache"
+                )
+            if isinstance(state, int):
+                self._db.execute("ROLLBACK")
+                raise CacheError(
+                    f"{self.path} is an hch call cache of a newer format (version {state}; this hch reads "
+                    f"version {USER_VERSION}): upgrade hch or give --cache another file"
+                )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL)"
+            )
+            self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self._db.execute(f"PRAGMA user_version = {USER_VERSION}")
+            self._db.execute("COMMIT")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise CacheError(f"{self.path} is not an hch call cache (SQLite says: {exc})") from None
 
     def get(self, key: str) -> Reply | None:
         """The recorded reply for `key`, or None."""

@@ -29,6 +29,7 @@ from hch.position import POSITION, Position
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
+from hch.validate import unicode_problem
 from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
 MAX_QUESTION_CHARS = 20_000
@@ -254,13 +255,17 @@ class _Run:
     @staticmethod
     async def _act(leaf: Policy, workspace: Workspace) -> Reply:
         try:
-            return as_reply(await leaf.act(workspace))
+            reply = as_reply(await leaf.act(workspace))
         except RunAborted:
             raise  # the policy cannot work at all: stop the run rather than fail every node
         except PolicyError as exc:
             raise _NodeError(str(exc), failed=exc) from None
         except Exception as exc:  # a policy bug or failure must not sink the whole run
             raise _NodeError(f"policy raised {type(exc).__name__}: {exc}") from None
+        text = reply.action.answer if isinstance(reply.action, Answer) else "\n".join(reply.action.questions)
+        if (problem := unicode_problem(text)) is not None:
+            raise _NodeError(f"the policy's action is not valid text: {problem}")
+        return reply
 
     def _check_budget(self) -> None:
         """Refuse a new call once the run's time, token or money budget is spent."""
@@ -316,6 +321,9 @@ async def answer(
         raise ValueError(f"depth must be 0 or more, not {depth}")
     if not question.strip():
         raise QuestionError("the question is empty")
+    for name, text in (("question", question), ("context", context)):
+        if (problem := unicode_problem(text)) is not None:
+            raise QuestionError(f"the {name} is not valid text: {problem}")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS} are accepted"

@@ -53,13 +53,11 @@ class TraceError(HchError):
 
 
 def read_text(path: Path, what: str, error: type[HchError]) -> str:
-    """A user-named file's text; a missing or unreadable file is one `error` line naming `what`."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"no {what} at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read {what} {path}: {exc}") from None
+    """A user-named file's text; a missing, unreadable, special (FIFO, device), oversized or
+    non-UTF-8 file is one `error` line naming `what` (see `hch.files`)."""
+    from hch.files import read_text as read
+
+    return read(path, what, error)
 
 
 class NodeFailed(HchError):

@@ -21,6 +21,7 @@ from typing import Any
 import networkx as nx
 
 from hch import trace_format
+from hch.files import atomic_file
 from hch.trace import Trace
 
 FORMATS = ("json", "graphml", "gexf", "dot", "jsonl")
@@ -31,19 +32,27 @@ def export(trace: Trace, path: str | Path, fmt: str) -> Path:
     path = Path(path)
     if fmt == "json":
         return trace_format.save(trace, path)
-    if fmt == "graphml":
-        nx.write_graphml(flat_graph(trace), path)
-    elif fmt == "gexf":
-        nx.write_gexf(flat_graph(trace), path)
-    elif fmt == "dot":
-        path.write_text(to_dot(trace), encoding="utf-8")
-    elif fmt == "jsonl":
-        with path.open("w", encoding="utf-8") as file:
-            for record in workspace_records(trace):
-                file.write(json.dumps(record, ensure_ascii=False) + "\n")
-    else:
+    if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    with atomic_file(path) as file:  # a reader never sees half an export
+        if fmt == "graphml":
+            nx.write_graphml(flat_graph(trace), file)
+        elif fmt == "gexf":
+            nx.write_gexf(flat_graph(trace), file)
+        elif fmt == "dot":
+            file.write(to_dot(trace).encode("utf-8", "backslashreplace"))
+        else:
+            for record in workspace_records(trace):
+                file.write(_json_line(record))
     return path
+
+
+def _json_line(record: dict[str, Any]) -> bytes:
+    """One JSON Lines record; text that is not valid Unicode (a lone surrogate) is written escaped."""
+    try:
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record) + "\n").encode("ascii")
 
 
 def flat(value: Any) -> str | int | float | bool:

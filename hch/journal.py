@@ -29,6 +29,7 @@ import pydantic_core
 from pydantic import BaseModel
 
 from hch.errors import TraceError, read_text
+from hch.files import check_writable_target
 from hch.trace import Trace
 
 FORMAT = "hch-journal"
@@ -57,6 +58,7 @@ class Journal:
     def __init__(self, path: str | Path, trace: Trace) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable_target(self.path, "journal", TraceError)  # a FIFO there would block the run
         self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115
         self._pending: dict[tuple[int, ...], dict[str, Any]] = {}
         self._flush_scheduled = False
@@ -216,8 +218,6 @@ def load_any(path: str | Path) -> Trace:
 
 def _starts_as_journal(path: Path) -> bool:
     """Whether the file's first line is a journal header (a journal renamed to .json)."""
-    try:
-        with path.open("rb") as file:
-            return file.read(64).replace(b" ", b"").startswith(b'{"format":"hch-journal"')
-    except OSError:
-        return False
+    from hch.files import starts_with
+
+    return starts_with(path, 64).replace(b" ", b"").startswith(b'{"format":"hch-journal"')

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Limits(BaseModel):
     """Bounds on one run. Hitting one is recorded on the node where it happened."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     max_asks_per_step: int = Field(default=8, ge=1)
     """Subquestions one step may ask; a larger ask is refused back to the policy."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import string
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hch.errors import HchError
 from hch.workspace import Workspace
@@ -32,7 +33,7 @@ class PresetError(HchError):
 class Price(BaseModel):
     """US dollars per million tokens."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     input: float = Field(ge=0)
     """Price of a prompt token not served from the server's prompt cache."""
@@ -55,7 +56,7 @@ class Price(BaseModel):
             numbers = [float(p) for p in parts]
         except ValueError:
             numbers = []
-        if len(numbers) not in (2, 3) or any(n < 0 for n in numbers):
+        if len(numbers) not in (2, 3) or any(not 0 <= n < math.inf for n in numbers):
             raise PresetError(f"price {text!r} is not INPUT,OUTPUT[,CACHED_INPUT] (dollars per million tokens, >= 0)")
         return cls(input=numbers[0], output=numbers[1], cached_input=numbers[2] if len(numbers) == 3 else None)
 
@@ -63,7 +64,7 @@ class Price(BaseModel):
 class Retry(BaseModel):
     """How transient failures (429, 408, 409, 5xx, connection errors, timeouts) are retried."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_attempts: int = Field(default=6, ge=1)
     """Requests per call at most, the first included."""
@@ -80,7 +81,7 @@ class Retry(BaseModel):
 class Preset(BaseModel):
     """One LLM policy preset, as read from YAML."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     description: str = ""
     """What the preset is for."""
@@ -109,6 +110,14 @@ class Preset(BaseModel):
     """Retry schedule for transient failures."""
     prices: dict[str, Price] = Field(default_factory=dict)
     """Prices by model name; a model not listed costs 0 unless `--price` is given."""
+
+    @field_validator("settings")
+    @classmethod
+    def _finite_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, setting in value.items():
+            if isinstance(setting, float) and not math.isfinite(setting):
+                raise ValueError(f"{key}: {setting} is not a finite number")
+        return value
 
     @model_validator(mode="after")
     def _known_placeholders(self) -> Preset:

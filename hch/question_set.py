@@ -11,8 +11,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hch.engine import MAX_QUESTION_CHARS
 from hch.errors import HchError, read_text
+from hch.files import write_atomic
 from hch.grading import DEFAULT_TOLERANCE, GraderName, check_pattern
+from hch.validate import unicode_problem
 
 
 class QuestionSetError(HchError):
@@ -22,11 +25,11 @@ class QuestionSetError(HchError):
 class Item(BaseModel):
     """One question of a set, with what is needed to grade it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str = ""
     """Unique within the set; from the file, or `line-N` when the line gives none."""
-    question: str = Field(min_length=1)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     """The question put to the root node."""
     answer: str | None = None
     """The gold answer; without one the question is run for cost and time only."""
@@ -47,6 +50,13 @@ class Item(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the question is blank")
+        return value
+
+    @field_validator("question", "context", "answer", "id")
+    @classmethod
+    def _valid_text(cls, value: str | None) -> str | None:
+        if value is not None and (problem := unicode_problem(value)) is not None:
+            raise ValueError(f"not valid text: {problem}")
         return value
 
 
@@ -75,7 +85,7 @@ def _parse_line(text: str, number: int, grader: GraderName | None) -> Item:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "line"
-        raise QuestionSetError(f"line {number}: {where}: {first['msg']}") from None
+        raise QuestionSetError(f"line {number}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
     if item.grader == "regex" and item.answer is not None and (problem := check_pattern(item.answer)):
         raise QuestionSetError(f"line {number}: answer is not a valid regular expression: {problem}")
     return item
@@ -103,4 +113,4 @@ def load(path: str | Path, grader: GraderName | None = None) -> list[Item]:
 def dump(items: list[Item], path: str | Path) -> None:
     """Write items as JSONL (e.g. to save a generated task suite)."""
     text = "".join(item.model_dump_json(exclude_defaults=False) + "\n" for item in items)
-    Path(path).write_text(text, encoding="utf-8")
+    write_atomic(path, text)

@@ -27,7 +27,8 @@ from pydantic import BaseModel, Field, ValidationError
 from hch import trace_format
 from hch.call_cache import CallCache
 from hch.engine import Result, answer
-from hch.errors import HchError, QuestionError
+from hch.errors import HchError, QuestionError, read_text
+from hch.files import write_atomic
 from hch.grading import grade
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, resolve
@@ -164,9 +165,16 @@ def items_digest(items: list[Item]) -> str:
 
 
 def safe_name(text: str) -> str:
-    """A file name for an id: unsafe characters replaced, and a hash when anything was changed."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:80]
-    return name if name == text else f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    """A folder name for a question id, distinct for distinct ids on any file system.
+
+    Plain ids (lower-case letters, digits, `.`, `_`, `-`, not starting with `.`) are kept; any other
+    (upper case, which case-insensitive file systems fold; `""`, `.`, `..`; separators) is made plain
+    and suffixed with a hash of the id. `check_items` refuses the (astronomically unlikely) clash left.
+    """
+    name = re.sub(r"[^a-z0-9._-]", "_", text.lower())[:80].lstrip(".")
+    if name == text and name:
+        return name
+    return f"{name or 'id'}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def trace_file(votes: int, item: Item, depth: int) -> str:
@@ -179,7 +187,7 @@ def load_runs(out: Path) -> dict[tuple[int, str, int], RunRecord]:
     if not path.exists():
         return {}
     done: dict[tuple[int, str, int], RunRecord] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, "list of finished runs", SweepError).splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -218,6 +226,11 @@ def check_items(items: list[Item], policies: dict[int, Policy]) -> None:
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):
         raise SweepError("question ids must be unique within a sweep")
+    folders: dict[str, str] = {}
+    for item in items:
+        other = folders.setdefault(safe_name(item.id).casefold(), item.id)
+        if other != item.id:
+            raise SweepError(f"question ids {other!r} and {item.id!r} would share one trace folder; rename one")
     for policy in policies.values():
         leaf = resolve(policy, 0, True)
         if isinstance(leaf, ChecksQuestions):
@@ -232,16 +245,37 @@ def prepare(out: Path, config: SweepConfig) -> None:
     """Create the output directory, or check that it holds this same sweep."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / CONFIG_FILE
-    if path.exists():
-        try:
-            previous = SweepConfig.model_validate_json(path.read_text(encoding="utf-8"))
-        except (ValidationError, OSError) as exc:
-            raise SweepError(f"{path} is not a sweep configuration ({type(exc).__name__}); use another --out") from None
-        if not config.continues(previous):
-            raise SweepError(
-                f"{out} holds a different sweep (other questions, policy or limits); use another --out or remove it"
-            )
-    path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
+    previous = _previous(path, out, config)
+    if previous is not None and not config.continues(previous):
+        raise SweepError(
+            f"{out} holds a different sweep (other questions, policy or limits); use another --out or remove it"
+        )
+    write_atomic(path, config.model_dump_json(indent=2))
+
+
+def _previous(path: Path, out: Path, config: SweepConfig) -> SweepConfig | None:
+    """The configuration saved in `out`, or None for a new sweep.
+
+    An empty file (torn by a crash while an older hch wrote it non-atomically) is rebuilt when every
+    finished run in runs.jsonl is one of this sweep's (same questions and policies).
+    """
+    if not path.exists():
+        return None
+    text = read_text(path, "sweep configuration", SweepError)
+    recover = f"if {out} holds this same sweep, delete {path} and rerun to resume; else use another --out"
+    if not text.strip():
+        if _runs_belong(out, config):
+            return None
+        raise SweepError(f"{path} is empty and {out / RUNS_FILE} holds runs of another sweep; use another --out")
+    try:
+        return SweepConfig.model_validate_json(text)
+    except ValidationError:
+        raise SweepError(f"{path} is not a sweep configuration (corrupt?): {recover}") from None
+
+
+def _runs_belong(out: Path, config: SweepConfig) -> bool:
+    """Whether every run recorded in `out` was made by the policies of the sweep `config` describes."""
+    return all(config.fingerprints.get(str(r.votes)) == r.policy for r in load_runs(out).values())
 
 
 async def run_sweep(
@@ -395,12 +429,14 @@ def versions() -> dict[str, str]:
 
 def write_csv(rows: list[Row], path: Path) -> None:
     import csv
+    import io
 
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=list(Row.model_fields))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.model_dump().items()})
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(Row.model_fields))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.model_dump().items()})
+    write_atomic(path, text.getvalue())
 
 
 def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool = True) -> dict[str, Path]:
@@ -409,7 +445,7 @@ def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool =
     paths = {"summary": out / "summary.csv", "buckets": out / "buckets.csv", "json": out / "sweep.json"}
     write_csv(rows, paths["summary"])
     write_csv(buckets, paths["buckets"])
-    saved = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+    saved = json.loads(read_text(out / CONFIG_FILE, "sweep configuration", SweepError))
     payload = {
         "format": "hch-sweep", "schema_version": 1, "created": datetime.now(UTC).isoformat(),
         "config": saved, "versions": versions(),
@@ -421,7 +457,7 @@ def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool =
         },
         "rows": [r.model_dump() for r in rows], "buckets": [r.model_dump() for r in buckets],
     }
-    paths["json"].write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    write_atomic(paths["json"], json.dumps(payload, indent=2))
     if plot:
         from hch.sweep_plot import plot_rows
 

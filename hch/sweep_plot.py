@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from hch.files import write_with
 from hch.sweep import Row
 
 
@@ -64,8 +65,8 @@ def plot_rows(rows: list[Row], buckets: list[Row], stem: Path, title: str) -> di
     figure.suptitle(title, fontsize="medium")
     figure.tight_layout()
     paths = {"png": stem.with_suffix(".png"), "svg": stem.with_suffix(".svg")}
-    figure.savefig(paths["png"], dpi=110)
+    write_with(paths["png"], lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
     with plt.rc_context({"svg.hashsalt": "hch"}):  # fixed element ids and no date: reruns give the same file
-        figure.savefig(paths["svg"], metadata={"Date": None})
+        write_with(paths["svg"], lambda tmp: figure.savefig(tmp, metadata={"Date": None}, format="svg"))
     plt.close(figure)
     return paths

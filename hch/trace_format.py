@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 import itertools
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from hch.errors import TraceError, read_text
+from hch.files import atomic_file
 from hch.trace import Trace
 from hch.workspace import Status, Usage
 
@@ -219,17 +218,10 @@ def to_data(trace: Trace) -> dict[str, Any]:
 
 
 def save(trace: Trace, path: str | Path) -> Path:
-    """Write the trace atomically: a temporary file beside `path`, then a rename."""
+    """Write the trace atomically: a temporary file beside `path`, then a rename (see `hch.files`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file, _no_gc():
-            write_json(trace, file)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, sync=False) as file, _no_gc():
+        write_json(trace, file)
     return path
 
 
@@ -354,10 +346,17 @@ def _to_json(data: dict[str, Any] | list[dict[str, Any]]) -> bytes:
     try:
         return pydantic_core.to_json(data, fallback=_jsonable)
     except pydantic_core.PydanticSerializationError as exc:
-        raise TypeError(str(exc).removeprefix("Error serializing to JSON: TypeError: ")) from None
+        if "UnicodeEncodeError" not in str(exc):
+            raise TypeError(str(exc).removeprefix("Error serializing to JSON: TypeError: ")) from None
+    # Text that is not valid Unicode (a lone surrogate from a policy): the json module writes it
+    # as a \u escape, which loads back as the same string, so the trace is still written.
+    return _ASCII.encode(data).encode("ascii")
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     raise TypeError(f"cannot write {type(value).__name__} to a trace")
+
+
+_ASCII = json.JSONEncoder(separators=(",", ":"), default=_jsonable)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hch import trace_stats
+from hch.files import write_atomic
 from hch.trace import Trace
 
 PLACEHOLDER = "__HCH_DATA__"
@@ -72,5 +73,5 @@ def write(trace: Trace, path: str | Path) -> Path:
     """Write the viewer page to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(trace), encoding="utf-8")
+    write_atomic(path, render(trace).encode("utf-8", "backslashreplace"))
     return path

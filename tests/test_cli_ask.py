@@ -69,7 +69,7 @@ def test_guesses_are_marked_in_the_tree(tmp_path: Path) -> None:
         (["ask", "Why is the sky blue?"], "cannot parse"),
         (["ask", SUM, "--bogus"], "No such option"),
         (["ask", SUM, "--max-nodes", "0"], "--max-nodes"),
-        (["ask", SUM, "--context", "@missing.txt"], "cannot read context file"),
+        (["ask", SUM, "--context", "@missing.txt"], "no context file at missing.txt"),
     ],
 )
 def test_bad_input_gives_one_line_and_a_nonzero_exit(tmp_path: Path, args: list[str], message: str) -> None:

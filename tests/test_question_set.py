@@ -32,7 +32,7 @@ def test_default_grader_applies_only_where_a_line_names_none(tmp_path: Path) -> 
         ('{"question": "ok"}\nnot json\n', "line 2: not valid JSON"),
         ('[1, 2]\n', "line 1: expected a JSON object, got list"),
         ('{"answer": "1"}\n', "line 1: question: Field required"),
-        ('{"question": "   "}\n', "line 1: question: Value error, the question is blank"),
+        ('{"question": "   "}\n', "line 1: question: the question is blank"),
         ('{"question": "a", "grader": "fuzzy"}\n', "line 1: grader: Input should be"),
         ('{"question": "a", "answer": "(", "grader": "regex"}\n', "line 1: answer is not a valid regular expression"),
         ('{"question": "a", "bogus": 1}\n', "line 1: bogus: Extra inputs are not permitted"),

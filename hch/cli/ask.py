@@ -13,6 +13,7 @@ from rich.console import Console
 
 from hch.cli import app
 from hch.cli.options import (
+    NamedPath,
     cache_options,
     depth_option,
     limit_options,
@@ -25,6 +26,7 @@ from hch.cli.options import (
 from hch.cli.render import plain, tree_view
 from hch.engine import Result, answer
 from hch.errors import Stopped
+from hch.files import read_text
 from hch.policy_spec import make_policy
 
 
@@ -33,7 +35,7 @@ from hch.policy_spec import make_policy
 @depth_option
 @policy_option
 @click.option("--context", default="", help="Shared context every node sees (text, or @FILE).")
-@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--trace", "trace_path", type=NamedPath(dir_okay=False, path_type=Path),
               help="Where to write the trace (default: a new file under traces/).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the answer.")
@@ -67,10 +69,7 @@ def read_context(value: str) -> str:
     """`--context` text, or the contents of the file named by `@FILE`."""
     if not value.startswith("@"):
         return value
-    try:
-        return Path(value[1:]).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read context file {value[1:]}: {exc.strerror}") from None
+    return read_text(Path(value[1:]), "context file", click.BadParameter)
 
 
 def report(result: Result, as_json: bool, quiet: bool) -> None:

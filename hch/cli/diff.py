@@ -9,17 +9,24 @@ import click
 
 from hch import diff as differ
 from hch.cli import app
+from hch.cli.options import NamedPath
 from hch.cli.render import plain
+from hch.errors import HchError
 from hch.journal import load_any
 
 
 @app.command()
-@click.argument("a", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("b", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("a", type=NamedPath(dir_okay=False, path_type=Path))
+@click.argument("b", type=NamedPath(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def diff(a: Path, b: Path, as_json: bool) -> int:
-    """Compare traces A and B; exit 0 when they agree, 1 when they differ."""
-    first, second = load_any(a), load_any(b)
+    """Compare traces A and B; exit 0 when they agree, 1 when they differ, 2 when one cannot be read."""
+    try:
+        first, second = load_any(a), load_any(b)
+    except HchError as exc:
+        error = click.ClickException(str(exc))
+        error.exit_code = 2  # not 1, which means "they differ"
+        raise error from None
     report = differ.diff(first, second)
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), default=str))

@@ -8,14 +8,15 @@ import click
 
 from hch import export as exporting
 from hch.cli import app
+from hch.cli.options import NamedPath
 from hch.journal import SUFFIX, load_any
 
 
 @app.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=NamedPath(dir_okay=False, path_type=Path))
 @click.option("--format", "-f", "fmt", type=click.Choice(exporting.FORMATS), default="json", show_default=True,
               help="json is lossless; graphml, gexf and dot hold nested attributes as JSON strings.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", type=NamedPath(dir_okay=False, path_type=Path),
               help="Where to write (default: beside the trace, with the format's extension).")
 def export(path: Path, fmt: str, output: Path | None) -> None:
     """Write the trace at PATH in another format; print where."""

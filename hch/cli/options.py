@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,25 @@ from hch.limits import Limits
 TRACES_DIR = Path("traces")
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULTS = Limits()
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinities (which every comparison with a bound lets through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class NamedPath(click.Path):
+    """A path option or argument; an empty string names no file (it would mean the current folder)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path names no file; give a path", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -37,7 +57,7 @@ policy_option = click.option(
     help="Policy spec: expert, llm, human, script:FILE, ... (see README).",
 )
 cache_options = stack(
-    click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_PATH,
+    click.option("--cache", type=NamedPath(dir_okay=False, path_type=Path), default=DEFAULT_PATH,
                  show_default=True, help="Policy-call cache file (SQLite)."),
     click.option("--no-cache", is_flag=True, help="Neither read nor write the policy-call cache."),
 )
@@ -49,11 +69,11 @@ limit_options = stack(
                  show_default=True, help="Steps of asking one node may take."),
     click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULTS.max_nodes,
                  show_default=True, help="Workspaces a run may expand."),
-    click.option("--node-timeout", type=click.FloatRange(min=0, min_open=True),
+    click.option("--node-timeout", type=FiniteFloat(min=0, min_open=True),
                  help="Seconds one policy call at a node may take."),
-    click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds for the whole run."),
+    click.option("--run-timeout", type=FiniteFloat(min=0, min_open=True), help="Seconds for the whole run."),
     click.option("--max-total-tokens", type=click.IntRange(min=0), help="Token budget of the run."),
-    click.option("--max-cost", type=click.FloatRange(min=0), help="Budget of the run in US dollars."),
+    click.option("--max-cost", type=FiniteFloat(min=0), help="Budget of the run in US dollars."),
 )
 
 llm_options = stack(
@@ -65,9 +85,9 @@ llm_options = stack(
                  help="Simultaneous requests to the server at most."),
     click.option("--price", metavar="IN,OUT[,CACHED]",
                  help="Dollars per million input, output (and cached input) tokens; overrides the preset's."),
-    click.option("--temperature", type=click.FloatRange(min=0), help="Sampling temperature (default: the preset's)."),
+    click.option("--temperature", type=FiniteFloat(min=0), help="Sampling temperature (default: the preset's)."),
     click.option("--seed", type=int, help="Sampling seed sent to the server; each seed is cached apart."),
-    click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True),
+    click.option("--request-timeout", type=FiniteFloat(min=0, min_open=True),
                  help="Seconds one HTTP request may take before it is retried (default: the preset's)."),
 )
 

@@ -12,7 +12,7 @@ import click
 
 from hch import trace_format
 from hch.cli import app
-from hch.cli.options import llm_options
+from hch.cli.options import NamedPath, llm_options
 from hch.cli.render import plain
 from hch.journal import load_any
 from hch.policy_spec import make_policy
@@ -20,11 +20,11 @@ from hch.replay import replay as run_replay
 
 
 @app.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=NamedPath(dir_okay=False, path_type=Path))
 @click.option("--policy", "-p", "spec", help="Let this policy act instead of the recording (see --from-node).")
 @click.option("--from-node", type=int, help="With --policy: only from this workspace down.")
 @click.option("--fallback", help="Policy for the calls the recording cannot serve (e.g. the recorded one, live).")
-@click.option("--trace", "out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--trace", "out", type=NamedPath(dir_okay=False, path_type=Path),
               help="Also write the replay's trace here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 @llm_options

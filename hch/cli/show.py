@@ -13,6 +13,7 @@ from rich.console import Console
 
 from hch import trace_stats
 from hch.cli import app
+from hch.cli.options import NamedPath
 from hch.cli.render import plain, tree_view
 from hch.errors import TraceError
 from hch.journal import load_any
@@ -20,7 +21,7 @@ from hch.trace import Trace
 
 
 @app.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=NamedPath(dir_okay=False, path_type=Path))
 @click.option("--node", "-n", "node", type=int, help="Show this workspace (or call) in full.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead (statistics, or the node).")
 @click.option("--lines", type=click.IntRange(min=1), default=40, show_default=True, help="Tree lines to show.")

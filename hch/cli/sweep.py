@@ -11,11 +11,12 @@ import anyio
 import click
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from hch.cli import app
-from hch.cli.options import cache_options, limit_options, limits_from, llm_options, open_cache, policy_option
+from hch.cli.options import NamedPath, cache_options, limit_options, limits_from, llm_options, open_cache, policy_option
 from hch.cli.render import plain
 from hch.grading import GRADERS
 from hch.policies.vote import vote
@@ -44,7 +45,7 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 
 
 @app.command()
-@click.argument("questions_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("questions_file", required=False, type=NamedPath(dir_okay=False, path_type=Path))
 @click.option("--task", "-t", help=f"A built-in task suite: {', '.join(TASKS)}.")
 @click.option("--questions", "-n", "count", type=click.IntRange(min=1), default=50, show_default=True,
               help="How many questions to generate (with --task).")
@@ -56,7 +57,7 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
               help="Grader for file questions that name none (default: exact).")
 @click.option("--concurrency", "-j", type=click.IntRange(min=1), default=8, show_default=True,
               help="Questions run at the same time at most.")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", type=NamedPath(file_okay=False, path_type=Path),
               help="Output directory (default: studies/NAME); rerun the same command to resume.")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG/SVG plot.")
 @cache_options
@@ -126,7 +127,7 @@ async def run_with_progress(items: list[Item], config: SweepConfig, policies: di
         tally = {"correct": 0, "graded": 0, "calls": 0}
 
         def plan(to_run: int, done: int) -> None:
-            note = f" ({done} runs already done in {out})" if done else ""
+            note = f" ({done} runs already done in {escape(str(out))})" if done else ""  # the bar reads markup
             progress.update(bar, total=to_run, description=f"sweep{note}")
 
         def advance(record: RunRecord) -> None:

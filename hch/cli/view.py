@@ -8,12 +8,13 @@ import click
 
 from hch import viewer
 from hch.cli import app
+from hch.cli.options import NamedPath
 from hch.journal import SUFFIX, load_any
 
 
 @app.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("path", type=NamedPath(dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=NamedPath(dir_okay=False, path_type=Path),
               help="Where to write the page (default: beside the trace, .html).")
 def view(path: Path, output: Path | None) -> None:
     """Write the trace at PATH as an HTML page (no network needed to open it); print its path."""

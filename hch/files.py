@@ -1,0 +1,171 @@
+"""Reading the files a user names, and writing every file hch writes, safely.
+
+Reading: only regular files are read (a FIFO would block the reader forever, a device such as
+`/dev/zero` never ends), and at most a bounded number of bytes, checked before anything is read;
+text must be UTF-8. Each problem is one line naming the file.
+
+Writing: `write_atomic` writes a temporary file beside the target, syncs it and renames it over
+the target, so a reader (or a rerun after a crash) sees the old file or the new one, never a part.
+The new file gets the permissions an ordinary `open(path, "w")` would (0o666 less the umask).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+MAX_FILE_BYTES = 1 << 30
+"""The largest file hch reads (1 GiB): a trace of 10^5 workspaces is about 100 MB."""
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
+
+
+def read_bytes(path: Path, what: str, error: Callable[[str], Exception], max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A user-named regular file's bytes; anything else is one `error` line naming `what`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error(f"no {what} at {path}") from None
+    except IsADirectoryError:
+        raise error(f"the {what} {path} is a directory, not a file") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"the {what} {path} is not a regular file ({_kind(info.st_mode)}); give a file")
+        if info.st_size > max_bytes:
+            raise error(f"the {what} {path} is {info.st_size:,} bytes; at most {max_bytes:,} are read")
+        try:
+            data = file.read(max_bytes + 1)
+        except OSError as exc:
+            raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:  # it grew while being read
+        raise error(f"the {what} {path} is over {max_bytes:,} bytes; at most {max_bytes:,} are read")
+    return data
+
+
+def read_text(path: Path, what: str, error: Callable[[str], Exception], max_bytes: int = MAX_FILE_BYTES) -> str:
+    """A user-named file's UTF-8 text (see `read_bytes`); bytes that are not UTF-8 are one error line."""
+    data = read_bytes(path, what, error, max_bytes)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise error(
+            f"the {what} {path} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} ({exc.reason})"
+        ) from None
+
+
+def starts_with(path: Path, count: int) -> bytes:
+    """The first `count` bytes of a regular file; b"" for anything else (never blocks on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return b""
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        try:
+            return file.read(count)
+        except OSError:
+            return b""
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+             stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a directory"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def check_writable_target(path: Path, what: str, error: Callable[[str], Exception]) -> None:
+    """Refuse to write over something that is not a regular file (a FIFO, a device, a directory)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise error(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"cannot write {what} {path}: it is {_kind(info.st_mode)}, not a regular file")
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the OS allows (os.umask sets it to read it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_file(path: str | Path, sync: bool = True) -> Iterator[BinaryIO]:
+    """A binary file to write `path`'s new contents to; on success it replaces `path` at once.
+
+    The contents go to a temporary file in the same folder, flushed (and fsync'ed when `sync`),
+    given the permissions a plain `open` would give, and renamed over `path`: a crash at any
+    moment leaves the old file or the new one. On an exception the temporary file is removed
+    and `path` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            yield file
+            file.flush()
+            _permit(file.fileno(), tmp)
+            if sync:
+                os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _permit(fd: int | None, tmp: str) -> None:
+    """Give the temporary file the mode a plain `open` would (mkstemp makes it 0o600)."""
+    mode = 0o666 & ~_umask()
+    if fd is not None and hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    else:
+        os.chmod(tmp, mode)
+
+
+def write_atomic(path: str | Path, data: str | bytes, sync: bool = True) -> Path:
+    """Write `data` (text as UTF-8) to `path` atomically; see `atomic_file`."""
+    path = Path(path)
+    with atomic_file(path, sync=sync) as file:
+        file.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
+    """Run `writer(temporary_path)` and rename the file it wrote over `path`, atomically.
+
+    For libraries that write a file by name (matplotlib's `savefig`, networkx's `write_graphml`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
+    os.close(fd)
+    try:
+        writer(tmp)
+        _permit(None, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,22 @@
+"""Checks of values where they enter hch: text that must be valid Unicode, names that must be usable."""
+
+from __future__ import annotations
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why `text` cannot be written as UTF-8, or None.
+
+    Python turns bytes that are not UTF-8 in command-line arguments, file names and terminal
+    input into lone surrogates (U+DC80..U+DCFF); no UTF-8 file can hold them, so they are
+    refused where they enter rather than when a trace is written.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        if 0xDC80 <= ord(bad) <= 0xDCFF:  # how Python carries a byte that was not UTF-8
+            what = f"the byte 0x{ord(bad) - 0xDC00:02x}, which is not UTF-8"
+        else:
+            what = f"U+{ord(bad):04X} (a lone surrogate)"
+        return f"character {exc.start + 1} is {what}"
+    return None
