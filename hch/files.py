@@ -35,19 +35,29 @@ def read_bytes(path: Path, what: str, error: Callable[[str], Exception], max_byt
         raise error(f"the {what} {path} is a directory, not a file") from None
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as file:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise error(f"the {what} {path} is not a regular file ({_kind(info.st_mode)}); give a file")
         if info.st_size > max_bytes:
             raise error(f"the {what} {path} is {info.st_size:,} bytes; at most {max_bytes:,} are read")
-        try:
-            data = file.read(max_bytes + 1)
-        except OSError as exc:
-            raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        data = _read_up_to(fd, max_bytes + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:  # it grew while being read
         raise error(f"the {what} {path} is over {max_bytes:,} bytes; at most {max_bytes:,} are read")
     return data
+
+
+def _read_up_to(fd: int, count: int) -> bytes:
+    chunks: list[bytes] = []
+    left = count
+    while left > 0 and (chunk := os.read(fd, min(left, 1 << 24))):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_text(path: Path, what: str, error: Callable[[str], Exception], max_bytes: int = MAX_FILE_BYTES) -> str:
@@ -68,13 +78,12 @@ def starts_with(path: Path, count: int) -> bytes:
         fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return b""
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return b""
-        try:
-            return file.read(count)
-        except OSError:
-            return b""
+    try:
+        return _read_up_to(fd, count) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _kind(mode: int) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
 
 def unicode_problem(text: str) -> str | None:
     """Why `text` cannot be written as UTF-8, or None.
@@ -20,3 +24,21 @@ def unicode_problem(text: str) -> str | None:
             what = f"U+{ord(bad):04X} (a lone surrogate)"
         return f"character {exc.start + 1} is {what}"
     return None
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases: `*name` can repeat a value exponentially often (a few
+    lines that expand to billions of items), so files that people write by hand do without them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not accepted: write the value out", mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load` without aliases (see `NoAliasLoader`)."""
+    return yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader: builds plain data only

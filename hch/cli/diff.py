@@ -15,6 +15,12 @@ from hch.errors import HchError
 from hch.journal import load_any
 
 
+class Unreadable(click.ClickException):
+    """A trace to compare cannot be read: exit 2, as 1 means "they differ"."""
+
+    exit_code = 2
+
+
 @app.command()
 @click.argument("a", type=NamedPath(dir_okay=False, path_type=Path))
 @click.argument("b", type=NamedPath(dir_okay=False, path_type=Path))
@@ -24,9 +30,7 @@ def diff(a: Path, b: Path, as_json: bool) -> int:
     try:
         first, second = load_any(a), load_any(b)
     except HchError as exc:
-        error = click.ClickException(str(exc))
-        error.exit_code = 2  # not 1, which means "they differ"
-        raise error from None
+        raise Unreadable(str(exc)) from None
     report = differ.diff(first, second)
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), default=str))

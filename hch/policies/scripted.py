@@ -40,8 +40,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hch.errors import PolicyError, PolicySpecError, QuestionError
+from hch.files import read_text
+from hch.validate import NoAliasLoader, load_yaml
 from hch.workspace import Action, Answer, Ask, Workspace, normalize_question
 
+MAX_SCRIPT_BYTES = 1 << 20
+"""The largest script file read (1 MiB)."""
 DEPTH = re.compile(r"^\s*(>=|<=|>|<|==)?\s*(\d+)\s*$")
 COMPARE: dict[str, Callable[[int, int], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "": operator.eq,
@@ -236,12 +240,7 @@ class ScriptedPolicy:
     def load(cls, spec: str) -> ScriptedPolicy:
         """Read a script file (a path, or a name under a `policies/` folder); errors name file and line."""
         path = find(spec)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PolicySpecError(f"cannot read script {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise PolicySpecError(f"{path}: the script is not UTF-8 text") from None
+        text = read_text(path, "script", PolicySpecError, max_bytes=MAX_SCRIPT_BYTES)
         return cls.parse(text, str(path), as_json=path.suffix == ".json")
 
     @classmethod
@@ -363,7 +362,7 @@ def _read(text: str, source: str, as_json: bool) -> Any:
             raise PolicySpecError(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     else:
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else 1
@@ -378,7 +377,7 @@ def _read(text: str, source: str, as_json: bool) -> Any:
 def _compose(text: str) -> yaml.Node | None:
     """The file's node tree (JSON is YAML too), only to find the line of an invalid value."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=NoAliasLoader)
     except yaml.YAMLError:
         return None
 
