@@ -11,6 +11,7 @@ the same tree spawned with bare anyio task groups, also timed here. Target: each
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,9 @@ def main() -> None:
         file_bytes = path.stat().st_size
         del result
         rows.append({"operation": "load", "seconds": best_of(repeats, lambda: trace_format.load(path))})
+        data = json.loads(path.read_text(encoding="utf-8"))  # the structural check alone, part of load
+        check = best_of(repeats, lambda: trace_format.structure_problem(data))
+        data.clear()
         startup = min(command("--version", cwd=work) for _ in range(repeats))
         rows.append({"operation": "hch show", "seconds": min(command("show", str(path), cwd=work)
                                                            for _ in range(repeats))})
@@ -79,13 +83,14 @@ def main() -> None:
     print(f"trace of {size} workspaces ({graph_nodes} graph nodes), {file_bytes / 1e6:.1f} MB; "
           f"the run itself took {run_seconds:.1f}s")
     print(f"  start-up of a fresh 'hch --version': {startup:.2f}s; "
-          f"the replay's floor (same tree, bare anyio task groups): {floor:.2f}s")
+          f"the replay's floor (same tree, bare anyio task groups): {floor:.2f}s; "
+          f"structural check (part of load): {check:.2f}s")
     for row in rows:
         mark = verdict(row["seconds"], TARGET)
         print(f"  {row['operation']:<11}{row['seconds']:7.2f}s   target < {TARGET:.0f}s {mark}")
     write("trace_io", args.quick, args.out, {
         "nodes": size, "graph_nodes": graph_nodes, "file_bytes": file_bytes, "run_seconds": run_seconds,
-        "startup_seconds": startup, "replay_anyio_floor_seconds": floor, "rows": rows,
+        "startup_seconds": startup, "structure_check_seconds": check, "replay_anyio_floor_seconds": floor, "rows": rows,
         "target_seconds": TARGET, "met": all(row["met"] for row in rows),
     })
 

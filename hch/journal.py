@@ -153,11 +153,10 @@ def load_journal(path: str | Path) -> Trace:
         "format": trace_format.FORMAT, "schema_version": trace_format.SCHEMA_VERSION,
         "graph": meta, "nodes": list(nodes.values()), "edges": list(edges.values()),
     }
-    # Through the trace file's own parser (public API), so both are validated alike.
-    trace = trace_format.parse(_ENCODER.encode(data), source=str(path))
-    if not any(True for _ in trace.workspaces()):
+    if not nodes:
         raise TraceError(f"{path} holds no workspace yet: the run died before its first node")
-    return trace
+    # Through the trace file's own parser (public API), so both are validated alike.
+    return trace_format.parse(_ENCODER.encode(data), source=str(path))
 
 
 def _records(lines: list[str], path: Path) -> list[dict[str, Any]]:

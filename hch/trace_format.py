@@ -263,7 +263,76 @@ def parse(text: str, source: str = "<text>") -> Trace:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise TraceError(f"{source} is not a valid hch trace: {where}: {first['msg']}") from None
+    problem = structure_problem(data)
+    if problem is not None:
+        raise TraceError(f"{source} is not a valid hch trace: {problem}")
     return from_data(data)
+
+
+def structure_problem(data: Any) -> str | None:
+    """What makes validated file data not a run's graph, or None. Linear in nodes and edges.
+
+    There is a root (the first workspace, asked by none); node ids are unique; every edge joins
+    recorded nodes; delegate and reuse edges join workspaces and form no cycle (HCH's delegations
+    are a tree, or a DAG where subtrees are reused); a call edge joins a call to the workspace its
+    `workspace` names, and every call has that edge.
+    """
+    kinds: dict[int, str] = {}
+    owner: dict[int, int] = {}
+    for node in data["nodes"]:
+        if node["id"] in kinds:
+            return f"node id {node['id']} is used twice"
+        kinds[node["id"]] = node["kind"]
+        if node["kind"] == "call":
+            owner[node["id"]] = node["workspace"]
+    for call, workspace in owner.items():
+        if kinds.get(workspace) != "workspace":
+            return f"call {call} belongs to workspace {workspace}, which is not a workspace of the trace"
+    below: dict[int, list[int]] = {}
+    called: set[int] = set()
+    backward = False  # only a reuse edge may point to an older workspace; without one no cycle is possible
+    for edge in data["edges"]:
+        source, target, kind = edge["source"], edge["target"], edge["kind"]
+        if source not in kinds or target not in kinds:
+            return f"a {kind} edge joins {source} to {target}, which is not a node of the trace"
+        if kind == "call":
+            if kinds[target] != "call" or owner[target] != source:
+                return f"the call edge {source} -> {target} does not join a call to its own workspace"
+            called.add(target)
+        elif kinds[source] != "workspace" or kinds[target] != "workspace":
+            return f"the {kind} edge {source} -> {target} does not join two workspaces"
+        else:
+            below.setdefault(source, []).append(target)
+            backward = backward or target <= source
+    root = min((node for node, kind in kinds.items() if kind == "workspace"), default=None)
+    if root is None:
+        return "it holds no workspace"
+    orphan = next((call for call in owner if call not in called), None)
+    if orphan is not None:
+        return f"call {orphan} has no call edge from its workspace {owner[orphan]}"
+    cycle = _on_a_cycle(below) if backward else None
+    if cycle is not None:
+        return f"the delegation edges form a cycle through workspace {cycle}"
+    asker = next((source for source, targets in below.items() if root in targets), None)
+    if asker is not None:
+        return f"the root workspace {root} (the first recorded) is a subquestion of workspace {asker}"
+    return None
+
+
+def _on_a_cycle(below: dict[int, list[int]]) -> int | None:
+    """A node on a cycle of the graph `below` (node -> successors), or None: Kahn's algorithm."""
+    incoming: dict[int, int] = dict.fromkeys(below, 0)
+    for targets in below.values():
+        for target in targets:
+            incoming[target] = incoming.get(target, 0) + 1
+    ready = [node for node, count in incoming.items() if count == 0]
+    while ready:
+        node = ready.pop()
+        for target in below.get(node, ()):
+            incoming[target] -= 1
+            if incoming[target] == 0:
+                ready.append(target)
+    return min((node for node, count in incoming.items() if count > 0), default=None)
 
 
 def from_data(data: Any) -> Trace:

@@ -183,3 +183,19 @@ def test_an_empty_path_is_a_one_line_error(tmp_path: Path, command: str) -> None
     done = hch_cli(command, "", cwd=tmp_path)
     assert done.returncode != 0
     assert done.stderr.strip().startswith("hch: error: Invalid value for 'PATH': an empty path names no file")
+
+
+def test_diff_of_a_valid_and_a_corrupt_trace_fails_with_exit_2(tmp_path: Path) -> None:
+    """A cycle of delegations used to load, and diff reported that the traces agree."""
+    import hch
+
+    hch.answer_sync("What is the sum of 3, 1, 4, 1?", depth=2, trace_path=tmp_path / "ok.json")
+    data = json.loads((tmp_path / "ok.json").read_text())
+    child = next(e for e in data["edges"] if e["kind"] == "delegate")
+    data["edges"].append({**child, "source": child["target"], "target": child["source"]})
+    (tmp_path / "cycle.json").write_text(json.dumps(data))
+    for args in (["ok.json", "cycle.json"], ["cycle.json", "ok.json"]):
+        done = hch_cli("diff", *args, cwd=tmp_path)
+        assert done.returncode == 2, done
+        assert done.stderr.count("\n") == 1 and "form a cycle" in done.stderr and not done.stdout
+    assert hch_cli("diff", "ok.json", "ok.json", cwd=tmp_path).returncode == 0

@@ -113,3 +113,102 @@ def test_save_writes_exactly_the_json_of_to_data(tmp_path: Path) -> None:
             big.add_edge(n - 1, n, "delegate", step=0, order=0)
     save(big, tmp_path / "big.json")
     assert (tmp_path / "big.json").read_bytes() == pydantic_core.to_json(to_data(big))
+
+
+# -- structural validation on load (issue 14, class 8) -------------------------------------------
+
+
+def _valid(tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    """A saved trace with delegations, a reuse edge and calls, as JSON data."""
+    hch.answer_sync("What is (1 + 2) * (1 + 2) + (1 + 2) * (5 - 1)?", depth=3, trace_path=tmp_path / "ok.json")
+    return json.loads((tmp_path / "ok.json").read_text())
+
+
+def _edge(data: dict, kind: str) -> dict:  # type: ignore[type-arg]
+    return next(e for e in data["edges"] if e["kind"] == kind)
+
+
+def _ids(data: dict, kind: str) -> list[int]:  # type: ignore[type-arg]
+    return [n["id"] for n in data["nodes"] if n["kind"] == kind]
+
+
+def _corrupt_cycle(d: dict) -> None:  # type: ignore[type-arg]
+    child = _edge(d, "delegate")
+    d["edges"].append({**child, "source": child["target"], "target": child["source"]})
+
+
+def _corrupt_long_cycle(d: dict) -> None:  # type: ignore[type-arg]
+    """A cycle through three workspaces that does not touch the root."""
+    first, second, third = _ids(d, "workspace")[1:4]
+    d["edges"] += [{"source": a, "target": b, "kind": "delegate", "step": 0, "order": 0}
+                   for a, b in ((first, second), (second, third), (third, first))]
+
+
+def _corrupt_self_reuse(d: dict) -> None:  # type: ignore[type-arg]
+    node = _ids(d, "workspace")[2]
+    d["edges"].append({"source": node, "target": node, "kind": "reuse", "step": 0, "order": 0})
+
+
+CORRUPTIONS = {
+    "a cycle of delegations": (_corrupt_cycle, "form a cycle"),
+    "a cycle of three away from the root": (_corrupt_long_cycle, "form a cycle"),
+    "a workspace reusing itself": (_corrupt_self_reuse, "form a cycle"),
+    "an edge to a missing node": (
+        lambda d: d["edges"].append({"source": 0, "target": 999, "kind": "delegate"}), "not a node of the trace"),
+    "an edge from a missing node": (
+        lambda d: _edge(d, "reuse").update(source=-5), "not a node of the trace"),
+    "a duplicate node id": (lambda d: d["nodes"].append(dict(d["nodes"][1])), "is used twice"),
+    "a call of a missing workspace": (
+        lambda d: next(n for n in d["nodes"] if n["kind"] == "call").update(workspace=12345), "belongs to workspace"),
+    "a call that belongs to a call": (
+        lambda d: next(n for n in d["nodes"] if n["kind"] == "call").update(workspace=_ids(d, "call")[1]),
+        "is not a workspace"),
+    "a call edge to another's call": (
+        lambda d: _edge(d, "call").update(source=_ids(d, "workspace")[1]), "does not join a call to its own"),
+    "a call without its call edge": (
+        lambda d: d["edges"].remove(_edge(d, "call")), "has no call edge"),
+    "a delegation to a call": (
+        lambda d: _edge(d, "delegate").update(target=_ids(d, "call")[0]), "does not join two workspaces"),
+    "the root asked by another": (
+        lambda d: (d["nodes"].append({**d["nodes"][0], "id": 999}),
+                   d["edges"].append({"source": 999, "target": 0, "kind": "delegate"})), "root workspace 0"),
+    "no workspace at all": (
+        lambda d: (d.update(nodes=[n for n in d["nodes"] if n["kind"] != "workspace"], edges=[])),
+        "belongs to workspace"),
+    "nothing at all": (lambda d: d.update(nodes=[], edges=[]), "holds no workspace"),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_a_structurally_corrupt_trace_is_one_line_error(tmp_path: Path, name: str) -> None:
+    corrupt, message = CORRUPTIONS[name]
+    data = _valid(tmp_path)
+    corrupt(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(TraceError, match=message) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path} is not a valid hch trace: ") and "\n" not in str(info.value)
+
+
+def test_every_example_trace_passes_the_structural_check() -> None:
+    from hch.trace_format import structure_problem
+
+    examples = sorted((Path(__file__).parents[1] / "traces" / "examples").glob("*.json"))
+    assert examples
+    for path in examples:
+        assert structure_problem(json.loads(path.read_text())) is None, path
+        load(path)
+
+
+def test_the_structural_check_is_linear_in_a_long_chain() -> None:
+    """A chain of 10^5 workspaces (the deepest DAG) is checked without recursion."""
+    from hch.trace_format import structure_problem
+
+    count = 100_000
+    nodes = [{"id": i, "kind": "workspace"} for i in range(count)]
+    edges = [{"source": i, "target": i + 1, "kind": "delegate"} for i in range(count - 1)]
+    assert structure_problem({"nodes": nodes, "edges": edges}) is None
+    edges.append({"source": count - 1, "target": 1, "kind": "delegate"})
+    problem = structure_problem({"nodes": nodes, "edges": edges})
+    assert problem == "the delegation edges form a cycle through workspace 1"
