@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import sqlite3
 import time
 from pathlib import Path
+
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from hch.errors import HchError
 from hch.files import check_writable_target
@@ -59,9 +63,28 @@ def _ownership(db: sqlite3.Connection) -> str | int:
     return "ours" if tables == ["calls", "sqlite_autoindex_calls_1"] and columns == _COLUMNS else "foreign"
 
 
+def _dump(reply: Reply) -> str:
+    """A reply as JSON; raw text that is not valid Unicode (a lone surrogate a server sent) is escaped."""
+    try:
+        return reply.model_dump_json()
+    except PydanticSerializationError:
+        return json.dumps(reply.model_dump(mode="json"))
+
+
+def _load(text: str) -> Reply:
+    try:
+        return Reply.model_validate_json(text)
+    except ValidationError:  # pydantic's JSON parser refuses escaped lone surrogates; the json module reads them
+        return Reply.model_validate(json.loads(text))
+
+
 def call_key(fingerprint: str, workspace: Workspace) -> str:
     """The cache key of a policy call: a hash of the policy and everything it saw."""
-    payload = fingerprint + "\x00" + workspace.model_dump_json()
+    try:
+        seen = workspace.model_dump_json()
+    except PydanticSerializationError:  # a lone surrogate in text from outside: hashed escaped
+        seen = json.dumps(workspace.model_dump(mode="json"))
+    payload = fingerprint + "\x00" + seen
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -121,13 +144,13 @@ class CallCache:
     def get(self, key: str) -> Reply | None:
         """The recorded reply for `key`, or None."""
         if key in self._pending:
-            return Reply.model_validate_json(self._pending[key][1])
+            return _load(self._pending[key][1])
         row = self._db.execute("SELECT reply FROM calls WHERE key = ?", (key,)).fetchone()
-        return None if row is None else Reply.model_validate_json(row[0])
+        return None if row is None else _load(row[0])
 
     def put(self, key: str, fingerprint: str, reply: Reply, latency: float) -> None:
         """Record a reply; slow calls are committed at once, fast ones in batches."""
-        self._pending[key] = (fingerprint, reply.model_dump_json(), time.time())
+        self._pending[key] = (fingerprint, _dump(reply), time.time())
         if latency >= SLOW_CALL_SECONDS or len(self._pending) >= BATCH_SIZE:
             self.flush()
         elif not self._flush_scheduled:

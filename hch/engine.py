@@ -29,7 +29,7 @@ from hch.position import POSITION, Position
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
-from hch.validate import unicode_problem
+from hch.validate import unicode_problem, valid_text
 from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
 MAX_QUESTION_CHARS = 20_000
@@ -40,7 +40,7 @@ class _NodeError(Exception):
     """Ends one node in error; its parent goes on (unless the run fails fast)."""
 
     def __init__(self, message: str, limit: str | None = None, failed: PolicyError | None = None) -> None:
-        super().__init__(message)
+        super().__init__(valid_text(message))  # it becomes the node's answer, which files must hold
         self.limit = limit
         self.failed = failed
 

@@ -42,3 +42,9 @@ class NoAliasLoader(yaml.SafeLoader):
 def load_yaml(text: str) -> Any:
     """`yaml.safe_load` without aliases (see `NoAliasLoader`)."""
     return yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader: builds plain data only
+
+
+def valid_text(text: str) -> str:
+    """`text` with anything UTF-8 cannot hold (lone surrogates) written as a backslash escape,
+    for messages hch composes from outside text (an exception's message) rather than refusing them."""
+    return text if unicode_problem(text) is None else text.encode("utf-8", "backslashreplace").decode("utf-8")

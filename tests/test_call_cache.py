@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from hch import call_cache
-from hch.call_cache import CallCache, call_key
+from hch.call_cache import APPLICATION_ID, USER_VERSION, CacheError, CallCache, call_key
 from hch.workspace import Answer, Reply, SubAnswer, Workspace
 
 
@@ -100,3 +104,122 @@ def test_under_an_event_loop_a_fast_batch_is_committed_by_a_timer(
     before, after = anyio.run(run)
     assert (before, after) == (set(), {"fast"})  # nothing waits for a slow call or a full batch
     cache.close()
+
+
+# -- a file that is not an hch cache is refused and left untouched (issue 14, class 2) --------------
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _foreign_rollback(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    db.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    db.commit()
+    db.close()
+
+
+def _foreign_wal(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE calls (key TEXT PRIMARY KEY, value BLOB)")  # same table name, other columns
+    db.commit()
+    db.close()
+
+
+def _foreign_marked(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA application_id = 1196444237")  # another application's marker
+    db.commit()
+    db.close()
+
+
+def _foreign_versioned(path: Path) -> None:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    db.close()
+
+
+def _extra_table(path: Path) -> None:
+    """An old (unmarked) hch cache with someone else's table in it is not hch's alone."""
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL)")
+    db.execute("CREATE TABLE other (x)")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("make", [_foreign_rollback, _foreign_wal, _foreign_marked, _foreign_versioned, _extra_table])
+def test_another_applications_database_is_refused_and_left_byte_for_byte(tmp_path: Path, make: Any) -> None:
+    path = tmp_path / "app.db"
+    make(path)
+    db = sqlite3.connect(path)
+    mode = db.execute("PRAGMA journal_mode").fetchone()
+    db.close()
+    before = _snapshot(tmp_path)
+    with pytest.raises(CacheError, match="another application") as info:
+        CallCache(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert _snapshot(tmp_path) == before  # no WAL switch, no table, no marker, no -wal/-shm file
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == mode
+
+
+@pytest.mark.parametrize("content", [b"not a database at all" * 50, b"SQLite format 3\x00" + b"\xff" * 200])
+def test_a_file_that_is_not_sqlite_is_refused_and_left_untouched(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(CacheError, match="not an hch call cache"):
+        CallCache(path)
+    assert path.read_bytes() == content
+
+
+def test_a_new_cache_is_marked_and_an_old_unmarked_one_is_adopted(tmp_path: Path) -> None:
+    new = tmp_path / "new.sqlite"
+    CallCache(new).close()
+    db = sqlite3.connect(new)
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert db.execute("PRAGMA user_version").fetchone()[0] == USER_VERSION
+    old = tmp_path / "old.sqlite"  # as hch wrote caches before the marker
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL)")
+    db.execute("INSERT INTO calls VALUES ('k', 'fp', ?, 0)", (Reply(action=Answer(answer="4")).model_dump_json(),))
+    db.commit()
+    db.close()
+    cache = CallCache(old)
+    assert cache.get("k") == Reply(action=Answer(answer="4"))
+    cache.close()
+    assert sqlite3.connect(old).execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    (tmp_path / "empty.sqlite").touch()  # an empty file becomes a cache
+    CallCache(tmp_path / "empty.sqlite").close()
+
+
+def test_a_cache_of_a_newer_hch_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    CallCache(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {USER_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(CacheError, match="newer format"):
+        CallCache(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_special_files_as_a_cache_are_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    for path in (tmp_path / "fifo", Path("/dev/null"), Path("/dev/zero")):
+        with pytest.raises(CacheError, match="not a regular file"):
+            CallCache(path)
+
+
+def test_the_cli_refuses_a_foreign_cache_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    _foreign_wal(path)
+    before = _snapshot(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "hch", "ask", "What is the sum of 1, 2?", "--cache", str(path),
+                           "--trace", str(tmp_path / "t" / "t.json")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "another application" in done.stderr
+    assert _snapshot(tmp_path) == before

@@ -350,3 +350,67 @@ def test_answer_sync_returns_answer_and_trace() -> None:
     result = hch.answer_sync("What is (3 + 4) * (10 - 2 * 3)?", depth=2)
     assert result.answer == "28"
     assert result.trace.graph.number_of_nodes() > 0
+
+
+# -- text that is not valid Unicode is refused where it enters, and never costs the trace (issue 14) --
+
+NOT_UTF8 = ["caf\udce9?", "\udcff", "What is \ud800 plus 1?"]  # bytes from argv/terminal, a lone surrogate
+
+
+@pytest.mark.parametrize("bad", NOT_UTF8)
+async def test_a_question_or_context_that_is_not_valid_text_is_refused_up_front(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(QuestionError, match="the question is not valid text: character"):
+        await hch.answer(bad, depth=1, trace_path=tmp_path / "t.json")
+    with pytest.raises(QuestionError, match="the context is not valid text"):
+        await hch.answer("What is the sum of 1, 2?", depth=1, context=f"facts {bad}")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bad", NOT_UTF8)
+async def test_a_policy_answer_that_is_not_valid_text_fails_its_node_and_the_trace_is_kept(
+    tmp_path: Path, bad: str
+) -> None:
+    async def behaviour(ws: Workspace) -> Answer | Ask | Reply:
+        if ws.depth == 1 and not ws.steps:
+            return Ask(questions=["a?", "b?"])
+        if ws.depth == 1:
+            return Answer(answer=" / ".join(s.answer for s in ws.answers))
+        raw = {"response": bad}  # raw text a server sent may hold anything: it is written escaped
+        return Reply(action=Answer(answer=bad if ws.question == "a?" else "fine"), raw=raw)
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    result = await hch.answer("q?", depth=1, policy=FunctionPolicy(behaviour), trace_path=tmp_path / "t.json",
+                              call_cache=cache)
+    cache.close()
+    loaded = hch.load_trace(tmp_path / "t.json")
+    statuses = {data["question"]: data["status"] for _, data in loaded.workspaces()}
+    assert statuses == {"q?": "ok", "a?": "error", "b?": "ok"}
+    assert "not valid text" in result.answer and "fine" in result.answer
+    assert not (tmp_path / "t.journal.jsonl").exists()
+
+
+async def test_raw_policy_output_that_is_not_valid_text_is_written_escaped(tmp_path: Path) -> None:
+    async def behaviour(ws: Workspace) -> Reply:
+        return Reply(action=Answer(answer="4"), raw={"body": "\udc80\ud800 broken", "nested": ["\udfff"]})
+
+    await hch.answer("q?", depth=0, policy=FunctionPolicy(behaviour), trace_path=tmp_path / "t.json")
+    loaded = hch.load_trace(tmp_path / "t.json")
+    call = next(data for _, data in loaded.calls())
+    assert call["raw"] == {"body": "\udc80\ud800 broken", "nested": ["\udfff"]}
+    (tmp_path / "t.json").read_bytes().decode("utf-8")  # the file itself is valid UTF-8
+
+
+async def test_a_policy_error_whose_message_is_not_valid_text_is_recorded_escaped(tmp_path: Path) -> None:
+    async def behaviour(ws: Workspace) -> Answer | Ask:
+        if ws.depth == 1 and not ws.steps:
+            return Ask(questions=["a?"])
+        if ws.depth == 1:
+            return Answer(answer=ws.answers[0].answer)
+        raise RuntimeError("server said \udcff\udcfe")
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    result = await hch.answer("q?", depth=1, policy=FunctionPolicy(behaviour), trace_path=tmp_path / "t.json",
+                              call_cache=cache)
+    cache.close()
+    assert result.answer == "error: policy raised RuntimeError: server said \\udcff\\udcfe"
+    assert hch.load_trace(tmp_path / "t.json").meta["answer"] == result.answer
