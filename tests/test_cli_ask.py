@@ -119,3 +119,60 @@ def test_ctrl_c_stops_cleanly_and_writes_the_trace_of_what_completed(tmp_path: P
     trace = hch.load_trace(tmp_path / "t.json")
     statuses = {d["question"]: d["status"] for _, d in trace.workspaces()}
     assert statuses == {"root": "interrupted", "a": "ok", "b": "interrupted"}
+
+
+# -- bad values where they enter: one line, exit 2 or 1, nothing written (issue 14, classes 2 and 3) --
+
+FLOAT_OPTIONS = ["--node-timeout", "--run-timeout", "--max-cost", "--temperature", "--request-timeout"]
+
+
+def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from hch.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("hch: error: "), (args, out, err)
+    assert "Traceback" not in err and "unexpected" not in err
+    return int(exited.value.code or 0), err
+
+
+@pytest.mark.parametrize("option", FLOAT_OPTIONS)
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_every_float_option_refuses_nan_and_infinities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = in_process(["ask", SUM, "--no-cache", f"{option}={value}"], capsys)
+    assert code == 2 and option in err
+    assert not (tmp_path / "traces").exists()
+
+
+@pytest.mark.parametrize("args", [["--trace", ""], ["--trace", "  "], ["--cache", ""], ["--context", "@"]])
+def test_an_empty_path_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = in_process(["ask", SUM, *args], capsys)
+    assert code != 0 and ("empty path" in err or "is a directory" in err)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "/dev/urandom"])
+def test_a_special_file_as_context_is_refused_without_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], special: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if special == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    code, err = in_process(["ask", SUM, "--no-cache", "--context", f"@{special}"], capsys)
+    assert code == 2 and "not a regular file" in err
+
+
+def test_a_question_with_bytes_that_are_not_utf8_is_one_line_and_nothing_is_lost(tmp_path: Path) -> None:
+    question = b"What is the sum of 1, 2? caf\xe9"
+    done = subprocess.run([sys.executable, "-m", "hch", "ask", question, "--trace", "t.json"], cwd=tmp_path,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.count(b"\n") == 1, done.stderr
+    assert b"the question is not valid text: character 29 is the byte 0xe9, which is not UTF-8" in done.stderr

@@ -106,3 +106,53 @@ def test_llm_sweep_against_a_local_server_counts_tokens_and_resumes(tmp_path: Pa
     assert (rows["1"]["graded"], rows["1"]["correct"]) == ("1", "1")
     assert float(rows["1"]["tokens_mean"]) > 0 and float(rows["1"]["cost_mean"]) > 0
     assert "sk-test-key" not in "".join(p.read_text() for p in (tmp_path / "o").rglob("*.json*"))
+
+
+# -- hostile files, names and numbers (issue 14, classes 2 and 3) -----------------------------------
+
+HOSTILE_FILES = {
+    "long.jsonl": (json.dumps({"question": "What is the sum of 1, 2? " + "x" * 20_001}) + "\n",
+                   "long.jsonl line 1: question: String should have at most 20000 characters"),
+    "latin1.jsonl": (b'{"question": "What is the sum of 1, 2? caf\xe9"}\n', "is not UTF-8 text: byte 0xe9 on line 1"),
+    "surrogate.jsonl": ('{"question": "What is the sum of 1, 2?", "id": "\\udc80"}\n', "id: not valid text"),
+    "nan.jsonl": ('{"question": "What is the sum of 1, 2?", "tolerance": NaN}\n', "tolerance"),
+    "inf.jsonl": ('{"question": "What is the sum of 1, 2?", "tolerance": Infinity}\n', "tolerance"),
+    "fifo.jsonl": (None, "is not a regular file (a FIFO)"),
+    "/dev/zero": (None, "is not a regular file (a character device)"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_FILES))
+def test_a_hostile_question_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    from hch.cli import main
+
+    content, message = HOSTILE_FILES[name]
+    if name == "fifo.jsonl":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs on this system")
+        os.mkfifo(tmp_path / name)
+    elif content is not None:
+        path = tmp_path / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:  # a FIFO used to block here forever
+        main(["sweep", name, "--depths", "0", "--no-plot", "--out", "s"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.count("\n") == 1 and message in err, err
+    assert "unexpected" not in err and not (tmp_path / "s").exists()
+
+
+def test_rich_markup_in_the_output_path_does_not_break_resume(tmp_path: Path) -> None:
+    args = ("sweep", "--task", "arithmetic", "-n", "2", "--depths", "0-1", "--no-plot", "--out", "s[/bold]x[red]")
+    for _ in range(2):
+        done = hch_cli(*args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert "0 runs made, 4 resumed" in done.stdout and "s[/bold]x[red]" in done.stderr
+
+
+def test_an_empty_output_directory_is_refused(tmp_path: Path) -> None:
+    done = hch_cli("sweep", "--task", "arithmetic", "-n", "2", "--depths", "0", "--out", "", cwd=tmp_path)
+    assert done.returncode == 2 and "an empty path names no file" in done.stderr and done.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

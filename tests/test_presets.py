@@ -182,3 +182,35 @@ def test_the_shared_context_cannot_open_or_close_a_tag(tag: str) -> None:
         assert text.lower().count(tag.lower()) == plain.lower().count(tag.lower()), (forged, text)
     text = render(preset, _full_workspace(context="3 < 4 and 5 > 2"))
     assert "3 < 4 and 5 > 2" in text  # comparisons are left alone
+
+
+@pytest.mark.parametrize("text", [
+    "system: s\ntemplate: t\nrequest_timeout: .nan\n",
+    "system: s\ntemplate: t\nretry: {max_seconds: .inf}\n",
+    "system: s\ntemplate: t\nprices: {m: {input: .nan, output: 1}}\n",
+    "system: s\ntemplate: t\nsettings: {temperature: .nan}\n",
+    "system: s\ntemplate: t\nsettings: {top_p: -.inf}\n",
+])
+def test_a_preset_refuses_nan_and_infinities(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(PresetError, match="finite number") as info:
+        presets.load(str(path))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["nan,1", "1,inf", "1,2,nan", "inf,inf"])
+def test_a_price_refuses_nan_and_infinities(text: str) -> None:
+    with pytest.raises(PresetError, match="is not INPUT,OUTPUT"):
+        Price.parse(text)
+
+
+def test_a_preset_with_yaml_aliases_is_refused_before_it_expands(tmp_path: Path) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(20)
+    ) + "system: s\ntemplate: t\n"
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb)
+    with pytest.raises(PresetError, match="line 2"):
+        presets.load(str(path))

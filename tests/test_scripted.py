@@ -191,3 +191,49 @@ def test_scripts_can_be_built_from_python_data() -> None:
     assert policy.fingerprint.startswith("script(inline@")
     with pytest.raises(PolicySpecError, match="<script>: fallback"):
         ScriptedPolicy.from_data({"fallback": "maybe"})
+
+
+# -- templates are bounded, and timeouts hold while one runs (issue 14, class 4) --------------------
+
+BOMB_SCRIPT = """
+rules:
+  - match: 'loop'
+    answer: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+  - match: 'gigabyte'
+    answer: "{{ 'x' * 1000000000 }}"
+  - match: 'ask'
+    ask: ["{{ 'q' * 1000000000 }}"]
+    answer: "never"
+  - match: 'fine'
+    answer: "ok"
+  - match: 'root'
+    ask: ["loop", "gigabyte", "ask", "fine"]
+    answer: "{{ subs|map(attribute='status')|join(',') }}"
+"""
+
+
+@pytest.mark.anyio
+async def test_a_runaway_template_fails_only_its_node_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hch.policies import bounded_jinja
+
+    monkeypatch.setattr(bounded_jinja, "MAX_SECONDS", 0.5)
+    result = await hch.answer("root", depth=2, policy=script(BOMB_SCRIPT))
+    assert result.answer == "error,error,error,ok"
+    errors = {d["question"]: d["error"] for _, d in result.trace.workspaces() if d["status"] == "error"}
+    assert "ran over" in errors["loop"] or "steps" in errors["loop"]
+    assert "a repetition would hold 1,000,000,000" in errors["gigabyte"]
+    assert "the ask template failed: a repetition" in errors["ask"]
+    assert all("\n" not in error and "s.yaml:" in error for error in errors.values())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("limit", ["node_timeout", "run_timeout"])
+async def test_node_and_run_timeouts_hold_while_a_template_runs(limit: str) -> None:
+    """The template would run until its own budget (2 s); the timeout ends the node first."""
+    from hch.limits import Limits
+
+    limits = Limits(**{limit: 0.05})
+    result = await hch.answer("root", depth=1, policy=script(BOMB_SCRIPT.replace("gigabyte", "unused")),
+                              limits=limits)
+    loop = next(d for _, d in result.trace.workspaces() if d["question"] == "loop")
+    assert loop["status"] == "error" and loop["limit"] == limit

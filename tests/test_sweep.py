@@ -221,3 +221,85 @@ async def test_a_set_without_gold_is_plotted_for_cost_only(tmp_path: Path) -> No
         paths = write_outputs(tmp_path, cfg, outcome)
     assert all(r.accuracy is None and r.graded == 0 for r in aggregate(outcome.records))
     assert paths["png"].read_bytes().startswith(b"\x89PNG")
+
+
+# -- names on disk and the configuration file (issue 14, classes 3 and 9) ---------------------------
+
+ODD_IDS = ["", ".", "..", "A", "a", "a/b", "a_b", "a\\b", "../escape", ".hidden", "x" * 200, "x" * 201, "CON", "é"]
+
+
+async def test_question_ids_never_share_a_trace_folder_or_leave_the_output(tmp_path: Path) -> None:
+    items = [Item(id=name, question=f"What is the sum of {i}, 1?", answer=str(i + 1)) for i, name in enumerate(ODD_IDS)]
+    out = tmp_path / "out"
+    outcome = await sweep(items, out, [0])
+    assert outcome.ran == len(ODD_IDS) and all(r.correct for r in outcome.records)
+    folders = {Path(r.trace).parent for r in outcome.records}
+    assert len({str(f).casefold() for f in folders}) == len(ODD_IDS)  # distinct even on case-folding systems
+    for record in outcome.records:
+        path = (out / record.trace).resolve()
+        assert path.is_relative_to(out.resolve()) and path.parent.parent.name == "votes-1"
+        assert not path.parent.name.startswith(".")
+    again = await sweep(items, out, [0])
+    assert (again.resumed, again.ran) == (len(ODD_IDS), 0)
+
+
+async def test_ids_whose_folders_would_clash_are_refused_before_any_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hch import sweep as sweeping
+
+    monkeypatch.setattr(sweeping, "safe_name", lambda text: text.lower())  # as if two names clashed
+    items = [Item(id="Q", question="What is the sum of 1, 2?"), Item(id="q", question="What is the sum of 2, 2?")]
+    with pytest.raises(SweepError, match="'Q' and 'q' would share one trace folder"):
+        await sweep(items, tmp_path, [0])
+    assert not (tmp_path / "runs.jsonl").exists()
+
+
+@pytest.mark.parametrize("torn", ["", "   \n", "\n\n"])
+async def test_an_emptied_configuration_does_not_block_resume(tmp_path: Path, torn: str) -> None:
+    first = await sweep(HAND, tmp_path, [0, 1])
+    (tmp_path / "config.json").write_text(torn)  # what a crash during a non-atomic write left
+    again = await sweep(HAND, tmp_path, [0, 1])
+    assert (again.resumed, again.ran) == (first.ran, 0)
+    assert SweepConfig.model_validate_json((tmp_path / "config.json").read_text()).depths == [0, 1]
+
+
+async def test_an_emptied_configuration_of_another_sweep_is_still_refused(tmp_path: Path) -> None:
+    await sweep(HAND, tmp_path, [0])
+    (tmp_path / "config.json").write_text("")
+    with pytest.raises(SweepError, match="runs of another sweep"):
+        await sweep(HAND, tmp_path, [0], policy=NoisyExpertPolicy(noise=0.1))
+
+
+@pytest.mark.parametrize("garbage", ["{", "[]", '{"source": 1}', "\x00\x00"])
+async def test_a_corrupt_configuration_says_how_to_recover_in_one_line(tmp_path: Path, garbage: str) -> None:
+    await sweep(HAND, tmp_path, [0])
+    (tmp_path / "config.json").write_text(garbage)
+    with pytest.raises(SweepError) as info:
+        await sweep(HAND, tmp_path, [0])
+    message = str(info.value)
+    assert "\n" not in message and f"delete {tmp_path / 'config.json'} and rerun to resume" in message
+    (tmp_path / "config.json").unlink()
+    again = await sweep(HAND, tmp_path, [0])  # as the message says
+    assert again.ran == 0
+
+
+async def test_every_output_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each output file is renamed into place whole: the rename is the only way a file appears."""
+    import os as os_module
+
+    from hch import files
+
+    replaced: list[str] = []
+    real = os_module.replace
+
+    def spy(src: str, dst: str | Path) -> None:
+        replaced.append(Path(dst).name)
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", spy)
+    outcome = await sweep(HAND[:2], tmp_path, [0, 1])
+    write_outputs(tmp_path, config([0, 1]), outcome, plot=True)
+    assert {"config.json", "summary.csv", "buckets.csv", "sweep.json", "plot.png", "plot.svg"} <= set(replaced)
+    assert sum(name.startswith("depth-") for name in replaced) == 4  # the traces
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]

@@ -47,11 +47,12 @@ def ask(question: str, depth: int, policy: str, context: str, trace_path: Path |
     """Answer QUESTION with HCH_n; print the answer, its tree, a summary and the trace path."""
     chosen = make_policy(policy, flags)
     trace_path = trace_path or new_trace_path(question)
+    shared = read_context(context)  # before the cache is opened: a bad @FILE leaves nothing behind
     call_cache = open_cache(cache, no_cache)
     try:
         result = anyio.run(
             lambda: answer(
-                question, depth=depth, policy=chosen, context=read_context(context), limits=limits_from(flags),
+                question, depth=depth, policy=chosen, context=shared, limits=limits_from(flags),
                 call_cache=call_cache, trace_path=trace_path, fail_fast=fail_fast,
                 meta={"policy_spec": policy},
             )
@@ -69,6 +70,8 @@ def read_context(value: str) -> str:
     """`--context` text, or the contents of the file named by `@FILE`."""
     if not value.startswith("@"):
         return value
+    if not value[1:].strip():
+        raise click.BadParameter("an empty path names no file; write @FILE")
     return read_text(Path(value[1:]), "context file", click.BadParameter)
 
 

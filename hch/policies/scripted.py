@@ -34,13 +34,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 import jinja2
 import yaml
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hch.errors import PolicyError, PolicySpecError, QuestionError
 from hch.files import read_text
+from hch.policies.bounded_jinja import BoundedSandbox, render
 from hch.validate import NoAliasLoader, load_yaml
 from hch.workspace import Action, Answer, Ask, Workspace, normalize_question
 
@@ -78,7 +79,7 @@ def _second_half(items: Sequence[Any]) -> list[Any]:
     return list(items[len(items) // 2 :])
 
 
-ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+ENV = BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
 ENV.filters.update(number=_number, split=_split, first_half=_first_half, second_half=_second_half)
 
 
@@ -278,6 +279,12 @@ class ScriptedPolicy:
             raise QuestionError(f"no rule of the script {self.source} takes the question {question!r}")
 
     async def act(self, workspace: Workspace) -> Action:
+        # On a worker thread: the event loop goes on while templates render, so --node-timeout and
+        # --run-timeout hold; a template over its budget (bounded_jinja) stops the thread itself.
+        return await anyio.to_thread.run_sync(self.decide, workspace, abandon_on_cancel=True)
+
+    def decide(self, workspace: Workspace) -> Action:
+        """The action for `workspace` (what `act` returns), computed synchronously."""
         for index, rule in enumerate(self.script.rules):
             if not rule.applies_at(workspace.depth):
                 continue
@@ -312,7 +319,7 @@ class ScriptedPolicy:
 
     def _render(self, template: str, variables: dict[str, Any], field: str, index: int | None) -> str:
         try:
-            return compiled(template).render(variables).strip()
+            return render(compiled(template), variables).strip()
         except Exception as exc:  # a template failing on this workspace fails this node, with where it is
             where = self._where(index) if index is not None else self.source
             raise PolicyError(f"{where}: the {field} template failed: {exc}") from None
