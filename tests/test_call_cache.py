@@ -106,6 +106,29 @@ def test_under_an_event_loop_a_fast_batch_is_committed_by_a_timer(
     cache.close()
 
 
+def test_a_busy_event_loop_leaves_at_most_one_batch_of_instant_calls_uncommitted(tmp_path: Path) -> None:
+    """What the README's durability promise rests on (issue 14, class 9): the timer cannot run while
+    the loop is busy, so under load only the batch bound holds: at most BATCH_SIZE - 1 instant calls
+    wait uncommitted (a SIGKILL then loses them: free to redo), and a slow call is never among them."""
+    path = tmp_path / "c.sqlite"
+    cache = CallCache(path)
+    other = sqlite3.connect(path)
+    waiting_counts: list[int] = []
+
+    async def busy() -> None:  # never yields: the commit timer never gets to run
+        for i in range(3 * call_cache.BATCH_SIZE + 100):
+            cache.put(f"k{i}", "p", reply(str(i)), latency=0.0)
+            waiting = i + 1 - other.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+            waiting_counts.append(waiting)
+            assert waiting < call_cache.BATCH_SIZE
+        cache.put("slow", "p", reply("s"), latency=call_cache.SLOW_CALL_SECONDS)
+        assert other.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 3 * call_cache.BATCH_SIZE + 101
+
+    anyio.run(busy)
+    assert max(waiting_counts) == call_cache.BATCH_SIZE - 1
+    cache.close()
+
+
 # -- a file that is not an hch cache is refused and left untouched (issue 14, class 2) --------------
 
 
