@@ -19,6 +19,7 @@ from pydantic_core import PydanticSerializationError
 
 from hch.errors import HchError
 from hch.files import check_writable_target
+from hch.validate import valid_text
 from hch.workspace import Reply, Workspace
 
 DEFAULT_PATH = Path(".hch/cache.sqlite")
@@ -85,7 +86,7 @@ def call_key(fingerprint: str, workspace: Workspace) -> str:
     except PydanticSerializationError:  # a lone surrogate in text from outside: hashed escaped
         seen = json.dumps(workspace.model_dump(mode="json"))
     payload = fingerprint + "\x00" + seen
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class CallCache:
@@ -150,7 +151,7 @@ class CallCache:
 
     def put(self, key: str, fingerprint: str, reply: Reply, latency: float) -> None:
         """Record a reply; slow calls are committed at once, fast ones in batches."""
-        self._pending[key] = (fingerprint, _dump(reply), time.time())
+        self._pending[key] = (valid_text(fingerprint), _dump(reply), time.time())
         if latency >= SLOW_CALL_SECONDS or len(self._pending) >= BATCH_SIZE:
             self.flush()
         elif not self._flush_scheduled:

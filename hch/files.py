@@ -12,6 +12,7 @@ The new file gets the permissions an ordinary `open(path, "w")` would (0o666 les
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -104,6 +105,22 @@ def check_writable_target(path: Path, what: str, error: Callable[[str], Exceptio
         raise error(f"cannot write {what} {path}: it is {_kind(info.st_mode)}, not a regular file")
 
 
+def _real(path: Path) -> Path:
+    """The file a symbolic link points to: it is that file that is replaced, and the link kept."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _special(path: Path) -> bool:
+    """Whether `path` is an existing device, FIFO or socket, written in place (a directory is refused)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
+    return not stat.S_ISREG(mode)
+
+
 def _umask() -> int:
     """The process's umask, read without changing it where the OS allows (os.umask sets it to read it)."""
     try:
@@ -126,7 +143,11 @@ def atomic_file(path: str | Path, sync: bool = True) -> Iterator[BinaryIO]:
     moment leaves the old file or the new one. On an exception the temporary file is removed
     and `path` is untouched.
     """
-    path = Path(path)
+    path = _real(Path(path))
+    if _special(path):  # /dev/null, /dev/stdout, a FIFO: nothing to tear, and never to be replaced
+        with open(path, "wb") as file:
+            yield file
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -165,7 +186,10 @@ def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
 
     For libraries that write a file by name (matplotlib's `savefig`, networkx's `write_graphml`).
     """
-    path = Path(path)
+    path = _real(Path(path))
+    if _special(path):
+        writer(str(path))
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
     os.close(fd)

@@ -8,6 +8,7 @@ from typing import Any
 
 from hch.errors import PolicySpecError
 from hch.policy import Policy
+from hch.validate import unicode_problem
 
 Factory = Callable[[str | None, Mapping[str, Any]], Policy]
 """Builds a policy from the spec's argument (the part after `:` or inside `( )`) and CLI options."""
@@ -30,6 +31,8 @@ def make_policy(spec: str, options: Mapping[str, Any] | None = None) -> Policy:
     """The policy a spec names; an unknown or malformed spec is a `PolicySpecError`."""
     from hch.policies import positional
 
+    if (problem := unicode_problem(spec)) is not None:
+        raise PolicySpecError(f"the policy spec is not valid text: {problem}")
     if positional.is_positional(spec):  # e.g. root=human,else=llm (see hch/policies/positional.py)
         return positional.build(spec, lambda part: make_policy(part, options))
     match = SPEC.match(spec.strip())

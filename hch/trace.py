@@ -97,7 +97,10 @@ class Trace:
         sub = nx.relabel_nodes(other.graph.subgraph(keep), mapping, copy=True)
         for old_node in order:
             new_node = mapping[old_node]
-            self.graph.add_node(new_node, **{**sub.nodes[new_node], "grafted": True})
+            attrs = {**sub.nodes[new_node], "grafted": True}
+            if attrs.get("kind") == "call" and attrs.get("workspace") in mapping:
+                attrs["workspace"] = mapping[attrs["workspace"]]  # the journal rebuilds call edges from it
+            self.graph.add_node(new_node, **attrs)
             self._emit_node(new_node)
         for source, target, data in sub.edges(data=True):
             self.add_edge(source, target, **data)

@@ -274,8 +274,9 @@ def structure_problem(data: Any) -> str | None:
 
     There is a root (the first workspace, asked by none); node ids are unique; every edge joins
     recorded nodes; delegate and reuse edges join workspaces and form no cycle (HCH's delegations
-    are a tree, or a DAG where subtrees are reused); a call edge joins a call to the workspace its
-    `workspace` names, and every call has that edge.
+    are a tree, or a DAG where subtrees are reused); every call has a call edge from a workspace,
+    the one its `workspace` names (calls copied from another run by earlier versions kept the id they
+    had there, so for `grafted` calls only the edge counts).
     """
     kinds: dict[int, str] = {}
     owner: dict[int, int] = {}
@@ -283,7 +284,7 @@ def structure_problem(data: Any) -> str | None:
         if node["id"] in kinds:
             return f"node id {node['id']} is used twice"
         kinds[node["id"]] = node["kind"]
-        if node["kind"] == "call":
+        if node["kind"] == "call" and not node.get("grafted"):
             owner[node["id"]] = node["workspace"]
     for call, workspace in owner.items():
         if kinds.get(workspace) != "workspace":
@@ -296,7 +297,7 @@ def structure_problem(data: Any) -> str | None:
         if source not in kinds or target not in kinds:
             return f"a {kind} edge joins {source} to {target}, which is not a node of the trace"
         if kind == "call":
-            if kinds[target] != "call" or owner[target] != source:
+            if kinds[target] != "call" or kinds[source] != "workspace" or owner.get(target, source) != source:
                 return f"the call edge {source} -> {target} does not join a call to its own workspace"
             called.add(target)
         elif kinds[source] != "workspace" or kinds[target] != "workspace":
@@ -307,9 +308,9 @@ def structure_problem(data: Any) -> str | None:
     root = min((node for node, kind in kinds.items() if kind == "workspace"), default=None)
     if root is None:
         return "it holds no workspace"
-    orphan = next((call for call in owner if call not in called), None)
+    orphan = next((node for node, kind in kinds.items() if kind == "call" and node not in called), None)
     if orphan is not None:
-        return f"call {orphan} has no call edge from its workspace {owner[orphan]}"
+        return f"call {orphan} has no call edge from a workspace"
     cycle = _on_a_cycle(below) if backward else None
     if cycle is not None:
         return f"the delegation edges form a cycle through workspace {cycle}"

@@ -246,3 +246,13 @@ def test_the_cli_refuses_a_foreign_cache_in_one_line(tmp_path: Path) -> None:
                            "--trace", str(tmp_path / "t" / "t.json")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "another application" in done.stderr
     assert _snapshot(tmp_path) == before
+
+
+def test_fingerprints_and_workspaces_that_are_not_valid_text_still_key_and_store(tmp_path: Path) -> None:
+    odd = workspace("caf\udce9?", context="\ud800")
+    key = call_key("human:\udcff", odd)
+    assert key != call_key("human:\udcfe", odd) and key == call_key("human:\udcff", odd)
+    cache = CallCache(tmp_path / "c.sqlite")
+    cache.put(key, "human:\udcff", reply("fine"), latency=1.0)
+    assert cache.get(key) == reply("fine")
+    cache.close()

@@ -156,3 +156,29 @@ def test_a_killed_writer_never_leaves_a_torn_file(tmp_path: Path) -> None:
 
 def test_the_read_limit_is_one_gibibyte() -> None:
     assert files.MAX_FILE_BYTES == 1 << 30
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_device_is_written_in_place_never_replaced(writer: str) -> None:
+    """`hch export -o /dev/stdout` or `/dev/null`: even as root, the device node is not renamed over."""
+    before = os.stat("/dev/null")
+    WRITERS[writer](Path("/dev/null"), b"discarded")
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_symbolic_link_is_kept_and_its_target_replaced(tmp_path: Path, writer: str) -> None:
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "out.json"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    WRITERS[writer](link, b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out.json"]
+
+
+def test_writing_over_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError):
+        write_atomic(tmp_path, b"x")

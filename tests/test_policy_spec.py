@@ -27,3 +27,9 @@ def test_an_expert_subset_can_be_named() -> None:
 def test_bad_specs_are_one_line_errors(spec: str, message: str) -> None:
     with pytest.raises(PolicySpecError, match=message):
         make_policy(spec)
+
+
+@pytest.mark.parametrize("spec", ["human:caf\udce9", "script:\udcff.yaml", "root=expert,else=human:\ud800"])
+def test_a_spec_that_is_not_valid_text_is_refused(spec: str) -> None:
+    with pytest.raises(PolicySpecError, match="the policy spec is not valid text: character"):
+        make_policy(spec)

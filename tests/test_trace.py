@@ -51,3 +51,23 @@ def test_graft_copies_a_subtree_under_new_ids() -> None:
     assert target.graph.nodes[copy]["question"] == "root"
     assert sorted(target.graph.edges) == [(1, 2), (1, 3)]
     assert target.graph.edges[1, 2]["kind"] == "delegate"
+
+
+def test_a_grafted_call_names_the_workspace_it_was_copied_under() -> None:
+    """The journal rebuilds call edges from a call's `workspace`; a copy must name its new owner."""
+    source = Trace()
+    root = source.add_node("workspace", question="root")
+    child = source.add_node("workspace", question="child")
+    source.add_edge(root, child, "delegate", step=0, order=0)
+    for owner in (root, child):
+        source.add_edge(owner, source.add_node("call", workspace=owner, question_seen=f"{owner}"), "call")
+    target = Trace()
+    for _ in range(5):
+        target.add_node("workspace", question="other")
+    copy = target.graft(source, root)
+    copied = list(target.calls())
+    assert len(copied) == 2
+    for node, data in copied:
+        owner = data["workspace"]
+        assert target.graph.has_edge(owner, node) and owner >= copy
+        assert target.graph.nodes[owner]["question"] == source.graph.nodes[int(data["question_seen"])]["question"]

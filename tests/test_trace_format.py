@@ -212,3 +212,13 @@ def test_the_structural_check_is_linear_in_a_long_chain() -> None:
     edges.append({"source": count - 1, "target": 1, "kind": "delegate"})
     problem = structure_problem({"nodes": nodes, "edges": edges})
     assert problem == "the delegation edges form a cycle through workspace 1"
+
+
+def test_a_grafted_call_written_by_an_earlier_hch_still_loads(tmp_path: Path) -> None:
+    """Earlier versions copied calls of reused subtrees with the id of their workspace elsewhere."""
+    data = _valid(tmp_path)
+    call = next(n for n in data["nodes"] if n["kind"] == "call" and n["workspace"] != 0)
+    call.update(grafted=True, workspace=123456)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    load(path)
