@@ -339,9 +339,12 @@ async def run_sweep(
                     if on_run is not None:
                         on_run(record)
 
-        async with anyio.create_task_group() as group:
-            for votes, item, todo_depths in todo:
-                group.start_soon(question, votes, item, todo_depths)
+        try:
+            async with anyio.create_task_group() as group:
+                for votes, item, todo_depths in todo:
+                    group.start_soon(question, votes, item, todo_depths)
+        except BaseExceptionGroup as failed:  # e.g. --fail-fast: the run's own one-line error, not the group
+            raise _first_error(failed) or failed from None
     records = {**{key: done[key] for key in resumed}, **{(r.votes, r.id, r.depth): r for r in new}}
     order = {item.id: i for i, item in enumerate(items)}
     ordered = sorted(records.values(), key=lambda r: (r.votes, order[r.id], r.depth))
@@ -349,6 +352,16 @@ async def run_sweep(
         ordered, len(resumed), len(new), cache.cross_depth_hits, anyio.current_time() - began,
         calls_made=sum(r.calls_made for r in new),
     )
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> HchError | None:
+    """The first `HchError` in a (nested) exception group, if any."""
+    for inner in group.exceptions:
+        found = inner if isinstance(inner, HchError) else (
+            _first_error(inner) if isinstance(inner, BaseExceptionGroup) else None)
+        if found is not None:
+            return found
+    return None
 
 
 class Row(BaseModel):

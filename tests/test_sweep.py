@@ -303,3 +303,26 @@ async def test_every_output_is_written_atomically(tmp_path: Path, monkeypatch: p
     assert {"config.json", "summary.csv", "buckets.csv", "sweep.json", "plot.png", "plot.svg"} <= set(replaced)
     assert sum(name.startswith("depth-") for name in replaced) == 4  # the traces
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
+
+
+async def test_a_run_that_stops_the_sweep_is_its_own_error_not_a_group(tmp_path: Path) -> None:
+    from hch.errors import NodeFailed, RunAborted
+
+    class Refusing:
+        fingerprint = "refusing"
+
+        async def act(self, workspace: Workspace) -> Action | Reply:
+            raise RunAborted("the server rejected the API key")
+
+    with pytest.raises(RunAborted, match="rejected the API key"):
+        await sweep(HAND[:2], tmp_path / "a", [0], policy=Refusing())  # type: ignore[arg-type]
+
+    class Failing:
+        fingerprint = "failing"
+
+        async def act(self, workspace: Workspace) -> Action | Reply:
+            raise ValueError("broken")
+
+    items = HAND[:2]
+    with pytest.raises(NodeFailed, match="policy raised ValueError: broken"):
+        await run_sweep(items, config([0]), {1: Failing()}, tmp_path / "b", fail_fast=True)  # type: ignore[dict-item]
