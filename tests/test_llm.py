@@ -239,7 +239,7 @@ async def test_output_still_invalid_after_the_reasks_is_that_nodes_error(server:
     assert data["status"] == "error" and "no valid action in 3 tries" in data["error"]
     failed = next(c for c in calls(result.trace) if c["input"]["question"] == "What is 1+2?")
     assert failed["error"] and failed["output"] is None
-    assert [a["outcome"] for a in failed["attempts"]] == ["reask", "reask", "reask"]
+    assert [a["outcome"] for a in failed["attempts"]] == ["reask", "reask", "failed"]  # no re-ask after the last
     assert failed["usage"]["prompt_tokens"] > 0  # the failed call's tokens are recorded...
     reported = server.reported_usage()  # ...and counted in the run's totals
     assert result.summary.tokens == reported["prompt_tokens"] + reported["completion_tokens"]
@@ -288,10 +288,21 @@ async def test_a_401_deep_in_the_tree_stops_the_run_and_keeps_the_trace(server: 
 
 
 @pytest.mark.anyio
-async def test_an_unknown_model_stops_the_run_at_once(server: OpenAIServer) -> None:
+async def test_an_unlisted_model_stops_the_run_before_any_request(server: OpenAIServer) -> None:
+    expected = r"does not serve model 'gpt-nope': its /models lists 'test-model'; check --model"
+    with pytest.raises(RunAborted, match=expected):
+        await run("What is 1+2+3+4?", policy(server, model="gpt-nope"))
+    assert server.requests == [] and server.model_lookups == 1
+
+
+@pytest.mark.anyio
+async def test_an_unknown_model_on_a_server_without_a_model_list_stops_the_run_at_the_first_404(
+    server: OpenAIServer,
+) -> None:
+    server.list_models = False  # GET /v1/models is a 404: looked up, skipped silently
     with pytest.raises(RunAborted, match=r"no model 'gpt-nope' .*404.*check --model/HCH_MODEL"):
         await run("What is 1+2+3+4?", policy(server, model="gpt-nope"))
-    assert len(server.requests) == 1
+    assert len(server.requests) == 1 and server.model_lookups == 0
 
 
 @pytest.mark.anyio
@@ -312,18 +323,26 @@ def cli(tmp_path: Path, *args: str, key: str = KEY) -> subprocess.CompletedProce
 
 
 @pytest.mark.parametrize(
-    ("key", "model", "expected"),
-    [("sk-wrong", "test-model", "rejected the API key (401"), (KEY, "gpt-nope", "has no model 'gpt-nope'")],
+    ("key", "model", "listed", "expected", "requests"),
+    [
+        ("sk-wrong", "test-model", True, "rejected the API key (401", 1),
+        (KEY, "gpt-nope", True, "does not serve model 'gpt-nope': its /models lists 'test-model'", 0),
+        (KEY, "gpt-nope", False, "has no model 'gpt-nope' or no chat completions endpoint (404", 1),
+    ],
 )
-def test_cli_401_and_404_are_one_line_errors(
-    server: OpenAIServer, tmp_path: Path, key: str, model: str, expected: str
+def test_cli_401_and_404_are_one_line_errors_that_say_where_the_trace_went(
+    server: OpenAIServer, tmp_path: Path, key: str, model: str, listed: bool, expected: str, requests: int
 ) -> None:
+    server.list_models = listed
+    trace = tmp_path / "run.json"
     done = cli(tmp_path, "What is 1+2+3+4?", "--policy", "llm", "--model", model, "--base-url", server.base_url,
-               key=key)
-    assert done.returncode != 0
+               "--trace", str(trace), key=key)
+    assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("hch: error: ") and expected in done.stderr
+    assert done.stderr.rstrip().endswith(f"; the trace of what completed is in {trace}")
     assert "Traceback" not in done.stderr and done.stdout == ""
-    assert len(server.requests) == 1
+    assert len(server.requests) == requests
+    assert json.loads(trace.read_text())["graph"]["error"] in done.stderr  # the trace is there, with the error
 
 
 @pytest.mark.parametrize(

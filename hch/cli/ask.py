@@ -24,7 +24,7 @@ from hch.cli.options import (
 )
 from hch.cli.render import plain, tree_view
 from hch.engine import Result, answer
-from hch.errors import Stopped
+from hch.errors import RunAborted, Stopped
 from hch.policy_spec import make_policy
 
 
@@ -57,6 +57,8 @@ def ask(question: str, depth: int, policy: str, context: str, trace_path: Path |
     except (KeyboardInterrupt, Stopped):  # Ctrl-C anywhere, or Ctrl-D / quit at a human's prompt
         print(f"hch: interrupted; the trace of what completed is in {trace_path}", file=sys.stderr)
         sys.exit(130)
+    except RunAborted as exc:  # still one line, now saying where the trace went
+        raise RunAborted(f"{exc}; the trace of what completed is in {trace_path}") from None
     finally:
         if call_cache is not None:
             call_cache.close()
