@@ -608,6 +608,26 @@ async def test_a_server_gone_bad_stops_a_wide_run_with_few_attempts_in_all(tmp_p
     assert trace["graph"]["status"] == "interrupted" and "is unreachable" in trace["graph"]["error"]
 
 
+@pytest.mark.anyio
+async def test_after_the_breaker_opened_the_next_run_tries_one_request_first() -> None:
+    down = threading.Event()
+    down.set()
+
+    def flaky(seen: Seen) -> Step | str:
+        return Step(drop=True) if down.is_set() else hch_responder(TREE, combine)(seen)
+
+    with OpenAIServer(flaky) as server:
+        chosen = policy(server)
+        with pytest.raises(RunAborted, match="3 connections in a row"):
+            await run("What is 1+2+3+4?", chosen)
+        assert len(server.requests) == 3
+        with pytest.raises(RunAborted, match="4 connections in a row"):  # still down: stopped at once
+            await run("What is 1+2+3+4?", chosen)
+        assert len(server.requests) == 4
+        down.clear()  # back up: the first reply closes the breaker
+        assert (await run("What is 1+2+3+4?", chosen)).answer == "10"
+
+
 def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_1(tmp_path: Path) -> None:
     preset = tmp_path / "fast.yaml"
     preset.write_text(

@@ -113,6 +113,10 @@ class _MalformedBody(Exception):
     """A 2xx reply whose body is not a chat completion (e.g. cut off by a proxy)."""
 
 
+class _NoAnswer(Exception):
+    """Nothing accepted the connection."""
+
+
 class _Unsupported(Exception):
     """The server rejected the request's output mode (its response_format) as unsupported."""
 
@@ -123,17 +127,24 @@ class _Unsupported(Exception):
 class _Server:
     """What a policy learns about its server while it runs, shared by all its nodes (and by copies
     that share the object): the output mode it accepts, whether the model was looked up, and the
-    circuit breaker counting failed connections in a row."""
+    circuit breaker counting failed connections in a row.
+
+    The breaker opens at `retry.max_connection_failures` failures in a row: every request then stops
+    the run. Once no call is in progress (the run has stopped) it is half open: the count stays, so
+    the next run's first request closes it by getting a reply, or opens it again by failing.
+    """
 
     def __init__(self) -> None:
         self.output: str | None = None
         """The output mode in force after a fallback (None: the preset's)."""
         self.model_checked = False
-        """The model was found in the server's list, or the server offers no list."""
+        """The model was found in the server's list, or the server answered that it has none."""
         self.loop: object = None
-        """The event loop the fields below belong to (a new run starts with a closed breaker)."""
+        """The event loop `lock` belongs to."""
         self.lock: anyio.Lock | None = None
         """Held while the model is looked up, so one lookup serves all nodes."""
+        self.calls = 0
+        """Calls in progress."""
         self.failed_connections = 0
         """Connections that failed in a row (refused or dropped), with no reply between."""
         self.dead: str | None = None
@@ -141,7 +152,13 @@ class _Server:
 
     def enter(self, loop: object) -> None:
         if self.loop is not loop:
-            self.loop, self.lock, self.failed_connections, self.dead = loop, anyio.Lock(), 0, None
+            self.loop, self.lock = loop, anyio.Lock()
+        self.calls += 1
+
+    def leave(self) -> None:
+        self.calls -= 1
+        if self.calls == 0:
+            self.dead = None  # half open
 
 
 class LLMPolicy:
@@ -356,7 +373,10 @@ class LLMPolicy:
         async with server.lock:
             if server.model_checked:
                 return
-            listed = await self._listed_models()
+            try:
+                listed = await self._listed_models()
+            except _NoAnswer:
+                return  # nothing answered: the requests will tell; look again at the next call
             if listed is not None and not model_listed(self.model, listed):
                 shown = ", ".join(repr(name) for name in listed[:8]) + (
                     f" and {len(listed) - 8} more" if len(listed) > 8 else ""
@@ -369,13 +389,18 @@ class LLMPolicy:
             server.model_checked = True
 
     async def _listed_models(self) -> list[str] | None:
-        """The model ids the server lists at /models; None if it offers no such list (or fails)."""
+        """The model ids the server lists at /models; None if it offers no such list (or fails to
+        give one in time); `_NoAnswer` if nothing accepted the connection."""
         client, _ = self._resources()
         try:
             page = await client.models.list(timeout=min(self.request_timeout, MODEL_LOOKUP_TIMEOUT))
             names = [str(model.id) for model in page.data]
+        except openai.APITimeoutError:
+            return None
+        except openai.APIConnectionError:
+            raise _NoAnswer from None
         except (openai.APIError, ValueError, TypeError, AttributeError):
-            return None  # no list (404), or it failed: the chat request will say what is wrong
+            return None  # no list (404), or a broken one: the chat request will say what is wrong
         return names or None
 
     # -- the HTTP request, retried -------------------------------------------------------------
@@ -490,6 +515,7 @@ class LLMPolicy:
         self._users += 1
 
     async def _leave(self) -> None:
+        self._server.leave()
         self._users -= 1
         if self._users == 0 and self._client is not None:
             client, self._client = self._client, None
