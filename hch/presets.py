@@ -77,8 +77,9 @@ class Retry(BaseModel):
     jitter: float = Field(default=1.0, ge=0)
     """Up to this many random seconds added to each backoff, so parallel nodes spread out."""
     max_connection_failures: int = Field(default=3, ge=1)
-    """Failed connections in a row (refused, dropped or not made in time), counted across all nodes
-    with no reply between, after which the server is taken for dead and the run stops."""
+    """Failed connections in a row (refused, dropped or not made in time, or requests timed out
+    before the server ever replied), counted across all nodes with no reply between, after which
+    the server is taken for dead and the run stops."""
 
     @model_validator(mode="after")
     def _retries_can_start(self) -> Retry:

@@ -525,14 +525,25 @@ async def test_a_request_body_the_server_rejects_as_invalid_stops_the_run() -> N
 
 
 @pytest.mark.anyio
-async def test_a_server_that_accepts_and_never_answers_times_out_and_is_retried() -> None:
-    patient = Retry(max_attempts=3, max_seconds=30, initial_wait=0.01, max_wait=0.05, jitter=0.01)
-    with OpenAIServer(lambda seen: Step(hang=True), hang_seconds=10) as server:
-        result = await run("What is 1+2?", policy(server, request_timeout=0.2, retry=patient), depth=0)
-    attempts = calls(result.trace)[0]["attempts"]
-    assert [a["outcome"] for a in attempts] == ["retry", "retry", "failed"]
+async def test_a_request_that_hangs_times_out_and_is_retried_to_the_budget(server: OpenAIServer) -> None:
+    server.inject(lambda seen: question_of(seen) == "What is 1+2?", *[Step(hang=True)] * FAST.max_attempts)
+    result = await run("What is 1+2+3+4?", policy(server, request_timeout=0.2))
+    attempts = call_of(result.trace, "What is 1+2?")["attempts"]
+    assert [a["outcome"] for a in attempts] == ["retry", "retry", "retry", "failed"]  # all 4 of FAST's
     assert all(a["status"] is None and "request timeout" in a["error"] for a in attempts)
-    assert len(server.requests) == 3 and result.status == "error" and "failed 3 time(s)" in result.answer
+    assert result.status == "ok" and result.answer == "?"  # a server that has answered is slow, not dead
+
+
+@pytest.mark.anyio
+async def test_a_server_that_accepts_and_never_answers_is_retried_then_taken_for_dead() -> None:
+    with OpenAIServer(lambda seen: Step(hang=True), hang_seconds=10) as server, pytest.raises(RunAborted) as caught:
+        await run("What is 1+2?", policy(server, request_timeout=0.2), depth=0)
+    attempts = caught.value.attempts
+    assert [a["outcome"] for a in attempts] == ["retry", "retry", "failed"]  # timed out, retried, stopped
+    assert all(a["status"] is None and "request timeout" in a["error"] for a in attempts)
+    assert len(server.requests) == 3 < FAST.max_attempts
+    assert "is unreachable: 3 requests in a row got no reply (accepted, but no reply within the request " \
+           "timeout of 0.2s; if it is only slow, raise --request-timeout)" in str(caught.value)
 
 
 def test_the_default_preset_retries_a_request_that_times_out_several_times(capsys: pytest.CaptureFixture[str]) -> None:
@@ -561,7 +572,7 @@ async def test_refused_connections_stop_the_run_through_the_breaker(tmp_path: Pa
     with pytest.raises(RunAborted) as caught:
         await run("What is 1+2+3+4?", chosen, trace_path=tmp_path / "t.json")
     message = str(caught.value)
-    assert message.startswith(f"{url} is unreachable: 3 connections in a row failed (connection refused)")
+    assert message.startswith(f"{url} is unreachable: 3 requests in a row got no reply (connection refused)")
     assert "Start it, or fix --base-url/OPENAI_BASE_URL" in message and "\n" not in message
     trace = json.loads((tmp_path / "t.json").read_text())
     (call,) = [n for n in trace["nodes"] if n["kind"] == "call"]
@@ -578,7 +589,7 @@ async def test_a_server_that_dies_mid_run_stops_the_run_within_the_breakers_coun
     def crash_at_c(seen: Seen) -> Step | str:
         return Step(crash=True) if question_of(seen) == "c" else hch_responder(CHAIN)(seen)
 
-    expected = "is unreachable: 3 connections in a row failed"
+    expected = "is unreachable: 3 requests in a row got no reply"
     with OpenAIServer(crash_at_c) as server, pytest.raises(RunAborted, match=expected) as caught:
         await run("a", policy(server), depth=3)
     assert [question_of(seen) for seen in server.requests] == ["a", "b", "c"]  # then nothing reached it
@@ -597,7 +608,7 @@ async def test_a_server_gone_bad_stops_a_wide_run_with_few_attempts_in_all(tmp_p
             gone.set()
         return Step(drop=True) if gone.is_set() else hch_responder(WIDE, combine)(seen)
 
-    with OpenAIServer(dead_from_a_leaf) as server, pytest.raises(RunAborted, match="is unreachable: 3 connections"):
+    with OpenAIServer(dead_from_a_leaf) as server, pytest.raises(RunAborted, match="is unreachable: 3 requests"):
         await run("root", policy(server, max_concurrency=3), depth=3, trace_path=tmp_path / "t.json")
     dropped = [seen for seen in server.requests if seen.status is None]
     # 3 failures in a row open the breaker; around them, at most the other 2 requests in flight can
@@ -618,10 +629,10 @@ async def test_after_the_breaker_opened_the_next_run_tries_one_request_first() -
 
     with OpenAIServer(flaky) as server:
         chosen = policy(server)
-        with pytest.raises(RunAborted, match="3 connections in a row"):
+        with pytest.raises(RunAborted, match="3 requests in a row"):
             await run("What is 1+2+3+4?", chosen)
         assert len(server.requests) == 3
-        with pytest.raises(RunAborted, match="4 connections in a row"):  # still down: stopped at once
+        with pytest.raises(RunAborted, match="4 requests in a row"):  # still down: stopped at once
             await run("What is 1+2+3+4?", chosen)
         assert len(server.requests) == 4
         down.clear()  # back up: the first reply closes the breaker
@@ -638,7 +649,7 @@ def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_1(tmp_
     done = cli(tmp_path, "What is 1+2?", "--policy", "llm", "--model", "m", "--base-url", url, "--preset", str(preset),
                "--trace", str(tmp_path / "t.json"))
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"hch: error: {url} is unreachable: 3 connections")
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"hch: error: {url} is unreachable: 3 requests")
     assert done.stderr.rstrip().endswith(f"the trace of what completed is in {tmp_path / 't.json'}")
     (call,) = [n for n in json.loads((tmp_path / "t.json").read_text())["nodes"] if n["kind"] == "call"]
     assert len(call["attempts"]) == 3  # of the 6 the preset allows

@@ -7,8 +7,9 @@ visible in the trace; invalid or truncated output is re-asked with the error (qu
 excerpt of the reply). What cannot heal is not retried: a 500 repeated identically, a request the
 server rejects as unsupported (a `json_schema` response format falls back once, for the rest of
 the run, to the schema inside `json_object`, as llama.cpp's servers take it), and 401/403/404 or a
-model the server does not list, which stop the run at once. Failed connections in a row, counted
-across all nodes, open a circuit breaker that stops the run: the server is taken for dead.
+model the server does not list, which stop the run at once. Requests with no reply at all in a row
+(refused, dropped, or timed out before the server ever replied), counted across all nodes, open a
+circuit breaker that stops the run: the server is taken for dead.
 A capacity limiter bounds simultaneous requests and is held only around the
 HTTP request itself, never while a node waits for its children, so no tree shape can deadlock.
 """
@@ -145,8 +146,11 @@ class _Server:
         """Held while the model is looked up, so one lookup serves all nodes."""
         self.calls = 0
         """Calls in progress."""
+        self.answered = False
+        """The server has replied to a request (timeouts then no longer count as failed connections)."""
         self.failed_connections = 0
-        """Connections that failed in a row (refused or dropped), with no reply between."""
+        """Connections that failed in a row (refused or dropped, or timed out before any reply), with
+        no reply between."""
         self.dead: str | None = None
         """Why the server is taken for dead (the breaker is open): every request stops the run."""
 
@@ -154,6 +158,9 @@ class _Server:
         if self.loop is not loop:
             self.loop, self.lock = loop, anyio.Lock()
         self.calls += 1
+
+    def replied(self) -> None:
+        self.answered, self.failed_connections = True, 0
 
     def leave(self) -> None:
         self.calls -= 1
@@ -460,7 +467,7 @@ class LLMPolicy:
                     model=body["model"], messages=body["messages"], extra_body=extra, timeout=self.request_timeout,
                 )
         except openai.APIStatusError as exc:
-            server.failed_connections = 0  # it answered
+            server.replied()
             record["status"] = exc.status_code
             record["error"] = self._scrub(_server_message(exc))
             raise
@@ -468,20 +475,25 @@ class LLMPolicy:
             record["error"] = f"no reply within {self.request_timeout:g}s (request timeout)"
             if _in_chain(exc, "ConnectTimeout"):  # not even a connection: as good as refused
                 record["error"] = f"no connection within {self.request_timeout:g}s (request timeout)"
-                self._connection_failed("no connection within the request timeout")
+                self._connection_failed(f"no connection within the request timeout of {self.request_timeout:g}s")
+            elif not server.answered:  # a server that never answered anything: stuck, not slow
+                self._connection_failed(
+                    f"accepted, but no reply within the request timeout of {self.request_timeout:g}s; "
+                    "if it is only slow, raise --request-timeout"
+                )
             raise
         except openai.APIConnectionError as exc:
             record["error"] = self._scrub(f"connection error: {exc.__cause__ or exc}")
             self._connection_failed(_connection_failure(exc))
             raise
         except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:
-            server.failed_connections = 0
+            server.replied()
             record["status"] = 200
             record["error"] = f"malformed response body: {self._scrub(str(exc))}"
             raise _MalformedBody(record["error"]) from None
         finally:
             record["seconds"] = round(time.monotonic() - began, 6)
-        server.failed_connections = 0
+        server.replied()
         record["status"] = 200
         if not completion.choices:
             record["error"] = "the reply has no choices"
@@ -489,15 +501,15 @@ class LLMPolicy:
         return completion
 
     def _connection_failed(self, why: str) -> None:
-        """Count a failed connection; at `retry.max_connection_failures` in a row, across all
-        nodes, the server is taken for dead and this and every later request stop the run."""
+        """Count a failed connection (or, before the server ever replied, a timed-out request); at
+        `retry.max_connection_failures` in a row, across all nodes, the server is taken for dead
+        and this and every later request stop the run."""
         server = self._server
         server.failed_connections += 1
         if server.dead is None and server.failed_connections >= self.retry.max_connection_failures:
             server.dead = (
-                f"{safe_url(self.base_url)} is unreachable: {server.failed_connections} connections in a row "
-                f"failed ({why}) with no reply between; is the server running there? Start it, or fix "
-                "--base-url/OPENAI_BASE_URL"
+                f"{safe_url(self.base_url)} is unreachable: {server.failed_connections} requests in a row got "
+                f"no reply ({why}); is the server running there? Start it, or fix --base-url/OPENAI_BASE_URL"
             )
         if server.dead is not None:
             raise RunAborted(server.dead) from None
