@@ -287,7 +287,7 @@ class LLMPolicy:
             try:
                 mode, body, completion = await self._send_accepted(messages, attempts)
             except (PolicyError, RunAborted) as exc:
-                exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges, mode), attempts
+                exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges, self.output), attempts
                 raise
             exchanges.append({"request": body, "response": completion.to_dict(mode="json")})
             usage = usage + self._usage(completion)
