@@ -104,6 +104,7 @@ async def test_primitive_questions_are_the_environments_at_any_depth_without_a_c
     assert (root["policy"], root["oracle"], root["status"]) == ("environment", True, "ok")
     assert result.answer == oracle_answer(item.context, f"What is sigma^1({x})?")
     assert recording.shown == [] and result.summary.policy_calls == 0
+    assert result.summary.environment_answers == 1 and "1 node (1 by the environment)" in result.summary.line()
     assert result.trace.meta["facts"] == "hidden"
 
 
@@ -170,3 +171,4 @@ async def test_an_llm_is_shown_only_the_header_and_never_asked_a_primitive_quest
         text = json.dumps(seen.body["messages"])
         assert PERMUTATION.replace('"', '\\"') in text and "aa -> ab" not in text
     assert [d["question"] for d in oracle_nodes(result.trace)] == ["What is sigma^1(aa)?", "What is sigma^1(ab)?"]
+    assert (result.summary.environment_answers, result.summary.policy_calls) == (2, 2)
