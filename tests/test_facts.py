@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +173,56 @@ async def test_an_llm_is_shown_only_the_header_and_never_asked_a_primitive_quest
         assert PERMUTATION.replace('"', '\\"') in text and "aa -> ab" not in text
     assert [d["question"] for d in oracle_nodes(result.trace)] == ["What is sigma^1(aa)?", "What is sigma^1(ab)?"]
     assert (result.summary.environment_answers, result.summary.policy_calls) == (2, 2)
+
+
+async def test_a_script_as_h_sees_only_the_header_and_asks_the_environment() -> None:
+    import textwrap
+
+    from hch.policies.scripted import ScriptedPolicy
+
+    policy = ScriptedPolicy.parse(textwrap.dedent("""
+        rules:
+          - match: 'Where does (?P<x>[a-h]{2}) go in two steps\\?'
+            ask: ["What is sigma^2({{ x }})?"]
+            answer: "{{ answers[0] }}"
+          - match: 'What is sigma\\^2\\((?P<x>[a-h]{2})\\)\\?'
+            ask: ["What is sigma^1({{ x }})?"]
+            answer: "{{ answers[0] }} then ask again"
+    """), "s.yaml")
+    result = await answer("Where does aa go in two steps?", depth=3, policy=policy, context=FACTS, facts="hidden")
+    assert result.answer == "ab then ask again" and result.status == "ok"
+    assert [d["question"] for d in oracle_nodes(result.trace)] == ["What is sigma^1(aa)?"]
+    assert all("aa -> ab" not in json.dumps(data["input"]) for _, data in result.trace.calls())
+
+
+def test_a_person_as_h_sees_only_the_header_and_the_environments_answers(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    import pexpect
+
+    (tmp_path / "facts.txt").write_text(FACTS)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hch", "ask", "What is sigma^2(aa)?", "--depth", "1", "--policy", "human", "--context", "@facts.txt",
+         "--facts", "hidden", "--no-cache", "--trace", "t.json"],
+        cwd=str(tmp_path), encoding="utf-8", dimensions=(60, 200), timeout=30, env={**os.environ, "COLUMNS": "200"},
+    )
+    child.expect_exact("#0 n=1> ")
+    shown = str(child.before)
+    assert "Permutation powering" in shown and "aa -> ab" not in shown
+    child.sendline("ask What is sigma^1(aa)?")
+    child.expect_exact("#0 n=1 (1 queued)> ")
+    child.sendline("go")  # the environment answers: no prompt for the subquestion
+    child.expect_exact("#0 n=1> ")
+    assert "ab" in str(child.before)
+    child.sendline("ask What is sigma^1(ab)?")
+    child.expect_exact("#0 n=1 (1 queued)> ")
+    child.sendline("go")
+    child.expect_exact("#0 n=1> ")
+    child.sendline("answer ac")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert sum(bool(n.get("oracle")) for n in trace["nodes"]) == 2 and trace["graph"]["facts"] == "hidden"
