@@ -228,12 +228,47 @@ async def test_a_runaway_template_fails_only_its_node_in_one_line(monkeypatch: p
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("limit", ["node_timeout", "run_timeout"])
-async def test_node_and_run_timeouts_hold_while_a_template_runs(limit: str) -> None:
-    """The template would run until its own budget (2 s); the timeout ends the node first."""
-    from hch.limits import Limits
+async def test_node_and_run_timeouts_hold_while_a_template_runs(limit: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template would run until its own budget; the timeout ends its node first. The root acts
+    at once (no await, so no timeout can cut it), whatever the machine's load."""
+    from helpers import FunctionPolicy
 
-    limits = Limits(**{limit: 0.05})
-    result = await hch.answer("root", depth=1, policy=script(BOMB_SCRIPT.replace("gigabyte", "unused")),
-                              limits=limits)
+    from hch.limits import Limits
+    from hch.policies import bounded_jinja
+    from hch.policies.positional import PositionalPolicy
+
+    monkeypatch.setattr(bounded_jinja, "MAX_SECONDS", 5.0)
+
+    async def root(ws: Workspace) -> Answer | Ask:
+        return Answer(answer=ws.answers[0].status) if ws.steps else Ask(questions=["loop"])
+
+    policy = PositionalPolicy({"root": FunctionPolicy(root), "else": script(BOMB_SCRIPT)})
+    result = await hch.answer("root", depth=1, policy=policy, limits=Limits(**{limit: 0.05}))
     loop = next(d for _, d in result.trace.workspaces() if d["question"] == "loop")
-    assert loop["status"] == "error" and loop["limit"] == limit
+    assert (loop["status"], loop["limit"]) == ("error", limit)  # the template's own budget records no limit
+    assert result.answer == ("error" if limit == "node_timeout" else "error: run timeout reached")
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-Infinity", "1e999"])
+def test_the_number_filter_refuses_nan_and_infinities(text: str) -> None:
+    from hch.policies.scripted import _number
+
+    with pytest.raises(ValueError, match="is not a finite number"):
+        _number(text)
+    assert _number("2.0") == 2 and _number(" 2.5 ") == 2.5
+
+
+def test_a_script_with_yaml_aliases_is_refused_naming_the_line() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nrules: []\n"
+    with pytest.raises(PolicySpecError, match=r"s.yaml:2: not valid YAML: YAML aliases \(\*name\) are not accepted"):
+        script(bomb)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_script_that_is_a_fifo_or_too_large_is_one_line(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.yaml")
+    with pytest.raises(PolicySpecError, match="is not a regular file"):
+        ScriptedPolicy.load(str(tmp_path / "fifo.yaml"))
+    (tmp_path / "big.yaml").write_text("# " + "x" * (1 << 20) + "\nrules: []\n")
+    with pytest.raises(PolicySpecError, match="at most 1,048,576 are read"):
+        ScriptedPolicy.load(str(tmp_path / "big.yaml"))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -64,6 +65,8 @@ def _number(text: Any) -> int | float:
         number = float(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):  # "nan", "inf", "1e999": not an answer a template can compute with
+        raise ValueError(f"{value!r} is not a finite number")
     return int(number) if number.is_integer() else number
 
 
@@ -349,7 +352,7 @@ def find(spec: str) -> Path:
     """The script file `spec` names: a path, or a name (without suffix) under a `policies/` folder."""
     path = Path(spec).expanduser()
     if path.suffix in (".yaml", ".yml", ".json") or path.parent != Path("."):
-        if not path.is_file():
+        if not path.exists():  # anything else there (a FIFO, a folder) is refused by the reader, by name
             raise PolicySpecError(f"no script file at {path}")
         return path
     for folder in search_path():
