@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hch.diff import DiffReport, diff
-from hch.engine import answer
+from hch.engine import Copies, answer
 from hch.errors import TraceError
 from hch.limits import Limits
 from hch.policies.replay import Divergence, ReplayPolicy
@@ -81,7 +81,7 @@ async def replay(
     result = await answer(
         str(info.get("question", root["question"])), depth=int(info.get("depth", root["depth"])),
         policy=served_by, context=str(info.get("context", "")), limits=limits,
-        meta={"replay_of": info.get("started_at"), **(meta or {})},
+        meta={"replay_of": info.get("started_at"), **(meta or {})}, copies=_copies(info.get("copies")),
     )
     report = diff(recorded, result.trace)
     divergence = served_by.divergence
@@ -90,3 +90,12 @@ async def replay(
         answer=result.answer, recorded_answer=info.get("answer"), served=served_by.served,
         unserved=served_by.unserved, fallback=fallback is not None, divergence=divergence, diff=report,
     ), result.trace
+
+
+def _copies(recorded: Any) -> Copies:
+    """The recorded copies mode (traces from before it was recorded merged their copies)."""
+    if recorded in (None, "merged"):
+        return "merged"
+    if recorded == "independent":
+        return "independent"
+    raise TraceError(f"the trace's recorded copies mode {recorded!r} is not 'merged' or 'independent'")

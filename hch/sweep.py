@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel, Field, ValidationError
@@ -66,19 +66,24 @@ class SweepConfig(BaseModel):
     """Questions run at the same time at most."""
     limits: Limits = Field(default_factory=Limits)
     """Limits of every run."""
+    copies: Literal["merged", "independent"] = "merged"
+    """Whether identical subquestions at different places share one copy of H or are independent copies."""
     fingerprints: dict[str, str] = Field(default_factory=dict)
     """The fingerprint of each voting variant's policy."""
     items_digest: str = ""
     """A hash of the question set (questions, gold answers, contexts)."""
 
     def continues(self, previous: SweepConfig) -> bool:
-        """Whether this sweep may add to `previous`'s output: the same questions and limits, and the
+        """Whether this sweep may add to `previous`'s output: the same questions, limits and copies mode, and the
         same policy for every number of votes both have (more depths or votes are fine)."""
         shared = set(self.fingerprints) & set(previous.fingerprints)
         same_policy = all(self.fingerprints[k] == previous.fingerprints[k] for k in shared) if shared else (
             self.policy == previous.policy
         )
-        return (self.items_digest, self.limits) == (previous.items_digest, previous.limits) and same_policy
+        same_runs = (self.items_digest, self.limits, self.copies) == (
+            previous.items_digest, previous.limits, previous.copies
+        )
+        return same_runs and same_policy
 
 
 class RunRecord(BaseModel):
@@ -294,7 +299,7 @@ async def run_sweep(
                     result = await answer(
                         item.question, depth=depth, policy=policies[votes], context=item.context,
                         limits=config.limits, call_cache=call_cache, subtree_cache=cache, trace_path=out / path,
-                        fail_fast=fail_fast,
+                        fail_fast=fail_fast, copies=config.copies,
                         meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
                                         "required_depth": item.required_depth}},
                     )

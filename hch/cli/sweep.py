@@ -15,7 +15,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hch.cli import app
-from hch.cli.options import cache_options, limit_options, limits_from, llm_options, open_cache, policy_option
+from hch.cli.options import (
+    cache_options,
+    copies_option,
+    limit_options,
+    limits_from,
+    llm_options,
+    open_cache,
+    policy_option,
+)
 from hch.cli.render import plain
 from hch.grading import GRADERS
 from hch.policies.vote import vote
@@ -59,12 +67,13 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default: studies/NAME); rerun the same command to resume.")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG/SVG plot.")
+@copies_option
 @cache_options
 @limit_options
 @llm_options
 def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, policy: str,
-          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, cache: Path,
-          no_cache: bool, fail_fast: bool, **flags: Any) -> None:
+          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, copies: str,
+          cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
     """Run every question at every depth and report accuracy, cost and time per depth.
 
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
@@ -75,7 +84,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     items, config = source(questions_file, task, count, seed, grader)
     config = config.model_copy(update={
         "depths": depth_list, "policy": policy, "votes": vote_list, "concurrency": concurrency,
-        "limits": limits_from(flags),
+        "limits": limits_from(flags), "copies": copies,
     })
     base = make_policy(policy, flags)
     policies = {k: vote(k, base) for k in vote_list}
