@@ -59,7 +59,7 @@ def test_file_sweep_with_and_without_gold(tmp_path: Path) -> None:
         (("sweep", "missing.jsonl"), "no question file at missing.jsonl"),
         (("sweep", "bad.jsonl"), "bad.jsonl line 2: not valid JSON"),
         (("sweep", "odd.jsonl"), "question line-1: the offline expert cannot parse"),
-        (("sweep", "--task", "arithmetic", "--policy", "vote:x"), "vote needs a number of copies"),
+        (("sweep", "--task", "arithmetic", "--policy", "vote:0"), "vote needs a number of copies"),
     ],
 )
 def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, args: tuple[str, ...], message: str) -> None:

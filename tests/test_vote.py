@@ -87,9 +87,11 @@ def test_specs_and_positions() -> None:
     inner = make_policy("vote(3, expert(noise=0.1, seed=2))")
     assert isinstance(inner, VotePolicy) and "noise(0.1,seed=2)" in inner.fingerprint
     assert len({c.fingerprint for c in inner.copies}) == 3
-    for bad in ("vote", "vote:0", "vote(x)"):
+    for bad in ("vote", "vote:0", "vote(0, expert)", "vote(-2, expert)", "vote(1.5)"):
         with pytest.raises(PolicySpecError, match="vote needs a number of copies"):
             make_policy(bad)
+    with pytest.raises(PolicySpecError, match="unknown policy 'x'"):
+        make_policy("vote(x)")  # not a number: a vote over policies, and x is none
     mixed = make_policy("vote(3, root=expert,else=expert(noise=0.5))")
     assert isinstance(mixed, PositionalVote)
     assert "noise" not in resolve(mixed, 2, True).fingerprint

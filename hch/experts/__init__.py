@@ -57,9 +57,11 @@ class ExpertPolicy:
             )
 
     async def act(self, workspace: Workspace) -> Action:
+        from hch.policies.check import redo
+
         for expert in self.experts:
             if expert.knows(workspace.question, workspace.context):
-                return expert.act(workspace)
+                return expert.act(redo(workspace))  # a check's "not confirmed" is not a refused ask
         raise PolicyError(f"no expert knows the question {workspace.question!r}")
 
 

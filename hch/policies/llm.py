@@ -10,6 +10,7 @@ HTTP request itself, never while a node waits for its children, so no tree shape
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import hashlib
 import json
@@ -148,6 +149,26 @@ class LLMPolicy:
         self._client: openai.AsyncOpenAI | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._users = 0
+        self.replica_index: int | None = None
+        """Which copy of a vote this is (see `replica`); None for the policy itself."""
+        self._home: LLMPolicy = self  # whose client and concurrency limit this policy uses (a replica: its origin's)
+
+    def replica(self, index: int) -> LLMPolicy:
+        """Copy `index` of a vote: the same model and settings, its own sampling seed (sent per request),
+        sharing this policy's client and concurrency limit, so k copies send k different requests."""
+        clone = copy.copy(self)
+        clone.replica_index = index
+        return clone
+
+    def sampling_seed(self, workspace: Workspace) -> int | None:
+        """The seed sent for this workspace: derived from the configured seed, the replica index and
+        the copy id when there is either (a vote's copy, or `copies="independent"`); else None (the
+        settings' own seed, if any, is sent as it is)."""
+        if self.replica_index is None and not workspace.copy:
+            return None
+        parts = [self.settings.get("seed"), self.replica_index, workspace.copy]
+        digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+        return int(digest[:8], 16) % 2**31
 
     @classmethod
     def from_options(cls, argument: str | None, options: Mapping[str, Any]) -> LLMPolicy:
@@ -181,7 +202,8 @@ class LLMPolicy:
         }
         digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
         host = urlsplit(self.base_url).hostname or "?"
-        return f"llm:{self.model}@{host}#{digest}"
+        suffix = f"/copy{self.replica_index}" if self.replica_index is not None else ""
+        return f"llm:{self.model}@{host}#{digest}{suffix}"
 
     # -- one call ----------------------------------------------------------------------------
 
@@ -203,7 +225,7 @@ class LLMPolicy:
         usage = Usage()
         error = ""
         for _ in range(self.preset.max_reasks + 1):
-            body = self._body(messages)
+            body = self._body(messages, self.sampling_seed(workspace))
             try:
                 completion = await self._send(body, attempts)
             except (PolicyError, RunAborted) as exc:
@@ -233,9 +255,11 @@ class LLMPolicy:
             usage=usage, raw=self._raw(exchanges), attempts=attempts,
         )
 
-    def _body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """The JSON request body, exactly as sent (and recorded)."""
+    def _body(self, messages: list[dict[str, Any]], seed: int | None = None) -> dict[str, Any]:
+        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, **self.settings}
+        if seed is not None:
+            body["seed"] = seed
         if self.preset.output == "json_schema":
             schema: dict[str, Any] = {"name": "hch_action", "schema": ACTION_SCHEMA}
             if self.strict:
@@ -332,24 +356,27 @@ class LLMPolicy:
     # The limiter lives as long as the event loop: one per run's loop, shared by all its calls.
 
     def _enter(self) -> None:
+        home = self._home
         loop = anyio.lowlevel.current_token().native_token
-        if self._loop is not loop:
-            self._loop, self._client, self._users = loop, None, 0
-            self._limiter = anyio.CapacityLimiter(self.max_concurrency)
-        self._users += 1
+        if home._loop is not loop:
+            home._loop, home._client, home._users = loop, None, 0
+            home._limiter = anyio.CapacityLimiter(home.max_concurrency)
+        home._users += 1
 
     async def _leave(self) -> None:
-        self._users -= 1
-        if self._users == 0 and self._client is not None:
-            client, self._client = self._client, None
+        home = self._home
+        home._users -= 1
+        if home._users == 0 and home._client is not None:
+            client, home._client = home._client, None
             with anyio.CancelScope(shield=True):
                 await client.close()
 
     def _resources(self) -> tuple[openai.AsyncOpenAI, anyio.CapacityLimiter]:
-        if self._client is None:
-            self._client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0)
-        assert self._limiter is not None, "_enter() sets the limiter up"
-        return self._client, self._limiter
+        home = self._home
+        if home._client is None:
+            home._client = openai.AsyncOpenAI(api_key=home._api_key, base_url=home.base_url, max_retries=0)
+        assert home._limiter is not None, "_enter() sets the limiter up"
+        return home._client, home._limiter
 
     def _failure(self, exc: BaseException, tries: int, seconds: float) -> PolicyError:
         """The one-line error a final failure becomes."""
