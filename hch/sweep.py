@@ -244,7 +244,8 @@ def prepare(out: Path, config: SweepConfig) -> None:
             raise SweepError(f"{path} is not a sweep configuration ({type(exc).__name__}); use another --out") from None
         if not config.continues(previous):
             raise SweepError(
-                f"{out} holds a different sweep (other questions, policy or limits); use another --out or remove it"
+                f"{out} holds a different sweep (other questions, policy, limits or copies); "
+                "use another --out or remove it"
             )
     path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
 
