@@ -33,8 +33,6 @@ from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspac
 
 MAX_QUESTION_CHARS = 20_000
 Copies = Literal["merged", "independent"]
-ROOT_COPY = hashlib.sha256(b"").hexdigest()[:16]
-"""The copy id of the root under `copies="independent"` (a fixed id: reruns make the same copies)."""
 _NO_USAGE = Usage()  # compared against and dumped, never mutated
 
 
@@ -330,11 +328,11 @@ async def answer(
     """Answer `question` with HCH_depth under `policy` (default: the offline expert).
 
     `copies`: "merged" (identical subquestions under one context share one subtree, and a policy
-    call is made once per distinct workspace) or "independent" (each node is its own copy of H,
-    with an opaque `Workspace.copy` id derived from its asker's and the (step, order) of its ask:
-    identical subquestions at different places are separate copies, sampled apart, each cached
-    under its own key so reruns reproduce them). The trace is written to `trace_path` (if given)
-    even when the run is interrupted.
+    call is made once per distinct workspace) or "independent" (each node is its own copy of H, with
+    an opaque `Workspace.copy` id hashed from its asker's and the (step, order) of its ask, the root's
+    from the question; identical subquestions at different places are separate copies, sampled apart,
+    each cached under its own key so reruns reproduce them). The trace is written to `trace_path` (if
+    given) even when the run is interrupted.
     """
     if copies not in ("merged", "independent"):
         raise ValueError(f"copies must be 'merged' or 'independent', not {copies!r}")
@@ -371,7 +369,7 @@ async def answer(
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved
     with paced():
         try:
-            result = await run.solve(question, depth, None, {}, ROOT_COPY if copies == "independent" else "")
+            result = await run.solve(question, depth, None, {}, root_copy(question) if copies == "independent" else "")
         except BaseException as exc:
             failed = _node_failure(exc)
             if failed is not None:
@@ -396,6 +394,12 @@ async def answer(
                     journal.close(delete=saved is not None)
     assert result is not None
     return Result(result.answer, result.status, trace, summary, saved)
+
+
+def root_copy(question: str) -> str:
+    """The copy id of a run's root under `copies="independent"`: fixed by the question, so reruns make the
+    same copies, while runs of different questions (e.g. in one sweep) are different copies of H."""
+    return hashlib.sha256(("root\x00" + normalize_question(question)).encode()).hexdigest()[:16]
 
 
 def answer_sync(question: str, **kwargs: Any) -> Result:

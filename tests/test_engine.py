@@ -423,3 +423,9 @@ async def test_an_independent_run_replays_from_its_recording() -> None:
 async def test_copies_must_be_merged_or_independent() -> None:
     with pytest.raises(ValueError, match="copies must be 'merged' or 'independent'"):
         await hch.answer(SUM8, depth=1, copies="shared")  # type: ignore[arg-type]
+
+
+def test_the_root_copy_is_fixed_by_the_question() -> None:
+    from hch.engine import root_copy
+
+    assert root_copy("What is 1+2?") == root_copy("  What is   1+2? ") != root_copy("What is 1+3?")
