@@ -524,3 +524,12 @@ async def test_independent_copies_send_different_seeds_for_the_same_subquestion(
     independent, merged = seeds_of("independent"), seeds_of("merged")
     assert len(independent) == 2 and len(set(independent)) == 2 and None not in independent
     assert merged == [None]  # merged: one copy, one request, the preset's settings as they were
+
+
+def test_copies_of_copies_of_an_llm_have_seeds_of_their_own() -> None:
+    from hch.policies.vote import VotePolicy
+
+    base = LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", settings={"seed": 1})
+    nested = VotePolicy(2, VotePolicy(3, base))
+    seeds = [leaf.sampling_seed(WS0) for inner in nested.copies for leaf in inner.copies]  # type: ignore[attr-defined]
+    assert len(set(seeds)) == 6

@@ -167,3 +167,15 @@ def test_a_vote_over_policies_parses_and_resolves_positions() -> None:
     assert isinstance(positional, PositionalPanel)
     leaf = resolve(positional, 1, False)
     assert isinstance(leaf, PanelVote) and [m.fingerprint for m in leaf.members] == ["says(e)", "says(e)"]
+
+
+def test_nested_votes_and_checks_in_a_vote_are_independent_copies_all_the_way_down() -> None:
+    nested = make_policy("vote(2, vote(3, expert(noise=0.1, seed=1)))")
+    assert isinstance(nested, VotePolicy)
+    leaves = [leaf.fingerprint for inner in nested.copies for leaf in inner.copies]  # type: ignore[attr-defined]
+    assert len(leaves) == len(set(leaves)) == 6
+    checks = make_policy("vote(3, check(expert(noise=0.1, seed=1), expert(noise=0.1, seed=2)))")
+    assert isinstance(checks, VotePolicy)
+    assert len({c.fingerprint for c in checks.copies}) == 3
+    panels = make_policy("vote(2, vote(expert(noise=0.1), expert(noise=0.2)))")
+    assert isinstance(panels, VotePolicy) and len({c.fingerprint for c in panels.copies}) == 2

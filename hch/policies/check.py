@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from hch.errors import PolicyError
-from hch.policies.vote import ballot
+from hch.policies.vote import ballot, replica
 from hch.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
 from hch.workspace import Answer, Reply, Usage, Workspace
 
@@ -56,6 +56,10 @@ class CheckPolicy:
     @property
     def depth_stable(self) -> bool:
         return all(getattr(p, "depth_stable", False) is True for p in (self.policy, self.verifier))
+
+    def replica(self, index: int) -> CheckPolicy:
+        """An independent copy (e.g. in a vote): copies of P and of the verifier."""
+        return CheckPolicy(replica(self.policy, index), replica(self.verifier, index), self.retries)
 
     def check(self, question: str, context: str) -> None:
         if isinstance(self.policy, ChecksQuestions):

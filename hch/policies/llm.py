@@ -149,15 +149,15 @@ class LLMPolicy:
         self._client: openai.AsyncOpenAI | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._users = 0
-        self.replica_index: int | None = None
-        """Which copy of a vote this is (see `replica`); None for the policy itself."""
+        self.replica_index: str | None = None
+        """Which copy of a vote this is (see `replica`; "2.0" for copy 0 of copy 2); None for the policy itself."""
         self._home: LLMPolicy = self  # whose client and concurrency limit this policy uses (a replica: its origin's)
 
     def replica(self, index: int) -> LLMPolicy:
         """Copy `index` of a vote: the same model and settings, its own sampling seed (sent per request),
         sharing this policy's client and concurrency limit, so k copies send k different requests."""
         clone = copy.copy(self)
-        clone.replica_index = index
+        clone.replica_index = str(index) if self.replica_index is None else f"{self.replica_index}.{index}"
         return clone
 
     def sampling_seed(self, workspace: Workspace) -> int | None:

@@ -83,6 +83,10 @@ class VotePolicy(_Ballot):
     def fingerprint(self) -> str:
         return f"vote({self.k},{self.inner.fingerprint})"
 
+    def replica(self, index: int) -> VotePolicy:
+        """An independent copy of the whole vote (for a vote nested in another, or in a check)."""
+        return VotePolicy(self.k, replica(self.inner, index))
+
     def check(self, question: str, context: str) -> None:
         if isinstance(self.inner, ChecksQuestions):
             self.inner.check(question, context)
@@ -101,6 +105,10 @@ class PanelVote(_Ballot):
     @property
     def fingerprint(self) -> str:
         return "vote(" + ",".join(member.fingerprint for member in self.members) + ")"
+
+    def replica(self, index: int) -> PanelVote:
+        """An independent copy of the whole panel."""
+        return PanelVote([replica(member, index) for member in self.members])
 
     def check(self, question: str, context: str) -> None:
         """Refuse a question only when every member would (the others abstain at it)."""
