@@ -1,4 +1,4 @@
-"""Run: python examples/reliability_study.py   (offline, well under a minute; rewrites examples/reliability/)
+"""Run: python examples/reliability_study.py   (offline, about 15 s of CPU; rewrites examples/reliability/)
 
 Reliability amplification with honest noise, counted honestly: a noisy H answering permutation
 powering questions (sigma^k(x), Christiano, Shlegeris and Amodei 2018) as HCH_6, with independent
@@ -44,9 +44,11 @@ from hch.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "examples" / "reliability"
-TASK, QUESTIONS, SEED, DEPTH, NOISE = "permutation-powering", 70, 1, 6, 0.03
+TASK, QUESTIONS, SEED, DEPTH, NOISE = "permutation-powering", 120, 1, 6, 0.03
 P = f"expert(noise={NOISE}, seed=1, on=all)"
 P_PRIME = f"expert(noise={NOISE}, seed=2, on=all)"
+LOOKUP_VARIANTS = ("P alone", "check(P, P')", "vote:2", "vote:3")
+"""The variants also run with noise on look-ups only."""
 
 
 def variants(on: str = "all") -> dict[str, Callable[[], Policy]]:
@@ -55,11 +57,12 @@ def variants(on: str = "all") -> dict[str, Callable[[], Policy]]:
     every: dict[str, Callable[[], Policy]] = {
         "P alone": lambda: make_policy(p),
         "check(P, P')": lambda: check(make_policy(p), make_policy(p_prime), retries=1),
+        "vote:2": lambda: vote(2, make_policy(p)),
         "vote:3": lambda: vote(3, make_policy(p)),
         "check(vote:3, P')": lambda: check(vote(3, make_policy(p)), make_policy(p_prime), retries=1),
         "vote:5": lambda: vote(5, make_policy(p)),
     }
-    return every if on == "all" else {k: v for k, v in every.items() if k in ("P alone", "check(P, P')", "vote:3")}
+    return every if on == "all" else {k: v for k, v in every.items() if k in LOOKUP_VARIANTS}
 
 
 @dataclass
@@ -160,7 +163,8 @@ def plot(outcomes: list[Outcome], path: Path) -> None:
 def readme(outcomes: list[Outcome], seconds: float) -> str:
     by = {o.label: o for o in outcomes if o.on == "all"}
     looked = {o.label: o for o in outcomes if o.on == "lookups"}
-    lc, l3 = looked["check(P, P')"], looked["vote:3"]
+    lc, l2, l3 = looked["check(P, P')"], looked["vote:2"], looked["vote:3"]
+    two = by["vote:2"]
     depths = sorted({d for o in outcomes for d in o.by_depth})
     needs = f"{depths[0]}..{depths[-1]}"
     alone, checked, three = by["P alone"], by["check(P, P')"], by["vote:3"]
@@ -197,21 +201,25 @@ def readme(outcomes: list[Outcome], seconds: float) -> str:
         "goes through: that is what remains of its errors. (Unverified answers are mostly the verifier's own "
         "slips: a deterministic verifier that slipped on a workspace slips again on the retry, so P's answer, "
         "usually right, is kept and marked unverified.)",
-        f"- `vote:3`, `vote:5`: 3 or 5 copies of P act on every workspace (asks too) and the majority wins "
-        f"(ties: the lowest copy). Exactly 3 and 5 invocations per call ({per[three.label]:.2f} and "
-        f"{per['vote:5']:.2f} measured).",
+        f"- `vote:2`, `vote:3`, `vote:5`: 2, 3 or 5 copies of P act on every workspace (asks too) and the "
+        f"majority wins (ties: the lowest copy, so a vote of 2 keeps copy 0's action whenever the two "
+        f"disagree: it costs twice as much and repairs nothing). Exactly 2, 3 and 5 invocations per call "
+        f"({per[two.label]:.2f}, {per[three.label]:.2f} and {per['vote:5']:.2f} measured).",
         "- `check(vote:3, P')`: the vote's answer checked by P' (3 + 1 invocations per answering call, "
         "3 per ask, plus retries).",
         "",
-        "**At matched invocations.** Read the right panel along the x axis: "
-        f"`check(P, P')` spends {checked.invocations / checked.questions:.0f} invocations per question "
-        f"against {three.invocations / three.questions:.0f} for `vote:3` and "
-        f"{alone.invocations / alone.questions:.0f} for P alone. Checking repairs the answers (a slip must "
-        "get past an independent second opinion) at well under vote:3's price, but cannot repair a wrong "
-        "subquestion; voting repairs every kind of action, at K times the price. With noise on look-ups "
-        f"only (`on=lookups`, the rows marked so), where every slip is an answer, `check(P, P')` reaches "
-        f"{lc.accuracy:.2f} for {lc.invocations / lc.questions:.0f} invocations per question, against "
-        f"{l3.accuracy:.2f} for `vote:3` at {l3.invocations / l3.questions:.0f}.",
+        "**At matched invocations.** Read the right panel along the x axis. The closest match in cost is "
+        f"`check(P, P')` ({checked.invocations / checked.questions:.0f} invocations per question, accuracy "
+        f"{checked.accuracy:.2f}) against `vote:2` ({two.invocations / two.questions:.0f}, "
+        f"{two.accuracy:.2f}): a second opinion used to check is worth far more than one used to vote. "
+        f"`vote:3` costs {three.invocations / three.questions:.0f} ({three.accuracy:.2f}) and `vote:5` "
+        f"{by['vote:5'].invocations / by['vote:5'].questions:.0f} ({by['vote:5'].accuracy:.2f}), against "
+        f"{alone.invocations / alone.questions:.0f} ({alone.accuracy:.2f}) for P alone. Checking repairs "
+        "answers (a slip must get past an independent second opinion) but not a wrong subquestion; voting "
+        "repairs every kind of action, at K times the price. With noise on look-ups only (`on=lookups`, "
+        f"the rows marked so), where every slip is an answer, `check(P, P')` reaches {lc.accuracy:.2f} for "
+        f"{lc.invocations / lc.questions:.0f} invocations per question, `vote:2` {l2.accuracy:.2f} for "
+        f"{l2.invocations / l2.questions:.0f}, `vote:3` {l3.accuracy:.2f} for {l3.invocations / l3.questions:.0f}.",
         "",
         "**Caveats.** One question set and one noise seed; the intervals resample instances, not noise "
         "draws. Wrong answers are uniform over the other names (the most favourable case for plurality "

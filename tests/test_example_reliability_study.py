@@ -26,13 +26,14 @@ def test_the_study_core_counts_a_vote_of_k_as_k_and_a_check_as_both_policies(tmp
     outcomes = anyio.run(lambda: study.study(questions=8, depth=3))
     by = {(o.on, o.label): o for o in outcomes}
     assert set(by) == {("all", label) for label in study.variants()} | {
-        ("lookups", label) for label in ("P alone", "check(P, P')", "vote:3")}
+        ("lookups", label) for label in study.LOOKUP_VARIANTS}
     for on in ("all", "lookups"):
         alone, checked, three = by[on, "P alone"], by[on, "check(P, P')"], by[on, "vote:3"]
         assert alone.invocations == alone.calls and three.invocations == 3 * three.calls
         assert checked.calls < checked.invocations < 3 * checked.calls  # asks once, answers twice (plus retries)
         assert all(o.questions == 8 for o in (alone, checked, three))
     assert by["all", "vote:5"].invocations == 5 * by["all", "vote:5"].calls
+    assert by["all", "vote:2"].invocations == 2 * by["all", "vote:2"].calls
     text = study.readme(outcomes, seconds=1.0)
     assert "| all | `vote:5` |" in text and "| lookups | `check(P, P')` |" in text
     study.plot(outcomes, tmp_path / "plot")
