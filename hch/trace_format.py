@@ -26,7 +26,11 @@ SCHEMA_VERSION = 1
 
 
 class WorkspaceNode(BaseModel):
-    """One node of HCH: a question at a depth, and how it was answered."""
+    """One node of HCH: a question at a depth, and how it was answered.
+
+    Runs with `copies="independent"` also record `copy` (a string): the node's copy id, as in
+    `Workspace.copy`; merged runs leave it out (so their traces are as before).
+    """
 
     model_config = ConfigDict(extra="allow")
 

@@ -140,3 +140,14 @@ def test_ctrl_c_stops_cleanly_and_writes_the_trace_of_what_completed(tmp_path: P
     trace = hch.load_trace(tmp_path / "t.json")
     statuses = {d["question"]: d["status"] for _, d in trace.workspaces()}
     assert statuses == {"root": "interrupted", "a": "ok", "b": "interrupted"}
+
+
+def test_copies_independent_is_recorded_and_invocations_show_when_they_differ_from_calls(tmp_path: Path) -> None:
+    done = hch_cli("ask", SUM, "--depth", "3", "--copies", "independent", "--policy", "vote(3, expert)",
+                   "--no-cache", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert any("10 policy calls (30 invocations)" in line for line in done.stdout.splitlines())
+    trace = hch.load_trace(tmp_path / done.stdout.splitlines()[-1].removeprefix("trace: "))
+    assert trace.meta["copies"] == "independent"
+    bad = hch_cli("ask", SUM, "--copies", "shared", cwd=tmp_path)
+    assert bad.returncode == 2 and "Invalid value for '--copies'" in bad.stderr

@@ -59,7 +59,7 @@ def test_file_sweep_with_and_without_gold(tmp_path: Path) -> None:
         (("sweep", "missing.jsonl"), "no question file at missing.jsonl"),
         (("sweep", "bad.jsonl"), "bad.jsonl line 2: not valid JSON"),
         (("sweep", "odd.jsonl"), "question line-1: the offline expert cannot parse"),
-        (("sweep", "--task", "arithmetic", "--policy", "vote:x"), "vote needs a number of copies"),
+        (("sweep", "--task", "arithmetic", "--policy", "vote:0"), "vote needs a number of copies"),
         (("sweep", "--task", "union-find", "--facts", "secret"), "Invalid value for '--facts'"),
         (("sweep", "--task", "arithmetic", "--facts", "hidden"), "facts hidden needs a task's facts"),
         (("sweep", "--task", "union-find", "--policy", "expert(early_guess, bogus)"), "unknown expert 'bogus'"),
@@ -123,3 +123,19 @@ def test_llm_sweep_against_a_local_server_counts_tokens_and_resumes(tmp_path: Pa
     assert (rows["1"]["graded"], rows["1"]["correct"]) == ("1", "1")
     assert float(rows["1"]["tokens_mean"]) > 0 and float(rows["1"]["cost_mean"]) > 0
     assert "sk-test-key" not in "".join(p.read_text() for p in (tmp_path / "o").rglob("*.json*"))
+
+
+def test_a_sweep_with_independent_copies_records_them_and_resumes(tmp_path: Path) -> None:
+    args = ("sweep", "--task", "permutation-powering", "-n", "4", "--depths", "0-2", "--seed", "2",
+            "--policy", "expert(noise=0.2, seed=1, on=all)", "--votes", "1,3", "--copies", "independent", "--no-plot")
+    done = hch_cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "studies" / "permutation-powering-n4-seed2"
+    assert json.loads((out / "sweep.json").read_text())["config"]["copies"] == "independent"
+    trace = json.loads(next((out / "traces").rglob("*.json")).read_text())
+    assert trace["graph"]["copies"] == "independent"
+    again = hch_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "0 runs made, 24 resumed · 0 policy calls" in again.stdout
+    merged = hch_cli(*args[:-3], "--no-plot", cwd=tmp_path)
+    assert merged.returncode == 1 and "holds a different sweep" in merged.stderr
+    assert merged.stderr.strip().splitlines()[-1].startswith("hch: error: ") and "Traceback" not in merged.stderr

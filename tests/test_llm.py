@@ -42,7 +42,7 @@ from hch.testing.openai_server import (
     subanswers_of,
 )
 from hch.trace import Trace
-from hch.workspace import Answer, Ask
+from hch.workspace import Answer, Ask, Workspace
 
 KEY = "sk-test-SECRET-must-never-be-written-0123456789"
 FAST = Retry(max_attempts=4, max_seconds=30, initial_wait=0.01, max_wait=0.05, jitter=0.01)
@@ -817,3 +817,54 @@ async def test_prompt_and_json_object_modes_send_no_schema(server: OpenAIServer,
 def test_policy_errors_carry_what_was_spent() -> None:
     error = PolicyError("x")
     assert error.usage is None and error.attempts == [] and error.raw is None
+
+
+# -- copies: a vote's copies and independent copies sample with different seeds ----------------
+
+TWICE: dict[str, list[str] | str] = {"What is 1+2, twice?": ["What is 1+2?", "What is 1+2?"], "What is 1+2?": "3"}
+
+
+@pytest.mark.anyio
+async def test_a_votes_copies_send_different_seeds_and_share_one_concurrency_limit() -> None:
+    from hch.policies.vote import VotePolicy
+
+    with OpenAIServer(hch_responder(TREE, combine), api_key=KEY, models={"test-model"}) as running:
+        base = policy(running, settings={"temperature": 0.8, "seed": 7}, max_concurrency=2)
+        voted = VotePolicy(3, base)
+        result = await run("What is 1+2?", voted, depth=0)  # type: ignore[arg-type]
+        seeds = [seen.body["seed"] for seen in running.requests]
+    assert result.answer == "3" and len(seeds) == 3 and len(set(seeds)) == 3 and 7 not in seeds
+    assert all(copy._home is base for copy in voted.copies)  # type: ignore[attr-defined]
+    assert result.summary.invocations == 3 and [d["invocations"] for d in calls(result.trace)] == [3]
+    again = VotePolicy(3, policy(running, settings={"temperature": 0.8, "seed": 7}))
+    assert [c.sampling_seed(WS0) for c in again.copies] == [c.sampling_seed(WS0) for c in voted.copies]  # type: ignore[attr-defined]
+    assert policy(running, settings={"seed": 7}).sampling_seed(WS0) is None  # alone and merged: the preset's seed
+
+
+WS0 = Workspace(question="What is 1+2?", depth=0)
+
+
+@pytest.mark.anyio
+async def test_independent_copies_send_different_seeds_for_the_same_subquestion() -> None:
+    def seeds_of(copies: str) -> list[object]:
+        return [seen.body.get("seed") for seen in requests[copies] if question_of(seen) == "What is 1+2?"]
+
+    requests: dict[str, list[Seen]] = {}
+    for copies in ("independent", "merged"):
+        with OpenAIServer(hch_responder(TWICE, combine), api_key=KEY, models={"test-model"}) as running:
+            result = await run("What is 1+2, twice?", policy(running, settings={"temperature": 1.0}), depth=1,
+                               copies=copies)
+            requests[copies] = list(running.requests)
+        assert result.answer == "6"
+    independent, merged = seeds_of("independent"), seeds_of("merged")
+    assert len(independent) == 2 and len(set(independent)) == 2 and None not in independent
+    assert merged == [None]  # merged: one copy, one request, the preset's settings as they were
+
+
+def test_copies_of_copies_of_an_llm_have_seeds_of_their_own() -> None:
+    from hch.policies.vote import VotePolicy
+
+    base = LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", settings={"seed": 1})
+    nested = VotePolicy(2, VotePolicy(3, base))
+    seeds = [leaf.sampling_seed(WS0) for inner in nested.copies for leaf in inner.copies]  # type: ignore[attr-defined]
+    assert len(set(seeds)) == 6

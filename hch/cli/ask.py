@@ -14,6 +14,7 @@ from rich.console import Console
 from hch.cli import app
 from hch.cli.options import (
     cache_options,
+    copies_option,
     depth_option,
     facts_option,
     limit_options,
@@ -24,7 +25,7 @@ from hch.cli.options import (
     policy_option,
 )
 from hch.cli.render import plain, tree_view
-from hch.engine import Result, answer
+from hch.engine import Copies, Result, answer
 from hch.errors import RunAborted, Stopped
 from hch.facts import Facts
 from hch.policy_spec import make_policy
@@ -41,11 +42,13 @@ from hch.tasks import visible_context
               help="Where to write the trace (default: a new file under traces/).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the answer.")
+@copies_option
 @cache_options
 @limit_options
 @llm_options
 def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trace_path: Path | None,
-        as_json: bool, quiet: bool, cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
+        as_json: bool, quiet: bool, copies: Copies, cache: Path, no_cache: bool, fail_fast: bool,
+        **flags: Any) -> None:
     """Answer QUESTION with HCH_n; print the answer, its tree, a summary and the trace path."""
     chosen = make_policy(policy, flags)
     context = read_context(context)
@@ -58,7 +61,7 @@ def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trac
             lambda: answer(
                 question, depth=depth, policy=chosen, context=context, limits=limits_from(flags),
                 call_cache=call_cache, trace_path=trace_path, fail_fast=fail_fast,
-                meta={"policy_spec": policy}, facts=facts,
+                meta={"policy_spec": policy}, facts=facts, copies=copies,
             )
         )
     except (KeyboardInterrupt, Stopped):  # Ctrl-C anywhere, or Ctrl-D / quit at a human's prompt

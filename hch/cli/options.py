@@ -61,6 +61,12 @@ limit_options = stack(
     click.option("--max-cost", type=click.FloatRange(min=0), help="Budget of the run in US dollars."),
 )
 
+copies_option = click.option(
+    "--copies", type=click.Choice(["merged", "independent"]), default="merged", show_default=True,
+    help="merged: identical subquestions share one copy of H (one sample); independent: every place "
+    "asks its own copy (noisy experts and sampling LLMs draw apart; cached per copy).",
+)
+
 llm_options = stack(
     click.option("--model", "-m", help="Model name for --policy llm (default: $HCH_MODEL, then the preset's)."),
     click.option("--base-url", help="OpenAI-compatible server, e.g. http://localhost:11434/v1 "

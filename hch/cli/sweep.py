@@ -17,6 +17,7 @@ from rich.table import Table
 from hch.cli import app
 from hch.cli.options import (
     cache_options,
+    copies_option,
     facts_option,
     limit_options,
     limits_from,
@@ -69,12 +70,13 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default: studies/NAME); rerun the same command to resume.")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG/SVG plot.")
+@copies_option
 @cache_options
 @limit_options
 @llm_options
 def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, policy: str, facts: Facts,
-          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, cache: Path,
-          no_cache: bool, fail_fast: bool, **flags: Any) -> None:
+          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, copies: str,
+          cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
     """Run every question at every depth and report accuracy, cost and time per depth.
 
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
@@ -85,7 +87,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     items, config = source(questions_file, task, count, seed, grader, facts)
     config = config.model_copy(update={
         "depths": depth_list, "policy": policy, "votes": vote_list, "concurrency": concurrency,
-        "limits": limits_from(flags), "facts": facts,
+        "limits": limits_from(flags), "facts": facts, "copies": copies,
     })
     base = make_policy(policy, flags)
     policies = {k: vote(k, base) for k in vote_list}
