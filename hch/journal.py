@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 import pydantic_core
 from pydantic import BaseModel
 
+from hch.claim import claim
 from hch.errors import TraceError, read_text
 from hch.trace import Trace
 
@@ -36,6 +37,17 @@ SCHEMA_VERSION = 1
 SUFFIX = ".journal.jsonl"
 MAX_PENDING = 4096
 """Records held before a write even within one loop iteration (bounds memory and what a crash loses)."""
+
+
+def for_trace(trace_path: str | Path, trace: Trace) -> Journal:
+    """The journal of a run writing `trace_path`, claimed for it (see `hch.claim`)."""
+    path = Path(trace_path)
+    if path.name.endswith(SUFFIX):
+        raise TraceError(
+            f"a trace path may not end in {SUFFIX}, the ending of journals: {path} would be its own journal;"
+            f" name it {path.name.removesuffix(SUFFIX)}.json"
+        )
+    return Journal(journal_path(path), trace)
 
 
 def journal_path(trace_path: str | Path) -> Path:
@@ -56,8 +68,7 @@ class Journal:
 
     def __init__(self, path: str | Path, trace: Trace) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115
+        self._file: BinaryIO | None = claim(self.path)  # refused if a live run holds it
         self._pending: dict[tuple[int, ...], dict[str, Any]] = {}
         self._flush_scheduled = False
         self._file.write(_line({"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": trace.meta}))
@@ -104,9 +115,11 @@ class Journal:
         """Flush and close; `delete` removes the file (once the final trace is safely saved)."""
         if self._file is not None:
             self.flush()
+            if delete:  # while still holding it: the path cannot be another run's yet
+                self.path.unlink(missing_ok=True)
             self._file.close()
             self._file = None
-        if delete:
+        elif delete:
             self.path.unlink(missing_ok=True)
 
 

@@ -119,3 +119,29 @@ def test_ctrl_c_stops_cleanly_and_writes_the_trace_of_what_completed(tmp_path: P
     trace = hch.load_trace(tmp_path / "t.json")
     statuses = {d["question"]: d["status"] for _, d in trace.workspaces()}
     assert statuses == {"root": "interrupted", "a": "ok", "b": "interrupted"}
+
+
+def test_six_parallel_runs_of_one_question_write_six_traces_each_of_its_own_run(tmp_path: Path) -> None:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hch", "ask", SUM, "--json", "--no-cache", "--context", f"run {i}"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(6)
+    ]
+    paths = {}
+    for i, process in enumerate(processes):
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        paths[i] = json.loads(stdout)["trace"]
+    assert len(set(paths.values())) == 6
+    for i, path in paths.items():
+        assert hch.load_trace(tmp_path / path).meta["context"] == f"run {i}"
+    assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == sorted(Path(p).name for p in paths.values())
+
+
+def test_a_journal_name_as_trace_path_is_a_one_line_error(tmp_path: Path) -> None:
+    done = hch_cli("ask", SUM, "--trace", "x.journal.jsonl", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "may not end in .journal.jsonl" in done.stderr
+    assert not (tmp_path / "x.journal.jsonl").exists()
