@@ -482,3 +482,21 @@ async def test_prompt_and_json_object_modes_send_no_schema(server: OpenAIServer,
 def test_policy_errors_carry_what_was_spent() -> None:
     error = PolicyError("x")
     assert error.usage is None and error.attempts == [] and error.raw is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"price": (0.15, 0.6)}, r"price must be a Price\(input=\.\.\., output=\.\.\.\) or the text 'INPUT,OUTPUT"),
+        ({"price": "0.15"}, "is not INPUT,OUTPUT"),
+        ({"max_concurrency": "8"}, "max concurrency must be an integer of at least 1, not '8'"),
+        ({"max_concurrency": 0}, "at least 1, not 0"),
+        ({"retry": {"max_attempts": 2}}, "retry must be a hch.presets.Retry"),
+        ({"request_timeout": -1}, "request timeout must be a number of seconds above 0, not -1"),
+    ],
+)
+def test_constructor_arguments_are_checked_at_construction(arguments: dict[str, object], message: str) -> None:
+    from hch.errors import HchError  # LLMConfigError, or PresetError for unparseable price text
+
+    with pytest.raises(HchError, match=message):
+        LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", **arguments)  # type: ignore[arg-type]
