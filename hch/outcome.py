@@ -36,7 +36,7 @@ TABLE = "\n".join(
         "   1  error before the run (bad input, unreadable file)",
         "   2  bad command line",
         "   3  answered, but a node guessed, failed or hit a limit on the way",
-        "   4  failed: the root ended in error (sweep: a run failed)",
+        "   4  failed: the root ended in error, or the run was aborted (sweep: a run failed)",
         "   5  stopped by a limit (run timeout, token or cost budget, max nodes, ...)",
         " 130  interrupted (Ctrl-C, or quit at the prompt)",
     ]

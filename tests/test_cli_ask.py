@@ -145,3 +145,48 @@ def test_a_journal_name_as_trace_path_is_a_one_line_error(tmp_path: Path) -> Non
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "may not end in .journal.jsonl" in done.stderr
     assert not (tmp_path / "x.journal.jsonl").exists()
+
+
+def test_a_failed_root_exits_4_with_the_error_on_stderr_never_as_the_answer(tmp_path: Path) -> None:
+    done = hch_cli("ask", "What is 1 / 0?", "--depth", "1", cwd=tmp_path)
+    assert done.returncode == 4 and done.stdout == ""
+    assert done.stderr.splitlines()[-1].startswith("hch: error: the run failed: division by zero (trace: traces/")
+    quiet = hch_cli("ask", "What is 1 / 0?", "--depth", "1", "-q", cwd=tmp_path)
+    assert quiet.returncode == 4 and quiet.stdout == "" and quiet.stderr.count("\n") == 1
+    as_json = hch_cli("ask", "What is 1 / 0?", "--depth", "1", "--json", cwd=tmp_path)
+    assert as_json.returncode == 4 and as_json.stderr == ""
+    record = json.loads(as_json.stdout)
+    assert (record["answer"], record["status"], record["error"], record["exit_status"]) == (
+        None, "error", "division by zero", 4)
+    assert hch.load_trace(tmp_path / record["trace"]).meta["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["--depth", "3"], 0),
+        (["--depth", "1"], 3),  # the root guesses
+        (["--depth", "3", "--max-nodes", "2"], 3),  # the node budget forced a guess
+        (["--depth", "3", "--max-total-tokens", "0"], 5),
+        (["--depth", "3", "--max-cost", "0"], 5),
+    ],
+)
+def test_the_exit_status_says_how_the_run_ended(tmp_path: Path, args: list[str], status: int) -> None:
+    done = hch_cli("ask", SUM, "--no-cache", "--json", *args, cwd=tmp_path)
+    assert done.returncode == status, done.stderr
+    assert json.loads(done.stdout)["exit_status"] == status
+    assert (json.loads(done.stdout)["answer"] is None) == (status == 5)
+
+
+def test_a_run_timeout_that_fires_exits_5_and_fail_fast_exits_4(tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_RUN)
+    timed_out = subprocess.run(
+        [sys.executable, str(script), "ask", "root", "--policy", "slow", "--run-timeout", "0.2", "--no-cache", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert timed_out.returncode == 5 and timed_out.stdout == "waiting\n"  # the policy's print, no answer
+    assert "stopped by a limit: run timeout reached" in timed_out.stderr
+    failed = hch_cli("ask", "What is (1 / 0) + 2?", "--fail-fast", "--no-cache", cwd=tmp_path)
+    assert failed.returncode == 4 and failed.stdout == "" and failed.stderr.count("\n") == 1
+    assert "failed: division by zero" in failed.stderr

@@ -1,0 +1,48 @@
+"""Live progress of a run on stderr, while it goes: only on a terminal, gone when it ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from hch.progress import Progress
+
+
+class ProgressLine:
+    """One line: nodes, calls in flight, calls made and cached, retries and a wait, elapsed time."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.began = time.monotonic()
+
+    def __rich__(self) -> Text:
+        p = self.progress
+        parts = [
+            f"{p.nodes} nodes ({p.finished} done)",
+            f"{p.in_flight} calls in flight",
+            f"{p.calls} calls made" + (f", {p.cache_hits} cached" if p.cache_hits else ""),
+        ]
+        if p.retries:
+            parts.append(f"{p.retries} retries")
+        wait = p.waiting()
+        if wait > 0:
+            parts.append(f"waiting {wait:.0f}s")
+        parts.append(f"{time.monotonic() - self.began:.1f}s")
+        return Text(" · ".join(parts), style="dim")
+
+
+@contextmanager
+def live(progress: Progress, enabled: bool = True) -> Iterator[None]:
+    """Show `progress` on stderr while the block runs, if stderr is a terminal and `enabled`."""
+    console = Console(stderr=True, highlight=False)
+    if not enabled or not console.is_terminal:
+        yield
+        return
+    with Live(ProgressLine(progress), console=console, transient=True, refresh_per_second=8,
+              redirect_stdout=False, redirect_stderr=False):
+        yield
