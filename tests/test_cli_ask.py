@@ -190,3 +190,26 @@ def test_a_run_timeout_that_fires_exits_5_and_fail_fast_exits_4(tmp_path: Path) 
     failed = hch_cli("ask", "What is (1 / 0) + 2?", "--fail-fast", "--no-cache", cwd=tmp_path)
     assert failed.returncode == 4 and failed.stdout == "" and failed.stderr.count("\n") == 1
     assert "failed: division by zero" in failed.stderr
+
+
+def test_on_a_terminal_progress_shows_live_on_stderr_and_never_on_stdout(tmp_path: Path) -> None:
+    import pexpect
+
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_RUN)
+    # stderr is the terminal, stdout a file: the run blocks in b's call until Ctrl-C
+    child = pexpect.spawn(
+        "/bin/sh", ["-c", f"exec {sys.executable} {script} ask root --policy slow --no-cache --trace t.json > out.txt"],
+        cwd=str(tmp_path), encoding="utf-8", dimensions=(24, 200), timeout=60,
+    )
+    child.expect(r"3 nodes \(1 done\) · 1 call in flight · 3 calls made")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert (tmp_path / "out.txt").read_text() == "waiting\n"  # the policy's own print; no progress
+
+
+def test_progress_is_not_shown_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    done = hch_cli("ask", SUM, "--depth", "3", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""

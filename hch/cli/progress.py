@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.text import Text
 
 from hch.progress import Progress
+from hch.summary import count
 
 
 class ProgressLine:
@@ -23,12 +24,12 @@ class ProgressLine:
     def __rich__(self) -> Text:
         p = self.progress
         parts = [
-            f"{p.nodes} nodes ({p.finished} done)",
-            f"{p.in_flight} calls in flight",
-            f"{p.calls} calls made" + (f", {p.cache_hits} cached" if p.cache_hits else ""),
+            f"{count(p.nodes, 'node')} ({p.finished} done)",
+            f"{count(p.in_flight, 'call')} in flight",
+            f"{count(p.calls, 'call')} made" + (f", {p.cache_hits} cached" if p.cache_hits else ""),
         ]
         if p.retries:
-            parts.append(f"{p.retries} retries")
+            parts.append(count(p.retries, "retry", "retries"))
         wait = p.waiting()
         if wait > 0:
             parts.append(f"waiting {wait:.0f}s")
