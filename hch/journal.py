@@ -42,6 +42,8 @@ MAX_PENDING = 4096
 def for_trace(trace_path: str | Path, trace: Trace) -> Journal:
     """The journal of a run writing `trace_path`, claimed for it (see `hch.claim`)."""
     path = Path(trace_path)
+    if str(trace_path) == "-":
+        raise TraceError("a run's trace cannot go to stdout ('-'): give a file, then `hch export FILE -o -`")
     if path.name.endswith(SUFFIX):
         raise TraceError(
             f"a trace path may not end in {SUFFIX}, the ending of journals: {path} would be its own journal;"
@@ -53,6 +55,8 @@ def for_trace(trace_path: str | Path, trace: Trace) -> Journal:
 def journal_path(trace_path: str | Path) -> Path:
     """Where the journal of a trace file lives: `run.json` → `run.journal.jsonl`."""
     path = Path(trace_path)
+    if str(trace_path) == "-":
+        raise TraceError("a run's trace cannot go to stdout ('-'): give a file, then `hch export FILE -o -`")
     if path.name.endswith(SUFFIX):
         return path
     stem = path.name.removesuffix(".json")

@@ -140,11 +140,13 @@ def test_six_parallel_runs_of_one_question_write_six_traces_each_of_its_own_run(
     assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == sorted(Path(p).name for p in paths.values())
 
 
-def test_a_journal_name_as_trace_path_is_a_one_line_error(tmp_path: Path) -> None:
-    done = hch_cli("ask", SUM, "--trace", "x.journal.jsonl", cwd=tmp_path)
+@pytest.mark.parametrize(("name", "message"), [("x.journal.jsonl", "may not end in .journal.jsonl"),
+                                             ("-", "cannot go to stdout")])
+def test_a_journal_name_or_dash_as_trace_path_is_a_one_line_error(tmp_path: Path, name: str, message: str) -> None:
+    done = hch_cli("ask", SUM, "--trace", name, "--no-cache", cwd=tmp_path)
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.count("\n") == 1 and "may not end in .journal.jsonl" in done.stderr
-    assert not (tmp_path / "x.journal.jsonl").exists()
+    assert done.stderr.count("\n") == 1 and message in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_root_exits_4_with_the_error_on_stderr_never_as_the_answer(tmp_path: Path) -> None:

@@ -39,8 +39,9 @@ from hch.trace import Trace
 @click.option("--context", default="", help="Shared context every node sees (text, or @FILE).")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the trace (default: a new file under traces/).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the answer.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object instead (also for a failed run: the exit status tells).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the answer (errors still go to stderr).")
 @cache_options
 @limit_options
 @llm_options
