@@ -49,7 +49,7 @@ def for_trace(trace_path: str | Path, trace: Trace) -> Journal:
             f"a trace path may not end in {SUFFIX}, the ending of journals: {path} would be its own journal;"
             f" name it {path.name.removesuffix(SUFFIX)}.json"
         )
-    return Journal(journal_path(path), trace)
+    return Journal(journal_path(path), trace, trace_name=path.name)
 
 
 def journal_path(trace_path: str | Path) -> Path:
@@ -70,12 +70,14 @@ class Journal:
     twice in one iteration (an instant leaf is added and finished at once) is written once.
     """
 
-    def __init__(self, path: str | Path, trace: Trace) -> None:
+    def __init__(self, path: str | Path, trace: Trace, trace_name: str | None = None) -> None:
         self.path = Path(path)
         self._file: BinaryIO | None = claim(self.path)  # refused if a live run holds it
         self._pending: dict[tuple[int, ...], dict[str, Any]] = {}
         self._flush_scheduled = False
-        self._file.write(_line({"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": trace.meta}))
+        # `trace`: the name of the trace file this journals (`x` and `x.json` share a journal name)
+        header = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "trace": trace_name, "meta": trace.meta}
+        self._file.write(_line(header))
         for node in sorted(trace.graph.nodes):  # a trace passed in may already hold nodes
             self._pending[(node,)] = {"node": {"id": node, **trace.graph.nodes[node]}}
         for source, target, data in trace.graph.edges(data=True):
@@ -226,9 +228,21 @@ def load_any(path: str | Path) -> Trace:
     if path.name.endswith(SUFFIX) or _starts_as_journal(path):
         return load_journal(path)
     journal = journal_path(path)
-    if journal.exists() and (not path.exists() or journal.stat().st_mtime_ns > path.stat().st_mtime_ns):
+    if (journal.exists() and (not path.exists() or journal.stat().st_mtime_ns > path.stat().st_mtime_ns)
+            and _journals(journal, path.name)):
         return load_journal(journal)
     return trace_format.load(path)
+
+
+def _journals(journal: Path, name: str) -> bool:
+    """Whether `journal` is the journal of a trace file called `name` (unknown, for an older
+    journal or an unreadable header: assumed so)."""
+    try:
+        with journal.open("rb") as file:
+            header = json.loads(file.readline())
+    except (OSError, ValueError):
+        return True
+    return not isinstance(header, dict) or header.get("trace") in (None, name)
 
 
 def _starts_as_journal(path: Path) -> bool:
