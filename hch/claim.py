@@ -12,6 +12,7 @@ POSIX only (`fcntl`), like the rest of hch's terminal handling.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -41,6 +42,8 @@ def claim(path: Path) -> BinaryIO:
             raise PathInUse(
                 f"{path} belongs to a run that is still going; give this run another trace path"
             ) from None
+        except OSError:  # a file system without locks (some network mounts): the claim is not enforced
+            pass
         if _same_file(fd, path):  # not a file its last owner deleted between our open and lock
             os.ftruncate(fd, 0)
             return os.fdopen(fd, "wb")
@@ -63,7 +66,8 @@ def temp_beside(path: Path) -> tuple[int, Path]:
     mode = output_mode(path)
     while True:
         fd, name = _mkstemp(path)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # without locks, stale files are simply never removed
+            fcntl.flock(fd, fcntl.LOCK_EX)
         if _same_file(fd, name):  # a concurrent `clear_stale_temps` did not take it before our lock
             os.fchmod(fd, mode)
             return fd, name
@@ -97,7 +101,7 @@ def clear_stale_temps(path: Path) -> list[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             Path(entry.path).unlink(missing_ok=True)
             removed.append(Path(entry.path))
-        except BlockingIOError:
+        except OSError:  # locked by a save in progress (or no locks here): left alone
             pass
         finally:
             os.close(fd)
