@@ -67,3 +67,10 @@ def test_a_functions_fingerprint_changes_with_its_source() -> None:
     del linecache.cache["<h>"]
     assert all(f.startswith("fn:") for f in fingerprints)
     assert fingerprints[0] != fingerprints[1]
+
+
+def test_bad_constructor_arguments_fail_at_once() -> None:
+    with pytest.raises(TypeError, match="needs a function of the workspace, not str"):
+        CallablePolicy("h", "fp")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-empty fingerprint string, not None"):
+        CallablePolicy(lambda ws: "x", None)  # type: ignore[arg-type]

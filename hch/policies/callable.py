@@ -34,8 +34,10 @@ class CallablePolicy:
     cache, so it must change whenever the function's behaviour does (put a version in it)."""
 
     def __init__(self, function: Function, fingerprint: str) -> None:
-        if not fingerprint.strip():
-            raise ValueError("a callable policy needs a non-empty fingerprint")
+        if not callable(function):
+            raise TypeError(f"a callable policy needs a function of the workspace, not {type(function).__name__}")
+        if not isinstance(fingerprint, str) or not fingerprint.strip():
+            raise ValueError(f"a callable policy needs a non-empty fingerprint string, not {fingerprint!r}")
         self.function = function
         self._fingerprint = fingerprint
 
