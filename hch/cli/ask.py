@@ -22,7 +22,7 @@ from hch.cli.options import (
     open_cache,
     policy_option,
 )
-from hch.cli.progress import live
+from hch.cli.progress import LiveProgress
 from hch.cli.render import console, plain, tree_view
 from hch.engine import Result, answer
 from hch.errors import HchError, NodeFailed, RunAborted, Stopped
@@ -54,24 +54,26 @@ def ask(question: str, depth: int, policy: str, context: str, trace_path: Path |
     chosen = make_policy(policy, flags)
     trace_path = trace_path or new_trace_path(question)
     call_cache = open_cache(cache, no_cache)
-    trace, progress = Trace(), Progress()
-    result: Result | None = None
-    failure: HchError | None = None
+    trace, progress, failure = Trace(), Progress(), None  # the run's, to report on a failure too
+    display, result = LiveProgress(progress, enabled=not interactive(policy)), None
     try:
-        with live(progress, enabled=not interactive(policy)):
-            result = anyio.run(
-                lambda: answer(
-                    question, depth=depth, policy=chosen, context=read_context(context),
-                    limits=limits_from(flags), call_cache=call_cache, trace_path=trace_path, fail_fast=fail_fast,
-                    meta={"policy_spec": policy}, trace=trace, progress=progress,
-                )
+        display.start()
+        result = anyio.run(
+            lambda: answer(
+                question, depth=depth, policy=chosen, context=read_context(context), limits=limits_from(flags),
+                call_cache=call_cache, trace_path=trace_path, fail_fast=fail_fast,
+                meta={"policy_spec": policy},
+                trace=trace, progress=progress,
             )
+        )
     except (KeyboardInterrupt, Stopped):  # Ctrl-C anywhere, or Ctrl-D / quit at a human's prompt
+        display.stop()
         print(f"hch: interrupted; the trace of what completed is in {trace_path}", file=sys.stderr)
-        sys.exit(ExitStatus.INTERRUPTED)
+        sys.exit(130)
     except (NodeFailed, RunAborted) as exc:  # --fail-fast, or a policy that cannot work at all
         failure = exc
     finally:
+        display.stop()
         if call_cache is not None:
             call_cache.close()
     sys.exit(report(result, trace, trace_path, failure, as_json=as_json, quiet=quiet))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from rich.console import Console
 from rich.live import Live
@@ -37,13 +35,21 @@ class ProgressLine:
         return Text(" · ".join(parts), style="dim")
 
 
-@contextmanager
-def live(progress: Progress, enabled: bool = True) -> Iterator[None]:
-    """Show `progress` on stderr while the block runs, if stderr is a terminal and `enabled`."""
-    console = Console(stderr=True, highlight=False)
-    if not enabled or not console.is_terminal:
-        yield
-        return
-    with Live(ProgressLine(progress), console=console, transient=True, refresh_per_second=8,
-              redirect_stdout=False, redirect_stderr=False):
-        yield
+class LiveProgress:
+    """Shows `progress` on stderr between `start` and `stop`, if stderr is a terminal and `enabled`."""
+
+    def __init__(self, progress: Progress, enabled: bool = True) -> None:
+        console = Console(stderr=True, highlight=False)
+        self._live = None
+        if enabled and console.is_terminal:
+            self._live = Live(ProgressLine(progress), console=console, transient=True, refresh_per_second=8,
+                              redirect_stdout=False, redirect_stderr=False)
+
+    def start(self) -> None:
+        if self._live is not None:
+            self._live.start()
+
+    def stop(self) -> None:
+        """Erase the line (and stop refreshing it); idempotent."""
+        if self._live is not None:
+            self._live.stop()
