@@ -10,13 +10,15 @@ primitive questions without a policy call (nodes marked `oracle`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -25,10 +27,14 @@ from hch.call_cache import CallCache, call_key
 from hch.collector import paced
 from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
 from hch.facts import Facts, check_facts, sees_facts
-from hch.journal import Journal, journal_path
+from hch.journal import for_trace as open_journal
 from hch.limits import Limits
+from hch.policies.callable import PolicyFunction
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
+from hch.policy_spec import as_policy
 from hch.position import POSITION, Position
+from hch.progress import CURRENT as PROGRESS
+from hch.progress import Progress
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
@@ -38,16 +44,20 @@ from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspac
 MAX_QUESTION_CHARS = 20_000
 ENVIRONMENT = "environment"
 """The `policy` of a workspace the task's environment answered (facts hidden): no policy call."""
+Copies = Literal["merged", "independent"]
 _NO_USAGE = Usage()  # compared against and dumped, never mutated
 
 
 class _NodeError(Exception):
     """Ends one node in error; its parent goes on (unless the run fails fast)."""
 
-    def __init__(self, message: str, limit: str | None = None, failed: PolicyError | None = None) -> None:
+    def __init__(self, message: str, limit: str | None = None, failed: PolicyError | None = None,
+                 cause: BaseException | None = None) -> None:
         super().__init__(valid_text(message))  # it becomes the node's answer, which files must hold
         self.limit = limit
         self.failed = failed
+        self.cause = cause
+        """What the policy raised (chained as `NodeFailed.__cause__`; its traceback is in the trace)."""
 
 
 @dataclass
@@ -79,8 +89,10 @@ class _Run:
         subtrees: SubtreeCache,
         fail_fast: bool,
         facts: Facts = "shown",
+        copies: Copies = "merged",
     ) -> None:
         self.policy, self.context, self.limits, self.trace = policy, context, limits, trace
+        self.independent = copies == "independent"
         self.call_cache, self.subtrees, self.fail_fast = call_cache, subtrees, fail_fast
         self.hidden = facts == "hidden"
         self.visible = _visible_context(context) if self.hidden else context
@@ -95,6 +107,7 @@ class _Run:
         self.reserved = 0
         self.spent = Usage()
         self._leaves: dict[tuple[int, bool], Policy] = {}
+        self.progress = Progress()
 
     def clock(self) -> float:
         return time.monotonic() - self.began
@@ -116,17 +129,25 @@ class _Run:
         self._finish(node, found, "ok", limit=None)
         return SubAnswer(question=question, answer=found, status="ok")
 
-    def key(self, question: str, depth: int, root: bool) -> tuple[Policy, SubtreeKey]:
+    def key(self, question: str, depth: int, root: bool, copy: str = "") -> tuple[Policy, SubtreeKey]:
         leaf = self._leaves.get((depth, root))
         if leaf is None:  # a runtime protocol check costs ~10 µs: resolve each position once per run
             leaf = self._leaves[depth, root] = resolve(self.policy, depth, root)
-        return leaf, (leaf.fingerprint, normalize_question(question), depth, self.context_hash)
+        place = self.context_hash + "/" + copy if copy else self.context_hash  # a copy is its own subtree
+        return leaf, (leaf.fingerprint, normalize_question(question), depth, place)
+
+    def child_copy(self, copy: str, step: int, order: int) -> str:
+        """The copy id of subquestion `order` of step `step` asked by copy `copy` ("" when merged)."""
+        if not self.independent:
+            return ""
+        return hashlib.sha256(f"{copy}\x00{step}\x00{order}".encode()).hexdigest()[:16]
 
     async def solve(
-        self, question: str, depth: int, parent: tuple[int, int, int] | None, ancestors: dict[str, int]
+        self, question: str, depth: int, parent: tuple[int, int, int] | None, ancestors: dict[str, int],
+        copy: str = "",
     ) -> SubAnswer:
-        """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker."""
-        leaf, key = self.key(question, depth, root=parent is None)
+        """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker, `copy` its copy id."""
+        leaf, key = self.key(question, depth, root=parent is None, copy=copy)
         if parent is not None:
             self.reserved -= 1  # the asker reserved a node for this question in `refuse`
         while True:
@@ -144,8 +165,9 @@ class _Run:
         node = self.trace.add_node(
             "workspace", question=question, depth=depth, policy=leaf.fingerprint, answer=None,
             status="running", started=self.clock(), ended=None,
-            cycle_of=ancestors.get(key[1]), limit=None, error=None, oracle=False,
+            cycle_of=ancestors.get(key[1]), limit=None, error=None, oracle=False, **({"copy": copy} if copy else {}),
         )
+        self.progress.node_started()
         if parent is not None:
             asker, step, order = parent
             self.trace.add_edge(asker, node, "delegate", step=step, order=order)
@@ -155,7 +177,7 @@ class _Run:
         try:
             result = self.told(node, question)  # the environment's, with facts hidden: no policy call
             if result is None:
-                result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node})
+                result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node}, copy)
         except BaseException:
             if self.trace.graph.nodes[node]["status"] == "running":
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
@@ -167,7 +189,7 @@ class _Run:
         return result
 
     async def expand(
-        self, node: int, question: str, depth: int, leaf: Policy, ancestors: dict[str, int]
+        self, node: int, question: str, depth: int, leaf: Policy, ancestors: dict[str, int], copy: str = ""
     ) -> SubAnswer:
         """The node's loop: act, and either answer or run this step's subquestions."""
         steps: list[tuple[SubAnswer, ...]] = []
@@ -179,7 +201,7 @@ class _Run:
                 workspace = Workspace(
                     question=question, depth=depth, context=self.context_for(leaf), steps=tuple(steps),
                     max_asks=self.limits.max_asks_per_step,
-                    steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal,
+                    steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal, copy=copy,
                 )
                 action = (await self.call(node, leaf, workspace)).action
                 if isinstance(action, Answer):
@@ -193,16 +215,17 @@ class _Run:
                     if refusals > self.limits.max_refusals:
                         raise _NodeError(f"{refusals} actions refused; last: {refusal}", limit)
                     continue
-                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors))
+                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors, copy))
         except _NodeError as exc:
             message = f"error: {exc}"
             self._finish(node, message, "error", limit=exc.limit or limit, error=str(exc))
             if self.fail_fast:
-                raise NodeFailed(f"node {node} ({question!r}) failed: {exc}") from None
+                raise NodeFailed(f"node {node} ({question!r}) failed: {exc}") from exc.cause
             return SubAnswer(question=question, answer=message, status="error")
 
     def _finish(self, node: int, answer: str, status: str, limit: str | None, error: str | None = None) -> None:
         self.trace.update_node(node, answer=answer, status=status, ended=self.clock(), limit=limit, error=error)
+        self.progress.node_ended()
 
     def refuse(self, workspace: Workspace, ask: Ask) -> tuple[str | None, str | None]:
         """Why an ask cannot be carried out (and the limit it hit), or (None, None)."""
@@ -219,19 +242,24 @@ class _Run:
             )
         if any(not q.strip() for q in questions):
             return "a subquestion is empty; ask real questions or answer", None
-        fresh = sum(self.key(q, workspace.depth - 1, root=False)[1] not in self.subtrees for q in questions)
+        step, below = self.limits.max_steps_per_node - workspace.steps_left, workspace.depth - 1  # the step's index
+        fresh = sum(
+            self.key(q, below, False, self.child_copy(workspace.copy, step, order))[1] not in self.subtrees
+            for order, q in enumerate(questions)
+        )
         if self.nodes + self.reserved + fresh > self.limits.max_nodes:
             return f"the run's node budget is spent (max_nodes={self.limits.max_nodes}); answer now", "max_nodes"
         self.reserved += len(questions)
         return None, None
 
     async def ask_all(
-        self, node: int, step: int, questions: list[str], depth: int, ancestors: dict[str, int]
+        self, node: int, step: int, questions: list[str], depth: int, ancestors: dict[str, int], copy: str = ""
     ) -> tuple[SubAnswer, ...]:
         answers: list[SubAnswer | None] = [None] * len(questions)
 
         async def one(order: int, question: str) -> None:
-            answers[order] = await self.solve(question, depth, (node, step, order), ancestors)
+            child = self.child_copy(copy, step, order)
+            answers[order] = await self.solve(question, depth, (node, step, order), ancestors, child)
 
         async with anyio.create_task_group() as group:
             for order, question in enumerate(questions):
@@ -244,23 +272,28 @@ class _Run:
         cached = self.call_cache.get(key) if self.call_cache is not None else None
         if cached is not None:
             self._record_call(node, leaf, workspace, cached, latency=0.0, cached=True, started=self.clock())
+            self.progress.cache_hit()
             return cached
         self._check_budget()
         started = self.clock()
         begin = time.perf_counter()
+        self.progress.call_started()
         try:
             reply = await self._timed_act(leaf, workspace)
         except (_NodeError, RunAborted) as exc:
             failed = exc if isinstance(exc, RunAborted) else exc.failed
             self.spent = self.spent + (failed.usage if failed is not None and failed.usage else Usage())
             self._record_call(
-                node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc), failed
+                node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc), failed,
+                cause=exc.cause if isinstance(exc, _NodeError) else None,
             )
             if isinstance(exc, Stopped):  # the person acting as H stopped the run: not a failure
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
             elif isinstance(exc, RunAborted):
                 self._finish(node, f"error: {exc}", "error", limit=None, error=str(exc))
             raise
+        finally:
+            self.progress.call_ended()
         latency = time.perf_counter() - begin
         if reply.usage != _NO_USAGE:
             self.spent = self.spent + reply.usage
@@ -287,9 +320,9 @@ class _Run:
         except RunAborted:
             raise  # the policy cannot work at all: stop the run rather than fail every node
         except PolicyError as exc:
-            raise _NodeError(str(exc), failed=exc) from None
+            raise _NodeError(str(exc), failed=exc, cause=exc) from None
         except Exception as exc:  # a policy bug or failure must not sink the whole run
-            raise _NodeError(f"policy raised {type(exc).__name__}: {exc}") from None
+            raise _NodeError(f"policy raised {type(exc).__name__}: {exc}", cause=exc) from None
         text = reply.action.answer if isinstance(reply.action, Answer) else "\n".join(reply.action.questions)
         if (problem := unicode_problem(text)) is not None:
             raise _NodeError(f"the policy's action is not valid text: {problem}")
@@ -308,9 +341,10 @@ class _Run:
     def _record_call(
         self, node: int, leaf: Policy, workspace: Workspace, reply: Reply | None,
         latency: float, cached: bool, started: float, error: str | None = None,
-        failed: PolicyError | None = None,
+        failed: PolicyError | None = None, cause: BaseException | None = None,
     ) -> None:
-        """Record a call; a failed one keeps what the policy reported spending (usage, attempts)."""
+        """Record a call; a failed one keeps what the policy reported spending (usage, attempts) and,
+        for an exception other than a `PolicyError` (a bug in the policy), its formatted traceback."""
         if reply is not None:
             usage = reply.usage
         else:
@@ -322,7 +356,7 @@ class _Run:
             usage=usage.model_dump(), latency=latency, cached=cached,
             started=started, raw=reply.raw if reply else (failed.raw if failed else None),
             attempts=reply.attempts if reply else (failed.attempts if failed else []), error=error,
-            invocations=reply.invocations if reply else 1,
+            error_traceback=_traceback(cause), invocations=reply.invocations if reply else 1,
         )
         self.trace.add_edge(node, call, "call")
 
@@ -331,7 +365,7 @@ async def answer(
     question: str,
     *,
     depth: int,
-    policy: Policy | None = None,
+    policy: Policy | str | PolicyFunction | None = None,
     context: str = "",
     limits: Limits | None = None,
     call_cache: CallCache | None = None,
@@ -341,15 +375,31 @@ async def answer(
     trace: Trace | None = None,
     meta: dict[str, Any] | None = None,
     facts: Facts = "shown",
+    copies: Copies = "merged",
+    progress: Progress | None = None,
 ) -> Result:
     """Answer `question` with HCH_depth under `policy` (default: the offline expert).
 
+    `policy` is a policy object, a spec string as `--policy` takes ("expert", "vote(3, expert)"),
+    or a plain (async) function of the workspace (see `hch.policies.callable.from_function`).
+
     `facts="hidden"` (the 2018 paper's environment) shows a policy only the context's header line
     (policies with `sees_facts = True` still see it all) and has the task's environment answer
-    its primitive questions; the context must then be a task's facts. The trace is written to
-    `trace_path` (if given) even when the run is interrupted.
+    its primitive questions; the context must then be a task's facts.
+
+    `copies`: "merged" (identical subquestions under one context share one subtree, and a policy
+    call is made once per distinct workspace) or "independent" (each node is its own copy of H, with
+    an opaque `Workspace.copy` id hashed from its asker's and the (step, order) of its ask, the root's
+    from the question; identical subquestions at different places are separate copies, sampled apart,
+    each cached under its own key so reruns reproduce them).
+
+    The trace is written to `trace_path` (if given) even when the run is interrupted; the path is
+    claimed when the run starts (a path a live run holds is refused). `progress` receives live
+    counters (nodes, calls in flight, retries) as the run goes.
     """
     facts = check_facts(facts)
+    if copies not in ("merged", "independent"):
+        raise ValueError(f"copies must be 'merged' or 'independent', not {copies!r}")
     if depth < 0:
         raise ValueError(f"depth must be 0 or more, not {depth}")
     if not question.strip():
@@ -365,6 +415,10 @@ async def answer(
         from hch.experts import ExpertPolicy
 
         policy = ExpertPolicy()
+    elif not isinstance(policy, Policy):
+        if isinstance(policy, str):
+            meta = {"policy_spec": policy, **(meta or {})}
+        policy = as_policy(policy)
     root_policy = resolve(policy, depth, root=True)  # for a positional policy, the part at the root
     shown = _visible_context(context) if facts == "hidden" and not sees_facts(root_policy) else context
     if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
@@ -374,27 +428,30 @@ async def answer(
     trace.meta.update(
         question=question, depth=depth, policy=policy.fingerprint, context=context,
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
-        hch_version=_version(), status="running", facts=facts, **(meta or {}),
+        hch_version=_version(), status="running", facts=facts, copies=copies, **(meta or {}),
     )
-    journal = Journal(journal_path(trace_path), trace) if trace_path is not None else None
+    journal = open_journal(trace_path, trace) if trace_path is not None else None  # claims the path
     if journal is not None:
         trace.listeners.append(journal)
     # `is None`, not `or`: an empty shared cache has len() 0 and must still be the one used
     subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
-    run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast, facts)
+    run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast, facts, copies)
+    run.progress = progress if progress is not None else run.progress
+    reporting = PROGRESS.set(run.progress)  # policies report retries and waits to it
     began = time.perf_counter()
     result: SubAnswer | None = None
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved
     with paced():
         try:
-            result = await run.solve(question, depth, None, {})
+            result = await run.solve(question, depth, None, {}, root_copy(question) if copies == "independent" else "")
         except BaseException as exc:
             failed = _node_failure(exc)
             if failed is not None:
                 trace.meta["error"] = str(failed)
-                raise failed from None
+                raise failed from failed.__cause__  # a policy's own exception stays chained
             raise
         finally:
+            PROGRESS.reset(reporting)
             if call_cache is not None:
                 call_cache.flush()
             summary = summarize(trace, wall_time=time.perf_counter() - began)
@@ -414,9 +471,53 @@ async def answer(
     return Result(result.answer, result.status, trace, summary, saved)
 
 
-def answer_sync(question: str, **kwargs: Any) -> Result:
-    """`answer` for code that is not async: runs its own event loop."""
-    return anyio.run(lambda: answer(question, **kwargs))
+def root_copy(question: str) -> str:
+    """The copy id of a run's root under `copies=\"independent\"`: fixed by the question, so reruns make the
+    same copies, while runs of different questions (e.g. in one sweep) are different copies of H."""
+    return hashlib.sha256(("root\x00" + normalize_question(question)).encode()).hexdigest()[:16]
+
+
+def answer_sync(
+    question: str,
+    *,
+    depth: int,
+    policy: Policy | str | PolicyFunction | None = None,
+    context: str = "",
+    limits: Limits | None = None,
+    call_cache: CallCache | None = None,
+    subtree_cache: SubtreeCache | None = None,
+    trace_path: str | Path | None = None,
+    fail_fast: bool = False,
+    trace: Trace | None = None,
+    meta: dict[str, Any] | None = None,
+    facts: Facts = "shown",
+    copies: Copies = "merged",
+    progress: Progress | None = None,
+) -> Result:
+    """`answer` for code that is not async: runs its own event loop (so not inside one: in a
+    Jupyter notebook or other async code, `await hch.answer(...)` instead)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "hch.answer_sync cannot run inside a running event loop (a Jupyter notebook, async code): "
+            "use `await hch.answer(...)` there"
+        )
+    return anyio.run(lambda: answer(
+        question, depth=depth, policy=policy, context=context, limits=limits, call_cache=call_cache,
+        subtree_cache=subtree_cache, trace_path=trace_path, fail_fast=fail_fast, trace=trace, meta=meta,
+        facts=facts, copies=copies, progress=progress,
+    ))
+
+
+def _traceback(cause: BaseException | None) -> str | None:
+    """The formatted traceback of an exception a policy raised, kept in the trace (a `PolicyError`
+    is a reported failure, not a bug: its message says it all)."""
+    if cause is None or isinstance(cause, PolicyError):
+        return None
+    return "".join(traceback.format_exception(cause))
 
 
 def _node_failure(exc: BaseException) -> HchError | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import networkx as nx
 
@@ -30,21 +30,30 @@ FORMATS = ("json", "graphml", "gexf", "dot", "jsonl")
 def export(trace: Trace, path: str | Path, fmt: str) -> Path:
     """Write `trace` to `path` in format `fmt` (one of `FORMATS`)."""
     path = Path(path)
-    if fmt == "json":
-        return trace_format.save(trace, path)
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    if fmt == "json":
+        return trace_format.save(trace, path)
     with atomic_file(path) as file:  # a reader never sees half an export
-        if fmt == "graphml":
-            nx.write_graphml(flat_graph(trace), file)
-        elif fmt == "gexf":
-            nx.write_gexf(flat_graph(trace), file)
-        elif fmt == "dot":
-            file.write(to_dot(trace).encode("utf-8", "backslashreplace"))
-        else:
-            for record in workspace_records(trace):
-                file.write(_json_line(record))
+        write(trace, file, fmt)
     return path
+
+
+def write(trace: Trace, file: BinaryIO, fmt: str) -> None:
+    """Write `trace` in format `fmt` to an open binary file (e.g. stdout's buffer)."""
+    if fmt == "json":
+        trace_format.write_json(trace, file)
+    elif fmt == "graphml":
+        nx.write_graphml(flat_graph(trace), file)
+    elif fmt == "gexf":
+        nx.write_gexf(flat_graph(trace), file)
+    elif fmt == "dot":
+        file.write(to_dot(trace).encode("utf-8", "backslashreplace"))
+    elif fmt == "jsonl":
+        for record in workspace_records(trace):
+            file.write(_json_line(record))
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
 def _json_line(record: dict[str, Any]) -> bytes:

@@ -15,11 +15,12 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+from hch import claim
 
 MAX_FILE_BYTES = 1 << 30
 """The largest file hch reads (1 GiB): a trace of 10^5 workspaces is about 100 MB."""
@@ -121,56 +122,35 @@ def _special(path: Path) -> bool:
     return not stat.S_ISREG(mode)
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it where the OS allows (os.umask sets it to read it)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
 def atomic_file(path: str | Path, sync: bool = True) -> Iterator[BinaryIO]:
     """A binary file to write `path`'s new contents to; on success it replaces `path` at once.
 
-    The contents go to a temporary file in the same folder, flushed (and fsync'ed when `sync`),
-    given the permissions a plain `open` would give, and renamed over `path`: a crash at any
-    moment leaves the old file or the new one. On an exception the temporary file is removed
-    and `path` is untouched.
+    The contents go to a locked temporary file beside `path` (`hch.claim.temp_beside`: leftovers
+    of killed writes are cleared, and it has the permissions a plain `open` would leave), flushed
+    (and fsync'ed when `sync`), and renamed over `path`: a crash at any moment leaves the old file
+    or the new one. On an exception the temporary file is removed and `path` is untouched. A
+    device or FIFO (`/dev/null`, `/dev/stdout`) is written in place, never renamed over; through a
+    symbolic link, the file it points to is replaced and the link kept.
     """
     path = _real(Path(path))
-    if _special(path):  # /dev/null, /dev/stdout, a FIFO: nothing to tear, and never to be replaced
+    if _special(path):  # nothing there to tear, and never to be replaced
         with open(path, "wb") as file:
             yield file
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = claim.temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as file:
             yield file
             file.flush()
-            _permit(file.fileno(), tmp)
             if sync:
                 os.fsync(file.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)  # while the temporary file is still locked
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def _permit(fd: int | None, tmp: str) -> None:
-    """Give the temporary file the mode a plain `open` would (mkstemp makes it 0o600)."""
-    mode = 0o666 & ~_umask()
-    if fd is not None and hasattr(os, "fchmod"):
-        os.fchmod(fd, mode)
-    else:
-        os.chmod(tmp, mode)
 
 
 def write_atomic(path: str | Path, data: str | bytes, sync: bool = True) -> Path:
@@ -191,14 +171,15 @@ def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
         writer(str(path))
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
-    os.close(fd)
+    fd, tmp = claim.temp_beside(path)
     try:
-        writer(tmp)
-        _permit(None, tmp)
+        writer(str(tmp))
+        os.chmod(tmp, claim.output_mode(path))  # the writer may have made a new file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
     return path

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel, Field, ValidationError
@@ -69,6 +69,8 @@ class SweepConfig(BaseModel):
     """Questions run at the same time at most."""
     limits: Limits = Field(default_factory=Limits)
     """Limits of every run."""
+    copies: Literal["merged", "independent"] = "merged"
+    """Whether identical subquestions at different places share one copy of H or are independent copies."""
     fingerprints: dict[str, str] = Field(default_factory=dict)
     """The fingerprint of each voting variant's policy."""
     items_digest: str = ""
@@ -78,16 +80,16 @@ class SweepConfig(BaseModel):
     environment answers its primitive questions (the 2018 paper's setting)."""
 
     def continues(self, previous: SweepConfig) -> bool:
-        """Whether this sweep may add to `previous`'s output: the same questions and limits, and the
+        """Whether this sweep may add to `previous`'s output: the same questions, limits and copies mode, and the
         same policy for every number of votes both have (more depths or votes are fine)."""
         shared = set(self.fingerprints) & set(previous.fingerprints)
         same_policy = all(self.fingerprints[k] == previous.fingerprints[k] for k in shared) if shared else (
             self.policy == previous.policy
         )
-        same_run = (self.items_digest, self.limits, self.facts) == (
-            previous.items_digest, previous.limits, previous.facts
+        same_runs = (self.items_digest, self.limits, self.facts, self.copies) == (
+            previous.items_digest, previous.limits, previous.facts, previous.copies
         )
-        return same_run and same_policy
+        return same_runs and same_policy
 
 
 class RunRecord(BaseModel):
@@ -268,7 +270,8 @@ def prepare(out: Path, config: SweepConfig) -> None:
     previous = _previous(path, out, config)
     if previous is not None and not config.continues(previous):
         raise SweepError(
-            f"{out} holds a different sweep (other questions, policy or limits); use another --out or remove it"
+            f"{out} holds a different sweep (other questions, policy, limits or copies); "
+            "use another --out or remove it"
         )
     write_atomic(path, config.model_dump_json(indent=2))
 
@@ -348,7 +351,7 @@ async def run_sweep(
                     result = await answer(
                         item.question, depth=depth, policy=policies[votes], context=item.context,
                         limits=config.limits, call_cache=call_cache, subtree_cache=cache, trace_path=out / path,
-                        fail_fast=fail_fast, facts=config.facts,
+                        fail_fast=fail_fast, facts=config.facts, copies=config.copies,
                         meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
                                         "required_depth": item.required_depth}},
                     )

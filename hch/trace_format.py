@@ -25,7 +25,11 @@ SCHEMA_VERSION = 1
 
 
 class WorkspaceNode(BaseModel):
-    """One node of HCH: a question at a depth, and how it was answered."""
+    """One node of HCH: a question at a depth, and how it was answered.
+
+    Runs with `copies="independent"` also record `copy` (a string): the node's copy id, as in
+    `Workspace.copy`; merged runs leave it out (so their traces are as before).
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -85,6 +89,8 @@ class CallNode(BaseModel):
     """Each attempt made, for policies that retry."""
     error: str | None = None
     """What failed, for a call that raised."""
+    error_traceback: str | None = None
+    """The formatted traceback of an exception a policy raised (a bug, not a `PolicyError`)."""
     invocations: int = 1
     """Base-policy invocations behind this call (a vote of k copies: k); what cost figures count."""
 
@@ -165,6 +171,7 @@ class _CallDict(TypedDict):
     raw: NotRequired[dict[str, Any] | None]
     attempts: NotRequired[list[dict[str, Any]]]
     error: NotRequired[str | None]
+    error_traceback: NotRequired[str | None]
     invocations: NotRequired[int]
 
 
@@ -221,7 +228,10 @@ def to_data(trace: Trace) -> dict[str, Any]:
 
 
 def save(trace: Trace, path: str | Path) -> Path:
-    """Write the trace atomically: a temporary file beside `path`, then a rename (see `hch.files`)."""
+    """Write the trace atomically: a temporary file beside `path`, then a rename (see `hch.files`).
+
+    The file gets the permissions a plain `open(path, "w")` would give it (see `hch.claim`).
+    """
     path = Path(path)
     with atomic_file(path, sync=False) as file, _no_gc():
         write_json(trace, file)

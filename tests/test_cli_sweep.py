@@ -59,7 +59,7 @@ def test_file_sweep_with_and_without_gold(tmp_path: Path) -> None:
         (("sweep", "missing.jsonl"), "no question file at missing.jsonl"),
         (("sweep", "bad.jsonl"), "bad.jsonl line 2: not valid JSON"),
         (("sweep", "odd.jsonl"), "question line-1: the offline expert cannot parse"),
-        (("sweep", "--task", "arithmetic", "--policy", "vote:x"), "vote needs a number of copies"),
+        (("sweep", "--task", "arithmetic", "--policy", "vote:0"), "vote needs a number of copies"),
         (("sweep", "--task", "union-find", "--facts", "secret"), "Invalid value for '--facts'"),
         (("sweep", "--task", "arithmetic", "--facts", "hidden"), "facts hidden needs a task's facts"),
         (("sweep", "--task", "union-find", "--policy", "expert(early_guess, bogus)"), "unknown expert 'bogus'"),
@@ -112,13 +112,14 @@ def test_llm_sweep_against_a_local_server_counts_tokens_and_resumes(tmp_path: Pa
             [sys.executable, "-m", "hch", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
             env={**os.environ, "COLUMNS": "200", "OPENAI_API_KEY": "sk-test-key"},
         )
-        assert env_run.returncode == 0, env_run.stderr
+        # at depth 0 the scripted H keeps asking for the sum until its node fails: a failed run
+        assert env_run.returncode == 4 and "1 of 4 runs failed" in env_run.stderr, env_run.stderr
         requests = len(server.requests)
         rerun = subprocess.run(
             [sys.executable, "-m", "hch", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
             env={**os.environ, "COLUMNS": "200", "OPENAI_API_KEY": "sk-test-key"},
         )
-        assert rerun.returncode == 0 and len(server.requests) == requests
+        assert rerun.returncode == 4 and len(server.requests) == requests
     rows = {r["depth"]: r for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())}
     assert (rows["1"]["graded"], rows["1"]["correct"]) == ("1", "1")
     assert float(rows["1"]["tokens_mean"]) > 0 and float(rows["1"]["cost_mean"]) > 0
@@ -173,3 +174,28 @@ def test_an_empty_output_directory_is_refused(tmp_path: Path) -> None:
     done = hch_cli("sweep", "--task", "arithmetic", "-n", "2", "--depths", "0", "--out", "", cwd=tmp_path)
     assert done.returncode == 2 and "an empty path names no file" in done.stderr and done.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_with_independent_copies_records_them_and_resumes(tmp_path: Path) -> None:
+    args = ("sweep", "--task", "permutation-powering", "-n", "4", "--depths", "0-2", "--seed", "2",
+            "--policy", "expert(noise=0.2, seed=1, on=all)", "--votes", "1,3", "--copies", "independent", "--no-plot")
+    done = hch_cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "studies" / "permutation-powering-n4-seed2"
+    assert json.loads((out / "sweep.json").read_text())["config"]["copies"] == "independent"
+    trace = json.loads(next((out / "traces").rglob("*.json")).read_text())
+    assert trace["graph"]["copies"] == "independent"
+    again = hch_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "0 runs made, 24 resumed · 0 policy calls" in again.stdout
+    merged = hch_cli(*args[:-3], "--no-plot", cwd=tmp_path)
+    assert merged.returncode == 1 and "holds a different sweep" in merged.stderr
+    assert merged.stderr.strip().splitlines()[-1].startswith("hch: error: ") and "Traceback" not in merged.stderr
+def test_a_sweep_with_failed_runs_exits_4_with_a_count_after_writing_its_outputs(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text(
+        '{"id": "a", "question": "What is 2 * (3 + 4)?", "answer": "14"}\n'
+        '{"id": "b", "question": "What is 1 / 0?"}\n'
+    )
+    done = hch_cli("sweep", "q.jsonl", "--depths", "0,1", "--out", "o", "--no-cache", "--no-plot", cwd=tmp_path)
+    assert done.returncode == 4
+    assert done.stderr.strip().splitlines()[-1].startswith("hch: error: 2 of 4 runs failed")
+    assert (tmp_path / "o" / "summary.csv").exists() and "by depth" in done.stdout

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import anyio
@@ -422,3 +423,180 @@ async def test_a_policy_error_whose_message_is_not_valid_text_is_recorded_escape
     cache.close()
     assert result.answer == "error: policy raised RuntimeError: server said \\udcff\\udcfe"
     assert hch.load_trace(tmp_path / "t.json").meta["answer"] == result.answer
+
+
+# -- independent copies ------------------------------------------------------------------------
+
+
+def _twice(ws: Workspace) -> Ask | Answer:
+    if ws.question == "root":
+        return Ask(questions=["x", " x "]) if not ws.steps else Answer(answer=answer_text(ws))
+    return Answer(answer="copy " + ws.copy[:4] if ws.copy else "merged")
+
+
+async def test_independent_copies_ask_the_same_question_of_separate_copies() -> None:
+    policy = FunctionPolicy(lambda ws: _const(_twice(ws)))
+    result = await hch.answer("root", depth=1, policy=policy, copies="independent")
+    assert policy.calls["x"] + policy.calls[" x "] == 2 and result.summary.subtree_cache_hits == 0
+    assert result.trace.meta["copies"] == "independent"
+    copies = [data["copy"] for _, data in result.trace.workspaces()]
+    assert len(set(copies)) == 3 and all(len(c) == 16 for c in copies)
+    inputs = [data["input"]["copy"] for _, data in result.trace.calls()]
+    assert sorted(set(inputs)) == sorted(copies)
+    again = await hch.answer("root", depth=1, policy=FunctionPolicy(lambda ws: _const(_twice(ws))),
+                             copies="independent")
+    assert again.answer == result.answer  # copy ids depend only on the place: reruns make the same copies
+    merged = await hch.answer("root", depth=1, policy=FunctionPolicy(lambda ws: _const(_twice(ws))))
+    assert merged.answer == "merged,merged" and merged.trace.meta["copies"] == "merged"
+    assert all("copy" not in data for _, data in merged.trace.workspaces())
+    assert all("copy" not in data["input"] for _, data in merged.trace.calls())
+
+
+def test_a_merged_workspace_dumps_and_keys_exactly_as_before_copies_existed() -> None:
+    from hch.call_cache import call_key
+
+    ws = Workspace(question="q", depth=2, context="c", refusal="r")
+    before = '{"question":"q","depth":2,"context":"c","steps":[],"max_asks":8,"steps_left":8,"refusal":"r"}'
+    assert ws.model_dump_json() == before  # what call_key hashed before the field existed
+    assert call_key("fp", ws) == hashlib.sha256(("fp\x00" + before).encode()).hexdigest()
+    assert call_key("fp", ws.model_copy(update={"copy": "ab"})) != call_key("fp", ws)
+
+
+async def test_a_rerun_of_an_independent_run_is_served_whole_by_the_call_cache(tmp_path: Path) -> None:
+    from hch.experts.noisy import NoisyExpertPolicy
+    from hch.tasks import get_task
+
+    item = get_task("permutation-powering").generate(5, seed=2, max_depth=4)[4]
+    noisy = NoisyExpertPolicy(noise=0.3, seed="1", on="all")
+    cache = CallCache(tmp_path / "c.sqlite")
+    first = await hch.answer(item.question, depth=5, policy=noisy, context=item.context, call_cache=cache,
+                             copies="independent")
+    again = await hch.answer(item.question, depth=5, policy=noisy, context=item.context, call_cache=cache,
+                             copies="independent")
+    assert first.summary.policy_calls > 3
+    assert (again.summary.policy_calls, again.summary.call_cache_hits) == (0, first.summary.policy_calls)
+    assert [d["answer"] for _, d in again.trace.workspaces()] == [d["answer"] for _, d in first.trace.workspaces()]
+    merged = await hch.answer(item.question, depth=5, policy=noisy, context=item.context, call_cache=cache)
+    assert merged.summary.call_cache_hits == 0  # other copies: other keys
+
+
+async def test_an_independent_run_replays_from_its_recording() -> None:
+    from hch.experts.noisy import NoisyExpertPolicy
+    from hch.replay import replay
+    from hch.tasks import get_task
+
+    item = get_task("permutation-powering").generate(5, seed=3, max_depth=4)[4]
+    noisy = NoisyExpertPolicy(noise=0.3, seed="2", on="all")
+    recorded = await hch.answer(item.question, depth=5, policy=noisy, context=item.context, copies="independent")
+    report, trace = await replay(recorded.trace)
+    assert report.reproduced and report.unserved == 0 and trace.meta["copies"] == "independent"
+
+
+async def test_copies_must_be_merged_or_independent() -> None:
+    with pytest.raises(ValueError, match="copies must be 'merged' or 'independent'"):
+        await hch.answer(SUM8, depth=1, copies="shared")  # type: ignore[arg-type]
+
+
+def test_the_root_copy_is_fixed_by_the_question() -> None:
+    from hch.engine import root_copy
+
+    assert root_copy("What is 1+2?") == root_copy("  What is   1+2? ") != root_copy("What is 1+3?")
+def lookup(table: dict[str, str], key: str) -> str:
+    return table[key]  # the line a user's bug is on
+
+
+async def buggy(ws: Workspace) -> Answer:
+    return Answer(answer=lookup({}, "missing"))
+
+
+async def test_an_exception_in_a_users_policy_keeps_its_traceback_in_the_trace(tmp_path: Path) -> None:
+    result = await hch.answer("q", depth=0, policy=FunctionPolicy(buggy), trace_path=tmp_path / "t.json")
+    assert result.status == "error" and result.answer == "error: policy raised KeyError: 'missing'"
+    for trace in (result.trace, hch.load_trace(tmp_path / "t.json")):
+        (call,) = [d for _, d in trace.calls()]
+        assert call["error_traceback"].startswith("Traceback (most recent call last):")
+        assert "in lookup\n    return table[key]" in call["error_traceback"]
+        assert call["error_traceback"].rstrip().endswith("KeyError: 'missing'")
+
+
+async def test_fail_fast_chains_the_policys_exception_as_the_cause() -> None:
+    with pytest.raises(NodeFailed, match="missing") as caught:
+        await hch.answer("q", depth=0, policy=FunctionPolicy(buggy), fail_fast=True)
+    assert isinstance(caught.value.__cause__, KeyError)
+    assert caught.value.__cause__.__traceback__ is not None
+
+
+async def test_a_policy_error_is_recorded_without_a_traceback() -> None:
+    result = await hch.answer("What is 1 / 0?", depth=1)
+    assert result.status == "error"
+    assert [d["error_traceback"] for _, d in result.trace.calls()] == [None]
+
+
+async def test_policy_may_be_a_spec_string() -> None:
+    result = await hch.answer(SUM8, depth=3, policy="vote(3, expert)")
+    assert result.answer == "31"
+    assert result.trace.meta["policy"] == hch.make_policy("vote(3, expert)").fingerprint
+    assert result.trace.meta["policy_spec"] == "vote(3, expert)"
+    with pytest.raises(hch.PolicySpecError, match="unknown policy 'nonsense'"):
+        await hch.answer(SUM8, depth=1, policy="nonsense")
+
+
+async def echo(ws: Workspace) -> Answer:
+    return Answer(answer=ws.question.upper())
+
+
+async def test_policy_may_be_a_plain_async_function_fingerprinted_by_name_and_source() -> None:
+    result = await hch.answer("hello", depth=0, policy=echo)
+    assert result.answer == "HELLO"
+    fingerprint = result.trace.meta["policy"]
+    assert fingerprint.startswith("fn:test_engine.echo@") and len(fingerprint.rsplit("@")[1]) == 12
+
+    async def named(ws: Workspace) -> str:
+        return "x"
+
+    named.fingerprint = "mine@2"  # type: ignore[attr-defined]
+    assert (await hch.answer("q", depth=0, policy=named)).trace.meta["policy"] == "mine@2"
+    with pytest.raises(TypeError, match=r"policy must be a Policy .* not int"):
+        await hch.answer("q", depth=0, policy=42)  # type: ignore[arg-type]
+
+
+async def test_answer_sync_inside_a_running_event_loop_says_to_await_answer() -> None:
+    with pytest.raises(RuntimeError, match=r"use `await hch\.answer\(\.\.\.\)`"):
+        hch.answer_sync(SUM8, depth=1)
+
+
+def test_answer_sync_takes_exactly_the_keyword_arguments_of_answer() -> None:
+    import inspect
+
+    sync, run = inspect.signature(hch.answer_sync), inspect.signature(hch.answer)
+    assert list(sync.parameters) == list(run.parameters)
+    for name, parameter in run.parameters.items():
+        assert sync.parameters[name].kind == parameter.kind and sync.parameters[name].default == parameter.default
+        assert sync.parameters[name].annotation == parameter.annotation
+    assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in sync.parameters.values())
+
+
+async def test_progress_counts_nodes_calls_in_flight_and_reported_retries() -> None:
+    from hch.progress import Progress, retrying
+
+    seen: list[tuple[int, int, int]] = []
+    both_in_flight = anyio.Event()
+
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "root":
+            return Ask(questions=["a", "b"]) if not ws.steps else Answer(answer=answer_text(ws))
+        retrying(0.0)
+        await both_in_flight.wait()
+        return Answer(answer=ws.question)
+
+    def listener(progress: Progress) -> None:
+        seen.append((progress.nodes, progress.in_flight, progress.retries))
+        if progress.in_flight == 2 and progress.retries == 2:
+            both_in_flight.set()
+
+    progress = Progress(listener=listener)
+    result = await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour), progress=progress)
+    assert result.answer == "a,b"
+    assert (3, 2, 2) in seen  # both subquestions' calls were in flight at once, each reported a retry
+    assert (progress.nodes, progress.finished, progress.calls, progress.in_flight) == (3, 3, 4, 0)
+    assert progress.retries == 2

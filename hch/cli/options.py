@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -81,6 +82,12 @@ limit_options = stack(
     click.option("--max-cost", type=FiniteFloat(min=0), help="Budget of the run in US dollars."),
 )
 
+copies_option = click.option(
+    "--copies", type=click.Choice(["merged", "independent"]), default="merged", show_default=True,
+    help="merged: identical subquestions share one copy of H (one sample); independent: every place "
+    "asks its own copy (noisy experts and sampling LLMs draw apart; cached per copy).",
+)
+
 llm_options = stack(
     click.option("--model", "-m", help="Model name for --policy llm (default: $HCH_MODEL, then the preset's)."),
     click.option("--base-url", help="OpenAI-compatible server, e.g. http://localhost:11434/v1 "
@@ -113,13 +120,9 @@ def open_cache(path: Path, disabled: bool) -> CallCache | None:
 
 
 def new_trace_path(question: str, folder: Path = TRACES_DIR) -> Path:
-    """A fresh file name under `traces/`: timestamp and a slug of the question."""
+    """A new file name under `traces/` that no other run gets: the time to the microsecond, a
+    random suffix and a slug of the question. The run claims it when it starts (see `hch.claim`)."""
     words = "".join(c if c.isalnum() else " " for c in question.lower()).split()[:6]
     slug = "-".join(words)[:60] or "run"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = folder / f"{stamp}-{slug}.json"
-    counter = 1
-    while path.exists():
-        counter += 1
-        path = folder / f"{stamp}-{slug}-{counter}.json"
-    return path
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return folder / f"{stamp}-{secrets.token_hex(3)}-{slug}.json"

@@ -19,6 +19,7 @@ from hch.cli import app
 from hch.cli.options import (
     NamedPath,
     cache_options,
+    copies_option,
     facts_option,
     limit_options,
     limits_from,
@@ -29,6 +30,7 @@ from hch.cli.options import (
 from hch.cli.render import plain
 from hch.facts import Facts
 from hch.grading import GRADERS
+from hch.outcome import ExitStatus
 from hch.policies.vote import vote
 from hch.policy_spec import make_policy
 from hch.question_set import Item, load
@@ -71,15 +73,17 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @click.option("--out", "-o", type=NamedPath(file_okay=False, path_type=Path),
               help="Output directory (default: studies/NAME); rerun the same command to resume.")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG/SVG plot.")
+@copies_option
 @cache_options
 @limit_options
 @llm_options
 def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, policy: str, facts: Facts,
-          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, cache: Path,
-          no_cache: bool, fail_fast: bool, **flags: Any) -> None:
+          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, copies: str,
+          cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
     """Run every question at every depth and report accuracy, cost and time per depth.
 
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
+    Exits with status 4 when any run failed (its root ended in error), after writing every output.
     """
     depth_list = parse_numbers(depths, "depths", 0)
     vote_list = parse_numbers(votes, "vote counts", 1)
@@ -87,7 +91,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     items, config = source(questions_file, task, count, seed, grader, facts)
     config = config.model_copy(update={
         "depths": depth_list, "policy": policy, "votes": vote_list, "concurrency": concurrency,
-        "limits": limits_from(flags), "facts": facts,
+        "limits": limits_from(flags), "facts": facts, "copies": copies,
     })
     base = make_policy(policy, flags)
     policies = {k: vote(k, base) for k in vote_list}
@@ -105,6 +109,11 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
             call_cache.close()
     paths = write_outputs(out, config, outcome, plot=not no_plot)
     report(outcome, paths)
+    failed = sum(record.status == "error" for record in outcome.records)
+    if failed:  # a script running sweeps must not take a sweep with failed runs for a clean one
+        print(f"hch: error: {failed} of {len(outcome.records)} runs failed (root error; their records are in"
+              f" {out / 'runs.jsonl'})", file=sys.stderr)
+        sys.exit(ExitStatus.FAILED)
 
 
 def source(questions_file: Path | None, task: str | None, count: int, seed: int,

@@ -16,6 +16,7 @@ HTTP request itself, never while a node waits for its children, so no tree shape
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import hashlib
 import json
@@ -209,9 +210,18 @@ class LLMPolicy:
         self.settings = {**self.preset.settings, **(settings or {})}
         if isinstance(price, str):
             price = Price.parse(price)
+        if price is not None and not isinstance(price, Price):
+            raise LLMConfigError(
+                f"price must be a Price(input=..., output=...) or the text 'INPUT,OUTPUT[,CACHED_INPUT]' "
+                f"(dollars per million tokens), not {price!r}"
+            )
         self.price = price if price is not None else self.preset.prices.get(self.model)
-        if max_concurrency < 1:
-            raise LLMConfigError(f"max concurrency must be at least 1, not {max_concurrency}")
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise LLMConfigError(f"max concurrency must be an integer of at least 1, not {max_concurrency!r}")
+        if retry is not None and not isinstance(retry, Retry):
+            raise LLMConfigError(f"retry must be a hch.presets.Retry, not {retry!r}")
+        if request_timeout is not None and (not isinstance(request_timeout, int | float) or request_timeout <= 0):
+            raise LLMConfigError(f"request timeout must be a number of seconds above 0, not {request_timeout!r}")
         self.max_concurrency = max_concurrency
         self.retry = retry or self.preset.retry
         self.request_timeout = request_timeout or self.preset.request_timeout
@@ -222,6 +232,26 @@ class LLMPolicy:
         self._client: openai.AsyncOpenAI | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._users = 0
+        self.replica_index: str | None = None
+        """Which copy of a vote this is (see `replica`; "2.0" for copy 0 of copy 2); None for the policy itself."""
+        self._home: LLMPolicy = self  # whose client and concurrency limit this policy uses (a replica: its origin's)
+
+    def replica(self, index: int) -> LLMPolicy:
+        """Copy `index` of a vote: the same model and settings, its own sampling seed (sent per request),
+        sharing this policy's client and concurrency limit, so k copies send k different requests."""
+        clone = copy.copy(self)
+        clone.replica_index = str(index) if self.replica_index is None else f"{self.replica_index}.{index}"
+        return clone
+
+    def sampling_seed(self, workspace: Workspace) -> int | None:
+        """The seed sent for this workspace: derived from the configured seed, the replica index and
+        the copy id when there is either (a vote's copy, or `copies="independent"`); else None (the
+        settings' own seed, if any, is sent as it is)."""
+        if self.replica_index is None and not workspace.copy:
+            return None
+        parts = [self.settings.get("seed"), self.replica_index, workspace.copy]
+        digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+        return int(digest[:8], 16) % 2**31
 
     @classmethod
     def from_options(cls, argument: str | None, options: Mapping[str, Any]) -> LLMPolicy:
@@ -255,7 +285,8 @@ class LLMPolicy:
         }
         digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
         host = urlsplit(self.base_url).hostname or "?"
-        return f"llm:{self.model}@{host}#{digest}"
+        suffix = f"/copy{self.replica_index}" if self.replica_index is not None else ""
+        return f"llm:{self.model}@{host}#{digest}{suffix}"
 
     # -- one call ----------------------------------------------------------------------------
 
@@ -285,7 +316,7 @@ class LLMPolicy:
         mode = self.output
         for _ in range(self.preset.max_reasks + 1):
             try:
-                mode, body, completion = await self._send_accepted(messages, attempts)
+                mode, body, completion = await self._send_accepted(messages, attempts, self.sampling_seed(workspace))
             except (PolicyError, RunAborted) as exc:
                 exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges, self.output), attempts
                 raise
@@ -315,14 +346,14 @@ class LLMPolicy:
         )
 
     async def _send_accepted(
-        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]]
+        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None
     ) -> tuple[str, dict[str, Any], ChatCompletion]:
         """One exchange in an output mode the server accepts: the mode used, the body sent and the
         reply. A mode rejected as unsupported falls back, for the rest of the run, where it has a
         fallback; otherwise the run stops with a line saying which `output:` to set."""
         while True:
             mode = self.output
-            body = self._body(messages, mode)
+            body = self._body(messages, mode, seed)
             try:
                 return mode, body, await self._send(body, attempts)
             except _Unsupported as exc:
@@ -339,9 +370,11 @@ class LLMPolicy:
                         file=sys.stderr,
                     )
 
-    def _body(self, messages: list[dict[str, Any]], mode: str) -> dict[str, Any]:
-        """The JSON request body, exactly as sent (and recorded)."""
+    def _body(self, messages: list[dict[str, Any]], mode: str, seed: int | None = None) -> dict[str, Any]:
+        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, **self.settings}
+        if seed is not None:
+            body["seed"] = seed
         if mode == "json_schema":
             schema: dict[str, Any] = {"name": "hch_action", "schema": ACTION_SCHEMA}
             if self.strict:
@@ -519,26 +552,29 @@ class LLMPolicy:
     # The limiter lives as long as the event loop: one per run's loop, shared by all its calls.
 
     def _enter(self) -> None:
+        home = self._home
         loop = anyio.lowlevel.current_token().native_token
-        if self._loop is not loop:
-            self._loop, self._client, self._users = loop, None, 0
-            self._limiter = anyio.CapacityLimiter(self.max_concurrency)
+        if home._loop is not loop:
+            home._loop, home._client, home._users = loop, None, 0
+            home._limiter = anyio.CapacityLimiter(home.max_concurrency)
         self._server.enter(loop)
-        self._users += 1
+        home._users += 1
 
     async def _leave(self) -> None:
+        home = self._home
         self._server.leave()
-        self._users -= 1
-        if self._users == 0 and self._client is not None:
-            client, self._client = self._client, None
+        home._users -= 1
+        if home._users == 0 and home._client is not None:
+            client, home._client = home._client, None
             with anyio.CancelScope(shield=True):
                 await client.close()
 
     def _resources(self) -> tuple[openai.AsyncOpenAI, anyio.CapacityLimiter]:
-        if self._client is None:
-            self._client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0)
-        assert self._limiter is not None, "_enter() sets the limiter up"
-        return self._client, self._limiter
+        home = self._home
+        if home._client is None:
+            home._client = openai.AsyncOpenAI(api_key=home._api_key, base_url=home.base_url, max_retries=0)
+        assert home._limiter is not None, "_enter() sets the limiter up"
+        return home._client, home._limiter
 
     def _unsupported(self, mode: str, exc: _Unsupported) -> RunAborted:
         """The line that stops a run whose server accepts no output mode tried: what to set instead."""
