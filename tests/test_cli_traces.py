@@ -254,3 +254,15 @@ def test_diff_of_a_valid_and_a_corrupt_trace_fails_with_exit_2(tmp_path: Path) -
         assert done.returncode == 2, done
         assert done.stderr.count("\n") == 1 and "form a cycle" in done.stderr and not done.stdout
     assert hch_cli("diff", "ok.json", "ok.json", cwd=tmp_path).returncode == 0
+
+
+def test_show_on_a_sweep_directory_with_a_corrupt_run_list_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "runs.jsonl").write_bytes(b'{"id": "caf\xe9"}\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["show", "o"])
+    err = capsys.readouterr().err
+    assert exited.value.code != 0 and err.count("\n") == 1 and "is not UTF-8 text: byte 0xe9 on line 1" in err

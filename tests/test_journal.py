@@ -233,3 +233,15 @@ def test_the_journal_of_a_run_writing_x_is_never_read_as_the_trace_x_json(tmp_pa
     assert load_any(tmp_path / "x.json").meta["question"] == SUM
     assert load_any(tmp_path / "x").meta["question"] == "other"
     journal.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_where_a_journal_would_be_never_blocks_a_reader(tmp_path: Path) -> None:
+    """`load_any` peeks at the journal beside a trace; a FIFO there used to block it for ever."""
+    import hch
+
+    hch.answer_sync("What is the sum of 1, 2?", depth=1, trace_path=tmp_path / "run.json")
+    os.mkfifo(tmp_path / "run.journal.jsonl")
+    os.utime(tmp_path / "run.journal.jsonl")  # newer than the trace: it would be consulted
+    with pytest.raises(TraceError, match="is not a regular file"):
+        load_any(tmp_path / "run.json")

@@ -14,7 +14,7 @@ from hch import trace_stats
 from hch.cli import app, render
 from hch.cli.options import NamedPath
 from hch.cli.render import plain, tree_view
-from hch.errors import TraceError
+from hch.errors import TraceError, read_text
 from hch.journal import load_any
 from hch.trace import Trace
 
@@ -124,7 +124,7 @@ def show_sweep(folder: Path, as_json: bool) -> None:
     if not path.is_file():
         raise TraceError(f"{folder} is a directory but not a sweep's (no {RUNS_FILE}); give a trace file")
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text(path, "list of finished runs", TraceError).splitlines():
         if line.strip():
             try:
                 records.append(RunRecord.model_validate_json(line))
