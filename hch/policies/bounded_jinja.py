@@ -9,7 +9,7 @@ or building a gigabyte string. `render` adds a budget to each rendering:
 - **Size.** Operations that can multiply a value's size in one step are checked before they run:
   `*`, `**`, `+` and `%` on text, lists and numbers, string methods and filters that pad or repeat
   (`center`, `ljust`, `format`, `replace`, `indent`, ...) with widths over `MAX_CHARS`; every
-  value a template holds is checked as its lines run, and the output is cut off at `MAX_OUTPUT`.
+  value a template holds is checked every few lines, and the output is cut off at `MAX_OUTPUT`.
 
 A template over budget raises `TemplateBudgetError` (one line saying which bound it hit), which
 fails that node. The bounds are far above what a scripted human's templates need (a few dozen
@@ -39,7 +39,8 @@ MAX_CHARS = 1_000_000
 """Characters (or items) any value built while rendering may hold."""
 MAX_OUTPUT = 100_000
 """Characters a rendering may output."""
-_CHECK_EVERY = 256  # lines between looks at the clock and at the template's values
+_CHECK_EVERY = 256  # lines between looks at the clock
+_SIZES_EVERY = 4  # lines between looks at the sizes of the template's values
 _TEMPLATE_FILE = "<template>"
 _SIZED = (str, bytes, list, tuple, dict, set, frozenset)
 _WIDTH = re.compile(r"\d+")
@@ -203,8 +204,9 @@ class _Budget:
     def _line(self, frame: FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
         if event == "line":
             self.steps += 1
-            for value in frame.f_locals.values():  # a value doubled once per line is caught at 2x the bound
-                _check_size(_size(value), "a value")
+            if self.steps % _SIZES_EVERY == 0:  # a value doubled on every line is caught below 2**4 x the bound
+                for value in frame.f_locals.values():
+                    _check_size(_size(value), "a value")
             if self.steps % _CHECK_EVERY == 0:
                 self._check()
         return self._line
