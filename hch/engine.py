@@ -19,13 +19,14 @@ from typing import Any
 import anyio
 
 from hch import trace_format
+from hch.budget import SharedBudget
 from hch.call_cache import CallCache, call_key
 from hch.collector import paced
 from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
 from hch.journal import Journal, journal_path
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
-from hch.position import POSITION, Position
+from hch.position import DEADLINE, POSITION, Position
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
@@ -84,6 +85,7 @@ class _Run:
         self.nodes = 0
         self.reserved = 0
         self.spent = Usage()
+        self.shared: SharedBudget | None = None  # a budget shared with other runs (a sweep's)
         self._leaves: dict[tuple[int, bool], Policy] = {}
 
     def clock(self) -> float:
@@ -212,9 +214,12 @@ class _Run:
     async def call(self, node: int, leaf: Policy, workspace: Workspace) -> Reply:
         """One policy call, served from the call cache when it was made before."""
         key = call_key(leaf.fingerprint, workspace) if self.call_cache is not None else ""
-        cached = self.call_cache.get(key) if self.call_cache is not None else None
-        if cached is not None:
-            self._record_call(node, leaf, workspace, cached, latency=0.0, cached=True, started=self.clock())
+        entry = self.call_cache.entry(key) if self.call_cache is not None else None
+        if entry is not None:
+            cached, original = entry  # the latency the call had when it was made (None if not recorded)
+            self._record_call(
+                node, leaf, workspace, cached, latency=0.0, cached=True, started=self.clock(), original=original
+            )
             return cached
         self._check_budget()
         started = self.clock()
@@ -223,7 +228,7 @@ class _Run:
             reply = await self._timed_act(leaf, workspace)
         except (_NodeError, RunAborted) as exc:
             failed = exc if isinstance(exc, RunAborted) else exc.failed
-            self.spent = self.spent + (failed.usage if failed is not None and failed.usage else Usage())
+            self._spend(failed.usage if failed is not None and failed.usage else Usage())
             self._record_call(
                 node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc), failed
             )
@@ -234,7 +239,7 @@ class _Run:
             raise
         latency = time.perf_counter() - begin
         if reply.usage != _NO_USAGE:
-            self.spent = self.spent + reply.usage
+            self._spend(reply.usage)
         self._record_call(node, leaf, workspace, reply, latency, cached=False, started=started)
         if self.call_cache is not None:
             self.call_cache.put(key, leaf.fingerprint, reply, latency)
@@ -246,8 +251,12 @@ class _Run:
             return await self._act(leaf, workspace)  # no deadline: spare the cancel scope
         own = anyio.current_time() + self.limits.node_timeout if self.limits.node_timeout else math.inf
         which = "run_timeout" if own >= self.deadline else "node_timeout"
-        with anyio.move_on_after(min(own, self.deadline) - anyio.current_time()) as scope:
-            return await self._act(leaf, workspace)
+        token = DEADLINE.set(min(own, self.deadline))  # for a person at the prompt: a countdown
+        try:
+            with anyio.move_on_after(min(own, self.deadline) - anyio.current_time()) as scope:
+                return await self._act(leaf, workspace)
+        finally:
+            DEADLINE.reset(token)
         assert scope.cancelled_caught
         raise _NodeError(f"{which.replace('_', ' ')} reached", which)
 
@@ -271,13 +280,22 @@ class _Run:
             raise _NodeError(f"token budget spent (max_total_tokens={limits.max_total_tokens})", "max_total_tokens")
         if limits.max_cost is not None and self.spent.cost >= limits.max_cost:
             raise _NodeError(f"cost budget spent (max_cost={limits.max_cost})", "max_cost")
+        hit = self.shared.exhausted() if self.shared is not None else None
+        if hit is not None:
+            raise _NodeError(*hit)
+
+    def _spend(self, usage: Usage) -> None:
+        self.spent = self.spent + usage
+        if self.shared is not None:
+            self.shared.add(usage)
 
     def _record_call(
         self, node: int, leaf: Policy, workspace: Workspace, reply: Reply | None,
         latency: float, cached: bool, started: float, error: str | None = None,
-        failed: PolicyError | None = None,
+        failed: PolicyError | None = None, original: float | None = None,
     ) -> None:
-        """Record a call; a failed one keeps what the policy reported spending (usage, attempts)."""
+        """Record a call; a failed one keeps what the policy reported spending (usage, attempts).
+        A cache hit has latency 0 here and keeps the `original_latency` of the call that was made."""
         if reply is not None:
             usage = reply.usage
         else:
@@ -289,7 +307,7 @@ class _Run:
             usage=usage.model_dump(), latency=latency, cached=cached,
             started=started, raw=reply.raw if reply else (failed.raw if failed else None),
             attempts=reply.attempts if reply else (failed.attempts if failed else []), error=error,
-            invocations=reply.invocations if reply else 1,
+            invocations=reply.invocations if reply else 1, original_latency=original,
         )
         self.trace.add_edge(node, call, "call")
 
@@ -307,10 +325,12 @@ async def answer(
     fail_fast: bool = False,
     trace: Trace | None = None,
     meta: dict[str, Any] | None = None,
+    budget: SharedBudget | None = None,
 ) -> Result:
     """Answer `question` with HCH_depth under `policy` (default: the offline expert).
 
-    The trace is written to `trace_path` (if given) even when the run is interrupted.
+    The trace is written to `trace_path` (if given) even when the run is interrupted. `budget`, a
+    spend budget shared with other runs, refuses calls once spent, like the run's own limits.
     """
     if depth < 0:
         raise ValueError(f"depth must be 0 or more, not {depth}")
@@ -340,6 +360,7 @@ async def answer(
     # `is None`, not `or`: an empty shared cache has len() 0 and must still be the one used
     subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
     run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast)
+    run.shared = budget
     began = time.perf_counter()
     result: SubAnswer | None = None
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved

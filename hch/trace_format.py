@@ -86,6 +86,8 @@ class CallNode(BaseModel):
     """What failed, for a call that raised."""
     invocations: int = 1
     """Base-policy invocations behind this call (a vote of k copies: k); what cost figures count."""
+    original_latency: float | None = None
+    """For a cache hit: seconds the call took when it was made (None if unknown or not a cache hit)."""
 
 
 class EdgeRecord(BaseModel):
@@ -164,6 +166,7 @@ class _CallDict(TypedDict):
     attempts: NotRequired[list[dict[str, Any]]]
     error: NotRequired[str | None]
     invocations: NotRequired[int]
+    original_latency: NotRequired[float | None]
 
 
 @with_config(ConfigDict(extra="allow"))

@@ -18,7 +18,7 @@ from hch.errors import Stopped
 from hch.policies.human import HumanPolicy, ListLines
 from hch.workspace import Answer, Ask, SubAnswer, Workspace
 
-STYLE = re.compile(r"\x1b\[[0-9;]*m")
+STYLE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # styles, and the line editor's cursor moves and modes
 QUESTION = "What is 1+2+3+4? \x1b[31m(red)"
 CONTEXT = "numbers \x1b]0;pwned\x07 only"
 
@@ -35,14 +35,19 @@ def spawn(tmp_path: Path, *extra: str) -> pexpect.spawn:
 
 
 def say(child: pexpect.spawn, line: str, then: str) -> str:
-    """Type `line`, wait for `then` (a literal), and return what was printed before it (unstyled)."""
+    """Type `line`, wait for `then` (a literal), and return what was printed before it (unstyled).
+
+    The line editor redraws the prompt with the line when it is accepted (up to a newline): that redraw
+    is skipped, so `then` matches the next prompt only.
+    """
     child.sendline(line)
+    child.expect_exact("\n")
     child.expect_exact(then)
     return unstyled(child.before)
 
 
 def unstyled(text: object) -> str:
-    """Terminal output without the colour and weight codes rich adds (nothing else is removed)."""
+    """Terminal output without the colour and weight codes rich adds and the line editor's cursor moves."""
     return STYLE.sub("", str(text))
 
 
@@ -57,7 +62,7 @@ def finish(child: pexpect.spawn) -> tuple[str, int]:
 
 def test_a_person_answers_a_depth_2_question_with_two_concurrent_subquestions(tmp_path: Path) -> None:
     child = spawn(tmp_path)
-    child.expect_exact("#0 n=2> ")
+    child.expect_exact("#0 n=2>")
     root = str(child.before)
     assert "the root question · HCH_2" in root
     assert "you may ask subquestions" in root
@@ -65,28 +70,28 @@ def test_a_person_answers_a_depth_2_question_with_two_concurrent_subquestions(tm
     assert "\\x1b[31m(red)" in root and "\x1b[31m(red)" not in root
     assert "\\x1b]0;pwned\\x07" in root and "\x1b]0;" not in root
 
-    say(child, "ask What is 1+2?", "#0 n=2 (1 queued)> ")
-    bogus = say(child, "frobnicate now", "#0 n=2 (1 queued)> ")
+    say(child, "ask What is 1+2?", "#0 n=2 (1 queued)>")
+    bogus = say(child, "frobnicate now", "#0 n=2 (1 queued)>")
     assert "unknown command 'frobnicate'" in bogus
-    say(child, "answer", "#0 n=2 (1 queued)> ")  # an empty answer is explained, the queue kept
+    say(child, "answer", "#0 n=2 (1 queued)>")  # an empty answer is explained, the queue kept
     assert "the answer is empty" in unstyled(child.before)
-    say(child, "ask What is 3+4?", "#0 n=2 (2 queued)> ")
+    say(child, "ask What is 3+4?", "#0 n=2 (2 queued)>")
 
-    first = say(child, "go", "n=1> ")
+    first = say(child, "go", "n=1>")
     assert "What is 1+2?" in first
     assert "subquestion 1 of step 1 of #0 · HCH_1 · 1 more waiting" in first  # the other one is queued
-    second = say(child, "answer 3", "n=1> ")
+    second = say(child, "answer 3", "n=1>")
     assert "What is 3+4?" in second and "subquestion 2 of step 1 of #0" in second
     assert "more waiting" not in second
 
-    say(child, "ask What is 3 plus 4, really?", "n=1 (1 queued)> ")
-    leaf = say(child, "go", "n=0> ")
+    say(child, "ask What is 3 plus 4, really?", "n=1 (1 queued)>")
+    leaf = say(child, "go", "n=0>")
     assert "What is 3 plus 4, really?" in leaf and "level 2" in leaf and "HCH_0" in leaf
-    refused = say(child, "ask What is 3?", "n=0> ")
+    refused = say(child, "ask What is 3?", "n=0>")
     assert "cannot ask subquestions" in refused
-    back = say(child, "answer 7", "n=1> ")
+    back = say(child, "answer 7", "n=1>")
     assert "What is 3 plus 4, really? → 7" in back
-    again = say(child, "answer 7", "#0 n=2> ")
+    again = say(child, "answer 7", "#0 n=2>")
     assert "1. What is 1+2? → 3" in again and "2. What is 3+4? → 7" in again
     child.sendline("answer 10")
     output, status = finish(child)
@@ -106,16 +111,17 @@ def test_a_person_answers_a_depth_2_question_with_two_concurrent_subquestions(tm
     assert children == [("What is 1+2?", 0, 0), ("What is 3+4?", 0, 1)]  # one step: asked together
     calls = [d for _, d in trace.calls()]
     assert len(calls) == 6
-    assert calls[0]["raw"] == {"typed": ["ask What is 1+2?", "frobnicate now", "answer", "ask What is 3+4?", "go"]}
+    assert calls[0]["raw"]["typed"] == ["ask What is 1+2?", "frobnicate now", "answer", "ask What is 3+4?", "go"]
+    assert set(calls[0]["raw"]) == {"typed", "shown_at", "answered_at", "thinking_seconds", "waited_seconds"}
 
 
 def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_path: Path) -> None:
     child = spawn(tmp_path)
-    child.expect_exact("#0 n=2> ")
-    say(child, "ask What is 1+2?", "(1 queued)> ")
-    say(child, "ask What is 3+4?", "(2 queued)> ")
-    say(child, "go", "n=1> ")
-    say(child, "answer 3", "n=1> ")
+    child.expect_exact("#0 n=2>")
+    say(child, "ask What is 1+2?", "(1 queued)>")
+    say(child, "ask What is 3+4?", "(2 queued)>")
+    say(child, "go", "n=1>")
+    say(child, "answer 3", "n=1>")
     child.sendintr()  # Ctrl-C at the prompt of the second subquestion
     output, status = finish(child)
     assert status == 130
@@ -127,11 +133,11 @@ def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_pa
     }
 
     child = spawn(tmp_path)  # the root's asks and the first answer come from the call cache
-    child.expect_exact("n=1> ")
+    child.expect_exact("n=1>")
     shown = unstyled(child.before)
     assert "What is 3+4?" in shown and "the root question" not in shown and "What is 1+2?" not in shown
-    say(child, "ask What is 3 plus 4, really?", "(1 queued)> ")
-    say(child, "go", "n=0> ")
+    say(child, "ask What is 3 plus 4, really?", "(1 queued)>")
+    say(child, "go", "n=0>")
     child.sendeof()  # Ctrl-D at the leaf's prompt
     output, status = finish(child)
     assert status == 130
@@ -141,11 +147,11 @@ def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_pa
     assert leaf["status"] == "interrupted" and trace.meta["status"] == "interrupted"
 
     child = spawn(tmp_path)
-    child.expect_exact("n=0> ")
+    child.expect_exact("n=0>")
     shown = unstyled(child.before)
     assert "What is 3 plus 4, really?" in shown and "What is 3+4?" not in shown
-    say(child, "answer 7", "n=1> ")
-    say(child, "answer 7", "n=2> ")
+    say(child, "answer 7", "n=1>")
+    say(child, "answer 7", "n=2>")
     child.sendline("answer 10")
     output, status = finish(child)
     assert status == 0, output
@@ -169,7 +175,7 @@ async def test_several_asks_make_one_step_and_drop_forgets_queued_ones() -> None
     human, out = policy(*typed)
     reply = await human.act(workspace())
     assert reply.action == Ask(questions=["A?", "B?"])
-    assert reply.raw == {"typed": typed}  # the session's transcript goes into the trace
+    assert reply.raw is not None and reply.raw["typed"] == typed  # the session's transcript goes into the trace
     assert "dropped: typo" in out.getvalue() and "drop takes the number" in out.getvalue()
 
 
