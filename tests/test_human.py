@@ -3,9 +3,11 @@ prompt's commands driven through the API."""
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -218,3 +220,111 @@ def test_the_fingerprint_names_the_person() -> None:
     assert HumanPolicy().fingerprint == "human"
     assert HumanPolicy(name="ada").fingerprint == "human(ada)"
     assert hch.make_policy("human:ada").fingerprint == "human(ada)"
+
+
+def test_line_editing_and_history_at_the_prompt(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "--depth", "1")
+    child.expect_exact("#0 n=1>")
+    say(child, "ask What is 1+2?", "(1 queued)>")
+    child.send("\x1b[A")  # up: the line typed before comes back
+    child.send("\x7f\x7f\x7f+5?")  # three backspaces, then the edit
+    child.sendline("")
+    child.expect_exact("\n")
+    child.expect_exact("(2 queued)>")
+    say(child, "go", "n=0>")
+    child.send("answe 3")  # a typo, mended in place: left twice, then the missing letter
+    child.send("\x1b[D\x1b[D")
+    say(child, "r", "n=0>")
+    say(child, "answer 6", "n=1>")
+    child.sendline("answer 9")
+    output, status = finish(child)
+    assert status == 0, output
+    trace = hch.load_trace(tmp_path / "t.json")
+    leaves = {d["question"]: d["answer"] for _, d in trace.workspaces() if d["depth"] == 0}
+    assert leaves == {"What is 1+2?": "3", "What is 1+5?": "6"}
+
+
+def sweep_spawn(tmp_path: Path, *extra: str) -> pexpect.spawn:
+    (tmp_path / "q.jsonl").write_text("".join(
+        f'{{"id": "q{i}", "question": "What is {i} + {i}?", "answer": "{2 * i}"}}\n' for i in (1, 2, 3)
+    ))
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "hch", "sweep", "q.jsonl", "--depths", "0", "--policy", "human", "--out", "o", "--no-plot",
+         "--cache", str(tmp_path / "cache.sqlite"), *extra],
+        cwd=str(tmp_path), encoding="utf-8", dimensions=(60, 200), timeout=30, env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_a_sweep_participant_never_sees_gold_or_scores_and_no_bar_draws_over_the_prompt(tmp_path: Path) -> None:
+    child = sweep_spawn(tmp_path)
+    child.expect_exact("n=0>")
+    shown = say(child, "answer 2", "n=0>")  # right
+    assert "1 of 3 runs done" in shown
+    say(child, "answer 5", "n=0>")  # wrong
+    child.sendline("answer 6")  # right
+    output, status = finish(child)
+    assert status == 0, output
+    text = unstyled(output)
+    assert "━" not in output and "correct" not in text and "acc" not in text and "2/3" not in text
+    assert "figures withheld from the participant" in text
+    rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
+    assert (rows[0]["graded"], rows[0]["correct"]) == ("3", "2")  # the experimenter's files have them
+
+
+def test_quit_in_a_sweep_stops_at_once_and_cleanly(tmp_path: Path) -> None:
+    child = sweep_spawn(tmp_path)
+    child.expect_exact("n=0>")
+    second = say(child, "answer 2", "n=0>")
+    assert "more waiting" in second  # the third question waits behind this one
+    child.sendline("quit")
+    output, status = finish(child)
+    text = unstyled(output)
+    assert status == 130, text
+    assert "hch: interrupted; finished runs are kept in o" in text
+    assert "unexpected" not in text and "Traceback" not in text
+    assert "workspace" not in text.split("quit", 1)[1]  # no workspace is shown after quitting
+    again = sweep_spawn(tmp_path)  # the answered question is not asked again
+    again.expect_exact("n=0>")
+    assert "What is 1 + 1?" not in unstyled(again.before)
+    again.sendeof()
+    assert finish(again)[1] == 130
+
+
+def test_answers_from_the_cache_keep_their_original_latency_and_thinking_time(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "--depth", "1")
+    child.expect_exact("#0 n=1>")
+    say(child, "ask What is 1+2?", "(1 queued)>")
+    say(child, "go", "n=0>")
+    say(child, "answer 3", "#0 n=1>")
+    child.sendeof()
+    assert finish(child)[1] == 130
+    child = spawn(tmp_path, "--depth", "1")  # the root's ask and the leaf's answer come from the cache
+    child.expect_exact("#0 n=1>")
+    child.sendline("answer 3")
+    output, status = finish(child)
+    assert status == 0, output
+    trace = hch.load_trace(tmp_path / "t.json")
+    cached = [d for _, d in trace.calls() if d["cached"]]
+    assert len(cached) == 2
+    for call in cached:
+        assert call["latency"] == 0.0 and isinstance(call["original_latency"], float)  # served now, timed then
+        assert {"thinking_seconds", "shown_at", "answered_at"} <= set(call["raw"])
+    fresh = next(d for _, d in trace.calls() if not d["cached"])
+    assert fresh["original_latency"] is None and fresh["latency"] > 0
+    leaf_call = next(node for node, d in trace.calls() if d["cached"] and d["output"]["kind"] == "answer")
+    shown = subprocess.run([sys.executable, "-m", "hch", "show", "t.json", "--node", str(leaf_call)], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert "took" in shown.stdout and "when it was made" in shown.stdout and "thinking_seconds" in shown.stdout
+
+
+def test_a_node_timeout_counts_down_at_the_prompt_and_says_when_it_fires(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "--depth", "0", "--node-timeout", "2")
+    child.expect(r"#0 n=0 \[\d+s left\]>")
+    assert "to act at this workspace (a time limit applies)" in unstyled(child.before)
+    child.expect_exact("time is up")  # nothing typed: the limit fires and says so
+    output, _ = finish(child)
+    assert "n=0 [" not in unstyled(output).split("\n", 1)[-1]  # no prompt left hanging after it
+    trace = hch.load_trace(tmp_path / "t.json")
+    root = trace.graph.nodes[trace.root]
+    assert (root["status"], root["limit"]) == ("error", "node_timeout")

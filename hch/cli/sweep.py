@@ -223,10 +223,23 @@ def table(rows: list[Row], title: str, by_bucket: bool = False) -> Table:
     return view
 
 
+def spent_line(spent: dict[str, float | None]) -> str:
+    """What the sweep spent against its budget, over every invocation."""
+    parts = []
+    if spent["max_cost"] is not None:
+        parts.append(f"${spent['cost'] or 0:.4f} of ${spent['max_cost']:.4f}")
+    if spent["max_total_tokens"] is not None:
+        parts.append(f"{int(spent['tokens'] or 0):,} of {int(spent['max_total_tokens']):,} tokens")
+    earlier = f"${spent['cost_before'] or 0:.4f}, {int(spent['tokens_before'] or 0):,} tokens"
+    return f"sweep budget: spent {' · '.join(parts)} (before this invocation: {earlier})"
+
+
 def report(outcome: Outcome, paths: dict[str, Path], participant: bool = False) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:  # a file or pipe: no need to squeeze the table into 80 columns
         console = Console(highlight=False, width=120)
+    if outcome.spent is not None:
+        console.print(spent_line(outcome.spent), markup=False)
     if outcome.not_run:
         print(f"hch: the sweep's budget is spent: {outcome.not_run} runs not made; raise --max-cost or "
               "--max-total-tokens and rerun the same command to make them", file=sys.stderr)
