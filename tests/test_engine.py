@@ -350,3 +350,17 @@ def test_answer_sync_returns_answer_and_trace() -> None:
     result = hch.answer_sync("What is (3 + 4) * (10 - 2 * 3)?", depth=2)
     assert result.answer == "28"
     assert result.trace.graph.number_of_nodes() > 0
+
+
+async def test_a_cache_hit_records_latency_0_and_the_original_latency(tmp_path: Path) -> None:
+    async def behaviour(ws: Workspace) -> Answer:
+        await anyio.sleep(0.01)
+        return Answer(answer="x")
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    made = await hch.answer("q", depth=0, policy=FunctionPolicy(behaviour), call_cache=cache)
+    served = await hch.answer("q", depth=0, policy=FunctionPolicy(behaviour), call_cache=cache)
+    (_, call), = made.trace.calls()
+    (_, hit), = served.trace.calls()
+    assert call["original_latency"] is None and not call["cached"]
+    assert hit["cached"] and hit["latency"] == 0.0 and hit["original_latency"] == call["latency"]
