@@ -27,6 +27,7 @@ from hch.journal import Journal, journal_path
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
 from hch.position import DEADLINE, POSITION, Position
+from hch.stable_ids import Place, previous_ids
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
@@ -86,6 +87,8 @@ class _Run:
         self.reserved = 0
         self.spent = Usage()
         self.shared: SharedBudget | None = None  # a budget shared with other runs (a sweep's)
+        self.previous: dict[Place, tuple[int, str]] = {}  # ids an earlier session gave (see hch.stable_ids)
+        self.places: dict[int, Place] = {}
         self._leaves: dict[tuple[int, bool], Policy] = {}
 
     def clock(self) -> float:
@@ -116,11 +119,14 @@ class _Run:
                     self.trace.add_edge(node, target, "reuse", step=step, order=order)
                 return flight.result
         self.nodes += 1
+        place, wanted = self._place(parent, key[1])
         node = self.trace.add_node(
-            "workspace", question=question, depth=depth, policy=leaf.fingerprint, answer=None,
+            "workspace", wanted, question=question, depth=depth, policy=leaf.fingerprint, answer=None,
             status="running", started=self.clock(), ended=None,
             cycle_of=ancestors.get(key[1]), limit=None, error=None,
         )
+        if place is not None:
+            self.places[node] = place
         if parent is not None:
             asker, step, order = parent
             self.trace.add_edge(asker, node, "delegate", step=step, order=order)
@@ -138,6 +144,17 @@ class _Run:
             POSITION.reset(token)
         self.subtrees.finish(flight, result, node, self.trace)
         return result
+
+    def _place(self, parent: tuple[int, int, int] | None, question: str) -> tuple[Place | None, int | None]:
+        """This workspace's place, and the id an earlier session gave the same question there (if any)."""
+        if not self.previous:
+            return None, None
+        above = () if parent is None else self.places.get(parent[0])
+        if above is None:
+            return None, None
+        place = above if parent is None else (*above, (parent[1], parent[2]))
+        known = self.previous.get(place)
+        return place, known[0] if known is not None and known[1] == question else None
 
     async def expand(
         self, node: int, question: str, depth: int, leaf: Policy, ancestors: dict[str, int]
@@ -354,6 +371,7 @@ async def answer(
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
         hch_version=_version(), status="running", **(meta or {}),
     )
+    earlier = previous_ids(Path(trace_path), question, depth, policy.fingerprint, context) if trace_path else {}
     journal = Journal(journal_path(trace_path), trace) if trace_path is not None else None
     if journal is not None:
         trace.listeners.append(journal)
@@ -361,6 +379,9 @@ async def answer(
     subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
     run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast)
     run.shared = budget
+    if earlier and not any(True for _ in trace.workspaces()):  # a resumed session: keep the ids shown before
+        run.previous = earlier
+        trace.reserve(max(node for node, _ in earlier.values()))
     began = time.perf_counter()
     result: SubAnswer | None = None
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved

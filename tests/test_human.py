@@ -123,7 +123,9 @@ def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_pa
     say(child, "ask What is 1+2?", "(1 queued)>")
     say(child, "ask What is 3+4?", "(2 queued)>")
     say(child, "go", "n=1>")
-    say(child, "answer 3", "n=1>")
+    assert "#3 n=1" not in unstyled(child.before)
+    second = say(child, "answer 3", "n=1>")
+    assert "workspace #3 · level 1 · subquestion 2 of step 1 of #0" in second
     child.sendintr()  # Ctrl-C at the prompt of the second subquestion
     output, status = finish(child)
     assert status == 130
@@ -138,6 +140,7 @@ def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_pa
     child.expect_exact("n=1>")
     shown = unstyled(child.before)
     assert "What is 3+4?" in shown and "the root question" not in shown and "What is 1+2?" not in shown
+    assert "workspace #3 · level 1" in shown  # the id it was shown with before: ids are stable across sessions
     say(child, "ask What is 3 plus 4, really?", "(1 queued)>")
     say(child, "go", "n=0>")
     child.sendeof()  # Ctrl-D at the leaf's prompt
@@ -152,11 +155,16 @@ def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_pa
     child.expect_exact("n=0>")
     shown = unstyled(child.before)
     assert "What is 3 plus 4, really?" in shown and "What is 3+4?" not in shown
+    leaf_id = re.search(r"workspace #(\d+) · level 2", shown)
+    assert leaf_id is not None
     say(child, "answer 7", "n=1>")
     say(child, "answer 7", "n=2>")
     child.sendline("answer 10")
     output, status = finish(child)
     assert status == 0, output
+    tree = unstyled(output)  # the final tree numbers every node as it was shown, in whichever session
+    assert "#0 n=2" in tree and "#3 n=1 What is 3+4? → 7" in tree
+    assert f"#{leaf_id[1]} n=0 What is 3 plus 4, really? → 7" in tree
     summary = hch.load_trace(tmp_path / "t.json").meta["summary"]
     assert (summary["policy_calls"], summary["call_cache_hits"]) == (3, 3)
 
