@@ -166,7 +166,7 @@ async def run_with_progress(items: list[Item], config: SweepConfig, policies: di
 
         def planned(to_run: int, done: int) -> None:
             total["runs"] = to_run
-            note_progress(f"run 1 of {to_run}" if to_run else "")
+            note_progress(f"0 of {to_run} runs done" if to_run else "")
 
         def finished(record: RunRecord) -> None:
             total["done"] += 1
@@ -264,8 +264,13 @@ def report(outcome: Outcome, paths: dict[str, Path], participant: bool = False) 
         console.print(f"{name}: {plain(str(path))}", markup=False)
 
 
-# One seed per study: `--seed` (declared once, in `llm_options`) seeds the task generator too.
+# One seed per study: `--seed` (declared once, in `llm_options`) seeds the task generator too; the token
+# and money budgets (declared in `limit_options`) are the whole sweep's.
+_HELP = {
+    "seed": "Seed of the task generator (default 0); with --policy llm also the sampling seed sent to the server.",
+    "max_total_tokens": "Token budget of the whole sweep (all runs, resumed invocations included).",
+    "max_cost": "Budget of the whole sweep in US dollars (all runs, resumed invocations included).",
+}
 for _param in sweep.params:
-    if _param.name == "seed" and isinstance(_param, click.Option):
-        _param.help = ("Seed of the task generator (default 0); with --policy llm also the sampling seed "
-                       "sent to the server.")
+    if _param.name in _HELP and isinstance(_param, click.Option):
+        _param.help = _HELP[_param.name or ""]

@@ -293,10 +293,9 @@ class _Session:
             self.console.print(self.prompt(), end="")
             return await self.lines.readline()
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                if self.deadline is not None and anyio.current_time() >= self.deadline - 0.05:
-                    self.console.print()
-                    self.explain("time is up: this workspace's time limit ran out before you acted; it ends in error")
+            if self.deadline is not None and anyio.current_time() >= self.deadline - 0.05:  # not another stop
+                self.console.print()
+                self.explain("time is up: this workspace's time limit ran out before you acted; it ends in error")
             raise
 
     def command(self, line: str) -> Action | None:
@@ -398,7 +397,7 @@ class _Session:
         console.print(_field("Budget", budget if ws.depth > 0 else "no asking at depth 0"))
         if self.deadline is not None:
             seconds = max(0, math.ceil(self.deadline - anyio.current_time()))
-            note = f"{seconds}s to act at this workspace (a time limit applies); the prompt counts down"
+            note = f"{seconds}s to act at this workspace (a time limit applies); the prompt shows the time left"
             console.print(_field("Time", note, "yellow"))
         if ws.refusal:
             console.print(_field("Refused", ws.refusal, "red"))
