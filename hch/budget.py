@@ -8,6 +8,7 @@ most what those calls cost.
 
 from __future__ import annotations
 
+from hch.policy import components
 from hch.workspace import Usage
 
 
@@ -54,17 +55,8 @@ def unpriced_models(policy: object) -> list[str]:
     """The models of the LLM policies inside `policy` (votes and positional parts included) that have no
     price, so their cost counts as $0."""
     found: list[str] = []
-    stack = [policy]
-    while stack:
-        current = stack.pop()
-        if hasattr(current, "model") and hasattr(current, "price"):
-            if current.price is None and current.model not in found:
-                found.append(str(current.model))
-            continue
-        inner = getattr(current, "inner", None)
-        if inner is not None:
-            stack.append(inner)
-        parts = getattr(current, "parts", None)
-        if isinstance(parts, dict):
-            stack.extend(parts.values())
+    for part in components(policy):
+        model, price = getattr(part, "model", None), getattr(part, "price", ...)
+        if model is not None and price is None and str(model) not in found:
+            found.append(str(model))
     return found

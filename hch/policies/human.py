@@ -42,6 +42,7 @@ from rich.text import Text
 
 from hch.cli.render import plain
 from hch.errors import Stopped
+from hch.policy import components
 from hch.position import Position, current, deadline
 from hch.workspace import Action, Answer, Ask, Reply, Workspace
 
@@ -202,18 +203,7 @@ def _stdin() -> TerminalLines | PromptLines:
 
 def has_human(policy: object) -> bool:
     """Whether a person at the keyboard acts for some node of `policy` (votes and positional parts included)."""
-    stack = [policy]
-    while stack:
-        current_policy = stack.pop()
-        if isinstance(current_policy, HumanPolicy):
-            return True
-        inner = getattr(current_policy, "inner", None)
-        if inner is not None:
-            stack.append(inner)
-        parts = getattr(current_policy, "parts", None)
-        if isinstance(parts, dict):
-            stack.extend(parts.values())
-    return False
+    return any(isinstance(part, HumanPolicy) for part in components(policy))
 
 
 class HumanPolicy:
