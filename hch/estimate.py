@@ -18,7 +18,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hch.policy import Policy
+from hch.policy import Policy, components
 from hch.question_set import Item
 from hch.sweep import CONFIG_FILE, RunRecord, SweepConfig, SweepError, items_digest, load_runs, spent_in
 
@@ -94,6 +94,20 @@ def estimate_rows(items: list[Item], config: SweepConfig, policies: dict[int, Po
     return rows
 
 
+def model_prices(policies: dict[int, Policy]) -> list[str]:
+    """`MODEL: $IN in, $OUT out` for each LLM in the policies (`no price` for one without)."""
+    found: list[str] = []
+    for policy in policies.values():
+        for part in components(policy):
+            model, price = getattr(part, "model", None), getattr(part, "price", ...)
+            if model is None or price is ...:
+                continue
+            text = f"{model}: no price" if price is None else f"{model}: ${price.input:g} in, ${price.output:g} out"
+            if text not in found:
+                found.append(text)
+    return found
+
+
 def _number(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
@@ -130,6 +144,9 @@ def print_estimate(rows: list[EstimateRow], config: SweepConfig, policies: dict[
          "calls, tokens and cost per run are those of a standalone run (empty caches), so this is an upper bound: "
          "the call cache and reused subtrees only make runs cheaper. $/call: the model's price as those calls paid "
          "it ($0 for a model without a price).", markup=False, style="dim")
+    prices = model_prices(policies)
+    if prices:
+        says("prices (dollars per million tokens): " + "; ".join(prices), markup=False, style="dim")
     if open_rows:
         says("rows without a basis have no finished run yet: run a pilot with --pilot N", markup=False, style="dim")
     spent_tokens, spent_cost = spent_in(out)

@@ -214,7 +214,7 @@ def test_estimate_runs_only_the_pilot_and_prints_calls_tokens_and_cost(tmp_path:
         assert rows["0"][2:] == ["4", "2", "1.0", "1,000.0", "$0.0010", "4", "4,000", "$0.0040"]
         assert rows["1"][2:] == ["4", "2", "4.0", "1,000.0", "$0.0010", "16", "16,000", "$0.0160"]
         assert "total: 8 runs left · ~20 calls · ~20,000 tokens · ~$0.0200" in output
-        assert "upper bound" in output
+        assert "upper bound" in output and "m: $1 in, $1 out" in output
     assert "budget: $0.9900 of $1.0000 left; the estimate fits" in done.stdout
 
 
