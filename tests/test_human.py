@@ -327,7 +327,7 @@ def test_answers_from_the_cache_keep_their_original_latency_and_thinking_time(tm
 
 
 def test_a_node_timeout_counts_down_at_the_prompt_and_says_when_it_fires(tmp_path: Path) -> None:
-    child = spawn(tmp_path, "--depth", "0", "--node-timeout", "2")
+    child = spawn(tmp_path, "--depth", "0", "--node-timeout", "3")
     child.expect(r"#0 n=0 \[\d+s left\]>")
     assert "to act at this workspace (a time limit applies)" in unstyled(child.before)
     child.expect_exact("time is up")  # nothing typed: the limit fires and says so
