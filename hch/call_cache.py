@@ -1,7 +1,9 @@
 """A persistent memo of policy calls, so that a rerun repeats no call that had finished.
 
 Keyed on (policy fingerprint, the exact workspace the policy saw). Stored in SQLite in
-WAL mode, which lets several processes read and write the same file at once.
+WAL mode, which lets several processes read and write the same file at once. Each entry keeps the
+latency the call had when it was made, so a run served from the cache can still tell how long the
+original call (e.g. a person thinking) took.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ COMMIT_EVERY = 0.005
 
 APPLICATION_ID = 0x68636863  # "hchc": marks an SQLite file as an hch call cache
 USER_VERSION = 1
-_COLUMNS = ["key", "fingerprint", "reply", "created"]
+_COLUMNS = ["key", "fingerprint", "reply", "created"]  # and "latency", added later
 
 
 class CacheError(HchError):
@@ -61,7 +63,8 @@ def _ownership(db: sqlite3.Connection) -> str | int:
     if not tables:
         return "ours"  # an empty database: a new cache
     columns = [row[1] for row in db.execute("PRAGMA table_info(calls)")]
-    return "ours" if tables == ["calls", "sqlite_autoindex_calls_1"] and columns == _COLUMNS else "foreign"
+    known = columns in (_COLUMNS, [*_COLUMNS, "latency"])
+    return "ours" if tables == ["calls", "sqlite_autoindex_calls_1"] and known else "foreign"
 
 
 def _dump(reply: Reply) -> str:
@@ -105,7 +108,7 @@ class CallCache:
         except BaseException:
             self._db.close()
             raise
-        self._pending: dict[str, tuple[str, str, float]] = {}
+        self._pending: dict[str, tuple[str, str, float, float]] = {}
         self._flush_scheduled = False
 
     def _adopt(self) -> None:
@@ -130,8 +133,12 @@ class CallCache:
                     f"version {USER_VERSION}): upgrade hch or give --cache another file"
                 )
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL)"
+                "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL,"
+                " latency REAL)"
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+            if "latency" not in columns:  # a cache file from before latencies were kept
+                self._db.execute("ALTER TABLE calls ADD COLUMN latency REAL")
             self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self._db.execute(f"PRAGMA user_version = {USER_VERSION}")
             self._db.execute("COMMIT")
@@ -144,14 +151,21 @@ class CallCache:
 
     def get(self, key: str) -> Reply | None:
         """The recorded reply for `key`, or None."""
+        entry = self.entry(key)
+        return None if entry is None else entry[0]
+
+    def entry(self, key: str) -> tuple[Reply, float | None] | None:
+        """The recorded reply for `key` and the seconds the call took when it was made (None if that was
+        not recorded), or None."""
         if key in self._pending:
-            return _load(self._pending[key][1])
-        row = self._db.execute("SELECT reply FROM calls WHERE key = ?", (key,)).fetchone()
-        return None if row is None else _load(row[0])
+            pending = self._pending[key]
+            return _load(pending[1]), pending[3]
+        row = self._db.execute("SELECT reply, latency FROM calls WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (_load(row[0]), row[1])
 
     def put(self, key: str, fingerprint: str, reply: Reply, latency: float) -> None:
         """Record a reply; slow calls are committed at once, fast ones in batches."""
-        self._pending[key] = (valid_text(fingerprint), _dump(reply), time.time())
+        self._pending[key] = (valid_text(fingerprint), _dump(reply), time.time(), latency)
         if latency >= SLOW_CALL_SECONDS or len(self._pending) >= BATCH_SIZE:
             self.flush()
         elif not self._flush_scheduled:
@@ -171,10 +185,12 @@ class CallCache:
         self._flush_scheduled = False  # a timer still set will find nothing to do
         if not self._pending:
             return
-        rows = [(key, fp, reply, created) for key, (fp, reply, created) in self._pending.items()]
+        rows = [(key, *entry) for key, entry in self._pending.items()]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO calls (key, fingerprint, reply, created, latency) VALUES (?, ?, ?, ?, ?)", rows
+            )
         self._pending.clear()
 
     def __len__(self) -> int:

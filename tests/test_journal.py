@@ -242,6 +242,7 @@ def test_a_fifo_where_a_journal_would_be_never_blocks_a_reader(tmp_path: Path) -
 
     hch.answer_sync("What is the sum of 1, 2?", depth=1, trace_path=tmp_path / "run.json")
     os.mkfifo(tmp_path / "run.journal.jsonl")
-    os.utime(tmp_path / "run.journal.jsonl")  # newer than the trace: it would be consulted
+    later = (tmp_path / "run.json").stat().st_mtime_ns + 10**9  # newer than the trace: it is consulted
+    os.utime(tmp_path / "run.journal.jsonl", ns=(later, later))
     with pytest.raises(TraceError, match="is not a regular file"):
         load_any(tmp_path / "run.json")

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+from anyio import wait_all_tasks_blocked
+from helpers import FunctionPolicy
 from PIL import Image
 
 from hch.call_cache import CallCache, call_key
-from hch.errors import HchError
+from hch.errors import HchError, Stopped
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.vote import vote
@@ -24,10 +26,11 @@ from hch.sweep import (
     aggregate,
     load_runs,
     run_sweep,
+    spent_in,
     write_outputs,
 )
 from hch.tasks import TASKS, get_task
-from hch.workspace import Action, Reply, Workspace
+from hch.workspace import Action, Ask, Reply, Usage, Workspace
 
 pytestmark = pytest.mark.anyio
 
@@ -384,3 +387,26 @@ async def test_a_run_that_stops_the_sweep_is_its_own_error_not_a_group(tmp_path:
     items = HAND[:2]
     with pytest.raises(NodeFailed, match="policy raised ValueError: broken"):
         await run_sweep(items, config([0]), {1: Failing()}, tmp_path / "b", fail_fast=True)  # type: ignore[dict-item]
+
+
+async def test_an_interrupted_run_still_counts_what_it_spent_and_a_person_quitting_stops_the_sweep(
+    tmp_path: Path,
+) -> None:
+    async def spend_then_wait(ws: Workspace) -> Reply:
+        if not ws.steps and ws.depth > 0:
+            return Reply(action=Ask(questions=["What is the sum of 1, 2?"]), usage=Usage(prompt_tokens=7, cost=0.5))
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    items = HAND[:1]
+    async with anyio.create_task_group() as group:  # Ctrl-C once the first call was paid for
+        group.start_soon(lambda: run_sweep(items, config([1]), {1: FunctionPolicy(spend_then_wait)}, tmp_path))
+        await wait_all_tasks_blocked()
+        group.cancel_scope.cancel()
+    assert spent_in(tmp_path) == (7, 0.5) and load_runs(tmp_path) == {}  # counted, and not taken as finished
+
+    async def quit_at_once(ws: Workspace) -> Reply:
+        raise Stopped("you quit at the prompt")
+
+    with pytest.raises(Stopped):  # the person's Stopped, not an exception group
+        await run_sweep(items, config([1]), {1: FunctionPolicy(quit_at_once, "quitter")}, tmp_path / "q")

@@ -71,3 +71,12 @@ def test_a_grafted_call_names_the_workspace_it_was_copied_under() -> None:
         owner = data["workspace"]
         assert target.graph.has_edge(owner, node) and owner >= copy
         assert target.graph.nodes[owner]["question"] == source.graph.nodes[int(data["question_seen"])]["question"]
+
+
+def test_ids_can_be_reserved_and_given_back_to_nodes_that_had_them() -> None:
+    trace = Trace()
+    trace.reserve(5)
+    assert trace.add_node("workspace", 3, question="kept") == 3
+    assert trace.add_node("workspace", question="new") == 6  # above the reserved ids
+    assert trace.add_node("workspace", 3, question="taken") == 7  # an id in use is never given twice
+    assert trace.graph.nodes[3]["question"] == "kept"
