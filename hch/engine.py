@@ -3,7 +3,9 @@
 A node at depth n runs a loop: show the policy its workspace, and either finish with the
 policy's answer or run the asked subquestions concurrently as HCH_(n-1) nodes and loop
 with their answers added. Identical subtrees are expanded once (see `subtree_cache`),
-identical policy calls are made once ever (see `call_cache`).
+identical policy calls are made once ever (see `call_cache`). With facts hidden (`hch.facts`),
+a policy sees only the context's header line, and the task's environment answers its
+primitive questions without a policy call (nodes marked `oracle`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from hch import trace_format
 from hch.call_cache import CallCache, call_key
 from hch.collector import paced
 from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
+from hch.facts import Facts, check_facts, sees_facts
 from hch.journal import Journal, journal_path
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
@@ -32,6 +35,8 @@ from hch.trace import Trace
 from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
 MAX_QUESTION_CHARS = 20_000
+ENVIRONMENT = "environment"
+"""The `policy` of a workspace the task's environment answered (facts hidden): no policy call."""
 _NO_USAGE = Usage()  # compared against and dumped, never mutated
 
 
@@ -72,9 +77,13 @@ class _Run:
         call_cache: CallCache | None,
         subtrees: SubtreeCache,
         fail_fast: bool,
+        facts: Facts = "shown",
     ) -> None:
         self.policy, self.context, self.limits, self.trace = policy, context, limits, trace
         self.call_cache, self.subtrees, self.fail_fast = call_cache, subtrees, fail_fast
+        self.hidden = facts == "hidden"
+        self.visible = _visible_context(context) if self.hidden else context
+        """What a policy is shown of the context (unless it `sees_facts`)."""
         self.context_hash = hashlib.sha256(context.encode()).hexdigest()[:16]
         self.t0 = anyio.current_time()
         self.deadline = self.t0 + limits.run_timeout if limits.run_timeout else math.inf
@@ -88,6 +97,23 @@ class _Run:
 
     def clock(self) -> float:
         return time.monotonic() - self.began
+
+    def context_for(self, leaf: Policy) -> str:
+        """The context a policy is shown: the facts, or with facts hidden only their header."""
+        return self.context if not self.hidden or sees_facts(leaf) else self.visible
+
+    def told(self, node: int, question: str) -> SubAnswer | None:
+        """With facts hidden, the environment's answer to a primitive question (recorded on `node`)."""
+        if not self.hidden:
+            return None
+        from hch.tasks import oracle_answer
+
+        found = oracle_answer(self.context, question)
+        if found is None:
+            return None
+        self.trace.update_node(node, policy=ENVIRONMENT, oracle=True)
+        self._finish(node, found, "ok", limit=None)
+        return SubAnswer(question=question, answer=found, status="ok")
 
     def key(self, question: str, depth: int, root: bool) -> tuple[Policy, SubtreeKey]:
         leaf = self._leaves.get((depth, root))
@@ -126,7 +152,8 @@ class _Run:
         level = above.level + 1 if parent is not None and above is not None else 0
         token = POSITION.set(Position(node, level, *(parent or (None, None, None))))
         try:
-            result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node})
+            told = self.told(node, question)
+            result = told or await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node})
         except BaseException:
             if self.trace.graph.nodes[node]["status"] == "running":
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
@@ -148,7 +175,7 @@ class _Run:
         try:
             while True:
                 workspace = Workspace(
-                    question=question, depth=depth, context=self.context, steps=tuple(steps),
+                    question=question, depth=depth, context=self.context_for(leaf), steps=tuple(steps),
                     max_asks=self.limits.max_asks_per_step,
                     steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal,
                 )
@@ -307,11 +334,16 @@ async def answer(
     fail_fast: bool = False,
     trace: Trace | None = None,
     meta: dict[str, Any] | None = None,
+    facts: Facts = "shown",
 ) -> Result:
     """Answer `question` with HCH_depth under `policy` (default: the offline expert).
 
-    The trace is written to `trace_path` (if given) even when the run is interrupted.
+    `facts="hidden"` (the 2018 paper's environment) shows a policy only the context's header line
+    (policies with `sees_facts = True` still see it all) and has the task's environment answer
+    its primitive questions; the context must then be a task's facts. The trace is written to
+    `trace_path` (if given) even when the run is interrupted.
     """
+    facts = check_facts(facts)
     if depth < 0:
         raise ValueError(f"depth must be 0 or more, not {depth}")
     if not question.strip():
@@ -325,21 +357,22 @@ async def answer(
 
         policy = ExpertPolicy()
     root_policy = resolve(policy, depth, root=True)  # for a positional policy, the part at the root
-    if isinstance(root_policy, ChecksQuestions):
-        root_policy.check(question, context)
+    shown = _visible_context(context) if facts == "hidden" and not sees_facts(root_policy) else context
+    if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
+        root_policy.check(question, shown)
     limits = limits or Limits()
     trace = trace or Trace()
     trace.meta.update(
         question=question, depth=depth, policy=policy.fingerprint, context=context,
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
-        hch_version=_version(), status="running", **(meta or {}),
+        hch_version=_version(), status="running", facts=facts, **(meta or {}),
     )
     journal = Journal(journal_path(trace_path), trace) if trace_path is not None else None
     if journal is not None:
         trace.listeners.append(journal)
     # `is None`, not `or`: an empty shared cache has len() 0 and must still be the one used
     subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
-    run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast)
+    run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast, facts)
     began = time.perf_counter()
     result: SubAnswer | None = None
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved
@@ -387,6 +420,18 @@ def _node_failure(exc: BaseException) -> HchError | None:
             if found is not None:
                 return found
     return None
+
+
+def _visible_context(context: str) -> str:
+    from hch.tasks import visible_context
+
+    return visible_context(context)
+
+
+def _oracle_answers(context: str, question: str) -> bool:
+    from hch.tasks import oracle_answer
+
+    return oracle_answer(context, question) is not None
 
 
 def _version() -> str:

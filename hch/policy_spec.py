@@ -13,6 +13,9 @@ Factory = Callable[[str | None, Mapping[str, Any]], Policy]
 """Builds a policy from the spec's argument (the part after `:` or inside `( )`) and CLI options."""
 
 FACTORIES: dict[str, Factory] = {}
+EARLY_GUESS = "early_guess"
+"""`expert(early_guess)`: the experts' older variant that guesses at once where a question shows it
+needs more depth than the node has (fingerprint `expert(...)+early_guess`)."""
 SPEC = re.compile(r"^(?P<name>[a-z][a-z0-9_-]*)(?:\((?P<paren>.*)\)|:(?P<colon>.+))?$", re.DOTALL)
 
 
@@ -52,13 +55,16 @@ def _expert(argument: str | None, options: Mapping[str, Any]) -> Policy:
         return ExpertPolicy()
     parts = [part.strip() for part in argument.split(",") if part.strip()]
     settings = dict(part.split("=", 1) for part in parts if "=" in part)
-    names = [part for part in parts if "=" not in part]
+    early_guess = EARLY_GUESS in parts  # the depth-aware variant: guesses at once where a question needs more
+    names = [part for part in parts if "=" not in part and part != EARLY_GUESS]
     unknown = [n for n in names if n not in EXPERTS]
     if unknown:
-        raise PolicySpecError(f"unknown expert {unknown[0]!r}; known experts: {', '.join(EXPERTS)}")
+        raise PolicySpecError(
+            f"unknown expert {unknown[0]!r}; known experts: {', '.join(EXPERTS)} (and the variant {EARLY_GUESS})"
+        )
     experts = [EXPERTS[n] for n in names] if names else None
     if not settings:
-        return ExpertPolicy(experts)
+        return ExpertPolicy(experts, early_guess=early_guess)
     from hch.experts.noisy import NoisyExpertPolicy
 
     extra = sorted(set(settings) - {"noise", "seed"})
@@ -70,7 +76,7 @@ def _expert(argument: str | None, options: Mapping[str, Any]) -> Policy:
         raise PolicySpecError(f"expert noise must be a number, not {settings['noise']!r}") from None
     if not 0 <= noise <= 1:
         raise PolicySpecError(f"expert noise must be between 0 and 1, not {noise:g}")
-    return NoisyExpertPolicy(experts, noise=noise, seed=settings.get("seed", "0").strip())
+    return NoisyExpertPolicy(experts, noise=noise, seed=settings.get("seed", "0").strip(), early_guess=early_guess)
 
 
 @register("llm")

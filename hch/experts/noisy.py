@@ -13,7 +13,6 @@ import random
 from collections.abc import Sequence
 from fractions import Fraction
 
-from hch.errors import PolicyError
 from hch.experts import ExpertPolicy
 from hch.experts.base import Expert, format_number, rng_for
 from hch.workspace import Action, Answer, Reply, Workspace
@@ -25,10 +24,12 @@ class NoisyExpertPolicy:
     depth_stable = True
     """Acts the same at any depth that lets it finish (see `hch.sweep_cache`)."""
 
-    def __init__(self, experts: Sequence[Expert] | None = None, noise: float = 0.0, seed: str = "0") -> None:
+    def __init__(
+        self, experts: Sequence[Expert] | None = None, noise: float = 0.0, seed: str = "0", early_guess: bool = False
+    ) -> None:
         if not 0 <= noise <= 1:
             raise ValueError(f"noise must be between 0 and 1, not {noise}")
-        self.base = ExpertPolicy(experts)
+        self.base = ExpertPolicy(experts, early_guess=early_guess)
         self.experts = self.base.experts
         self.noise, self.seed = noise, seed
 
@@ -41,15 +42,10 @@ class NoisyExpertPolicy:
 
     def replica(self, index: int) -> NoisyExpertPolicy:
         """An independent copy: same experts and noise, its own stream of slips."""
-        return NoisyExpertPolicy(self.experts, self.noise, f"{self.seed}.{index}")
+        return NoisyExpertPolicy(self.experts, self.noise, f"{self.seed}.{index}", self.base.early_guess)
 
     async def act(self, workspace: Workspace) -> Action | Reply:
-        for expert in self.experts:
-            if expert.knows(workspace.question, workspace.context):
-                action = expert.act(workspace)
-                break
-        else:
-            raise PolicyError(f"no expert knows the question {workspace.question!r}")
+        expert, action = self.base.decide(workspace)
         if not isinstance(action, Answer) or action.guess or workspace.steps or self.noise == 0:
             return action
         rng = rng_for("noise", self.seed, workspace.question, workspace.context)
