@@ -296,7 +296,7 @@ async def run_sweep(
                         limits=config.limits, call_cache=call_cache, subtree_cache=cache, trace_path=out / path,
                         fail_fast=fail_fast,
                         meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
-                                        "required_depth": item.required_depth}},
+                                        "required_depth": item.required_depth, "instance": item.instance}},
                     )
                     record = record_of(result, item, depth, votes, policies[votes], path)
                     runs.write(record.model_dump_json() + "\n")
