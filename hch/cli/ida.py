@@ -38,6 +38,8 @@ STUDIES = Path("studies")
 @click.option("--instances", "-k", type=click.IntRange(min=1),
               help="Universe of K instances, trained and evaluated on (default 1 for table, none for mlp: "
                    "mlp is evaluated on held-out instances).")
+@click.option("--max-depth", type=click.IntRange(min=0),
+              help="Only questions needing at most this depth (facts hidden); default: all the task offers.")
 @click.option("--depth", type=click.IntRange(min=1), default=1, show_default=True,
               help="Depth of Amp's tree: H above, X_t at depth 0.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=8, show_default=True,
@@ -52,7 +54,7 @@ STUDIES = Path("studies")
 @cache_options
 @llm_options
 def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: int, instances: int | None,
-        depth: int, max_steps: int, no_supervised: bool, concurrency: int, out: Path | None, no_plot: bool,
+        max_depth: int | None, depth: int, max_steps: int, no_supervised: bool, concurrency: int, out: Path | None, no_plot: bool,
         policy: str, cache: Path, no_cache: bool, **flags: Any) -> None:
     """Iterated distillation and amplification: X_(t+1) imitates Amp(X_t), with facts hidden from H.
 
@@ -66,7 +68,7 @@ def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: in
         instances = 1
     config = IdaConfig(
         task=name, learner=learner, rounds=rounds, questions=questions, eval_questions=eval_questions,
-        instances=instances, seed=seed, depth=depth, max_steps=max_steps, policy=policy,
+        instances=instances, seed=seed, max_depth=max_depth, depth=depth, max_steps=max_steps, policy=policy,
         supervised=not no_supervised, concurrency=concurrency,
     )
     h = make_policy(policy, flags)

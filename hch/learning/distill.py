@@ -264,12 +264,11 @@ def seen_context(trace: Trace, policy: str) -> str:
 
 def action_json(output: dict[str, Any]) -> str:
     """A recorded action as the flat JSON object the LLM policy expects (kind, questions, answer)."""
+    flat: dict[str, Any]
     if output.get("kind") == "ask":
-        action: Ask | Answer = Ask.model_validate(output)
-        flat = {"kind": "ask", "questions": list(action.questions), "answer": ""}
+        flat = {"kind": "ask", "questions": list(Ask.model_validate(output).questions), "answer": ""}
     else:
-        action = Answer.model_validate(output)
-        flat = {"kind": "answer", "questions": [], "answer": action.answer}
+        flat = {"kind": "answer", "questions": [], "answer": Answer.model_validate(output).answer}
     return json.dumps(flat, ensure_ascii=False)
 
 

@@ -69,6 +69,8 @@ class IdaConfig(BaseModel):
     """Universe size in instances (the table's regime); None: held-out instances (the mlp's)."""
     seed: int = 0
     """Seeds the question sets and the learner."""
+    max_depth: int | None = None
+    """Only questions needing at most this depth (facts hidden); None: all the task offers."""
     depth: int = Field(default=1, ge=1)
     """Depth of Amp's tree: H at depths >= 1, X at depth 0."""
     max_steps: int = Field(default=Limits().max_steps_per_node, ge=1)
@@ -173,13 +175,13 @@ def question_sets(config: IdaConfig) -> tuple[list[Item], list[Item]]:
     """The training and evaluation questions of a study (see `hch.learning.questions`)."""
     task = get_task(config.task)
     if config.instances is not None:
-        every = universe(task, config.instances, config.seed)
+        every = universe(task, config.instances, config.seed, config.max_depth)
         return spread_sample(every, config.questions, config.seed), spread_sample(
             every, config.eval_questions, config.seed + 1
         )
     if config.questions < 1:
         raise IdaError("held-out studies need --questions of 1 or more")
-    return held_out(task, config.questions, config.eval_questions, config.seed)
+    return held_out(task, config.questions, config.eval_questions, config.seed, config.max_depth)
 
 
 def amplified(h: Policy, x: Policy) -> PositionalPolicy:
@@ -262,9 +264,14 @@ async def label_round(study: Study, t: int, x: LearnedPolicy, h: Policy, cache: 
                 if hooks.run:
                     hooks.run(run)
 
-        async with anyio.create_task_group() as group:
-            for item in todo:
-                group.start_soon(one, item)
+        try:
+            async with anyio.create_task_group() as group:
+                for item in todo:
+                    group.start_soon(one, item)
+        except BaseExceptionGroup as failed:  # one failure (a crash, a hook's exception): raise it as it is
+            if len(failed.exceptions) == 1:
+                raise failed.exceptions[0] from None
+            raise
     every = {**done, **{r.id: r for r in new}}
     return [every[item.id] for item in study.train]
 

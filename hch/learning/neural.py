@@ -26,8 +26,8 @@ class MissingExtra(HchError):
 
 def _sklearn() -> Any:
     try:
-        import joblib
-        from sklearn.neural_network import MLPClassifier
+        import joblib  # type: ignore[import-untyped]
+        from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
     except ImportError:
         raise MissingExtra("the mlp learner needs scikit-learn: pip install -e '.[train]'") from None
     return MLPClassifier, joblib

@@ -35,8 +35,9 @@ def hidden_depth(task: Task, shown: int) -> int:
     return task.required_depth(shown, "hidden")
 
 
-def universe(task: Task, instances: int, seed: int) -> list[Item]:
-    """Every question of `instances` fixed instances, with gold answers and required depths."""
+def universe(task: Task, instances: int, seed: int, max_depth: int | None = None) -> list[Item]:
+    """Every question of `instances` fixed instances needing at most `max_depth` (facts hidden),
+    with gold answers and required depths."""
     items: list[Item] = []
     for number in range(instances):
         instance_id = f"{task.name}-u{seed}-i{number:03d}"
@@ -47,12 +48,12 @@ def universe(task: Task, instances: int, seed: int) -> list[Item]:
                 (permutation_powering.required_depth(k), permutation_powering.question(k, x),
                  permutation_powering.power(sigma, x, k))
                 for k in range(PERMUTATION_K) for x in NAMES
-            ]
+            ]  # the shown-facts depth floor(log2 k) is also the hidden one: sigma^0 and sigma^1 are look-ups
         else:
             pairs = [(depth, q, a) for depth, offered in sorted(made.questions.items()) for q, a in offered]
         seen: set[str] = set()
         for depth, question, gold in pairs:
-            if question in seen:
+            if question in seen or (max_depth is not None and hidden_depth(task, depth) > max_depth):
                 continue
             seen.add(question)
             items.append(Item(
@@ -81,11 +82,13 @@ def spread_sample(items: list[Item], count: int, seed: int) -> list[Item]:
     return sorted(picked, key=lambda item: item.id)
 
 
-def held_out(task: Task, train: int, evaluate: int, seed: int) -> tuple[list[Item], list[Item]]:
+def held_out(
+    task: Task, train: int, evaluate: int, seed: int, max_depth: int | None = None
+) -> tuple[list[Item], list[Item]]:
     """Training questions from the generator at `seed`, evaluation questions on other instances."""
     return (
-        task.generate(train, seed, facts="hidden"),
-        task.generate(evaluate, seed + HELD_OUT_SEED, facts="hidden"),
+        task.generate(train, seed, max_depth=max_depth, facts="hidden"),
+        task.generate(evaluate, seed + HELD_OUT_SEED, max_depth=max_depth, facts="hidden"),
     )
 
 
