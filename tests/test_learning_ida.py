@@ -134,5 +134,5 @@ def test_mlp_ida_runs_on_held_out_instances(tmp_path: Path) -> None:
     assert {(r.kind, r.round) for r in table} == {(k, t) for k in ("amplification", "supervised") for t in (0, 1)}
     assert found.eval_in_training == 0
     assert (tmp_path / "m" / "models" / "amp-1.joblib").exists()
-    labelled = [r for r in table if r.kind == "amplification" and r.round == 1 and r.required_depth is None][0]
+    labelled = next(r for r in table if r.kind == "amplification" and r.round == 1 and r.required_depth is None)
     assert labelled.h_calls > 0 and labelled.labels > 0

@@ -54,8 +54,8 @@ STUDIES = Path("studies")
 @cache_options
 @llm_options
 def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: int, instances: int | None,
-        max_depth: int | None, depth: int, max_steps: int, no_supervised: bool, concurrency: int, out: Path | None, no_plot: bool,
-        policy: str, cache: Path, no_cache: bool, **flags: Any) -> None:
+        max_depth: int | None, depth: int, max_steps: int, no_supervised: bool, concurrency: int, out: Path | None,
+        no_plot: bool, policy: str, cache: Path, no_cache: bool, **flags: Any) -> None:
     """Iterated distillation and amplification: X_(t+1) imitates Amp(X_t), with facts hidden from H.
 
     Amp(X_t) is H at the root (--policy, default the honest expert) with its subquestions answered
