@@ -143,7 +143,7 @@ class _Run:
         node = self.trace.add_node(
             "workspace", question=question, depth=depth, policy=leaf.fingerprint, answer=None,
             status="running", started=self.clock(), ended=None,
-            cycle_of=ancestors.get(key[1]), limit=None, error=None,
+            cycle_of=ancestors.get(key[1]), limit=None, error=None, oracle=False,
         )
         if parent is not None:
             asker, step, order = parent

@@ -53,6 +53,8 @@ class WorkspaceNode(BaseModel):
     """The limit hit at this node, if any (e.g. `max_steps_per_node`, `node_timeout`)."""
     error: str | None = None
     """What failed, for a node that ended in error."""
+    oracle: bool = False
+    """True when the task's environment answered this primitive question (facts hidden): no policy call."""
 
 
 class CallNode(BaseModel):
@@ -138,6 +140,7 @@ class _WorkspaceDict(TypedDict):
     cycle_of: NotRequired[int | None]
     limit: NotRequired[str | None]
     error: NotRequired[str | None]
+    oracle: NotRequired[bool]
 
 
 @with_config(ConfigDict(extra="ignore"))

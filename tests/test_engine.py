@@ -49,8 +49,16 @@ async def test_hchn_delegates_and_is_right_at_sufficient_depth() -> None:
     assert result.summary.levels == 2
 
 
-async def test_below_sufficient_depth_the_expert_guesses_at_once() -> None:
+async def test_below_sufficient_depth_the_expert_still_asks_and_guesses_only_at_depth_0() -> None:
     result = await hch.answer(SUM8, depth=1)
+    assert result.status == "guess"
+    assert (result.summary.nodes, result.summary.guesses) == (3, 3)  # the halves guess at depth 0
+
+
+async def test_the_early_guess_variant_guesses_at_once_below_sufficient_depth() -> None:
+    from hch.experts import ExpertPolicy
+
+    result = await hch.answer(SUM8, depth=1, policy=ExpertPolicy(early_guess=True))
     assert result.status == "guess"
     assert (result.summary.nodes, result.summary.guesses) == (1, 1)
 

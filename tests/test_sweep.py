@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ElementTree
+from collections import Counter
 from pathlib import Path
 
 import anyio
@@ -75,12 +76,39 @@ async def test_figures_match_a_case_worked_by_hand(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list(TASKS))
-async def test_a_full_sweep_costs_little_more_than_its_deepest_run(tmp_path: Path, name: str) -> None:
+async def test_with_early_guesses_a_full_sweep_costs_little_more_than_its_deepest_run(tmp_path: Path, name: str) -> None:
     items = get_task(name).generate(24, seed=4)
-    deepest = await sweep(items, tmp_path / "alone", [6])
-    everything = await sweep(items, tmp_path / "all", list(range(7)))
+    early = ExpertPolicy(early_guess=True)
+    deepest = await sweep(items, tmp_path / "alone", [6], policy=early)
+    everything = await sweep(items, tmp_path / "all", list(range(7)), policy=early)
     alone_calls = sum(r.calls_made for r in deepest.records)
     assert everything.calls_made <= 1.1 * alone_calls + 7 * len(items)
+    same = {r.id: (r.answer, r.status) for r in everything.records if r.depth == 6}
+    assert same == {r.id: (r.answer, r.status) for r in deepest.records}
+
+
+class Distinct:
+    """The honest expert, counting how often each distinct workspace is acted on."""
+
+    def __init__(self) -> None:
+        self.inner = ExpertPolicy()
+        self.fingerprint = self.inner.fingerprint
+        self.depth_stable = True
+        self.seen: Counter[str] = Counter()
+
+    async def act(self, workspace: Workspace) -> Action:
+        self.seen[call_key(self.fingerprint, workspace)] += 1
+        return await self.inner.act(workspace)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+async def test_an_honest_full_sweep_repeats_no_call_and_agrees_with_its_deepest_run(tmp_path: Path, name: str) -> None:
+    items = get_task(name).generate(12, seed=4)
+    deepest = await sweep(items, tmp_path / "alone", [6])
+    counting = Distinct()
+    everything = await sweep(items, tmp_path / "all", list(range(7)), policy=counting)
+    assert everything.calls_made == sum(counting.seen.values()) > 0
+    assert max(counting.seen.values()) == 1  # the subtree cache serves every repeated workspace
     same = {r.id: (r.answer, r.status) for r in everything.records if r.depth == 6}
     assert same == {r.id: (r.answer, r.status) for r in deepest.records}
 

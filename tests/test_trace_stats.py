@@ -60,4 +60,4 @@ def test_calls_per_policy_are_listed_when_several_policies_acted() -> None:
     trace = hch.answer_sync(SUM, depth=3, policy=make_policy("root=expert(list),else=expert")).trace
     stats = compute(trace)
     assert len(stats.calls_per_policy) == 2 and sum(stats.calls_per_policy.values()) == 10
-    assert "  2 calls: expert(list@2)" in stats.text()
+    assert "  2 calls: expert(list@3)" in stats.text()

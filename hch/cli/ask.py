@@ -15,6 +15,7 @@ from hch.cli import app
 from hch.cli.options import (
     cache_options,
     depth_option,
+    facts_option,
     limit_options,
     limits_from,
     llm_options,
@@ -25,7 +26,9 @@ from hch.cli.options import (
 from hch.cli.render import plain, tree_view
 from hch.engine import Result, answer
 from hch.errors import Stopped
+from hch.facts import Facts
 from hch.policy_spec import make_policy
+from hch.tasks import visible_context
 
 
 @app.command()
@@ -33,6 +36,7 @@ from hch.policy_spec import make_policy
 @depth_option
 @policy_option
 @click.option("--context", default="", help="Shared context every node sees (text, or @FILE).")
+@facts_option
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the trace (default: a new file under traces/).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
@@ -40,18 +44,21 @@ from hch.policy_spec import make_policy
 @cache_options
 @limit_options
 @llm_options
-def ask(question: str, depth: int, policy: str, context: str, trace_path: Path | None,
+def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trace_path: Path | None,
         as_json: bool, quiet: bool, cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
     """Answer QUESTION with HCH_n; print the answer, its tree, a summary and the trace path."""
     chosen = make_policy(policy, flags)
+    context = read_context(context)
+    if facts == "hidden":
+        visible_context(context)  # a context that is no task's facts: one line, before any file is made
     trace_path = trace_path or new_trace_path(question)
     call_cache = open_cache(cache, no_cache)
     try:
         result = anyio.run(
             lambda: answer(
-                question, depth=depth, policy=chosen, context=read_context(context), limits=limits_from(flags),
+                question, depth=depth, policy=chosen, context=context, limits=limits_from(flags),
                 call_cache=call_cache, trace_path=trace_path, fail_fast=fail_fast,
-                meta={"policy_spec": policy},
+                meta={"policy_spec": policy}, facts=facts,
             )
         )
     except (KeyboardInterrupt, Stopped):  # Ctrl-C anywhere, or Ctrl-D / quit at a human's prompt

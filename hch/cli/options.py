@@ -36,6 +36,11 @@ policy_option = click.option(
     "--policy", "-p", default="expert", show_default=True,
     help="Policy spec: expert, llm, human, script:FILE, ... (see README).",
 )
+facts_option = click.option(
+    "--facts", type=click.Choice(["shown", "hidden"]), default="shown", show_default=True,
+    help="shown: every node sees the task's facts; hidden: H sees only the task's header and the task's "
+    "environment answers its primitive questions (the 2018 paper's setting).",
+)
 cache_options = stack(
     click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_PATH,
                  show_default=True, help="Policy-call cache file (SQLite)."),

@@ -50,7 +50,7 @@ def visible_context(context: str) -> str:
         with_facts = ", ".join(t.name for t in TASKS.values() if t.oracle is not None)
         raise QuestionError(
             "facts hidden needs a task's facts as the context (its first line names the task: "
-            f"{with_facts}); this question has none, so use facts shown"
+            f"{with_facts}); this question has none, so use facts shown (--facts shown)"
         )
     return task.header
 
