@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -308,11 +307,11 @@ def chats_of(run: Run, options: Options, preset: presets.Preset,
 
 
 def split_of(instances: set[str], fraction: float, seed: int) -> dict[str, str]:
-    """Each instance's side: a seeded shuffle, the first ceil(fraction * n) to validation (at least
-    one instance stays in train)."""
+    """Each instance's side: a seeded shuffle, then round(fraction * n) instances (at least one when
+    fraction > 0, and never all of them) to validation."""
     ordered = sorted(instances)
     random.Random(seed).shuffle(ordered)
-    count = min(math.ceil(fraction * len(ordered)), max(len(ordered) - 1, 0)) if fraction > 0 else 0
+    count = min(max(round(fraction * len(ordered)), 1), len(ordered) - 1) if fraction > 0 and ordered else 0
     return {name: ("validation" if i < count else "train") for i, name in enumerate(ordered)}
 
 
@@ -323,14 +322,14 @@ def distill(inputs: list[Path], out: Path, options: Options) -> Summary:
         raise DistillError(f"the validation share must be at least 0 and below 1, not {options.validation:g}")
     preset = presets.load(options.preset)
     summary = Summary()
-    pairs: dict[tuple[str, str], Pair] = {}
+    pairs: dict[tuple[str, str, str], Pair] = {}  # one per (question, facts, answer)
     chats: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for run in runs_of(inputs):
         summary.runs += 1
         for pair in pairs_of(run, options, summary):
-            key = (normalize_question(pair.question), context_hash(pair.context))
+            key = (normalize_question(pair.question), context_hash(pair.context), pair.answer)
             if key in pairs:
-                summary.dropped["pairs"]["duplicate" if pairs[key].answer == pair.answer else "conflict"] += 1
+                summary.dropped["pairs"]["duplicate"] += 1
                 continue
             pairs[key] = pair
         for chat, meta in chats_of(run, options, preset, summary):
