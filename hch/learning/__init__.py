@@ -9,13 +9,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from hch.errors import HchError
 from hch.learning.example import Example, data_hash
 from hch.learning.learner import LearnedPolicy, Learner, Model, Prediction
-from hch.learning.neural import MLPLearner
 from hch.learning.table import TableLearner
 
+if TYPE_CHECKING:
+    from hch.learning.neural import MLPLearner
+
 LEARNERS = ("table", "mlp")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MLPLearner":  # numpy is imported only when the neural learner is wanted
+        from hch.learning.neural import MLPLearner
+
+        return MLPLearner
+    raise AttributeError(name)
 
 
 def make_learner(name: str, seed: int = 0) -> Learner:
@@ -23,6 +35,8 @@ def make_learner(name: str, seed: int = 0) -> Learner:
     if name == "table":
         return TableLearner()
     if name == "mlp":
+        from hch.learning.neural import MLPLearner
+
         return MLPLearner(seed=seed)
     raise HchError(f"unknown learner {name!r}; learners: {', '.join(LEARNERS)}")
 
