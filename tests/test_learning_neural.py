@@ -35,7 +35,7 @@ def test_a_checkpoint_round_trips(tmp_path: Path) -> None:
     inputs = [(e.question, e.context) for e in data]
     assert loaded.predict(inputs) == x.predict(inputs) and loaded.fingerprint == x.fingerprint
     (tmp_path / "bad.joblib").write_bytes(b"not a pickle")
-    with pytest.raises(CheckpointError, match="bad.joblib is not an mlp checkpoint"):
+    with pytest.raises(CheckpointError, match=r"bad\.joblib is not an mlp checkpoint"):
         MLPLearner().load(tmp_path / "bad.joblib")
 
 

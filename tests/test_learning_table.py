@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anyio
 import pytest
 
 from hch.call_cache import CallCache
@@ -48,7 +47,7 @@ def test_a_checkpoint_round_trips_and_a_bad_one_is_one_error(tmp_path: Path) -> 
     assert loaded.fingerprint == x.fingerprint and loaded.size == 4
     assert loaded.predict([("What is sigma^2(ab)?", FACTS)]) == x.predict([("What is sigma^2(ab)?", FACTS)])
     (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(CheckpointError, match="bad.json is not a table checkpoint"):
+    with pytest.raises(CheckpointError, match=r"bad\.json is not a table checkpoint"):
         TableLearner().load(tmp_path / "bad.json")
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from hch.cli import app
 from hch.cli.options import cache_options, llm_options, open_cache, policy_option
 from hch.cli.render import plain
-from hch.learning import LEARNERS, make_learner
+from hch.learning import LEARNERS, Learner, make_learner
 from hch.learning.ida import AmpRun, Fit, Hooks, IdaConfig, Study, run_ida
 from hch.learning.report import IdaRow, rows, write_outputs
 from hch.policy_spec import make_policy
@@ -44,6 +44,9 @@ STUDIES = Path("studies")
               help="Depth of Amp's tree: H above, X_t at depth 0.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=8, show_default=True,
               help="Steps of asking per H node.")
+@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
+              help="mlp: hidden units (one layer).")
+@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True, help="mlp: passes over the data.")
 @click.option("--no-supervised", is_flag=True, help="Skip the supervised baseline (gold labels).")
 @click.option("--concurrency", "-j", type=click.IntRange(min=1), default=16, show_default=True,
               help="Amp runs in flight at once.")
@@ -54,8 +57,9 @@ STUDIES = Path("studies")
 @cache_options
 @llm_options
 def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: int, instances: int | None,
-        max_depth: int | None, depth: int, max_steps: int, no_supervised: bool, concurrency: int, out: Path | None,
-        no_plot: bool, policy: str, cache: Path, no_cache: bool, **flags: Any) -> None:
+        max_depth: int | None, depth: int, max_steps: int, hidden: int, epochs: int, no_supervised: bool,
+        concurrency: int, out: Path | None, no_plot: bool, policy: str, cache: Path, no_cache: bool,
+        **flags: Any) -> None:
     """Iterated distillation and amplification: X_(t+1) imitates Amp(X_t), with facts hidden from H.
 
     Amp(X_t) is H at the root (--policy, default the honest expert) with its subquestions answered
@@ -72,11 +76,12 @@ def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: in
         supervised=not no_supervised, concurrency=concurrency,
     )
     h = make_policy(policy, flags)
+    chosen = mlp(hidden, epochs, seed) if learner == "mlp" else make_learner(learner)
     out = out or STUDIES / f"ida-{name}-{learner}-seed{seed}"
     call_cache = open_cache(cache, no_cache)
     console = Console(highlight=False, stderr=True)
     try:
-        study = anyio.run(lambda: with_progress(config, learner, h, out, call_cache, console))
+        study = anyio.run(lambda: with_progress(config, chosen, h, out, call_cache, console))
     except KeyboardInterrupt:
         print(f"hch: interrupted; finished work is kept in {out}: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
@@ -87,7 +92,13 @@ def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: in
     report(study, rows(study), paths)
 
 
-async def with_progress(config: IdaConfig, learner: str, h: Any, out: Path, call_cache: Any,
+def mlp(hidden: int, epochs: int, seed: int) -> Learner:
+    from hch.learning.neural import MLPLearner
+
+    return MLPLearner(hidden=hidden, epochs=epochs, seed=seed)
+
+
+async def with_progress(config: IdaConfig, learner: Learner, h: Any, out: Path, call_cache: Any,
                         console: Console) -> Study:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn())
@@ -108,7 +119,7 @@ async def with_progress(config: IdaConfig, learner: str, h: Any, out: Path, call
             progress.console.print(f"fitted {model} on {fit.examples} labels in {fit.seconds:.1f}s", markup=False)
 
         hooks = Hooks(stage=stage, run=run, fitted=fitted)
-        return await run_ida(config, make_learner(learner, config.seed), h, out, call_cache, hooks)
+        return await run_ida(config, learner, h, out, call_cache, hooks)
 
 
 def table(found: list[IdaRow], title: str) -> Table:

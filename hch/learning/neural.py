@@ -57,7 +57,7 @@ class MLPLearner:
 
     suffix = ".joblib"
 
-    def __init__(self, hidden: int = 256, epochs: int = 60, seed: int = 0, alpha: float = 1e-4) -> None:
+    def __init__(self, hidden: int = 128, epochs: int = 40, seed: int = 0, alpha: float = 1e-4) -> None:
         self.hidden, self.epochs, self.seed, self.alpha = hidden, epochs, seed, alpha
 
     @property
