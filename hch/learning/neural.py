@@ -59,6 +59,7 @@ class MLPLearner:
 
     def __init__(self, hidden: int = 128, epochs: int = 40, seed: int = 0, alpha: float = 1e-4) -> None:
         self.hidden, self.epochs, self.seed, self.alpha = hidden, epochs, seed, alpha
+        _sklearn()  # fail early without the extra, and keep the import out of the first fit's time
 
     @property
     def name(self) -> str:
