@@ -83,6 +83,11 @@ def section(title: str, study: Study, seconds: float, name: str, note: str) -> l
               f"{len({i.instance for i in study.evaluation})} held-out instances "
               f"({study.eval_in_training} seen in training)")
     fits = sum(f.seconds for f in study.fits.values())
+    same = [t for t in range(1, c.rounds + 1) if ("supervised", t) in study.fits
+            and study.fits["amplification", t].fingerprint == study.fits["supervised", t].fingerprint]
+    if same:
+        note += (f" In round(s) {', '.join(map(str, same))} every label amplification kept equalled the gold "
+                 "answer, so X_t and S_t were fitted on identical data (equal fingerprints) and their rows agree.")
     return [f"## {title}", "", f"{regime}. Learner `{study.learner.name}`, H = `{c.h_fingerprint}`, Amp depth "
             f"{c.depth}, {c.rounds} rounds, seed {c.seed}. Wall time {seconds:.0f} s, of which fitting "
             f"{fits:.0f} s.", "", note, "", *class_table(rows(study)), "", f"![{name}]({name}.png)", ""]

@@ -59,7 +59,7 @@ def test_table_ida_reaches_every_class_without_gold(tmp_path: Path) -> None:
     assert table["amplification", 1, 2] < 0.2  # one round teaches classes 0 and 1 only
     # every evaluation question is in the universe the table was trained on, and the report says so
     assert found.eval_in_training == len(found.evaluation) == 60
-    assert all(r.eval_in_training == r.questions for r in rows(found))
+    assert all(r.eval_in_training == r.questions and r.ci_method == "wilson" for r in rows(found))  # one instance
     # no label was the gold answer by construction: labels come from Amp runs, which never saw gold
     runs = [run for r in found.runs.values() for run in r]
     assert runs and all((tmp_path / "ida" / run.trace).exists() for run in runs)
@@ -119,11 +119,13 @@ def test_held_out_questions_share_no_instance_with_training() -> None:
     train, evaluation = question_sets(config)
     assert {i.context for i in train}.isdisjoint({i.context for i in evaluation})
     assert len(train) == 40 and len(evaluation) == 20
+    with pytest.raises(IdaError, match="--questions of 1 or more"):
+        question_sets(config.model_copy(update={"questions": 0}))
 
 
 def test_mlp_ida_runs_on_held_out_instances(tmp_path: Path) -> None:
-    config = IdaConfig(task="wildcard-search", learner="mlp", rounds=1, questions=40, eval_questions=20, seed=1,
-                       max_depth=2)
+    config = IdaConfig(task="wildcard-search", learner="mlp", rounds=1, questions=40, eval_questions=60, seed=1,
+                       max_depth=2)  # 60 evaluation questions: 6 instances, enough for a bootstrap
     cache = CallCache(tmp_path / "cache.sqlite")
     try:
         found = anyio.run(lambda: run_ida(config, MLPLearner(hidden=8, epochs=5), ExpertPolicy(), tmp_path / "m",
@@ -135,4 +137,30 @@ def test_mlp_ida_runs_on_held_out_instances(tmp_path: Path) -> None:
     assert found.eval_in_training == 0
     assert (tmp_path / "m" / "models" / "amp-1.joblib").exists()
     labelled = next(r for r in table if r.kind == "amplification" and r.round == 1 and r.required_depth is None)
-    assert labelled.h_calls > 0 and labelled.labels > 0
+    assert labelled.h_calls > 0 and labelled.labels > 0 and labelled.ci_method.startswith("bootstrap/")
+
+
+def test_in_amp_x_reads_the_facts_and_h_sees_only_the_header() -> None:
+    from hch.engine import answer
+    from hch.learning import LearnedPolicy
+    from hch.workspace import Answer
+
+    seen: dict[str, list[str]] = {"x": [], "h": []}
+
+    class SpyX(LearnedPolicy):
+        async def act(self, workspace: Workspace) -> Answer:
+            seen["x"].append(workspace.context)
+            return await super().act(workspace)
+
+    class SpyH(CountingExpert):
+        async def act(self, workspace: Workspace) -> Action:
+            seen["h"].append(workspace.context)
+            return await super().act(workspace)
+
+    train, _ = question_sets(TINY)
+    item = next(i for i in train if i.required_depth == 2)
+    base = TableLearner().fit([])
+    x = SpyX(base.model, base.learner, base.data, base.size)
+    anyio.run(lambda: answer(item.question, depth=1, policy=amplified(SpyH(), x), context=item.context, facts="hidden"))
+    assert seen["x"] and all(context == item.context for context in seen["x"])
+    assert seen["h"] and all(context == item.context.split("\n")[0] for context in seen["h"])

@@ -137,16 +137,18 @@ def plot_rows(table: list[IdaRow], stem: Path, heading: str) -> dict[str, Path]:
     amp = [r for r in table if r.kind == "amplification"]
     for depth in sorted({r.required_depth for r in amp if r.required_depth is not None}):
         mine = [r for r in amp if r.required_depth == depth]
-        by_class.plot([r.round for r in mine], [r.accuracy for r in mine], marker="o", label=f"needs {depth}")
+        by_class.plot([r.round for r in mine], [r.accuracy for r in mine], marker="os^vDP*"[depth % 7],
+                      markersize=9 - depth, label=f"needs {depth}")
     by_class.set(xlabel="round t (X_t)", ylabel="accuracy", ylim=(-0.02, 1.02),
                  title="X_t trained by amplification, by class")
     by_class.legend(fontsize="small")
     kinds: tuple[Kind, ...] = ("amplification", "supervised")
+    styles = {"amplification": {"marker": "o", "linewidth": 2.5}, "supervised": {"marker": "s", "linestyle": "--"}}
     for kind in kinds:
         mine = [r for r in table if r.kind == kind and r.required_depth is None]
         if mine:
             rounds = [r.round for r in mine]
-            versus.plot(rounds, [r.accuracy for r in mine], marker="o", label=kind)
+            versus.plot(rounds, [r.accuracy for r in mine], label=kind, **styles[kind])  # type: ignore[arg-type]
             versus.fill_between(rounds, [r.ci_low for r in mine], [r.ci_high for r in mine], alpha=0.2)
     versus.set(xlabel="round t (same number of labels)", ylabel="accuracy (95% interval)", ylim=(-0.02, 1.02),
                title="amplification vs supervised, all classes")
