@@ -152,8 +152,9 @@ class _Run:
         level = above.level + 1 if parent is not None and above is not None else 0
         token = POSITION.set(Position(node, level, *(parent or (None, None, None))))
         try:
-            told = self.told(node, question)
-            result = told or await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node})
+            result = self.told(node, question)  # the environment's, with facts hidden: no policy call
+            if result is None:
+                result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node})
         except BaseException:
             if self.trace.graph.nodes[node]["status"] == "running":
                 self.trace.update_node(node, status="interrupted", ended=self.clock())

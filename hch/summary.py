@@ -34,11 +34,14 @@ class Summary(BaseModel):
     """Seconds from the start of the run to its end."""
     limits_hit: list[str]
     """Names of the limits hit anywhere in the run."""
+    environment_answers: int = 0
+    """Nodes the task's environment answered from the facts (facts hidden), without a policy call."""
 
     def line(self) -> str:
         """The figures as one human-readable line."""
         parts = [
-            count(self.nodes, "node"),
+            count(self.nodes, "node") + (f" ({self.environment_answers} by the environment)"
+                                         if self.environment_answers else ""),
             count(self.policy_calls, "policy call"),
             count(self.call_cache_hits + self.subtree_cache_hits, "cache hit"),
             f"deepest level {self.levels}",
@@ -86,4 +89,5 @@ def summarize(trace: Trace, wall_time: float | None = None) -> Summary:
         cost=sum(c["usage"]["cost"] for c in made),
         wall_time=wall_time if wall_time is not None else max(ends, default=0.0),
         limits_hit=sorted({w["limit"] for w in workspaces if w["limit"]}),
+        environment_answers=sum(bool(w.get("oracle")) for w in own),
     )

@@ -446,5 +446,6 @@ def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool =
         from hch.sweep_plot import plot_rows
 
         title = f"{config.task or Path(config.source).name} · {config.policy} · {len(outcome.records)} runs"
+        title += " · facts hidden" if config.facts == "hidden" else ""
         paths.update(plot_rows(rows, buckets, out / "plot", title))
     return paths

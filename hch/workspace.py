@@ -35,7 +35,8 @@ class Workspace(BaseModel):
     depth: int
     """The n of this node's HCH_n: at 0 it cannot ask subquestions."""
     context: str = ""
-    """The run's shared context (e.g. a task's facts), identical for every node."""
+    """The run's shared context (e.g. a task's facts), identical for every node; with facts hidden,
+    only its header line (unless the policy `sees_facts`)."""
     steps: tuple[tuple[SubAnswer, ...], ...] = ()
     """The subquestions asked so far, one tuple per step, with their answers."""
     max_asks: int = 8

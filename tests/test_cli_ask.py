@@ -71,6 +71,8 @@ def test_guesses_are_marked_in_the_tree(tmp_path: Path) -> None:
         (["ask", SUM, "--bogus"], "No such option"),
         (["ask", SUM, "--max-nodes", "0"], "--max-nodes"),
         (["ask", SUM, "--context", "@missing.txt"], "cannot read context file"),
+        (["ask", SUM, "--facts", "maybe"], "Invalid value for '--facts'"),
+        (["ask", SUM, "--facts", "hidden"], "facts hidden needs a task's facts"),
     ],
 )
 def test_bad_input_gives_one_line_and_a_nonzero_exit(tmp_path: Path, args: list[str], message: str) -> None:
@@ -79,6 +81,24 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(tmp_path: Path, args: list[
     assert done.stderr.count("\n") == 1, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_hidden_facts_show_the_environments_answers_in_the_tree(tmp_path: Path) -> None:
+    from hch.tasks import get_task
+
+    item = next(i for i in get_task("union-find").generate(10, seed=1, facts="hidden") if i.required_depth == 2)
+    (tmp_path / "facts.txt").write_text(item.context)
+    done = hch_cli("ask", item.question, "--depth", "2", "--context", "@facts.txt", "--facts", "hidden",
+                   "--trace", "t.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == item.answer
+    assert "What are the neighbours of" in done.stdout and "[environment]" in done.stdout
+    assert json.loads((tmp_path / "t.json").read_text())["graph"]["facts"] == "hidden"
+    shown = hch_cli("show", "t.json", cwd=tmp_path)
+    assert shown.returncode == 0 and "[environment]" in shown.stdout
+    node = next(n["id"] for n in json.loads((tmp_path / "t.json").read_text())["nodes"] if n.get("oracle"))
+    detail = hch_cli("show", "t.json", "--node", str(node), cwd=tmp_path)
+    assert "policy environment" in detail.stdout and "answered by the task's environment" in detail.stdout
 
 
 SLOW_RUN = textwrap.dedent(

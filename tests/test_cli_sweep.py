@@ -60,6 +60,9 @@ def test_file_sweep_with_and_without_gold(tmp_path: Path) -> None:
         (("sweep", "bad.jsonl"), "bad.jsonl line 2: not valid JSON"),
         (("sweep", "odd.jsonl"), "question line-1: the offline expert cannot parse"),
         (("sweep", "--task", "arithmetic", "--policy", "vote:x"), "vote needs a number of copies"),
+        (("sweep", "--task", "union-find", "--facts", "secret"), "Invalid value for '--facts'"),
+        (("sweep", "--task", "arithmetic", "--facts", "hidden"), "facts hidden needs a task's facts"),
+        (("sweep", "--task", "union-find", "--policy", "expert(early_guess, bogus)"), "unknown expert 'bogus'"),
     ],
 )
 def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
@@ -68,6 +71,20 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, args: tuple[s
     done = hch_cli(*args, cwd=tmp_path)
     assert done.returncode != 0
     assert message in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_hidden_facts_sweep_records_the_mode_and_uses_the_hidden_required_depths(tmp_path: Path) -> None:
+    args = ("sweep", "--task", "shortest-path", "-n", "4", "--depths", "1-3", "--facts", "hidden",
+            "--policy", "expert(early_guess)", "--no-plot", "--no-cache")
+    done = hch_cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "studies" / "shortest-path-n4-seed0-hidden"
+    config = json.loads((out / "config.json").read_text())
+    assert (config["facts"], config["policy"]) == ("hidden", "expert(early_guess)")
+    assert config["fingerprints"]["1"].endswith("+early_guess")
+    records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert {r["required_depth"] for r in records} >= {2, 3}  # shortest path: the path's length + 1
+    assert all(r["correct"] for r in records if r["depth"] >= r["required_depth"])
 
 
 def test_parse_numbers() -> None:

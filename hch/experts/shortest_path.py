@@ -48,7 +48,10 @@ class ShortestPathExpert:
 
     name = "shortest-path"
     version = 4
-    forms: tuple[str, ...] = ("What is the length of the shortest path from ab to cd? (with a shortest-path context)",)
+    forms: tuple[str, ...] = (
+        "What is the length of the shortest path from ab to cd[ using at most 3 edges]? / What are the "
+        "out-neighbours of ab? / Is there an edge from ab to cd? (with a shortest-path context)",
+    )
 
     def knows(self, question: str, context: str) -> bool:
         forms = (QUESTION, BOUNDED, OUT_QUESTION, EDGE_QUESTION)

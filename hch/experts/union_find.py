@@ -73,8 +73,8 @@ class UnionFindExpert:
     name = "union-find"
     version = 3
     forms: tuple[str, ...] = (
-        "What is the value of ab? / What is the value of ab, looking away from cd[, within 3 steps]? "
-        "(with a union-find context)",
+        "What is the value of ab? / What is the value of ab, looking away from cd[, within 3 steps]? / "
+        "What is the given value of ab? / What are the neighbours of ab? (with a union-find context)",
     )
 
     def knows(self, question: str, context: str) -> bool:
