@@ -156,3 +156,16 @@ def test_actions_are_the_flat_json_the_llm_policy_expects() -> None:
     assert json.loads(action_json({"kind": "answer", "answer": "42", "guess": True})) == {
         "kind": "answer", "questions": [], "answer": "42"}
     assert presets.messages(presets.load(), __import__("hch").Workspace(question="q?", depth=1))[0]["role"] == "system"
+
+
+def test_an_ida_study_directory_gives_its_amp_runs(tmp_path: Path) -> None:
+    from hch.learning import TableLearner
+    from hch.learning.ida import IdaConfig, run_ida
+
+    config = IdaConfig(task="permutation-powering", learner="table", rounds=1, questions=0, eval_questions=10,
+                       instances=1, seed=1, max_depth=1)
+    anyio.run(lambda: run_ida(config, TableLearner(), ExpertPolicy(), tmp_path / "ida"))
+    summary = distill([tmp_path / "ida"], tmp_path / "data", Options(policies=("expert*",), validation=0))
+    assert summary.runs == 256  # the Amp runs; the study's JSON checkpoints and configuration are not traces
+    chats = lines(tmp_path / "data" / "chat-train.jsonl")
+    assert chats and all("learned:" not in json.dumps(c) for c in chats)

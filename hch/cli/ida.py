@@ -107,8 +107,11 @@ async def with_progress(config: IdaConfig, learner: Learner, h: Any, out: Path, 
         tally = {"h": 0, "ok": 0}
 
         def stage(description: str, total: int, done: int) -> None:
+            if "current" in bars:
+                progress.stop_task(bars["current"])  # its clock stops with it
             tally["h"] = tally["ok"] = 0
-            bars["current"] = progress.add_task(description, total=total, completed=done, status="")
+            note = f"{done} done before" if done else ""
+            bars["current"] = progress.add_task(description, total=total, completed=done, status=note)
 
         def run(record: AmpRun) -> None:
             tally["h"] += record.h_calls_made

@@ -136,7 +136,7 @@ class Summary:
 
 def runs_of(inputs: list[Path]) -> Iterator[Run]:
     """Every run in the inputs: trace files, journals, sweep directories (runs.jsonl) and
-    directories of traces (e.g. an IDA study's)."""
+    directories of traces (of a directory with a `traces/` folder, e.g. an IDA study's, that folder)."""
     for path in inputs:
         if path.is_dir():
             yield from _directory(path)
@@ -152,6 +152,8 @@ def _directory(folder: Path) -> Iterator[Run]:
         yield from _sweep(folder, records)
         return
     found = False
+    if (folder / "traces").is_dir():  # a study's directory (e.g. hch ida's): its checkpoints are JSON too
+        folder = folder / "traces"
     for path in sorted(folder.rglob("*.json")):
         if path.name not in SKIP_FILES:
             found = True
