@@ -286,15 +286,14 @@ def targets(study: Study, runs: list[AmpRun]) -> tuple[list[Example], list[Examp
     return amp, gold
 
 
-def fitted(study: Study, kind: Kind, t: int, examples: list[Example] | None, hooks: Hooks) -> LearnedPolicy:
-    """X_t (or S_t) from its checkpoint, or fitted on `examples` and saved."""
+def fitted(study: Study, kind: Kind, t: int, examples: list[Example], hooks: Hooks) -> LearnedPolicy:
+    """X_t (or S_t) from its checkpoint (a rerun), or fitted on `examples` and saved (checkpoint first,
+    then the fit record that marks it complete)."""
     path = study.model_path(kind, t)
     meta = path.with_suffix(".fit.json")
     if path.exists() and meta.exists():
         study.fits[kind, t] = Fit.model_validate_json(meta.read_text(encoding="utf-8"))
         return study.learner.load(path)
-    if examples is None:
-        raise IdaError(f"{path} is missing but round {t - 1} is recorded as finished; remove the study")
     began = time.perf_counter()
     model = study.learner.fit(examples)
     fit = Fit(fingerprint=model.fingerprint, examples=len(examples), seconds=time.perf_counter() - began)
