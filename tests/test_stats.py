@@ -22,17 +22,3 @@ def test_wilson_edges() -> None:
 def test_mean_and_median_of_nothing_are_zero() -> None:
     assert (mean([]), median([])) == (0.0, 0.0)
     assert (mean([1, 2, 6]), median([1, 2, 6])) == (3.0, 2.0)
-
-
-def test_the_bootstrap_resamples_whole_groups() -> None:
-    from hch.stats import bootstrap_groups
-
-    assert bootstrap_groups([]) == (0.0, 1.0)
-    assert bootstrap_groups([("a", True), ("b", True)] * 5) == (1.0, 1.0)
-    # two instances, one all right and one all wrong: resampling instances spans 0..1, unlike questions
-    split = [("a", True)] * 50 + [("b", False)] * 50
-    assert bootstrap_groups(split, seed=1) == (0.0, 1.0)
-    many = [(f"i{n}", n % 4 != 0) for n in range(200)]
-    low, high = bootstrap_groups(many, seed=2)
-    assert low < 0.75 < high and high - low < 0.15
-    assert bootstrap_groups(many, seed=2) == (low, high)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from hch.learning.ida import Evaluation, Kind, Study
-from hch.stats import bootstrap_groups, wilson
+from hch.stats import wilson
 
 MIN_GROUPS = 5
 """Below this many instances, intervals are Wilson intervals over questions (a bootstrap over two
@@ -49,6 +50,30 @@ class IdaRow(BaseModel):
     """Wall time of this model's fit."""
     eval_in_training: int
     """Evaluation questions (of this class) that are also training questions."""
+
+
+def bootstrap_groups(
+    outcomes: list[tuple[str, bool]], seed: int = 0, resamples: int = 2000, level: float = 0.95
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of a proportion, resampling whole groups (task instances).
+
+    Questions of one instance are not independent, so instances are what is drawn with replacement.
+    (Owner C's `hch.stats.interval` does the same for sweeps; this one can defer to it once merged.)"""
+    if not outcomes:
+        return 0.0, 1.0
+    groups: dict[str, list[int]] = {}
+    for group, success in outcomes:
+        tally = groups.setdefault(group, [0, 0])
+        tally[0] += success
+        tally[1] += 1
+    tallies = list(groups.values())
+    rng = random.Random(seed)
+    rates = sorted(
+        sum(t[0] for t in drawn) / sum(t[1] for t in drawn)
+        for drawn in (rng.choices(tallies, k=len(tallies)) for _ in range(resamples))
+    )
+    tail = (1 - level) / 2
+    return rates[int(tail * (resamples - 1))], rates[int((1 - tail) * (resamples - 1))]
 
 
 def interval(records: list[Evaluation], seed: int) -> tuple[float, float, str]:
