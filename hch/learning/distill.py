@@ -71,6 +71,7 @@ class Pair(BaseModel):
     """One distillation pair: a question with its shared context and the amplified answer."""
 
     question: str
+    """The workspace's question."""
     context: str
     """The shared context (the task's facts), whatever H was shown of it."""
     answer: str
@@ -117,8 +118,11 @@ class Summary:
     dropped: dict[str, Counter[str]] = field(default_factory=lambda: {"pairs": Counter(), "chat": Counter()})
     """Per kind, examples dropped per reason."""
     runs: int = 0
+    """Runs read."""
     instances: dict[str, int] = field(default_factory=dict)
+    """Instances per split."""
     files: dict[str, str] = field(default_factory=dict)
+    """The files written, by name."""
 
     def lines(self) -> list[str]:
         out = [f"{self.runs} runs from {sum(self.instances.values())} instances "

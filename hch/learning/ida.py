@@ -120,18 +120,24 @@ class Evaluation(BaseModel):
     """X_t's answer to one evaluation question."""
 
     id: str
+    """The evaluation question's id."""
     instance: str
+    """Its instance (intervals resample instances)."""
     required_depth: int | None
+    """Its class: the depth it needs with facts hidden."""
     answer: str
+    """The model's answer."""
     known: bool
     """False where X's answer is a marked guess (the table never saw the input)."""
     correct: bool
+    """Whether the answer matches the gold answer."""
 
 
 class Fit(BaseModel):
     """How a model was fitted."""
 
     fingerprint: str
+    """The fitted model's fingerprint (learner and data hash)."""
     examples: int
     """Training examples (labels) used."""
     seconds: float

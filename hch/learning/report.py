@@ -29,11 +29,15 @@ class IdaRow(BaseModel):
     required_depth: int | None
     """The class (depth the question needs, facts hidden); None for all questions."""
     questions: int
+    """Evaluation questions in the row."""
     correct: int
+    """Of them answered correctly."""
     accuracy: float
+    """correct / questions."""
     ci_low: float
     """Lower end of the 95% interval."""
     ci_high: float
+    """Upper end of the 95% interval."""
     ci_method: str
     """`bootstrap/N` (resampling N instances) or `wilson` (fewer than 5 instances)."""
     guesses: int
