@@ -164,3 +164,33 @@ def test_in_amp_x_reads_the_facts_and_h_sees_only_the_header() -> None:
     anyio.run(lambda: answer(item.question, depth=1, policy=amplified(SpyH(), x), context=item.context, facts="hidden"))
     assert seen["x"] and all(context == item.context for context in seen["x"])
     assert seen["h"] and all(context == item.context.split("\n")[0] for context in seen["h"])
+
+
+def test_any_policy_can_be_h_an_llm_included_and_it_never_sees_a_fact(tmp_path: Path) -> None:
+    import re
+
+    from hch.policies.llm import LLMPolicy
+    from hch.testing.openai_server import OpenAIServer, Seen, Step, question_of, subanswers_of
+
+    def permutation_h(seen: Seen) -> Step:
+        match = re.fullmatch(r"What is sigma\^(\d+)\((\w+)\)\?", question_of(seen))
+        assert match is not None
+        k, x = int(match[1]), match[2]
+        answers = subanswers_of(seen)
+        if not answers:
+            return Step.ask(f"What is sigma^{k // 2}({x})?")
+        if len(answers) == 1:
+            return Step.ask(f"What is sigma^{k // 2}({answers[0]})?")
+        if len(answers) == 2 and k % 2:
+            return Step.ask(f"What is sigma^1({answers[1]})?")
+        return Step.answer(answers[-1])
+
+    config = TINY.model_copy(update={"rounds": 1, "max_depth": 1, "eval_questions": 40})
+    with OpenAIServer(permutation_h) as server:
+        h = LLMPolicy(model="scripted-h", base_url=server.base_url)
+        found = anyio.run(lambda: run_ida(config, TableLearner(), h, tmp_path / "ida"))
+        users = [seen.last_user for seen in server.requests]
+    fact = re.compile(r"^[a-h]{2} -> [a-h]{2}$", re.MULTILINE)
+    assert users and not any(fact.search(text) for text in users)  # the header only, never a fact line
+    assert found.config.h_fingerprint.startswith("llm:scripted-h@127.0.0.1")
+    assert all(r.accuracy == 1.0 for r in rows(found) if r.kind == "amplification" and r.round == 1)
