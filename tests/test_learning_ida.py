@@ -194,3 +194,58 @@ def test_any_policy_can_be_h_an_llm_included_and_it_never_sees_a_fact(tmp_path: 
     assert users and not any(fact.search(text) for text in users)  # the header only, never a fact line
     assert found.config.h_fingerprint.startswith("llm:scripted-h@127.0.0.1")
     assert all(r.accuracy == 1.0 for r in rows(found) if r.kind == "amplification" and r.round == 1)
+
+
+DRIVER = """
+import os, signal, sys
+from pathlib import Path
+import anyio
+from hch.call_cache import CallCache, call_key
+from hch.experts import ExpertPolicy
+from hch.learning import TableLearner
+from hch.learning.ida import Hooks, IdaConfig, run_ida
+
+out, log, kill_after = Path(sys.argv[1]), open(sys.argv[2], "a"), int(sys.argv[3])
+
+class Logged(ExpertPolicy):
+    async def act(self, workspace):
+        log.write(call_key(self.fingerprint, workspace) + "\\n")
+        log.flush()
+        return await super().act(workspace)
+
+made = []
+def run(record):
+    made.append(record)
+    if len(made) == kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+config = IdaConfig.model_validate_json(sys.argv[4])
+cache = CallCache(out.parent / "cache.sqlite")
+anyio.run(lambda: run_ida(config, TableLearner(), Logged(), out, cache, Hooks(run=run)))
+cache.close()
+"""
+
+
+def test_sigkill_mid_round_then_a_rerun_gives_the_same_result_and_repeats_no_h_call(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = TINY.model_copy(update={"concurrency": 1})  # nothing in flight when the kill comes
+    (tmp_path / "driver.py").write_text(DRIVER)
+
+    def drive(kill_after: int) -> int:
+        return subprocess.run(
+            [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "ida"), str(tmp_path / "h.log"),
+             str(kill_after), config.model_dump_json()], timeout=300,
+        ).returncode
+
+    assert drive(700) == -9  # SIGKILL in round 1 (512 Amp runs a round)
+    labels = tmp_path / "ida" / "rounds" / "round-1" / "labels.jsonl"
+    assert len(labels.read_text().splitlines()) == 700 - 512
+    assert drive(0) == 0
+    calls = (tmp_path / "h.log").read_text().splitlines()
+    assert calls and len(calls) == len(set(calls))  # no H call made twice across the kill
+    h = CountingExpert()
+    resumed = study(tmp_path / "ida", h, config=config)  # everything is done: read back, no H call
+    assert sum(h.seen.values()) == 0
+    assert accuracy(resumed) == accuracy(study(tmp_path / "clean"))
