@@ -23,6 +23,7 @@ from typing import Any, Literal
 import anyio
 
 from hch import trace_format
+from hch.ancestry import Ancestry
 from hch.budget import SharedBudget
 from hch.call_cache import CallCache, call_key
 from hch.collector import paced
@@ -148,7 +149,7 @@ class _Run:
         return hashlib.sha256(f"{copy}\x00{step}\x00{order}".encode()).hexdigest()[:16]
 
     async def solve(
-        self, question: str, depth: int, parent: tuple[int, int, int] | None, ancestors: dict[str, int],
+        self, question: str, depth: int, parent: tuple[int, int, int] | None, ancestors: Ancestry,
         copy: str = "",
     ) -> SubAnswer:
         """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker, `copy` its copy id."""
@@ -185,7 +186,7 @@ class _Run:
         try:
             result = self.told(node, question)  # the environment's, with facts hidden: no policy call
             if result is None:
-                result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node}, copy)
+                result = await self.expand(node, question, depth, leaf, ancestors.with_node(key[1], node), copy)
         except BaseException:
             if self.trace.graph.nodes[node]["status"] == "running":
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
@@ -208,7 +209,7 @@ class _Run:
         return place, known[0] if known is not None and known[1] == question else None
 
     async def expand(
-        self, node: int, question: str, depth: int, leaf: Policy, ancestors: dict[str, int], copy: str = ""
+        self, node: int, question: str, depth: int, leaf: Policy, ancestors: Ancestry, copy: str = ""
     ) -> SubAnswer:
         """The node's loop: act, and either answer or run this step's subquestions."""
         steps: list[tuple[SubAnswer, ...]] = []
@@ -272,7 +273,7 @@ class _Run:
         return None, None
 
     async def ask_all(
-        self, node: int, step: int, questions: list[str], depth: int, ancestors: dict[str, int], copy: str = ""
+        self, node: int, step: int, questions: list[str], depth: int, ancestors: Ancestry, copy: str = ""
     ) -> tuple[SubAnswer, ...]:
         answers: list[SubAnswer | None] = [None] * len(questions)
 
@@ -486,7 +487,8 @@ async def answer(
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved
     with paced():
         try:
-            result = await run.solve(question, depth, None, {}, root_copy(question) if copies == "independent" else "")
+            copy = root_copy(question) if copies == "independent" else ""
+            result = await run.solve(question, depth, None, Ancestry(), copy)
         except BaseException as exc:
             failed = _node_failure(exc)
             if failed is not None:

@@ -322,3 +322,13 @@ def test_estimate_without_a_basis_says_to_run_a_pilot_and_warns_about_a_missing_
                            "--estimate", "--out", "p", cwd=tmp_path)
         assert unpriced.returncode == 0 and not server.requests
     assert unpriced.stderr.count("\n") == 1 and "model 'm' has no price" in unpriced.stderr
+
+
+@pytest.mark.parametrize(("text", "what"), [("0-99999999999", "depths"), ("0-500,600-1200", "depths"),
+                                            ("1-1000000", "vote counts")])
+def test_a_list_of_depths_or_votes_too_long_is_refused_before_it_is_made(text: str, what: str) -> None:
+    import click
+
+    with pytest.raises(click.BadParameter, match="lists more than 1000"):
+        parse_numbers(text, what, 0)
+    assert parse_numbers("0-999", "depths", 0) == list(range(1000))

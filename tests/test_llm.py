@@ -885,3 +885,44 @@ def test_constructor_arguments_are_checked_at_construction(arguments: dict[str, 
 
     with pytest.raises(HchError, match=message):
         LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", **arguments)  # type: ignore[arg-type]
+
+
+# -- credentials never ride in a base URL (issue 14, class 6) ---------------------------------------
+
+CREDENTIAL_URLS = [
+    "http://user:secret@127.0.0.1:8000/v1", "https://user:secret@api.example.com/v1", "http://:secret@localhost/v1",
+    "http://user@localhost:8000/v1", "http://us%65r:s%40cret@127.0.0.1/v1",
+]
+
+
+@pytest.mark.parametrize("url", CREDENTIAL_URLS)
+def test_a_base_url_with_credentials_is_refused_and_never_echoed(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hch.policies.llm import LLMConfigError, LLMPolicy
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    for source in ("argument", "environment"):
+        if source == "environment":
+            monkeypatch.setenv("OPENAI_BASE_URL", url)
+        with pytest.raises(LLMConfigError, match="holds credentials") as info:
+            LLMPolicy(model="m", base_url=url if source == "argument" else None)
+        assert "secret" not in str(info.value) and "user" not in str(info.value).split("(")[0]
+        assert "\n" not in str(info.value)
+
+
+def test_the_cli_refuses_a_base_url_with_credentials_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hch", "ask", "What is 1+1?", "--policy", "llm", "--model", "m",
+         "--base-url", "http://alice:hunter2@127.0.0.1:9/v1", "--trace", str(tmp_path / "t.json")],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert done.returncode != 0 and done.stderr.count("\n") == 1 and "holds credentials" in done.stderr
+    assert "hunter2" not in done.stderr and "alice" not in done.stderr and not (tmp_path / "t.json").exists()
+
+
+@pytest.mark.parametrize("url", ["http://localhost:port/v1", "http://localhost:99999/v1", "ftp://localhost/v1",
+                                 "localhost"])
+def test_a_base_url_that_is_not_http_is_one_line(url: str) -> None:
+    from hch.policies.llm import LLMConfigError, LLMPolicy
+
+    with pytest.raises(LLMConfigError, match="must look like"):
+        LLMPolicy(model="m", base_url=url)

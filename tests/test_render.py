@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from rich.console import Console
 
 import hch
@@ -28,3 +31,26 @@ def test_a_large_tree_is_cut_with_a_count_of_the_rest() -> None:
     text = console.export_text()
     assert len(text.splitlines()) == 11
     assert "… 53 more nodes" in text
+
+
+# -- echoed values are shown escaped, never acted on by the terminal (issue 14, class 7) ------------
+
+TERMINAL_ACTIONS = ["\x1b[2J", "\x07", "\x1b]0;title\x07", "\u202e", "\u2066", "\u200b", "\u2028", "\x85", "\ufeff",
+                    "\udcff", "\x9b31m", "\r"]
+
+
+def test_plain_escapes_everything_a_terminal_would_act_on() -> None:
+    for bad in TERMINAL_ACTIONS:
+        shown = plain(f"a{bad}b")
+        assert shown.startswith("a\\") and shown.endswith("b") and bad not in shown, repr(bad)
+    assert plain("naïve café ✓ → 中文") == "naïve café ✓ → 中文"
+
+
+def test_an_error_line_echoes_names_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hch.cli import main
+
+    for bad in TERMINAL_ACTIONS:
+        with pytest.raises(SystemExit):
+            main(["show", str(tmp_path / f"x{bad}.json")])
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and bad not in err and "no trace file at" in err, repr(err)

@@ -179,3 +179,12 @@ def test_nested_votes_and_checks_in_a_vote_are_independent_copies_all_the_way_do
     assert len({c.fingerprint for c in checks.copies}) == 3
     panels = make_policy("vote(2, vote(expert(noise=0.1), expert(noise=0.2)))")
     assert isinstance(panels, VotePolicy) and len({c.fingerprint for c in panels.copies}) == 2
+
+
+@pytest.mark.parametrize("spec", ["vote(1001)", "vote(1000000000, expert)", "vote:99999999999"])
+def test_a_vote_too_large_is_refused_before_any_copy_is_made(spec: str) -> None:
+    with pytest.raises(PolicySpecError, match="at most 1000 copies per vote"):
+        make_policy(spec)
+    with pytest.raises(PolicySpecError, match="too large"):
+        vote(10**9, NoisyExpertPolicy())
+    assert vote(1000, NoisyExpertPolicy()).fingerprint.startswith("vote(1000,")

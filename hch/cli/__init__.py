@@ -57,5 +57,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def fail(message: str, code: int) -> None:
     """Print `message` as one line on stderr and exit with `code`."""
-    print("hch: error: " + " ".join(message.split()), file=sys.stderr)
+    from hch.cli.render import plain  # echoed names and values: escapes shown, never acted on
+
+    print("hch: error: " + plain(" ".join(message.split())), file=sys.stderr)
     sys.exit(code)

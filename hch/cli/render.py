@@ -11,13 +11,21 @@ from rich.tree import Tree
 
 from hch.trace import Trace
 
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
+"""Characters a terminal would act on rather than show: C0/C1 controls (ESC, BEL, ...), bidirectional
+overrides and isolates (U+202E ...), zero-width and invisible format characters, line and paragraph
+separators, and lone surrogates (bytes that were not UTF-8)."""
 STATUS_STYLE = {"ok": "green", "guess": "yellow", "error": "red", "running": "blue", "interrupted": "magenta"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def plain(text: str, limit: int | None = None) -> str:
     """`text` with control characters replaced by visible escapes (and shortened to `limit`)."""
-    text = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = CONTROL.sub(_escape, text)
     if limit is not None and len(text) > limit:
         return text[: limit - 1] + "…"
     return text

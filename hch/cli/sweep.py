@@ -43,6 +43,12 @@ from hch.tasks import TASKS, get_task
 STUDIES = Path("studies")
 
 
+MAX_LISTED = 1000
+"""Depths or vote counts one sweep may list."""
+MAX_QUESTIONS = 100_000
+"""Questions a task suite may generate for one sweep."""
+
+
 def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
     """"0-6", "1,3,5", "0-2,5" or "3" as a sorted list of distinct integers."""
     numbers: set[int] = set()
@@ -53,6 +59,8 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
         low, high = int(match[1]), int(match[2] or match[1])
         if high < low:
             raise click.BadParameter(f"the range {part.strip()!r} is empty")
+        if high - low + 1 + len(numbers) > MAX_LISTED:  # checked before the numbers are made
+            raise click.BadParameter(f"{text!r} lists more than {MAX_LISTED} {what}")
         numbers.update(range(low, high + 1))
     if min(numbers) < minimum:
         raise click.BadParameter(f"{what} must be {minimum} or more")
@@ -62,8 +70,8 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @app.command()
 @click.argument("questions_file", required=False, type=NamedPath(dir_okay=False, path_type=Path))
 @click.option("--task", "-t", help=f"A built-in task suite: {', '.join(TASKS)}.")
-@click.option("--questions", "-n", "count", type=click.IntRange(min=1), default=50, show_default=True,
-              help="How many questions to generate (with --task).")
+@click.option("--questions", "-n", "count", type=click.IntRange(min=1, max=MAX_QUESTIONS), default=50,
+              show_default=True, help="How many questions to generate (with --task).")
 @click.option("--depths", default="0-6", show_default=True, help="Depths to run, e.g. 0-6 or 0,2,4.")
 @policy_option
 @facts_option

@@ -196,8 +196,7 @@ class LLMPolicy:
             )
         self.base_url = (base_url or env.get("OPENAI_BASE_URL") or self.preset.base_url or DEFAULT_BASE_URL).rstrip("/")
         parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise LLMConfigError(f"base URL {safe_url(self.base_url)!r} must look like http(s)://HOST[:PORT]/v1")
+        check_base_url(self.base_url)
         key = api_key or env.get(self.preset.api_key_env) or ""
         if not key:
             if parts.hostname not in LOCAL_HOSTS:
@@ -752,6 +751,28 @@ def retry_after(exc: BaseException | None) -> float | None:
     except (ValueError, TypeError, OverflowError):
         return None
     return None
+
+
+def check_base_url(url: str) -> None:
+    """Refuse a base URL that is not http(s)://HOST[:PORT]/... or that holds credentials.
+
+    `user:pass@` in the URL would make the client send Basic auth instead of the API key (and a
+    server echoing headers would put the credentials in traces): the key comes from the environment.
+    """
+    parts = urlsplit(url)
+    try:
+        _ = parts.port  # a port that is not a number raises here
+        port_ok = True
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise LLMConfigError(f"base URL {safe_url(url) if port_ok else parts.scheme + '://…'!r} must look like "
+                             "http(s)://HOST[:PORT]/v1")
+    if parts.username is not None or parts.password is not None:
+        raise LLMConfigError(
+            f"base URL {safe_url(url)!r} holds credentials (user:password@); give it without them and put the "
+            "API key in the environment variable the preset names (OPENAI_API_KEY by default)"
+        )
 
 
 def safe_url(url: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 
-from hch.errors import PolicyError
+from hch.errors import PolicyError, PolicySpecError
 from hch.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
 from hch.workspace import Action, Answer, Reply, Usage, Workspace, normalize_question
 
@@ -76,6 +76,7 @@ class VotePolicy(_Ballot):
     def __init__(self, k: int, inner: Policy) -> None:
         if k < 1:
             raise ValueError(f"a vote needs at least 1 copy, not {k}")
+        check_votes(k)
         self.k, self.inner = k, inner
         self.copies = [replica(inner, i) for i in range(k)]
 
@@ -179,8 +180,19 @@ class PositionalPanel:
         raise PolicyError("a positional vote acts through the part chosen for each node")
 
 
+MAX_VOTES = 1000
+"""Copies one vote may hold at most (each copy is an object made up front, and k calls per action)."""
+
+
+def check_votes(k: int) -> None:
+    """Refuse a number of copies no vote could use, before any copy is made."""
+    if k > MAX_VOTES:
+        raise PolicySpecError(f"a vote of {k} copies is too large: at most {MAX_VOTES} copies per vote")
+
+
 def vote(k: int, inner: Policy) -> Policy:
     """`VotePolicy`, or `PositionalVote` when `inner` picks its part by position; k = 1 is `inner`."""
+    check_votes(k)
     if isinstance(inner, Positional):
         return PositionalVote(k, inner)
     return inner if k == 1 else VotePolicy(k, inner)
