@@ -332,3 +332,11 @@ def test_a_list_of_depths_or_votes_too_long_is_refused_before_it_is_made(text: s
     with pytest.raises(click.BadParameter, match="lists more than 1000"):
         parse_numbers(text, what, 0)
     assert parse_numbers("0-999", "depths", 0) == list(range(1000))
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999", "0,10001", "10001"])
+def test_a_depth_too_large_is_refused_before_the_sweep_prepares_it(text: str) -> None:
+    import click
+
+    with pytest.raises(click.BadParameter, match="must be at most 10000"):
+        parse_numbers(text, "depths", 0)

@@ -775,8 +775,8 @@ def test_the_cli_factory_checks_its_options(tmp_path: Path) -> None:
 
 def test_fingerprint_has_model_server_and_settings_but_never_the_key() -> None:
     env: dict[str, str] = {}
-    one = LLMPolicy(model="m", base_url="http://user:pw@127.0.0.1:8000/v1?key=x", api_key=KEY, environ=env)
-    assert KEY not in one.fingerprint and "pw" not in one.fingerprint and KEY not in repr(one)
+    one = LLMPolicy(model="m", base_url="http://127.0.0.1:8000/v1?key=pw", api_key=KEY, environ=env)
+    assert KEY not in one.fingerprint and "pw" not in one.fingerprint and KEY not in repr(one)  # user:pw@ is refused
     assert one.fingerprint.startswith("llm:m@127.0.0.1#")
     same = LLMPolicy(model="m", base_url="http://127.0.0.1:8000/v1", api_key="other", environ=env)
     assert same.fingerprint == one.fingerprint  # the key changes nothing the model does

@@ -45,6 +45,8 @@ STUDIES = Path("studies")
 
 MAX_LISTED = 1000
 """Depths or vote counts one sweep may list."""
+MAX_NUMBER = 10_000
+"""The largest depth or vote count a sweep may list (a sweep prepares every depth up to its deepest)."""
 MAX_QUESTIONS = 100_000
 """Questions a task suite may generate for one sweep."""
 
@@ -61,6 +63,8 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
             raise click.BadParameter(f"the range {part.strip()!r} is empty")
         if high - low + 1 + len(numbers) > MAX_LISTED:  # checked before the numbers are made
             raise click.BadParameter(f"{text!r} lists more than {MAX_LISTED} {what}")
+        if high > MAX_NUMBER:
+            raise click.BadParameter(f"{what} must be at most {MAX_NUMBER}, not {high}")
         numbers.update(range(low, high + 1))
     if min(numbers) < minimum:
         raise click.BadParameter(f"{what} must be {minimum} or more")
