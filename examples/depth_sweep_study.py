@@ -30,7 +30,9 @@ import matplotlib.pyplot as plt
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.vote import vote
-from hch.sweep import Outcome, Row, SweepConfig, aggregate, run_sweep, write_outputs
+from hch.sweep import Outcome, SweepConfig, run_sweep
+from hch.sweep_report import write_outputs
+from hch.sweep_rows import Row, aggregate
 from hch.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]

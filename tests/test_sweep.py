@@ -15,16 +15,9 @@ from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.vote import vote
 from hch.policy import Policy
 from hch.question_set import Item
-from hch.sweep import (
-    Outcome,
-    RunRecord,
-    SweepConfig,
-    SweepError,
-    aggregate,
-    load_runs,
-    run_sweep,
-    write_outputs,
-)
+from hch.sweep import Outcome, RunRecord, SweepConfig, SweepError, load_runs, run_sweep
+from hch.sweep_report import write_outputs
+from hch.sweep_rows import aggregate
 from hch.tasks import TASKS, get_task
 from hch.workspace import Action, Reply, Workspace
 
