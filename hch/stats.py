@@ -6,12 +6,14 @@ of an accuracy is therefore taken over instances (`interval`):
 
 - every question its own instance (files without instances, or one question per instance): the
   Wilson score interval of the proportion;
-- otherwise a percentile bootstrap over instances (`BOOTSTRAP_RESAMPLES` resamples of the
-  instances with replacement, each taking all its questions; seeded, so reruns give the same
-  interval);
-- except when every question was right (or every one wrong): a bootstrap then collapses to the
-  single point, so the interval is Wilson's with each instance counted as one trial (k of k
-  instances), which is wider than Wilson over the questions.
+- otherwise, from `MIN_BOOTSTRAP_INSTANCES` instances on, a percentile bootstrap over instances
+  (`BOOTSTRAP_RESAMPLES` resamples of the instances with replacement, each taking all its
+  questions; seeded, so reruns give the same interval);
+- with fewer instances, or when every question was right (or every one wrong), a bootstrap
+  collapses towards a point (one instance resampled is always itself), so the interval is
+  Wilson's with each instance counted as one trial (the accuracy times k successes of k): the
+  worst case, where questions of one instance always fare alike; wider than Wilson over the
+  questions.
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ BOOTSTRAP_RESAMPLES = 2000
 """Resamples of the instance bootstrap."""
 BOOTSTRAP_SEED = 0
 """Seed of the instance bootstrap: the same outcomes give the same interval."""
+MIN_BOOTSTRAP_INSTANCES = 5
+"""Fewer instances than this get the per-instance Wilson interval instead of a bootstrap."""
 
 Method = Literal["wilson", "bootstrap", "wilson-instances"]
 
 
-def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default); (0, 1) when there are no trials."""
+def wilson(successes: float, trials: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default); (0, 1) when there are no trials.
+
+    `successes` may be fractional (an effective count: see `interval`)."""
     if trials == 0:
         return 0.0, 1.0
     p = successes / trials
@@ -70,11 +76,11 @@ def interval(outcomes: Sequence[tuple[Hashable, bool]], seed: int = BOOTSTRAP_SE
         groups.setdefault(instance, [0, 0])
         groups[instance][0] += int(ok)
         groups[instance][1] += 1
-    successes = sum(s for s, _ in groups.values())
+    successes, trials = sum(s for s, _ in groups.values()), len(outcomes)
     if all(t == 1 for _, t in groups.values()):
-        return (*wilson(successes, len(outcomes)), "wilson")
-    if successes in (0, len(outcomes)):
-        return (*wilson(len(groups) if successes else 0, len(groups)), "wilson-instances")
+        return (*wilson(successes, trials), "wilson")
+    if len(groups) < MIN_BOOTSTRAP_INSTANCES or successes in (0, trials):
+        return (*wilson(len(groups) * successes / trials, len(groups)), "wilson-instances")
     return (*bootstrap([(s, t) for s, t in groups.values()], seed), "bootstrap")
 
 
