@@ -1,15 +1,17 @@
-"""Run: python examples/depth_sweep_study.py   (offline, about half a minute; rewrites examples/depth-sweep/)
+"""Run: python examples/depth_sweep_study.py   (offline, a few minutes; rewrites examples/depth-sweep/)
 
-Two depth sweeps with the offline experts, the question HCH raises: how do answer quality and
-cost change with n?
+Depth sweeps with the offline experts, the question HCH raises: how do answer quality and cost
+change with n? Every figure counts what was really done (a vote of k is k policy invocations), every
+interval is taken over task instances, and guess-free accuracy counts a right answer that rests on
+a guess as wrong.
 
-1. Every built-in task (arithmetic and the five tasks of Christiano, Shlegeris and Amodei 2018),
-   60 questions each, HCH_0 to HCH_6 with the exact expert: accuracy climbs to 100% as n reaches
-   each question's required depth, and the sweep costs little more than its deepest run where the
-   expert can tell the depth a question needs.
-2. Reliability amplification on permutation powering: an expert whose look-ups are wrong 5% of the
-   time, alone and as vote:3 / vote:5. Errors compound with the depth a question needs; voting on
-   every call repairs them.
+1. Every built-in task (arithmetic and the five tasks of Christiano, Shlegeris and Amodei 2018), 60
+   questions each, HCH_0 to HCH_6, the honest expert (it decomposes wherever it may ask and guesses
+   only where it may not) with the facts hidden behind the task's environment, as in the paper. The
+   0..6 sweep's cost is set against its depth-6 runs made alone, as measured; the depth-aware
+   `expert(early_guess)` is swept too, to show what its early guesses hid.
+2. Reliability amplification on permutation powering: an expert that errs 5% of the time, alone and
+   as vote:3 / vote:5 over independent copies, with invocations counted.
 
 Tables and figures go to examples/depth-sweep/; the sweeps themselves (every trace, runs.jsonl,
 per-bucket CSVs) to studies/example-*/ (not committed), each started afresh so that its cost
@@ -18,19 +20,20 @@ figures are its own. The same sweeps from the command line are resumable (see th
 
 from __future__ import annotations
 
+import inspect
+import re
 import shutil
+import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-from hch.experts import ExpertPolicy
-from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.vote import vote
+from hch.policy_spec import make_policy
+from hch.question_set import Item
 from hch.sweep import Outcome, SweepConfig, run_sweep
+from hch.sweep_plot import Panel, Series, render, save
 from hch.sweep_report import write_outputs
 from hch.sweep_rows import Row, aggregate
 from hch.tasks import TASKS
@@ -39,99 +42,144 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "examples" / "depth-sweep"
 RUNS = ROOT / "studies"
 QUESTIONS, SEED, DEPTHS = 60, 1, list(range(7))
+HONEST, EARLY = "expert", "expert(early_guess)"
+SETTINGS: dict[str, Any] = {"facts": "hidden"}
+"""How every sweep runs H: the paper's environment (primitive questions answered from hidden facts)."""
+NOISE, VOTES = 0.05, (1, 3, 5)
+NOISY = f"expert(noise={NOISE}, seed={SEED})"
+RELIABILITY: dict[str, Any] = {**SETTINGS, "copies": "independent"}
+"""The reliability sweep's settings: independent copies, so that no two places share a sample."""
+
+DEPARTURES = re.compile(r"<!-- departures: start[^>]*-->\n(.*?)<!-- departures: end -->", re.DOTALL)
+"""Where the README's Depth sweeps section keeps the table of where the tasks depart from the 2018 paper."""
 
 
-async def task_sweep(name: str) -> tuple[Outcome, int]:
-    """The 0..6 sweep of one task, and the calls of its depth-6 runs made alone (for the overhead)."""
-    items = TASKS[name].generate(QUESTIONS, SEED)
-    results = []
-    for depths, folder in ((DEPTHS, f"example-{name}"), ([max(DEPTHS)], f"example-{name}-deepest-alone")):
-        config = SweepConfig(source=f"task:{name}", task=name, questions=len(items), seed=SEED, depths=depths,
-                             policy="expert")
-        shutil.rmtree(RUNS / folder, ignore_errors=True)  # fresh, so the cost figures are this sweep's alone
-        results.append(await run_sweep(items, config, {1: ExpertPolicy()}, RUNS / folder))
-    return results[0], sum(r.calls_made for r in results[1].records)
+def departures() -> str:
+    """The README's table of where the tasks depart from the 2018 paper (one source for both READMEs)."""
+    found = DEPARTURES.search((ROOT / "README.md").read_text(encoding="utf-8"))
+    if found is None:
+        sys.exit("depth_sweep_study: README.md has lost its table of departures from the paper")
+    return found[1].strip()
 
 
-def markdown(rows: list[Row], first: str, key: str) -> list[str]:
-    lines = [f"| {first} | n | acc | 95% CI | guesses | nodes (mean / median) | calls (mean) | calls made |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+def require() -> None:
+    """Stop with one line if this hch lacks a setting the study uses (a silently ignored one would lie)."""
+    missing = [key for key in {**SETTINGS, **RELIABILITY} if key not in SweepConfig.model_fields]
+    if "facts" not in inspect.signature(next(iter(TASKS.values())).generate).parameters:
+        missing.append("facts in Task.generate")
+    if missing:
+        sys.exit(f"depth_sweep_study: this hch has no {', '.join(missing)}: the study needs them")
+
+
+def generate(name: str, count: int, top: int) -> list[Item]:
+    """The task's questions, with the depth each needs under the study's facts mode."""
+    generator: Any = TASKS[name].generate
+    return list(generator(count, SEED, max_depth=top, facts=SETTINGS["facts"]))
+
+
+async def sweep(name: str, items: list[Item], spec: str, depths: list[int], folder: str,
+                votes: tuple[int, ...] = (1,), settings: dict[str, Any] | None = None) -> tuple[SweepConfig, Outcome]:
+    """One fresh sweep (its output directory emptied first, so its cost figures are its own)."""
+    config = SweepConfig(source=f"task:{name}", task=name, questions=len(items), seed=SEED, depths=depths,
+                         policy=spec, votes=list(votes), **(SETTINGS if settings is None else settings))
+    base = make_policy(spec)
+    shutil.rmtree(RUNS / folder, ignore_errors=True)
+    return config, await run_sweep(items, config, {k: vote(k, base) for k in votes}, RUNS / folder)
+
+
+def made(outcome: Outcome) -> tuple[int, int]:
+    """Policy invocations and calls the sweep made."""
+    return sum(r.invocations_made for r in outcome.records), sum(r.calls_made for r in outcome.records)
+
+
+def ci(low: float | None, high: float | None) -> str:
+    return "—" if low is None or high is None else f"{low:.2f}-{high:.2f}"
+
+
+def share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def depth_table(rows: list[Row], first: str) -> list[str]:
+    lines = [f"| {first} | acc | 95% CI | acc* | 95% CI | root guessed | guess behind | calls | invocations | "
+             "invocations made |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
+        key = row.depth if first == "n" else f"{row.variant} | {row.depth}" if first == "variant | n" else (
+            f"{row.variant} | {row.required_depth}")
         lines.append(
-            f"| {key if first == 'task' else row.votes} | {row.depth} | {row.accuracy:.2f} | "
-            f"{row.ci_low:.2f}-{row.ci_high:.2f} | {row.guesses} | {row.nodes_mean:.1f} / {row.nodes_median:g} | "
-            f"{row.calls_mean:.1f} | {row.calls_made} |"
-        )
+            f"| {key} | {share(row.accuracy)} | {ci(row.ci_low, row.ci_high)} | {share(row.guess_free_accuracy)} | "
+            f"{ci(row.guess_free_low, row.guess_free_high)} | {row.guesses} | {row.guessed_on_path} | "
+            f"{row.calls_mean:.1f} | {row.invocations_mean:.1f} | {row.invocations_made} |")
+    if first != "n":
+        lines[0] = lines[0].replace(f"| {first} |", "| " + " | ".join(first.split(" | ")) + " |")
+        lines[1] = "|---" + lines[1]
     return lines
 
 
-async def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    plt.rcParams["svg.hashsalt"] = "hch"  # fixed element ids: a rerun writes the same SVG
-    report = ["# Depth sweeps with the offline experts", "",
-              f"Generated by `python examples/depth_sweep_study.py` ({QUESTIONS} questions per task, seed {SEED}).", "",
-              "## 1. Every task, HCH_0 to HCH_6, exact expert", "",
-              "| task | sweep calls | deepest run alone | overhead | issue 6 bound | within |",
-              "|---|---:|---:|---:|---:|---|"]
-    figure, (accuracy, cost) = plt.subplots(1, 2, figsize=(11, 4.2))
+async def tasks_part(report: list[str]) -> None:
+    report += ["## 1. Every task, HCH_0 to HCH_6, honest expert, facts hidden", "",
+               "| task | variant | sweep invocations | depth-6 runs alone | sweep / alone | sweep calls |",
+               "|---|---|---:|---:|---:|---:|"]
+    accuracy = Panel("accuracy", "honest expert: accuracy (dashed: guess-free)", "depth n of HCH_n",
+                     "accuracy", share=True)
+    cost = Panel("invocations", "policy invocations (dashed: early guess)",
+                 "depth n of HCH_n", "invocations per question (mean)", log=True)
     tables: list[str] = []
-    for name in TASKS:
-        outcome, alone = await task_sweep(name)
-        rows = aggregate(outcome.records)
-        swept = sum(r.calls_made for r in outcome.records)
-        bound = 1.1 * alone + 7 * QUESTIONS  # 10% over the depth-6 runs, plus one root call per depth
-        report.append(f"| {name} | {swept} | {alone} | {100 * (swept - alone) / alone:+.0f}% | {bound:.0f} | "
-                      f"{'yes' if swept <= bound else 'no'} |")
-        accuracy.plot([r.depth for r in rows], [r.accuracy for r in rows], marker="o", label=name)
-        cost.plot([r.depth for r in rows], [r.calls_mean for r in rows], marker="o", label=name)
-        tables += ["", f"### {name}", "", *markdown(rows, "task", name)]
-    accuracy.set(xlabel="depth n of HCH_n", ylabel="accuracy", ylim=(-0.02, 1.02), title="accuracy against depth")
-    cost.set(xlabel="depth n of HCH_n", ylabel="policy calls per question (mean)", yscale="log",
-             title="cost against depth")
-    for axis in (accuracy, cost):
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize="x-small")
-    figure.suptitle(f"six task suites, {QUESTIONS} questions each, exact expert", fontsize="medium")
-    figure.tight_layout()
-    for suffix in ("png", "svg"):
-        figure.savefig(OUT / f"tasks.{suffix}", dpi=110, **({"metadata": {"Date": None}} if suffix == "svg" else {}))
-    plt.close(figure)
-    report += ["", "The overhead is the sweep's policy calls beyond those of the depth-6 runs made alone; the bound",
-               "is issue 6's: 10% over the depth-6 runs plus one root call per depth (7 per question). The",
-               "arithmetic, permutation and wildcard experts see from a question how deep it needs and guess at",
-               "once when n is short, so HCH_n below that costs one call. The others learn it on the way and",
-               "stop there: the shortest-path and union-find roots search one step further per round and",
-               "guess once round n (all their subquestions can settle) finds nothing, so HCH_n below a",
-               "question's depth costs n + 1 root calls and reuses every subtree; a sequential-assignments",
-               "node guesses when, with one level left, an operand is a variable, or when an operand's value",
-               "came back a guess.",
-               "", "![tasks](tasks.png)", *tables]
+    for colour, name in enumerate(TASKS):
+        items = generate(name, QUESTIONS, max(DEPTHS))
+        for spec, tag in ((HONEST, "honest"), (EARLY, "early-guess")):
+            _, outcome = await sweep(name, items, spec, DEPTHS, f"example-{name}-{tag}")
+            _, alone = await sweep(name, items, spec, [max(DEPTHS)], f"example-{name}-{tag}-deepest-alone")
+            (swept, calls), (deepest, _) = made(outcome), made(alone)
+            report.append(f"| {name} | `{spec}` | {swept} | {deepest} | {swept / deepest:.2f} | {calls} |")
+            rows = aggregate(outcome.records, policy=spec)
+            depths = [r.depth for r in rows]
+            cost.series.append(Series(name if spec == HONEST else f"{name}, early guess", depths,
+                                      [r.invocations_mean for r in rows], dashed=spec == EARLY, colour=colour))
+            if spec == HONEST:
+                accuracy.series.append(Series(name, depths, [r.accuracy or 0.0 for r in rows], colour=colour))
+                accuracy.series.append(Series(f"{name}, guess-free", depths,
+                                              [r.guess_free_accuracy or 0.0 for r in rows], dashed=True, colour=colour))
+                tables += ["", f"### {name}", "", *depth_table(rows, "n")]
+    save(render([accuracy, cost], f"six task suites, {QUESTIONS} questions each, facts hidden"), OUT / "tasks")
+    report += ["", "![tasks](tasks.png)", *tables]
 
-    name, noise = "permutation-powering", 0.05
-    items = TASKS[name].generate(120, SEED)
-    policies = {k: vote(k, NoisyExpertPolicy(noise=noise, seed=str(SEED))) for k in (1, 3, 5)}
-    config = SweepConfig(source=f"task:{name}", task=name, questions=len(items), seed=SEED, depths=list(range(6)),
-                         policy=f"expert(noise={noise}, seed={SEED})", votes=[1, 3, 5])
+
+async def reliability_part(report: list[str]) -> None:
+    name = "permutation-powering"
+    items = generate(name, 120, max(DEPTHS))
+    top = max(item.required_depth or 0 for item in items)
+    config, outcome = await sweep(name, items, NOISY, list(range(top + 1)), "example-reliability", VOTES,
+                                  RELIABILITY)
     folder = RUNS / "example-reliability"
-    shutil.rmtree(folder, ignore_errors=True)
-    outcome = await run_sweep(items, config, policies, folder)
     write_outputs(folder, config, outcome)
     for file in ("plot.png", "plot.svg", "summary.csv", "buckets.csv"):
         shutil.copy(folder / file, OUT / f"reliability-{file}")
-    deepest = [r for r in aggregate(outcome.records, by_bucket=True) if r.depth == max(config.depths)]
-    report += ["", f"## 2. Reliability: {name}, look-ups wrong {noise:.0%} of the time, alone and voting", "",
-               "`hch sweep --task permutation-powering -n 120 --seed 1 --depths 0-5 "
-               f"--policy \"expert(noise={noise}, seed={SEED})\" --votes 1,3,5`", "",
-               "![reliability](reliability-plot.png)", "",
-               f"At n = {max(config.depths)}, by the depth a question needs:",
-               "", "| votes | needs | acc | 95% CI | calls (mean) |", "|---:|---:|---:|---:|---:|"]
-    for row in deepest:
-        report.append(f"| {row.votes} | {row.required_depth} | {row.accuracy:.2f} | "
-                      f"{row.ci_low:.2f}-{row.ci_high:.2f} | {row.calls_mean:.1f} |")
-    report += ["", "By depth (all questions):", "",
-               *markdown(aggregate(outcome.records), "votes", "")]
+    deepest = [r for r in aggregate(outcome.records, by_bucket=True, policy=NOISY) if r.depth == top]
+    flags = " ".join(f"--{key} {value}" for key, value in RELIABILITY.items())
+    report += ["", f"## 2. Reliability: {name}, an expert wrong {NOISE:.0%} of the time, alone and voting", "",
+               f"`hch sweep --task {name} -n 120 --seed {SEED} --depths 0-{top} --policy \"{NOISY}\" "
+               f"--votes {','.join(map(str, VOTES))} {flags}`", "",
+               "![reliability](reliability-plot.png)", "", f"At n = {top}, by the depth a question needs:", "",
+               *depth_table(deepest, "variant | needs"), "", "By depth (all questions):", "",
+               *depth_table(aggregate(outcome.records, policy=NOISY), "variant | n")]
+
+
+async def main() -> None:
+    require()
+    OUT.mkdir(parents=True, exist_ok=True)
+    report = ["# Depth sweeps with the offline experts", "",
+              f"Generated by `python examples/depth_sweep_study.py` ({QUESTIONS} questions per task, seed {SEED}, "
+              f"facts {SETTINGS['facts']}).", "",
+              "acc: accuracy · acc*: guess-free accuracy (a right answer with a guess behind it counts as wrong) · "
+              "95% intervals over task instances · root guessed: runs whose root guessed · guess behind: runs "
+              "with a guess anywhere behind the answer · calls, invocations: means per question as a standalone "
+              "run makes them (a vote of k is k invocations per call) · invocations made: what the sweep made.", "",
+              "## Where the tasks depart from the 2018 paper", "", departures(), ""]
+    await tasks_part(report)
+    await reliability_part(report)
     (OUT / "README.md").write_text("\n".join(report) + "\n", encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}/README.md, tasks.png/svg and reliability-*")
+    print(f"wrote {OUT}/README.md, tasks.png/svg and reliability-*")
 
 
 if __name__ == "__main__":

@@ -92,15 +92,15 @@ def accuracy_panel(rows: list[Row], variants: list[int], names: dict[int, str]) 
 
 
 COSTS = {
-    "invocations": ("policy invocations per question (mean; a vote of k is k)", "invocations_mean"),
-    "tokens": ("tokens per question (mean)", "tokens_mean"),
-    "cost": ("US dollars per question (mean)", "cost_mean"),
+    "invocations": ("policy invocations", "invocations per question (mean; a vote of k is k)", "invocations_mean"),
+    "tokens": ("tokens", "tokens per question (mean)", "tokens_mean"),
+    "cost": ("dollars", "US dollars per question (mean)", "cost_mean"),
 }
 
 
 def cost_panel(rows: list[Row], variants: list[int], names: dict[int, str], key: str) -> Panel:
-    ylabel, attribute = COSTS[key]
-    panel = Panel(key, f"{key} against depth", DEPTH, ylabel, log=True)
+    what, ylabel, attribute = COSTS[key]
+    panel = Panel(key, f"{what} against depth", DEPTH, ylabel, log=True)
     for colour, votes in enumerate(variants):
         mine = [r for r in rows if r.votes == votes]
         panel.series.append(Series(names[votes], [r.depth for r in mine],
