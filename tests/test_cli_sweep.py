@@ -140,3 +140,10 @@ def test_llm_sweep_against_a_local_server_counts_tokens_and_resumes(tmp_path: Pa
     assert (rows["1"]["graded"], rows["1"]["correct"]) == ("1", "1")
     assert float(rows["1"]["tokens_mean"]) > 0 and float(rows["1"]["cost_mean"]) > 0
     assert "sk-test-key" not in "".join(p.read_text() for p in (tmp_path / "o").rglob("*.json*"))
+
+
+def test_the_command_line_starts_without_loading_matplotlib() -> None:
+    # the plot module is imported only when a sweep writes its outputs: every `hch` start would pay for it
+    done = subprocess.run([sys.executable, "-c", "import sys, hch.cli; print('matplotlib' in sys.modules)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
