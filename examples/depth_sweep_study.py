@@ -32,7 +32,7 @@ import anyio
 from hch.policies.vote import vote
 from hch.policy_spec import make_policy
 from hch.question_set import Item
-from hch.sweep import Outcome, SweepConfig, run_sweep
+from hch.sweep import Outcome, RunRecord, SweepConfig, run_sweep
 from hch.sweep_plot import Panel, Series, render, save
 from hch.sweep_report import write_outputs
 from hch.sweep_rows import Row, aggregate
@@ -43,11 +43,12 @@ OUT = ROOT / "examples" / "depth-sweep"
 RUNS = ROOT / "studies"
 QUESTIONS, SEED, DEPTHS = 60, 1, list(range(7))
 HONEST, EARLY = "expert", "expert(early_guess)"
-SETTINGS: dict[str, Any] = {"facts": "hidden"}
-"""How every sweep runs H: the paper's environment (primitive questions answered from hidden facts)."""
+FACTS = "hidden"
+"""How the paper tasks run H: the paper's environment (primitive questions answered from hidden
+facts). Arithmetic has no facts to hide, so it runs with facts shown (there are none to see)."""
 NOISE, VOTES = 0.05, (1, 3, 5)
 NOISY = f"expert(noise={NOISE}, seed={SEED})"
-RELIABILITY: dict[str, Any] = {**SETTINGS, "copies": "independent"}
+RELIABILITY: dict[str, Any] = {"facts": FACTS, "copies": "independent"}
 """The reliability sweep's settings: independent copies, so that no two places share a sample."""
 
 DEPARTURES = re.compile(r"<!-- departures: start[^>]*-->\n(.*?)<!-- departures: end -->", re.DOTALL)
@@ -64,24 +65,29 @@ def departures() -> str:
 
 def require() -> None:
     """Stop with one line if this hch lacks a setting the study uses (a silently ignored one would lie)."""
-    missing = [key for key in {**SETTINGS, **RELIABILITY} if key not in SweepConfig.model_fields]
+    missing = [key for key in {"facts": FACTS, **RELIABILITY} if key not in SweepConfig.model_fields]
     if "facts" not in inspect.signature(next(iter(TASKS.values())).generate).parameters:
         missing.append("facts in Task.generate")
     if missing:
         sys.exit(f"depth_sweep_study: this hch has no {', '.join(missing)}: the study needs them")
 
 
+def facts_of(name: str) -> str:
+    """The facts mode a task is swept in: hidden where the task has an environment to answer from them."""
+    return FACTS if getattr(TASKS[name], "oracle", None) is not None else "shown"
+
+
 def generate(name: str, count: int, top: int) -> list[Item]:
-    """The task's questions, with the depth each needs under the study's facts mode."""
+    """The task's questions, with the depth each needs under its facts mode, none needing more than `top`."""
     generator: Any = TASKS[name].generate
-    return list(generator(count, SEED, max_depth=top, facts=SETTINGS["facts"]))
+    return list(generator(count, SEED, max_depth=top, facts=facts_of(name)))
 
 
 async def sweep(name: str, items: list[Item], spec: str, depths: list[int], folder: str,
                 votes: tuple[int, ...] = (1,), settings: dict[str, Any] | None = None) -> tuple[SweepConfig, Outcome]:
     """One fresh sweep (its output directory emptied first, so its cost figures are its own)."""
     config = SweepConfig(source=f"task:{name}", task=name, questions=len(items), seed=SEED, depths=depths,
-                         policy=spec, votes=list(votes), **(SETTINGS if settings is None else settings))
+                         policy=spec, votes=list(votes), **(settings or {"facts": facts_of(name)}))
     base = make_policy(spec)
     shutil.rmtree(RUNS / folder, ignore_errors=True)
     return config, await run_sweep(items, config, {k: vote(k, base) for k in votes}, RUNS / folder)
@@ -98,6 +104,17 @@ def ci(low: float | None, high: float | None) -> str:
 
 def share(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
+
+
+def verdict(records: list[RunRecord]) -> str:
+    """What the runs show about the depth each question needs, counted from the runs themselves."""
+    at = [r for r in records if r.required_depth is not None and r.depth >= r.required_depth]
+    below = [r for r in records if r.required_depth is not None and r.depth < r.required_depth]
+    right = [r for r in below if r.correct]
+    lucky = sum(r.guess_on_path for r in right)
+    return (f"At and above the depth a question needs: {sum(bool(r.correct) for r in at)} of {len(at)} runs right, "
+            f"{sum(r.guess_on_path for r in at)} with a guess behind the answer. Below it: {len(right)} of "
+            f"{len(below)} right, {lucky} of them by a lucky guess and {len(right) - lucky} without a guess.")
 
 
 def depth_table(rows: list[Row], first: str) -> list[str]:
@@ -117,9 +134,9 @@ def depth_table(rows: list[Row], first: str) -> list[str]:
 
 
 async def tasks_part(report: list[str]) -> None:
-    report += ["## 1. Every task, HCH_0 to HCH_6, honest expert, facts hidden", "",
-               "| task | variant | sweep invocations | depth-6 runs alone | sweep / alone | sweep calls |",
-               "|---|---|---:|---:|---:|---:|"]
+    report += [f"## 1. Every task, HCH_0 to HCH_6, honest expert, facts {FACTS} (arithmetic has none)", "",
+               "| task | facts | variant | sweep invocations | depth-6 runs alone | sweep / alone | sweep calls |",
+               "|---|---|---|---:|---:|---:|---:|"]
     accuracy = Panel("accuracy", "honest expert: accuracy (dashed: guess-free)", "depth n of HCH_n",
                      "accuracy", share=True)
     cost = Panel("invocations", "policy invocations (dashed: early guess)",
@@ -131,7 +148,8 @@ async def tasks_part(report: list[str]) -> None:
             _, outcome = await sweep(name, items, spec, DEPTHS, f"example-{name}-{tag}")
             _, alone = await sweep(name, items, spec, [max(DEPTHS)], f"example-{name}-{tag}-deepest-alone")
             (swept, calls), (deepest, _) = made(outcome), made(alone)
-            report.append(f"| {name} | `{spec}` | {swept} | {deepest} | {swept / deepest:.2f} | {calls} |")
+            report.append(f"| {name} | {facts_of(name)} | `{spec}` | {swept} | {deepest} | {swept / deepest:.2f} | "
+                          f"{calls} |")
             rows = aggregate(outcome.records, policy=spec)
             depths = [r.depth for r in rows]
             cost.series.append(Series(name if spec == HONEST else f"{name}, early guess", depths,
@@ -140,8 +158,9 @@ async def tasks_part(report: list[str]) -> None:
                 accuracy.series.append(Series(name, depths, [r.accuracy or 0.0 for r in rows], colour=colour))
                 accuracy.series.append(Series(f"{name}, guess-free", depths,
                                               [r.guess_free_accuracy or 0.0 for r in rows], dashed=True, colour=colour))
-                tables += ["", f"### {name}", "", *depth_table(rows, "n")]
-    save(render([accuracy, cost], f"six task suites, {QUESTIONS} questions each, facts hidden"), OUT / "tasks")
+                tables += ["", f"### {name} (facts {facts_of(name)})", "", *depth_table(rows, "n"), "",
+                           verdict(outcome.records)]
+    save(render([accuracy, cost], f"six task suites, {QUESTIONS} questions each, facts {FACTS}"), OUT / "tasks")
     report += ["", "![tasks](tasks.png)", *tables]
 
 
@@ -170,7 +189,7 @@ async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     report = ["# Depth sweeps with the offline experts", "",
               f"Generated by `python examples/depth_sweep_study.py` ({QUESTIONS} questions per task, seed {SEED}, "
-              f"facts {SETTINGS['facts']}).", "",
+              f"facts {FACTS} for the paper's tasks).", "",
               "acc: accuracy · acc*: guess-free accuracy (a right answer with a guess behind it counts as wrong) · "
               "95% intervals over task instances · root guessed: runs whose root guessed · guess behind: runs "
               "with a guess anywhere behind the answer · calls, invocations: means per question as a standalone "
