@@ -10,8 +10,9 @@ a guess as wrong.
    only where it may not) with the facts hidden behind the task's environment, as in the paper. The
    0..6 sweep's cost is set against its depth-6 runs made alone, as measured; the depth-aware
    `expert(early_guess)` is swept too, to show what its early guesses hid.
-2. Reliability amplification on permutation powering: an expert that errs 5% of the time, alone and
-   as vote:3 / vote:5 over independent copies, with invocations counted.
+2. Reliability amplification on permutation powering: an expert that slips on 5% of its actions (a
+   look-up, a combination or a subquestion), alone and as vote:3 / vote:5 over independent copies,
+   with invocations counted (examples/reliability_study.py compares voting with checking at HCH_6).
 
 Tables and figures go to examples/depth-sweep/; the sweeps themselves (every trace, runs.jsonl,
 per-bucket CSVs) to studies/example-*/ (not committed), each started afresh so that its cost
@@ -47,7 +48,7 @@ FACTS = "hidden"
 """How the paper tasks run H: the paper's environment (primitive questions answered from hidden
 facts). Arithmetic has no facts to hide, so it runs with facts shown (there are none to see)."""
 NOISE, VOTES = 0.05, (1, 3, 5)
-NOISY = f"expert(noise={NOISE}, seed={SEED})"
+NOISY = f"expert(noise={NOISE}, seed={SEED}, on=all)"
 RELIABILITY: dict[str, Any] = {"facts": FACTS, "copies": "independent"}
 """The reliability sweep's settings: independent copies, so that no two places share a sample."""
 
@@ -176,7 +177,7 @@ async def reliability_part(report: list[str]) -> None:
         shutil.copy(folder / file, OUT / f"reliability-{file}")
     deepest = [r for r in aggregate(outcome.records, by_bucket=True, policy=NOISY) if r.depth == top]
     flags = " ".join(f"--{key} {value}" for key, value in RELIABILITY.items())
-    report += ["", f"## 2. Reliability: {name}, an expert wrong {NOISE:.0%} of the time, alone and voting", "",
+    report += ["", f"## 2. Reliability: {name}, an expert slipping on {NOISE:.0%} of its actions, alone and voting", "",
                f"`hch sweep --task {name} -n 120 --seed {SEED} --depths 0-{top} --policy \"{NOISY}\" "
                f"--votes {','.join(map(str, VOTES))} {flags}`", "",
                "![reliability](reliability-plot.png)", "", f"At n = {top}, by the depth a question needs:", "",

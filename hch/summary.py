@@ -14,8 +14,6 @@ class Summary(BaseModel):
     """Workspaces expanded (cache reuses not counted)."""
     policy_calls: int
     """Policy calls actually made (not served from the call cache)."""
-    invocations: int
-    """Base-policy invocations behind the calls made: a vote of k copies is k per call."""
     call_cache_hits: int
     """Policy calls served from the persistent call cache."""
     subtree_cache_hits: int
@@ -41,8 +39,7 @@ class Summary(BaseModel):
         """The figures as one human-readable line."""
         parts = [
             count(self.nodes, "node"),
-            count(self.policy_calls, "policy call")
-            + (f" ({count(self.invocations, 'invocation')})" if self.invocations != self.policy_calls else ""),
+            count(self.policy_calls, "policy call"),
             count(self.call_cache_hits + self.subtree_cache_hits, "cache hit"),
             f"deepest level {self.levels}",
             f"{self.wall_time:.2f}s",
@@ -79,7 +76,6 @@ def summarize(trace: Trace, wall_time: float | None = None) -> Summary:
     return Summary(
         nodes=len(own),
         policy_calls=len(made),
-        invocations=sum(int(c.get("invocations", 1)) for c in made),
         call_cache_hits=len(calls) - len(made),
         subtree_cache_hits=len(reuses) + repeats + whole_run_reused,
         cycles=sum(w["cycle_of"] is not None for w in workspaces),
