@@ -20,8 +20,11 @@ from hch.sweep import RunRecord
 
 
 def variant_label(policy: str, votes: int) -> str:
-    """How a variant is named in tables and legends: the policy's spec, or `vote:K`."""
-    return (policy or "policy") if votes == 1 else f"vote:{votes}"
+    """How a variant is named in tables and legends: the policy's spec, or `vote:K` (`vote(K, SPEC)`
+    when the spec is a vote itself, so that a vote of votes is not mistaken for a plain one)."""
+    if votes == 1:
+        return policy or "policy"
+    return f"vote({votes}, {policy})" if policy.strip().startswith("vote") else f"vote:{votes}"
 
 
 class Row(BaseModel):

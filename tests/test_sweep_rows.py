@@ -27,6 +27,7 @@ def test_variants_are_named_by_their_spec() -> None:
     assert variant_label("expert(early_guess)", 1) == "expert(early_guess)"
     assert variant_label("expert(early_guess)", 5) == "vote:5"
     assert variant_label("", 1) == "policy"
+    assert variant_label("vote:3", 5) == "vote(5, vote:3)"  # a vote of votes
     records = [run("a", True), run("a", True, votes=5)]
     assert [r.variant for r in aggregate(records, policy="expert")] == ["expert", "vote:5"]
 
