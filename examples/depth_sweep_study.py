@@ -118,7 +118,7 @@ TASKS_CURVES = [
     "- **Guess-free accuracy (dashed, left).** The same runs with every answer that rests on a guess counted "
     "wrong: exactly the share of questions needing n or less. The gap to the solid line is lucky guesses, "
     "widest where a guess is easy to get right: arithmetic (a node estimates from the numbers in its "
-    "question), a wildcard sum (a small number near 0), a path length (1 to 6); never with 64 names to pick "
+    "question), a wildcard sum (a small number near 0), a path length (1 to 6); rare with 64 names to pick "
     "from (permutation powering).",
     "- **Policy invocations per question (right; solid: honest, dashed: early guess).** The honest expert pays "
     "for the tree it expands even when the tree ends in guesses, so its cost climbs with n for every question; "
