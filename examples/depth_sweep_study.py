@@ -211,13 +211,40 @@ async def reliability_part(report: list[str]) -> None:
     for file in ("plot.png", "plot.svg", "summary.csv", "buckets.csv"):
         shutil.copy(folder / file, OUT / f"reliability-{file}")
     deepest = [r for r in aggregate(outcome.records, by_bucket=True, policy=NOISY) if r.depth == top]
+    rows = aggregate(outcome.records, policy=NOISY)
     flags = " ".join(f"--{key} {value}" for key, value in RELIABILITY.items())
     report += ["", f"## 2. Reliability: {name}, an expert slipping on {NOISE:.0%} of its actions, alone and voting", "",
                f"`hch sweep --task {name} -n 120 --seed {SEED} --depths 0-{top} --policy \"{NOISY}\" "
                f"--votes {','.join(map(str, VOTES))} {flags}`", "",
-               "![reliability](reliability-plot.png)", "", f"At n = {top}, by the depth a question needs:", "",
+               "![reliability](reliability-plot.png)", "", *reliability_curves(rows, deepest, top),
+               f"At n = {top}, by the depth a question needs:", "",
                *depth_table(deepest, "variant | needs"), "", "By depth (all questions):", "",
-               *depth_table(aggregate(outcome.records, policy=NOISY), "variant | n")]
+               *depth_table(rows, "variant | n")]
+
+
+def reliability_curves(rows: list[Row], deepest: list[Row], top: int) -> list[str]:
+    """What each curve of the reliability figure is, with the numbers it shows."""
+    at_top = {r.votes: r for r in rows if r.depth == top}
+    names = {k: at_top[k].variant for k in VOTES}
+    by_needs = {k: ", ".join(share(r.accuracy) for r in deepest if r.votes == k) for k in VOTES}
+    ratios = ", ".join(f"{at_top[k].invocations_mean / at_top[1].invocations_mean:.1f} times for {names[k]}"
+                       for k in VOTES if k > 1)
+    return [
+        "What each curve is:", "",
+        "- **Accuracy against depth (top left; dashed: guess-free).** Below the depth a question needs the "
+        "answer rests on guesses, as in part 1; above it, on slips. At n = "
+        f"{top}: " + ", ".join(f"{share(at_top[k].accuracy)} for {names[k]}" for k in VOTES) + ".",
+        "- **Policy invocations per question (top middle).** What each variant really did: a vote of k copies is "
+        f"k invocations per call. At n = {top} the votes made {ratios} the invocations of one copy (their trees "
+        "are about the same size: the copies act on the same workspace and one action goes on).",
+        "- **By the depth a question needs, one panel per variant.** Each line is one bucket of questions: it "
+        "steps up at the depth the bucket needs, to the share of those runs that no slip reached.",
+        f"- **At n = {top}, by the depth a question needs (bottom right).** The compounding: a question needing "
+        "more depth rests on more actions, each of which may slip. Accuracy for the buckets needing 0, 1, ...: "
+        + "; ".join(f"{names[k]} {by_needs[k]}" for k in VOTES) + ". A vote goes wrong at a call only when "
+        "most of its copies slip there, and alike.",
+        "",
+    ]
 
 
 async def main() -> None:
