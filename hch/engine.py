@@ -3,7 +3,9 @@
 A node at depth n runs a loop: show the policy its workspace, and either finish with the
 policy's answer or run the asked subquestions concurrently as HCH_(n-1) nodes and loop
 with their answers added. Identical subtrees are expanded once (see `subtree_cache`),
-identical policy calls are made once ever (see `call_cache`).
+identical policy calls are made once ever (see `call_cache`). With facts hidden (`hch.facts`),
+a policy sees only the context's header line, and the task's environment answers its
+primitive questions without a policy call (nodes marked `oracle`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -22,6 +24,7 @@ from hch import trace_format
 from hch.call_cache import CallCache, call_key
 from hch.collector import paced
 from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
+from hch.facts import Facts, check_facts, sees_facts
 from hch.journal import Journal, journal_path
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
@@ -32,6 +35,9 @@ from hch.trace import Trace
 from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
 MAX_QUESTION_CHARS = 20_000
+ENVIRONMENT = "environment"
+"""The `policy` of a workspace the task's environment answered (facts hidden): no policy call."""
+Copies = Literal["merged", "independent"]
 _NO_USAGE = Usage()  # compared against and dumped, never mutated
 
 
@@ -72,9 +78,15 @@ class _Run:
         call_cache: CallCache | None,
         subtrees: SubtreeCache,
         fail_fast: bool,
+        facts: Facts = "shown",
+        copies: Copies = "merged",
     ) -> None:
         self.policy, self.context, self.limits, self.trace = policy, context, limits, trace
+        self.independent = copies == "independent"
         self.call_cache, self.subtrees, self.fail_fast = call_cache, subtrees, fail_fast
+        self.hidden = facts == "hidden"
+        self.visible = _visible_context(context) if self.hidden else context
+        """What a policy is shown of the context (unless it `sees_facts`)."""
         self.context_hash = hashlib.sha256(context.encode()).hexdigest()[:16]
         self.t0 = anyio.current_time()
         self.deadline = self.t0 + limits.run_timeout if limits.run_timeout else math.inf
@@ -89,17 +101,42 @@ class _Run:
     def clock(self) -> float:
         return time.monotonic() - self.began
 
-    def key(self, question: str, depth: int, root: bool) -> tuple[Policy, SubtreeKey]:
+    def context_for(self, leaf: Policy) -> str:
+        """The context a policy is shown: the facts, or with facts hidden only their header."""
+        return self.context if not self.hidden or sees_facts(leaf) else self.visible
+
+    def told(self, node: int, question: str) -> SubAnswer | None:
+        """With facts hidden, the environment's answer to a primitive question (recorded on `node`)."""
+        if not self.hidden:
+            return None
+        from hch.tasks import oracle_answer
+
+        found = oracle_answer(self.context, question)
+        if found is None:
+            return None
+        self.trace.update_node(node, policy=ENVIRONMENT, oracle=True)
+        self._finish(node, found, "ok", limit=None)
+        return SubAnswer(question=question, answer=found, status="ok")
+
+    def key(self, question: str, depth: int, root: bool, copy: str = "") -> tuple[Policy, SubtreeKey]:
         leaf = self._leaves.get((depth, root))
         if leaf is None:  # a runtime protocol check costs ~10 µs: resolve each position once per run
             leaf = self._leaves[depth, root] = resolve(self.policy, depth, root)
-        return leaf, (leaf.fingerprint, normalize_question(question), depth, self.context_hash)
+        place = self.context_hash + "/" + copy if copy else self.context_hash  # a copy is its own subtree
+        return leaf, (leaf.fingerprint, normalize_question(question), depth, place)
+
+    def child_copy(self, copy: str, step: int, order: int) -> str:
+        """The copy id of subquestion `order` of step `step` asked by copy `copy` ("" when merged)."""
+        if not self.independent:
+            return ""
+        return hashlib.sha256(f"{copy}\x00{step}\x00{order}".encode()).hexdigest()[:16]
 
     async def solve(
-        self, question: str, depth: int, parent: tuple[int, int, int] | None, ancestors: dict[str, int]
+        self, question: str, depth: int, parent: tuple[int, int, int] | None, ancestors: dict[str, int],
+        copy: str = "",
     ) -> SubAnswer:
-        """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker."""
-        leaf, key = self.key(question, depth, root=parent is None)
+        """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker, `copy` its copy id."""
+        leaf, key = self.key(question, depth, root=parent is None, copy=copy)
         if parent is not None:
             self.reserved -= 1  # the asker reserved a node for this question in `refuse`
         while True:
@@ -117,7 +154,7 @@ class _Run:
         node = self.trace.add_node(
             "workspace", question=question, depth=depth, policy=leaf.fingerprint, answer=None,
             status="running", started=self.clock(), ended=None,
-            cycle_of=ancestors.get(key[1]), limit=None, error=None,
+            cycle_of=ancestors.get(key[1]), limit=None, error=None, oracle=False, **({"copy": copy} if copy else {}),
         )
         if parent is not None:
             asker, step, order = parent
@@ -126,7 +163,9 @@ class _Run:
         level = above.level + 1 if parent is not None and above is not None else 0
         token = POSITION.set(Position(node, level, *(parent or (None, None, None))))
         try:
-            result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node})
+            result = self.told(node, question)  # the environment's, with facts hidden: no policy call
+            if result is None:
+                result = await self.expand(node, question, depth, leaf, {**ancestors, key[1]: node}, copy)
         except BaseException:
             if self.trace.graph.nodes[node]["status"] == "running":
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
@@ -138,7 +177,7 @@ class _Run:
         return result
 
     async def expand(
-        self, node: int, question: str, depth: int, leaf: Policy, ancestors: dict[str, int]
+        self, node: int, question: str, depth: int, leaf: Policy, ancestors: dict[str, int], copy: str = ""
     ) -> SubAnswer:
         """The node's loop: act, and either answer or run this step's subquestions."""
         steps: list[tuple[SubAnswer, ...]] = []
@@ -148,9 +187,9 @@ class _Run:
         try:
             while True:
                 workspace = Workspace(
-                    question=question, depth=depth, context=self.context, steps=tuple(steps),
+                    question=question, depth=depth, context=self.context_for(leaf), steps=tuple(steps),
                     max_asks=self.limits.max_asks_per_step,
-                    steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal,
+                    steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal, copy=copy,
                 )
                 action = (await self.call(node, leaf, workspace)).action
                 if isinstance(action, Answer):
@@ -164,7 +203,7 @@ class _Run:
                     if refusals > self.limits.max_refusals:
                         raise _NodeError(f"{refusals} actions refused; last: {refusal}", limit)
                     continue
-                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors))
+                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors, copy))
         except _NodeError as exc:
             message = f"error: {exc}"
             self._finish(node, message, "error", limit=exc.limit or limit, error=str(exc))
@@ -190,19 +229,24 @@ class _Run:
             )
         if any(not q.strip() for q in questions):
             return "a subquestion is empty; ask real questions or answer", None
-        fresh = sum(self.key(q, workspace.depth - 1, root=False)[1] not in self.subtrees for q in questions)
+        step, below = self.limits.max_steps_per_node - workspace.steps_left, workspace.depth - 1  # the step's index
+        fresh = sum(
+            self.key(q, below, False, self.child_copy(workspace.copy, step, order))[1] not in self.subtrees
+            for order, q in enumerate(questions)
+        )
         if self.nodes + self.reserved + fresh > self.limits.max_nodes:
             return f"the run's node budget is spent (max_nodes={self.limits.max_nodes}); answer now", "max_nodes"
         self.reserved += len(questions)
         return None, None
 
     async def ask_all(
-        self, node: int, step: int, questions: list[str], depth: int, ancestors: dict[str, int]
+        self, node: int, step: int, questions: list[str], depth: int, ancestors: dict[str, int], copy: str = ""
     ) -> tuple[SubAnswer, ...]:
         answers: list[SubAnswer | None] = [None] * len(questions)
 
         async def one(order: int, question: str) -> None:
-            answers[order] = await self.solve(question, depth, (node, step, order), ancestors)
+            child = self.child_copy(copy, step, order)
+            answers[order] = await self.solve(question, depth, (node, step, order), ancestors, child)
 
         async with anyio.create_task_group() as group:
             for order, question in enumerate(questions):
@@ -307,11 +351,25 @@ async def answer(
     fail_fast: bool = False,
     trace: Trace | None = None,
     meta: dict[str, Any] | None = None,
+    facts: Facts = "shown",
+    copies: Copies = "merged",
 ) -> Result:
     """Answer `question` with HCH_depth under `policy` (default: the offline expert).
 
-    The trace is written to `trace_path` (if given) even when the run is interrupted.
+    `facts="hidden"` (the 2018 paper's environment) shows a policy only the context's header line
+    (policies with `sees_facts = True` still see it all) and has the task's environment answer
+    its primitive questions; the context must then be a task's facts.
+
+    `copies`: "merged" (identical subquestions under one context share one subtree, and a policy
+    call is made once per distinct workspace) or "independent" (each node is its own copy of H, with
+    an opaque `Workspace.copy` id hashed from its asker's and the (step, order) of its ask, the root's
+    from the question; identical subquestions at different places are separate copies, sampled apart,
+    each cached under its own key so reruns reproduce them). The trace is written to `trace_path` (if
+    given) even when the run is interrupted.
     """
+    facts = check_facts(facts)
+    if copies not in ("merged", "independent"):
+        raise ValueError(f"copies must be 'merged' or 'independent', not {copies!r}")
     if depth < 0:
         raise ValueError(f"depth must be 0 or more, not {depth}")
     if not question.strip():
@@ -325,27 +383,28 @@ async def answer(
 
         policy = ExpertPolicy()
     root_policy = resolve(policy, depth, root=True)  # for a positional policy, the part at the root
-    if isinstance(root_policy, ChecksQuestions):
-        root_policy.check(question, context)
+    shown = _visible_context(context) if facts == "hidden" and not sees_facts(root_policy) else context
+    if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
+        root_policy.check(question, shown)
     limits = limits or Limits()
     trace = trace or Trace()
     trace.meta.update(
         question=question, depth=depth, policy=policy.fingerprint, context=context,
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
-        hch_version=_version(), status="running", **(meta or {}),
+        hch_version=_version(), status="running", facts=facts, copies=copies, **(meta or {}),
     )
     journal = Journal(journal_path(trace_path), trace) if trace_path is not None else None
     if journal is not None:
         trace.listeners.append(journal)
     # `is None`, not `or`: an empty shared cache has len() 0 and must still be the one used
     subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
-    run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast)
+    run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast, facts, copies)
     began = time.perf_counter()
     result: SubAnswer | None = None
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved
     with paced():
         try:
-            result = await run.solve(question, depth, None, {})
+            result = await run.solve(question, depth, None, {}, root_copy(question) if copies == "independent" else "")
         except BaseException as exc:
             failed = _node_failure(exc)
             if failed is not None:
@@ -372,6 +431,12 @@ async def answer(
     return Result(result.answer, result.status, trace, summary, saved)
 
 
+def root_copy(question: str) -> str:
+    """The copy id of a run's root under `copies="independent"`: fixed by the question, so reruns make the
+    same copies, while runs of different questions (e.g. in one sweep) are different copies of H."""
+    return hashlib.sha256(("root\x00" + normalize_question(question)).encode()).hexdigest()[:16]
+
+
 def answer_sync(question: str, **kwargs: Any) -> Result:
     """`answer` for code that is not async: runs its own event loop."""
     return anyio.run(lambda: answer(question, **kwargs))
@@ -387,6 +452,18 @@ def _node_failure(exc: BaseException) -> HchError | None:
             if found is not None:
                 return found
     return None
+
+
+def _visible_context(context: str) -> str:
+    from hch.tasks import visible_context
+
+    return visible_context(context)
+
+
+def _oracle_answers(context: str, question: str) -> bool:
+    from hch.tasks import oracle_answer
+
+    return oracle_answer(context, question) is not None
 
 
 def _version() -> str:

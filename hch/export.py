@@ -117,6 +117,7 @@ def workspace_records(trace: Trace) -> Iterator[dict[str, Any]]:
             "cost": sum(c["usage"]["cost"] for c in made),
             "latency": sum(float(c.get("latency") or 0.0) for c in calls),
             "cycle_of": data.get("cycle_of"), "limit": data.get("limit"), "error": data.get("error"),
+            "oracle": bool(data.get("oracle")),
         }
 
 

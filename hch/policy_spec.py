@@ -13,6 +13,9 @@ Factory = Callable[[str | None, Mapping[str, Any]], Policy]
 """Builds a policy from the spec's argument (the part after `:` or inside `( )`) and CLI options."""
 
 FACTORIES: dict[str, Factory] = {}
+EARLY_GUESS = "early_guess"
+"""`expert(early_guess)`: the experts' older variant that guesses at once where a question shows it
+needs more depth than the node has (fingerprint `expert(...)+early_guess`)."""
 SPEC = re.compile(r"^(?P<name>[a-z][a-z0-9_-]*)(?:\((?P<paren>.*)\)|:(?P<colon>.+))?$", re.DOTALL)
 
 
@@ -52,25 +55,46 @@ def _expert(argument: str | None, options: Mapping[str, Any]) -> Policy:
         return ExpertPolicy()
     parts = [part.strip() for part in argument.split(",") if part.strip()]
     settings = dict(part.split("=", 1) for part in parts if "=" in part)
-    names = [part for part in parts if "=" not in part]
+    early_guess = EARLY_GUESS in parts  # the depth-aware variant: guesses at once where a question needs more
+    names = [part for part in parts if "=" not in part and part != EARLY_GUESS]
     unknown = [n for n in names if n not in EXPERTS]
     if unknown:
-        raise PolicySpecError(f"unknown expert {unknown[0]!r}; known experts: {', '.join(EXPERTS)}")
+        raise PolicySpecError(
+            f"unknown expert {unknown[0]!r}; known experts: {', '.join(EXPERTS)} (and the variant {EARLY_GUESS})"
+        )
     experts = [EXPERTS[n] for n in names] if names else None
     if not settings:
-        return ExpertPolicy(experts)
-    from hch.experts.noisy import NoisyExpertPolicy
+        return ExpertPolicy(experts, early_guess=early_guess)
+    from hch.experts.noisy import ON, WRONG, NoisyExpertPolicy
 
-    extra = sorted(set(settings) - {"noise", "seed"})
+    extra = sorted(set(settings) - {"noise", "seed", "on", "wrong", "correlation"})
     if extra:
-        raise PolicySpecError(f"unknown expert setting {extra[0]!r}; expert(...) takes noise=P and seed=S")
+        raise PolicySpecError(
+            f"unknown expert setting {extra[0]!r}; expert(...) takes noise=P, seed=S, on=lookups|all, "
+            "wrong=uniform|plausible|popular and correlation=R"
+        )
+    noise = _fraction(settings, "noise", "expert noise")
+    correlation = _fraction(settings, "correlation", "expert correlation")
+    on, wrong = settings.get("on", "lookups").strip(), settings.get("wrong", "uniform").strip()
+    if on not in ON:
+        raise PolicySpecError(f"expert on= must be one of {', '.join(ON)}, not {on!r}")
+    if wrong not in WRONG:
+        raise PolicySpecError(f"expert wrong= must be one of {', '.join(WRONG)}, not {wrong!r}")
+    return NoisyExpertPolicy(
+        experts, noise=noise, seed=settings.get("seed", "0").strip(), on=on,  # type: ignore[arg-type]
+        wrong=wrong, correlation=correlation, early_guess=early_guess,  # type: ignore[arg-type]
+    )
+
+
+def _fraction(settings: Mapping[str, str], name: str, what: str) -> float:
+    """A setting that must be a number between 0 and 1 (0 when absent)."""
     try:
-        noise = float(settings.get("noise", "0"))
+        value = float(settings.get(name, "0"))
     except ValueError:
-        raise PolicySpecError(f"expert noise must be a number, not {settings['noise']!r}") from None
-    if not 0 <= noise <= 1:
-        raise PolicySpecError(f"expert noise must be between 0 and 1, not {noise:g}")
-    return NoisyExpertPolicy(experts, noise=noise, seed=settings.get("seed", "0").strip())
+        raise PolicySpecError(f"{what} must be a number, not {settings[name]!r}") from None
+    if not 0 <= value <= 1:
+        raise PolicySpecError(f"{what} must be between 0 and 1, not {value:g}")
+    return value
 
 
 @register("llm")
@@ -98,10 +122,43 @@ def _script(argument: str | None, options: Mapping[str, Any]) -> Policy:
 
 @register("vote")
 def _vote(argument: str | None, options: Mapping[str, Any]) -> Policy:
-    """`vote:K` or `vote(K)` over the offline expert; `vote(K, SPEC)` over any policy spec."""
-    from hch.policies.vote import vote
+    """`vote:K` or `vote(K)` over the offline expert; `vote(K, SPEC)` over any policy spec;
+    `vote(SPEC, SPEC, ...)` (the first argument not a number) over different policies, one copy each."""
+    from hch.policies.positional import is_positional, split_top
+    from hch.policies.vote import panel, vote
 
-    count, _, inner = (argument or "").partition(",")
-    if not count.strip().isdigit() or int(count) < 1:
-        raise PolicySpecError(f"vote needs a number of copies of 1 or more: vote:K or vote(K, SPEC), not {argument!r}")
-    return vote(int(count), make_policy(inner.strip() or "expert", options))
+    text = (argument or "").strip()
+    first = split_top(text, ",", maxsplit=1)[0].strip()
+    if not text or re.fullmatch(r"[-+]?\d+(\.\d*)?", first):
+        count, _, inner = text.partition(",")
+        if not count.strip().isdigit() or int(count) < 1:
+            raise PolicySpecError(
+                f"vote needs a number of copies of 1 or more: vote:K, vote(K, SPEC) or vote(SPEC, SPEC, ...), "
+                f"not {argument!r}"
+            )
+        return vote(int(count), make_policy(inner.strip() or "expert", options))
+    if is_positional(text):
+        raise PolicySpecError(f"a vote over a positional spec needs a count: vote(K, {text}), not vote({text})")
+    members = [part.strip() for part in split_top(text, ",")]
+    if any(not member for member in members):
+        raise PolicySpecError(f"vote over policies has an empty member in {argument!r}: vote(SPEC, SPEC, ...)")
+    return panel([make_policy(member, options) for member in members])
+
+
+@register("check")
+def _check(argument: str | None, options: Mapping[str, Any]) -> Policy:
+    """`check(SPEC, VERIFIER)` or `check(SPEC, VERIFIER, retries=N)`: see hch/policies/check.py."""
+    from hch.policies.check import DEFAULT_RETRIES, check
+    from hch.policies.positional import split_top
+
+    usage = "check(SPEC, VERIFIER) or check(SPEC, VERIFIER, retries=N)"
+    parts = [part.strip() for part in split_top(argument or "", ",")]
+    retries = DEFAULT_RETRIES
+    if len(parts) == 3 and parts[2].replace(" ", "").startswith("retries="):
+        value = parts.pop().split("=", 1)[1].strip()
+        if not value.isdigit():
+            raise PolicySpecError(f"check retries must be a whole number of 0 or more, not {value!r}")
+        retries = int(value)
+    if len(parts) != 2 or not all(parts):
+        raise PolicySpecError(f"check needs a policy and a verifier: {usage}, not {argument!r}")
+    return check(make_policy(parts[0], options), make_policy(parts[1], options), retries)

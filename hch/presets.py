@@ -67,14 +67,39 @@ class Retry(BaseModel):
 
     max_attempts: int = Field(default=6, ge=1)
     """Requests per call at most, the first included."""
-    max_seconds: float = Field(default=120.0, gt=0)
-    """No retry is started that would wait past this many seconds after the first attempt."""
+    max_seconds: float = Field(default=240.0, gt=0)
+    """No retry is started that would wait past this many seconds after the first attempt; with the
+    default request timeout (60 s), a request that always times out gets 4 attempts."""
     initial_wait: float = Field(default=1.0, ge=0)
     """First backoff in seconds; it doubles per attempt (with jitter) up to `max_wait`."""
     max_wait: float = Field(default=30.0, ge=0)
     """Longest backoff between two attempts (a server's Retry-After is honoured as sent)."""
     jitter: float = Field(default=1.0, ge=0)
     """Up to this many random seconds added to each backoff, so parallel nodes spread out."""
+    max_connection_failures: int = Field(default=3, ge=1)
+    """Failed connections in a row (refused, dropped or not made in time, or requests timed out
+    before the server ever replied), counted across all nodes with no reply between, after which
+    the server is taken for dead and the run stops."""
+
+    @model_validator(mode="after")
+    def _retries_can_start(self) -> Retry:
+        if self.max_attempts > 1 and self.initial_wait >= self.max_seconds:
+            raise ValueError(
+                f"initial_wait ({self.initial_wait:g}s) is not below max_seconds ({self.max_seconds:g}s), "
+                "so no retry could ever start; lower initial_wait, raise max_seconds, or set max_attempts: 1"
+            )
+        return self
+
+    def timed_out_attempts(self, request_timeout: float) -> int:
+        """Attempts that a request which always times out after `request_timeout` seconds is sure
+        to get within the budget (each backoff counted with its largest jitter)."""
+        attempts, elapsed = 1, request_timeout
+        while attempts < self.max_attempts:
+            wait = min(self.initial_wait * 2 ** (attempts - 1), self.max_wait) + self.jitter
+            if elapsed + wait >= self.max_seconds:
+                break
+            attempts, elapsed = attempts + 1, elapsed + wait + request_timeout
+        return attempts
 
 
 class Preset(BaseModel):
@@ -88,9 +113,11 @@ class Preset(BaseModel):
     """The system prompt."""
     template: str
     """The user message showing a workspace; `${name}` placeholders (see `PLACEHOLDERS`)."""
-    output: Literal["json_schema", "json_object", "prompt"] = "json_schema"
-    """How the action is requested: a JSON schema response_format, a JSON-object response_format,
-    or only by the prompt (for servers without response_format)."""
+    output: Literal["json_schema", "json_object_schema", "json_object", "prompt"] = "json_schema"
+    """How the action is requested: a JSON schema response_format (falling back to
+    `json_object_schema` on a server that rejects it), the schema inside a JSON-object
+    response_format (`{type: json_object, schema: ...}`, as llama.cpp's servers take it), a
+    JSON-object response_format without schema, or only by the prompt (servers without response_format)."""
     strict: bool | None = None
     """Send `strict: true` with the JSON schema; None: only to api.openai.com."""
     model: str | None = None
@@ -103,8 +130,11 @@ class Preset(BaseModel):
     """Request parameters sent as they are: temperature, max_tokens, seed, top_p, ..."""
     max_reasks: int = Field(default=2, ge=0)
     """How often invalid or truncated output is re-asked (with the error) before the node fails."""
-    request_timeout: float = Field(default=120.0, gt=0)
+    request_timeout: float = Field(default=60.0, gt=0)
     """Seconds one HTTP request may take before it is abandoned and retried."""
+    check_model: bool = True
+    """Before the first request, look the model up in the server's /models list (where it offers
+    one) and stop if it is not there; false for a proxy that serves models it does not list."""
     retry: Retry = Field(default_factory=Retry)
     """Retry schedule for transient failures."""
     prices: dict[str, Price] = Field(default_factory=dict)

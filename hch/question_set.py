@@ -31,7 +31,8 @@ class Item(BaseModel):
     answer: str | None = None
     """The gold answer; without one the question is run for cost and time only."""
     context: str = ""
-    """The run's shared context (e.g. a task instance's facts), seen by every node."""
+    """The run's shared context (e.g. a task instance's facts), seen by every node (with facts hidden,
+    only its header line; the task's environment answers from the rest)."""
     instance: str | None = None
     """The task instance (set of facts) the question was drawn from; questions of one instance are
     not independent samples, so intervals resample instances. None: the question is its own instance."""

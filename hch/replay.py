@@ -14,8 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hch.diff import DiffReport, diff
-from hch.engine import answer
+from hch.engine import Copies, answer
 from hch.errors import TraceError
+from hch.facts import Facts, check_facts
 from hch.limits import Limits
 from hch.policies.replay import Divergence, ReplayPolicy
 from hch.policy import Policy
@@ -81,7 +82,8 @@ async def replay(
     result = await answer(
         str(info.get("question", root["question"])), depth=int(info.get("depth", root["depth"])),
         policy=served_by, context=str(info.get("context", "")), limits=limits,
-        meta={"replay_of": info.get("started_at"), **(meta or {})},
+        meta={"replay_of": info.get("started_at"), **(meta or {})}, facts=_facts_of(info),
+        copies=_copies(info.get("copies")),
     )
     report = diff(recorded, result.trace)
     divergence = served_by.divergence
@@ -90,3 +92,18 @@ async def replay(
         answer=result.answer, recorded_answer=info.get("answer"), served=served_by.served,
         unserved=served_by.unserved, fallback=fallback is not None, divergence=divergence, diff=report,
     ), result.trace
+
+
+def _facts_of(info: dict[str, Any]) -> Facts:
+    """The facts mode a trace was recorded in (traces from before the mode existed: shown)."""
+    try:
+        return check_facts(str(info.get("facts", "shown")))
+    except ValueError as exc:
+        raise TraceError(f"the trace's recorded facts mode is not valid: {exc}") from None
+def _copies(recorded: Any) -> Copies:
+    """The recorded copies mode (traces from before it was recorded merged their copies)."""
+    if recorded in (None, "merged"):
+        return "merged"
+    if recorded == "independent":
+        return "independent"
+    raise TraceError(f"the trace's recorded copies mode {recorded!r} is not 'merged' or 'independent'")

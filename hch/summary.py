@@ -16,6 +16,11 @@ class Summary(BaseModel):
     """Policy calls actually made (not served from the call cache)."""
     call_cache_hits: int
     """Policy calls served from the persistent call cache."""
+    invocations: int = 0
+    """Base-policy invocations behind the calls made: a vote of k copies counts k, a check its policy's
+    and its verifier's (0 in summaries written before it was counted)."""
+    unverified: int = 0
+    """Answers a `check(...)` policy returned unconfirmed by its verifier (calls in this run's tree)."""
     subtree_cache_hits: int
     """Subquestions answered by reusing an already expanded subtree."""
     cycles: int
@@ -34,12 +39,16 @@ class Summary(BaseModel):
     """Seconds from the start of the run to its end."""
     limits_hit: list[str]
     """Names of the limits hit anywhere in the run."""
+    environment_answers: int = 0
+    """Nodes the task's environment answered from the facts (facts hidden), without a policy call."""
 
     def line(self) -> str:
         """The figures as one human-readable line."""
         parts = [
-            count(self.nodes, "node"),
-            count(self.policy_calls, "policy call"),
+            count(self.nodes, "node") + (f" ({self.environment_answers} by the environment)"
+                                         if self.environment_answers else ""),
+            count(self.policy_calls, "policy call")
+            + (f" ({count(self.invocations, 'invocation')})" if self.invocations != self.policy_calls else ""),
             count(self.call_cache_hits + self.subtree_cache_hits, "cache hit"),
             f"deepest level {self.levels}",
             f"{self.wall_time:.2f}s",
@@ -48,6 +57,8 @@ class Summary(BaseModel):
             parts.append(f"{count(self.tokens, 'token')}, ${self.cost:.4f}")
         if self.guesses or self.errors:
             parts.append(f"{count(self.guesses, 'guess', 'guesses')}, {count(self.errors, 'error')}")
+        if self.unverified:
+            parts.append(f"{self.unverified} unverified")
         if self.limits_hit:
             parts.append("limits hit: " + ", ".join(self.limits_hit))
         return " · ".join(parts)
@@ -77,6 +88,8 @@ def summarize(trace: Trace, wall_time: float | None = None) -> Summary:
         nodes=len(own),
         policy_calls=len(made),
         call_cache_hits=len(calls) - len(made),
+        invocations=sum(c.get("invocations", 1) for c in made),
+        unverified=sum(_unverified(c.get("raw")) for c in calls),
         subtree_cache_hits=len(reuses) + repeats + whole_run_reused,
         cycles=sum(w["cycle_of"] is not None for w in workspaces),
         guesses=sum(w["status"] == "guess" for w in workspaces),
@@ -86,4 +99,13 @@ def summarize(trace: Trace, wall_time: float | None = None) -> Summary:
         cost=sum(c["usage"]["cost"] for c in made),
         wall_time=wall_time if wall_time is not None else max(ends, default=0.0),
         limits_hit=sorted({w["limit"] for w in workspaces if w["limit"]}),
+        environment_answers=sum(bool(w.get("oracle")) for w in own),
     )
+
+
+def _unverified(raw: object) -> bool:
+    """Whether a call's record says a check left its answer unconfirmed."""
+    if not isinstance(raw, dict):
+        return False
+    record = raw.get("check")
+    return isinstance(record, dict) and record.get("verified") is False

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import networkx as nx
@@ -25,11 +25,13 @@ from hch import trace_format
 from hch.call_cache import CallCache
 from hch.engine import Result, answer
 from hch.errors import HchError, QuestionError
+from hch.facts import Facts, sees_facts
 from hch.grading import grade
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, resolve
 from hch.question_set import Item
 from hch.sweep_cache import SweepCache, stable_fingerprints
+from hch.tasks import oracle_answer, visible_context
 from hch.trace import Trace
 
 RUNS_FILE = "runs.jsonl"
@@ -61,19 +63,27 @@ class SweepConfig(BaseModel):
     """Questions run at the same time at most."""
     limits: Limits = Field(default_factory=Limits)
     """Limits of every run."""
+    copies: Literal["merged", "independent"] = "merged"
+    """Whether identical subquestions at different places share one copy of H or are independent copies."""
     fingerprints: dict[str, str] = Field(default_factory=dict)
     """The fingerprint of each voting variant's policy."""
     items_digest: str = ""
     """A hash of the question set (questions, gold answers, contexts)."""
+    facts: Facts = "shown"
+    """`shown`: every node sees the task's facts; `hidden`: H sees only the task's header and the task's
+    environment answers its primitive questions (the 2018 paper's setting)."""
 
     def continues(self, previous: SweepConfig) -> bool:
-        """Whether this sweep may add to `previous`'s output: the same questions and limits, and the
+        """Whether this sweep may add to `previous`'s output: the same questions, limits and copies mode, and the
         same policy for every number of votes both have (more depths or votes are fine)."""
         shared = set(self.fingerprints) & set(previous.fingerprints)
         same_policy = all(self.fingerprints[k] == previous.fingerprints[k] for k in shared) if shared else (
             self.policy == previous.policy
         )
-        return (self.items_digest, self.limits) == (previous.items_digest, previous.limits) and same_policy
+        same_runs = (self.items_digest, self.limits, self.facts, self.copies) == (
+            previous.items_digest, previous.limits, previous.facts, previous.copies
+        )
+        return same_runs and same_policy
 
 
 class RunRecord(BaseModel):
@@ -247,19 +257,31 @@ class Outcome:
     """Base-policy invocations this invocation made (a vote of k: k per call)."""
 
 
-def check_items(items: list[Item], policies: dict[int, Policy]) -> None:
-    """Fail before any run if a policy cannot take one of the questions."""
+def check_items(items: list[Item], policies: dict[int, Policy], facts: Facts = "shown") -> None:
+    """Fail before any run if a policy cannot take one of the questions (or, with facts hidden, a
+    question has no task's facts for the environment to answer from)."""
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):
         raise SweepError("question ids must be unique within a sweep")
     for policy in policies.values():
         leaf = resolve(policy, 0, True)
-        if isinstance(leaf, ChecksQuestions):
-            for item in items:
-                try:
-                    leaf.check(item.question, item.context)
-                except QuestionError as exc:
-                    raise SweepError(f"question {item.id}: {exc}") from None
+        for item in items:
+            try:
+                check_item(leaf, item, facts)
+            except QuestionError as exc:
+                raise SweepError(f"question {item.id}: {exc}") from None
+
+
+def check_item(leaf: Policy, item: Item, facts: Facts) -> None:
+    """Raise `QuestionError` if `leaf` cannot take the item's question as the engine will show it."""
+    if facts == "hidden":
+        shown = visible_context(item.context)
+        if oracle_answer(item.context, item.question) is not None:
+            return  # the environment answers it: no policy is asked
+        if not sees_facts(leaf):
+            item = item.model_copy(update={"context": shown})
+    if isinstance(leaf, ChecksQuestions):
+        leaf.check(item.question, item.context)
 
 
 def prepare(out: Path, config: SweepConfig) -> None:
@@ -273,7 +295,8 @@ def prepare(out: Path, config: SweepConfig) -> None:
             raise SweepError(f"{path} is not a sweep configuration ({type(exc).__name__}); use another --out") from None
         if not config.continues(previous):
             raise SweepError(
-                f"{out} holds a different sweep (other questions, policy or limits); use another --out or remove it"
+                f"{out} holds a different sweep (other questions, policy, limits or copies); "
+                "use another --out or remove it"
             )
     path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
 
@@ -294,7 +317,7 @@ async def run_sweep(
     With `fail_fast`, the first failing node stops the whole sweep (finished runs are kept).
     """
     began = anyio.current_time()
-    check_items(items, policies)
+    check_items(items, policies, config.facts)
     config = config.model_copy(update={
         "fingerprints": {str(k): p.fingerprint for k, p in policies.items()}, "items_digest": items_digest(items),
         "questions": len(items),
@@ -328,7 +351,7 @@ async def run_sweep(
                     result = await answer(
                         item.question, depth=depth, policy=policies[votes], context=item.context,
                         limits=config.limits, call_cache=call_cache, subtree_cache=cache, trace_path=out / path,
-                        fail_fast=fail_fast,
+                        fail_fast=fail_fast, facts=config.facts, copies=config.copies,
                         meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
                                         "required_depth": item.required_depth}},
                     )

@@ -95,7 +95,9 @@ class SweepCache(SubtreeCache):
         for node, data in trace.workspaces():
             if data.get("status") not in ("ok", "guess") or data.get("answer") is None:
                 continue
-            key = (data["policy"], normalize_question(data["question"]), data["depth"], digest)
+            copy = data.get("copy") or ""  # set on workspaces of runs with independent copies
+            key = (data["policy"], normalize_question(data["question"]), data["depth"],
+                   digest + "/" + copy if copy else digest)
             result = SubAnswer(question=data["question"], answer=data["answer"], status=data["status"])
             if not super().__contains__(key):
                 flight = Flight(result=result, node=node, trace=trace)

@@ -66,5 +66,6 @@ def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool =
     paths["json"].write_text(json.dumps(payload, indent=2), encoding="utf-8")
     if plot:
         title = f"{config.task or Path(config.source).name} · {config.policy} · {len(outcome.records)} runs"
+        title += " · facts hidden" if config.facts == "hidden" else ""
         paths.update(plot_rows(rows, buckets, out / "plot", title))
     return paths

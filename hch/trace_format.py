@@ -26,7 +26,11 @@ SCHEMA_VERSION = 1
 
 
 class WorkspaceNode(BaseModel):
-    """One node of HCH: a question at a depth, and how it was answered."""
+    """One node of HCH: a question at a depth, and how it was answered.
+
+    Runs with `copies="independent"` also record `copy` (a string): the node's copy id, as in
+    `Workspace.copy`; merged runs leave it out (so their traces are as before).
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -53,6 +57,8 @@ class WorkspaceNode(BaseModel):
     """The limit hit at this node, if any (e.g. `max_steps_per_node`, `node_timeout`)."""
     error: str | None = None
     """What failed, for a node that ended in error."""
+    oracle: bool = False
+    """True when the task's environment answered this primitive question (facts hidden): no policy call."""
 
 
 class CallNode(BaseModel):
@@ -138,6 +144,7 @@ class _WorkspaceDict(TypedDict):
     cycle_of: NotRequired[int | None]
     limit: NotRequired[str | None]
     error: NotRequired[str | None]
+    oracle: NotRequired[bool]
 
 
 @with_config(ConfigDict(extra="ignore"))

@@ -62,7 +62,9 @@ class Stats(BaseModel):
             f"status: {self.status}",
             f"nodes: {s.nodes} ({depths})",
             f"policy calls: {s.policy_calls} made, {s.call_cache_hits} from the call cache;"
-            f" subtree reuses: {s.subtree_cache_hits}",
+            f" subtree reuses: {s.subtree_cache_hits}"
+            + (f"; {s.invocations} policy invocations made" if s.invocations != s.policy_calls else "")
+            + (f"; {s.unverified} answers unverified" if s.unverified else ""),
             f"cycles: {s.cycles} · guesses: {s.guesses} · errors: {s.errors}",
             f"tokens: {s.tokens} · cost: ${s.cost:.4f} · wall time: {s.wall_time:.3f}s",
             f"critical path: {self.critical_path_time.length:.3f}s over {len(self.critical_path_time.calls)} calls;"

@@ -41,7 +41,7 @@ def page_data(trace: Trace) -> dict[str, Any]:
             "question": data["question"], "answer": data.get("answer"), "status": data.get("status"),
             "depth": data["depth"], "policy": data["policy"], "started": float(data.get("started") or 0.0),
             "ended": data.get("ended"), "cycle_of": data.get("cycle_of"), "limit": data.get("limit"),
-            "error": data.get("error"), "critical": node in on_path,
+            "error": data.get("error"), "critical": node in on_path, "oracle": bool(data.get("oracle")),
             "cached": any(c["cached"] for c in calls),
             "kids": [[child, edge["kind"] == "reuse", edge.get("repeats", 0)] for child, edge in trace.children(node)],
             "calls": calls,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,15 @@ class SubAnswer(BaseModel):
     """`ok`, `guess` (answered without enough depth) or `error`."""
 
 
+def _empty(value: str) -> bool:
+    return not value
+
+
+# `copy` shadows pydantic v1's deprecated `BaseModel.copy()` (use `model_copy()`): the field is
+# the name the design gives a node's copy id, so the shadowing warning is silenced here only.
+warnings.filterwarnings("ignore", message='Field name "copy" in "Workspace" shadows', category=UserWarning)
+
+
 class Workspace(BaseModel):
     """Everything a node may see: its question, the shared context and its own sub-answers.
 
@@ -35,7 +45,8 @@ class Workspace(BaseModel):
     depth: int
     """The n of this node's HCH_n: at 0 it cannot ask subquestions."""
     context: str = ""
-    """The run's shared context (e.g. a task's facts), identical for every node."""
+    """The run's shared context (e.g. a task's facts), identical for every node; with facts hidden,
+    only its header line (unless the policy `sees_facts`)."""
     steps: tuple[tuple[SubAnswer, ...], ...] = ()
     """The subquestions asked so far, one tuple per step, with their answers."""
     max_asks: int = 8
@@ -44,6 +55,12 @@ class Workspace(BaseModel):
     """How many more steps of asking this node may take."""
     refusal: str | None = None
     """Why the previous action was refused, if it was; the policy should act differently."""
+    copy: str = Field(default="", exclude_if=_empty)  # type: ignore[assignment]
+    """An opaque id of this copy of H, "" when copies are merged (see `answer(copies=...)`).
+
+    Policies that sample (the noisy expert, an LLM at temperature > 0) seed from it, so identical
+    subquestions asked at different places draw independently. It tells H nothing about its place
+    in the tree. Left out of every dump when empty, so merged runs keep their cache keys and traces."""
 
     @property
     def can_ask(self) -> bool:

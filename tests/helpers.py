@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
+from hch.trace import Trace
 from hch.workspace import Action, Reply, Workspace
 
 Behaviour = Callable[[Workspace], Awaitable[Action | Reply]]
@@ -21,3 +22,18 @@ class FunctionPolicy:
     async def act(self, workspace: Workspace) -> Action | Reply:
         self.calls[workspace.question] += 1
         return await self.behaviour(workspace)
+
+
+def unforced_guesses(trace: Trace) -> list[str]:
+    """Questions whose node guessed although it could still ask: it had no guessed sub-answer to pass
+    up, and its last policy call saw depth > 0, steps left and no refusal. Honest H: none."""
+    found = []
+    for node, data in trace.workspaces():
+        if data["status"] != "guess":
+            continue
+        if any(trace.graph.nodes[child]["status"] == "guess" for child, _ in trace.children(node)):
+            continue
+        seen = trace.graph.nodes[max(trace.node_calls(node))]["input"]
+        if seen["depth"] > 0 and seen["steps_left"] > 0 and seen["refusal"] is None:
+            found.append(data["question"])
+    return found

@@ -55,8 +55,9 @@ def test_quiet_prints_only_the_answer_and_no_cache_writes_no_cache(tmp_path: Pat
 def test_guesses_are_marked_in_the_tree(tmp_path: Path) -> None:
     done = hch_cli("ask", SUM, "--depth", "1", cwd=tmp_path)
     assert "[guess]" in done.stdout
-    assert "1 node · 1 policy call · 0 cache hits · deepest level 0" in done.stdout
-    assert "1 guess, 0 errors" in done.stdout
+    # the honest expert splits the list even at depth 1; both halves are guessed at depth 0
+    assert "3 nodes · 4 policy calls · 0 cache hits · deepest level 1" in done.stdout
+    assert "3 guesses, 0 errors" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -70,6 +71,8 @@ def test_guesses_are_marked_in_the_tree(tmp_path: Path) -> None:
         (["ask", SUM, "--bogus"], "No such option"),
         (["ask", SUM, "--max-nodes", "0"], "--max-nodes"),
         (["ask", SUM, "--context", "@missing.txt"], "cannot read context file"),
+        (["ask", SUM, "--facts", "maybe"], "Invalid value for '--facts'"),
+        (["ask", SUM, "--facts", "hidden"], "facts hidden needs a task's facts"),
     ],
 )
 def test_bad_input_gives_one_line_and_a_nonzero_exit(tmp_path: Path, args: list[str], message: str) -> None:
@@ -78,6 +81,24 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(tmp_path: Path, args: list[
     assert done.stderr.count("\n") == 1, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_hidden_facts_show_the_environments_answers_in_the_tree(tmp_path: Path) -> None:
+    from hch.tasks import get_task
+
+    item = next(i for i in get_task("union-find").generate(10, seed=1, facts="hidden") if i.required_depth == 2)
+    (tmp_path / "facts.txt").write_text(item.context)
+    done = hch_cli("ask", item.question, "--depth", "2", "--context", "@facts.txt", "--facts", "hidden",
+                   "--trace", "t.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == item.answer
+    assert "What are the neighbours of" in done.stdout and "[environment]" in done.stdout
+    assert json.loads((tmp_path / "t.json").read_text())["graph"]["facts"] == "hidden"
+    shown = hch_cli("show", "t.json", cwd=tmp_path)
+    assert shown.returncode == 0 and "[environment]" in shown.stdout
+    node = next(n["id"] for n in json.loads((tmp_path / "t.json").read_text())["nodes"] if n.get("oracle"))
+    detail = hch_cli("show", "t.json", "--node", str(node), cwd=tmp_path)
+    assert "policy environment" in detail.stdout and "answered by the task's environment" in detail.stdout
 
 
 SLOW_RUN = textwrap.dedent(
@@ -119,3 +140,14 @@ def test_ctrl_c_stops_cleanly_and_writes_the_trace_of_what_completed(tmp_path: P
     trace = hch.load_trace(tmp_path / "t.json")
     statuses = {d["question"]: d["status"] for _, d in trace.workspaces()}
     assert statuses == {"root": "interrupted", "a": "ok", "b": "interrupted"}
+
+
+def test_copies_independent_is_recorded_and_invocations_show_when_they_differ_from_calls(tmp_path: Path) -> None:
+    done = hch_cli("ask", SUM, "--depth", "3", "--copies", "independent", "--policy", "vote(3, expert)",
+                   "--no-cache", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert any("10 policy calls (30 invocations)" in line for line in done.stdout.splitlines())
+    trace = hch.load_trace(tmp_path / done.stdout.splitlines()[-1].removeprefix("trace: "))
+    assert trace.meta["copies"] == "independent"
+    bad = hch_cli("ask", SUM, "--copies", "shared", cwd=tmp_path)
+    assert bad.returncode == 2 and "Invalid value for '--copies'" in bad.stderr

@@ -93,7 +93,10 @@ def test_file_sweep_with_and_without_gold(tmp_path: Path) -> None:
         (("sweep", "missing.jsonl"), "no question file at missing.jsonl"),
         (("sweep", "bad.jsonl"), "bad.jsonl line 2: not valid JSON"),
         (("sweep", "odd.jsonl"), "question line-1: the offline expert cannot parse"),
-        (("sweep", "--task", "arithmetic", "--policy", "vote:x"), "vote needs a number of copies"),
+        (("sweep", "--task", "arithmetic", "--policy", "vote:0"), "vote needs a number of copies"),
+        (("sweep", "--task", "union-find", "--facts", "secret"), "Invalid value for '--facts'"),
+        (("sweep", "--task", "arithmetic", "--facts", "hidden"), "facts hidden needs a task's facts"),
+        (("sweep", "--task", "union-find", "--policy", "expert(early_guess, bogus)"), "unknown expert 'bogus'"),
     ],
 )
 def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
@@ -102,6 +105,20 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, args: tuple[s
     done = hch_cli(*args, cwd=tmp_path)
     assert done.returncode != 0
     assert message in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_hidden_facts_sweep_records_the_mode_and_uses_the_hidden_required_depths(tmp_path: Path) -> None:
+    args = ("sweep", "--task", "shortest-path", "-n", "4", "--depths", "1-3", "--facts", "hidden",
+            "--policy", "expert(early_guess)", "--no-plot", "--no-cache")
+    done = hch_cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "studies" / "shortest-path-n4-seed0-hidden"
+    config = json.loads((out / "config.json").read_text())
+    assert (config["facts"], config["policy"]) == ("hidden", "expert(early_guess)")
+    assert config["fingerprints"]["1"].endswith("+early_guess")
+    records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert {r["required_depth"] for r in records} >= {2, 3}  # shortest path: the path's length + 1
+    assert all(r["correct"] for r in records if r["depth"] >= r["required_depth"])
 
 
 def test_parse_numbers() -> None:
@@ -147,3 +164,19 @@ def test_the_command_line_starts_without_loading_matplotlib() -> None:
     done = subprocess.run([sys.executable, "-c", "import sys, hch.cli; print('matplotlib' in sys.modules)"],
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_sweep_with_independent_copies_records_them_and_resumes(tmp_path: Path) -> None:
+    args = ("sweep", "--task", "permutation-powering", "-n", "4", "--depths", "0-2", "--seed", "2",
+            "--policy", "expert(noise=0.2, seed=1, on=all)", "--votes", "1,3", "--copies", "independent", "--no-plot")
+    done = hch_cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "studies" / "permutation-powering-n4-seed2"
+    assert json.loads((out / "sweep.json").read_text())["config"]["copies"] == "independent"
+    trace = json.loads(next((out / "traces").rglob("*.json")).read_text())
+    assert trace["graph"]["copies"] == "independent"
+    again = hch_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "0 runs made, 24 resumed · 0 policy calls" in again.stdout
+    merged = hch_cli(*args[:-3], "--no-plot", cwd=tmp_path)
+    assert merged.returncode == 1 and "holds a different sweep" in merged.stderr
+    assert merged.stderr.strip().splitlines()[-1].startswith("hch: error: ") and "Traceback" not in merged.stderr

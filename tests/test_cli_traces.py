@@ -77,8 +77,8 @@ def test_diff_reports_agreement_and_differences(run: Path) -> None:
     hch.answer_sync(SUM, depth=1, trace_path=run.parent / "shallow.json")
     done = hch_cli("diff", "t.json", "shallow.json", cwd=run.parent)
     assert done.returncode == 1 and "first difference: node 0" in done.stdout
-    # at depth 1 the expert guesses the 8-number sum at once: all 6 nodes below the root are only in a
-    assert json.loads(hch_cli("diff", "t.json", "shallow.json", "--json", cwd=run.parent).stdout)["only_in_a"] == 6
+    # at depth 1 the expert asks the two halves, which guess at depth 0: the 4 nodes below them are only in a
+    assert json.loads(hch_cli("diff", "t.json", "shallow.json", "--json", cwd=run.parent).stdout)["only_in_a"] == 4
 
 
 def test_export_writes_every_format_beside_the_trace(run: Path) -> None:

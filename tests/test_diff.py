@@ -23,9 +23,9 @@ def test_different_depths_differ_at_the_first_guess() -> None:
     report = diff(a, b)
     assert not report.same and report.first is not None
     assert report.first.what == "call 1 input"  # the root saw depth 3 in a, 1 in b
-    # at depth 1 the expert guesses the 8-number sum at once: only the root is in both
-    assert report.answers_differ == 1 and report.subquestions_differ == 1
-    assert report.only_in_a == 6 and report.only_in_b == 0
+    # at depth 1 the expert asks the two halves, which guess at depth 0: root and halves are in both
+    assert report.answers_differ == 3 and report.subquestions_differ == 2
+    assert report.only_in_a == 4 and report.only_in_b == 0
     assert "the traces differ" in report.text()
 
 
@@ -53,4 +53,4 @@ def test_costs_and_calls_are_summarised_per_trace() -> None:
     a = hch.answer_sync(SUM, depth=1).trace
     b = hch.answer_sync(SUM, depth=3).trace
     report = diff(a, b)
-    assert report.policy_calls == (1, 10) and report.cost == (0.0, 0.0)
+    assert report.policy_calls == (4, 10) and report.cost == (0.0, 0.0)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import anyio
@@ -49,8 +50,16 @@ async def test_hchn_delegates_and_is_right_at_sufficient_depth() -> None:
     assert result.summary.levels == 2
 
 
-async def test_below_sufficient_depth_the_expert_guesses_at_once() -> None:
+async def test_below_sufficient_depth_the_expert_still_asks_and_guesses_only_at_depth_0() -> None:
     result = await hch.answer(SUM8, depth=1)
+    assert result.status == "guess"
+    assert (result.summary.nodes, result.summary.guesses) == (3, 3)  # the halves guess at depth 0
+
+
+async def test_the_early_guess_variant_guesses_at_once_below_sufficient_depth() -> None:
+    from hch.experts import ExpertPolicy
+
+    result = await hch.answer(SUM8, depth=1, policy=ExpertPolicy(early_guess=True))
     assert result.status == "guess"
     assert (result.summary.nodes, result.summary.guesses) == (1, 1)
 
@@ -350,3 +359,81 @@ def test_answer_sync_returns_answer_and_trace() -> None:
     result = hch.answer_sync("What is (3 + 4) * (10 - 2 * 3)?", depth=2)
     assert result.answer == "28"
     assert result.trace.graph.number_of_nodes() > 0
+
+
+# -- independent copies ------------------------------------------------------------------------
+
+
+def _twice(ws: Workspace) -> Ask | Answer:
+    if ws.question == "root":
+        return Ask(questions=["x", " x "]) if not ws.steps else Answer(answer=answer_text(ws))
+    return Answer(answer="copy " + ws.copy[:4] if ws.copy else "merged")
+
+
+async def test_independent_copies_ask_the_same_question_of_separate_copies() -> None:
+    policy = FunctionPolicy(lambda ws: _const(_twice(ws)))
+    result = await hch.answer("root", depth=1, policy=policy, copies="independent")
+    assert policy.calls["x"] + policy.calls[" x "] == 2 and result.summary.subtree_cache_hits == 0
+    assert result.trace.meta["copies"] == "independent"
+    copies = [data["copy"] for _, data in result.trace.workspaces()]
+    assert len(set(copies)) == 3 and all(len(c) == 16 for c in copies)
+    inputs = [data["input"]["copy"] for _, data in result.trace.calls()]
+    assert sorted(set(inputs)) == sorted(copies)
+    again = await hch.answer("root", depth=1, policy=FunctionPolicy(lambda ws: _const(_twice(ws))),
+                             copies="independent")
+    assert again.answer == result.answer  # copy ids depend only on the place: reruns make the same copies
+    merged = await hch.answer("root", depth=1, policy=FunctionPolicy(lambda ws: _const(_twice(ws))))
+    assert merged.answer == "merged,merged" and merged.trace.meta["copies"] == "merged"
+    assert all("copy" not in data for _, data in merged.trace.workspaces())
+    assert all("copy" not in data["input"] for _, data in merged.trace.calls())
+
+
+def test_a_merged_workspace_dumps_and_keys_exactly_as_before_copies_existed() -> None:
+    from hch.call_cache import call_key
+
+    ws = Workspace(question="q", depth=2, context="c", refusal="r")
+    before = '{"question":"q","depth":2,"context":"c","steps":[],"max_asks":8,"steps_left":8,"refusal":"r"}'
+    assert ws.model_dump_json() == before  # what call_key hashed before the field existed
+    assert call_key("fp", ws) == hashlib.sha256(("fp\x00" + before).encode()).hexdigest()
+    assert call_key("fp", ws.model_copy(update={"copy": "ab"})) != call_key("fp", ws)
+
+
+async def test_a_rerun_of_an_independent_run_is_served_whole_by_the_call_cache(tmp_path: Path) -> None:
+    from hch.experts.noisy import NoisyExpertPolicy
+    from hch.tasks import get_task
+
+    item = get_task("permutation-powering").generate(5, seed=2, max_depth=4)[4]
+    noisy = NoisyExpertPolicy(noise=0.3, seed="1", on="all")
+    cache = CallCache(tmp_path / "c.sqlite")
+    first = await hch.answer(item.question, depth=5, policy=noisy, context=item.context, call_cache=cache,
+                             copies="independent")
+    again = await hch.answer(item.question, depth=5, policy=noisy, context=item.context, call_cache=cache,
+                             copies="independent")
+    assert first.summary.policy_calls > 3
+    assert (again.summary.policy_calls, again.summary.call_cache_hits) == (0, first.summary.policy_calls)
+    assert [d["answer"] for _, d in again.trace.workspaces()] == [d["answer"] for _, d in first.trace.workspaces()]
+    merged = await hch.answer(item.question, depth=5, policy=noisy, context=item.context, call_cache=cache)
+    assert merged.summary.call_cache_hits == 0  # other copies: other keys
+
+
+async def test_an_independent_run_replays_from_its_recording() -> None:
+    from hch.experts.noisy import NoisyExpertPolicy
+    from hch.replay import replay
+    from hch.tasks import get_task
+
+    item = get_task("permutation-powering").generate(5, seed=3, max_depth=4)[4]
+    noisy = NoisyExpertPolicy(noise=0.3, seed="2", on="all")
+    recorded = await hch.answer(item.question, depth=5, policy=noisy, context=item.context, copies="independent")
+    report, trace = await replay(recorded.trace)
+    assert report.reproduced and report.unserved == 0 and trace.meta["copies"] == "independent"
+
+
+async def test_copies_must_be_merged_or_independent() -> None:
+    with pytest.raises(ValueError, match="copies must be 'merged' or 'independent'"):
+        await hch.answer(SUM8, depth=1, copies="shared")  # type: ignore[arg-type]
+
+
+def test_the_root_copy_is_fixed_by_the_question() -> None:
+    from hch.engine import root_copy
+
+    assert root_copy("What is 1+2?") == root_copy("  What is   1+2? ") != root_copy("What is 1+3?")

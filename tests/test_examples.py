@@ -49,3 +49,6 @@ def test_the_examples_show_what_they_are_named_for() -> None:
     assert summaries["subtree-reuse"]["subtree_cache_hits"] > 0
     assert summaries["node-budget"]["limits_hit"] == ["max_nodes"]
     assert summaries["sum-depth3"]["levels"] == 2
+    hidden = load(EXAMPLES / "permutation-hidden-facts.json")
+    assert hidden.meta["facts"] == "hidden" and hidden.meta["status"] == "ok"
+    assert any(data.get("oracle") for _, data in hidden.workspaces())

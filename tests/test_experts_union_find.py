@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import unforced_guesses
 
 from hch.engine import answer
 from hch.experts import ExpertPolicy
@@ -21,8 +22,16 @@ async def test_each_round_searches_one_step_further_and_drops_closed_directions(
     assert all(data["status"] == "ok" for _, data in result.trace.workspaces())
 
 
-async def test_below_its_depth_the_root_guesses_after_the_rounds_it_can_afford() -> None:
+async def test_below_its_depth_the_root_asks_another_round_and_passes_its_guess_up() -> None:
     result = await answer(QUESTION, depth=2, policy=ExpertPolicy(), context=TREE)
+    assert result.status == "guess"
+    nodes = [data for _, data in result.trace.workspaces()]
+    assert any("within 2 steps" in d["question"] for d in nodes)
+    assert unforced_guesses(result.trace) == []
+
+
+async def test_below_its_depth_the_early_guess_root_guesses_after_the_rounds_it_can_afford() -> None:
+    result = await answer(QUESTION, depth=2, policy=ExpertPolicy(early_guess=True), context=TREE)
     assert result.status == "guess"
     nodes = [data for _, data in result.trace.workspaces()]
     assert [d["question"] for d in nodes if d["status"] == "guess"] == [QUESTION]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,17 +15,34 @@ from typing import Any
 import anyio
 import pytest
 
-from hch import accounting
+from hch import accounting, presets
 from hch.call_cache import CallCache
 from hch.engine import Result, answer
 from hch.errors import PolicyError, RunAborted
 from hch.limits import Limits
-from hch.policies.llm import NO_KEY, LLMConfigError, LLMPolicy, parse_action, safe_url
+from hch.policies.llm import (
+    ACTION_SCHEMA,
+    NO_KEY,
+    REASK_EXCERPT,
+    LLMConfigError,
+    LLMPolicy,
+    model_listed,
+    parse_action,
+    safe_url,
+)
 from hch.policy_spec import make_policy
 from hch.presets import Price, Retry
-from hch.testing.openai_server import OpenAIServer, Seen, Step, hch_responder, question_of, subanswers_of
+from hch.testing.openai_server import (
+    OpenAIServer,
+    Seen,
+    Step,
+    hch_responder,
+    llama_cpp_python,
+    question_of,
+    subanswers_of,
+)
 from hch.trace import Trace
-from hch.workspace import Answer, Ask
+from hch.workspace import Answer, Ask, Workspace
 
 KEY = "sk-test-SECRET-must-never-be-written-0123456789"
 FAST = Retry(max_attempts=4, max_seconds=30, initial_wait=0.01, max_wait=0.05, jitter=0.01)
@@ -239,7 +258,7 @@ async def test_output_still_invalid_after_the_reasks_is_that_nodes_error(server:
     assert data["status"] == "error" and "no valid action in 3 tries" in data["error"]
     failed = next(c for c in calls(result.trace) if c["input"]["question"] == "What is 1+2?")
     assert failed["error"] and failed["output"] is None
-    assert [a["outcome"] for a in failed["attempts"]] == ["reask", "reask", "reask"]
+    assert [a["outcome"] for a in failed["attempts"]] == ["reask", "reask", "failed"]  # no re-ask after the last
     assert failed["usage"]["prompt_tokens"] > 0  # the failed call's tokens are recorded...
     reported = server.reported_usage()  # ...and counted in the run's totals
     assert result.summary.tokens == reported["prompt_tokens"] + reported["completion_tokens"]
@@ -288,10 +307,21 @@ async def test_a_401_deep_in_the_tree_stops_the_run_and_keeps_the_trace(server: 
 
 
 @pytest.mark.anyio
-async def test_an_unknown_model_stops_the_run_at_once(server: OpenAIServer) -> None:
+async def test_an_unlisted_model_stops_the_run_before_any_request(server: OpenAIServer) -> None:
+    expected = r"does not serve model 'gpt-nope': its /models lists 'test-model'; check --model"
+    with pytest.raises(RunAborted, match=expected):
+        await run("What is 1+2+3+4?", policy(server, model="gpt-nope"))
+    assert server.requests == [] and server.model_lookups == 1
+
+
+@pytest.mark.anyio
+async def test_an_unknown_model_on_a_server_without_a_model_list_stops_the_run_at_the_first_404(
+    server: OpenAIServer,
+) -> None:
+    server.list_models = False  # GET /v1/models is a 404: looked up, skipped silently
     with pytest.raises(RunAborted, match=r"no model 'gpt-nope' .*404.*check --model/HCH_MODEL"):
         await run("What is 1+2+3+4?", policy(server, model="gpt-nope"))
-    assert len(server.requests) == 1
+    assert len(server.requests) == 1 and server.model_lookups == 0
 
 
 @pytest.mark.anyio
@@ -312,18 +342,26 @@ def cli(tmp_path: Path, *args: str, key: str = KEY) -> subprocess.CompletedProce
 
 
 @pytest.mark.parametrize(
-    ("key", "model", "expected"),
-    [("sk-wrong", "test-model", "rejected the API key (401"), (KEY, "gpt-nope", "has no model 'gpt-nope'")],
+    ("key", "model", "listed", "expected", "requests"),
+    [
+        ("sk-wrong", "test-model", True, "rejected the API key (401", 1),
+        (KEY, "gpt-nope", True, "does not serve model 'gpt-nope': its /models lists 'test-model'", 0),
+        (KEY, "gpt-nope", False, "has no model 'gpt-nope' or no chat completions endpoint (404", 1),
+    ],
 )
-def test_cli_401_and_404_are_one_line_errors(
-    server: OpenAIServer, tmp_path: Path, key: str, model: str, expected: str
+def test_cli_401_and_404_are_one_line_errors_that_say_where_the_trace_went(
+    server: OpenAIServer, tmp_path: Path, key: str, model: str, listed: bool, expected: str, requests: int
 ) -> None:
+    server.list_models = listed
+    trace = tmp_path / "run.json"
     done = cli(tmp_path, "What is 1+2+3+4?", "--policy", "llm", "--model", model, "--base-url", server.base_url,
-               key=key)
-    assert done.returncode != 0
+               "--trace", str(trace), key=key)
+    assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("hch: error: ") and expected in done.stderr
+    assert done.stderr.rstrip().endswith(f"; the trace of what completed is in {trace}")
     assert "Traceback" not in done.stderr and done.stdout == ""
-    assert len(server.requests) == 1
+    assert len(server.requests) == requests
+    assert json.loads(trace.read_text())["graph"]["error"] in done.stderr  # the trace is there, with the error
 
 
 @pytest.mark.parametrize(
@@ -372,6 +410,303 @@ def test_cli_run_writes_no_api_key_anywhere(server: OpenAIServer, tmp_path: Path
     assert all(seen.headers["authorization"] == f"Bearer {KEY}" for seen in server.requests)  # it was used
     assert any(name.endswith(".journal.jsonl") for name in seen_mid_run), seen_mid_run
     assert not any(seen_mid_run.values()), seen_mid_run
+
+
+# -- what real servers do: failures that cannot heal, dead servers, llama.cpp's output mode ----
+
+LLAMA_FILE = "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"
+
+
+def refused_url() -> str:
+    """A base URL where nothing listens: every connection is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def call_of(trace: Trace, question: str) -> dict[str, Any]:
+    return next(c for c in calls(trace) if c["input"]["question"] == question)
+
+
+@pytest.mark.anyio
+async def test_a_server_rejecting_json_schema_gets_the_schema_in_json_object_for_the_rest_of_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # llama-cpp-python's server: a 500 carrying FastAPI's validation error for response_format json_schema
+    responder = llama_cpp_python(hch_responder(TREE, combine))
+    with OpenAIServer(responder, models={LLAMA_FILE}, ignore_model=True) as server:
+        chosen = policy(server, model="qwen2.5-0.5b-instruct-q4_k_m")
+        cache = CallCache(tmp_path / "cache.sqlite")
+        result = await run("What is 1+2+3+4?", chosen, call_cache=cache)
+        assert (result.answer, result.status) == ("10", "ok")
+        kinds = [seen.body["response_format"]["type"] for seen in server.requests]
+        assert kinds == ["json_schema", "json_object", "json_object", "json_object", "json_object"]  # one rejection
+        assert server.requests[0].status == 500 and all(seen.status == 200 for seen in server.requests[1:])
+        assert all(seen.body["response_format"]["schema"] == ACTION_SCHEMA for seen in server.requests[1:])
+        root = call_of(result.trace, "What is 1+2+3+4?")  # the first call: rejected once, then sent in the new mode
+        assert [(a["status"], a["outcome"]) for a in root["attempts"]] == [(500, "fallback"), (200, "ok")]
+        assert "validation error" in root["attempts"][0]["error"] and "json_schema" in root["attempts"][0]["error"]
+        assert all(c["raw"]["output"] == "json_object_schema" for c in calls(result.trace))  # the mode used, recorded
+        assert all(len(c["attempts"]) == 1 for c in calls(result.trace) if c is not root)  # later calls: at once
+        note = capsys.readouterr().err
+        assert note.count("\n") == 1 and "rejected a json_schema response_format as unsupported" in note
+        assert "`output: json_object_schema`" in note
+        server.requests.clear()
+        again = await run("What is 1+2+3+4?", chosen, call_cache=cache)  # the cache key is the preset's mode
+        cache.close()
+        assert again.answer == "10" and server.requests == []
+
+
+@pytest.mark.anyio
+async def test_an_explicit_output_mode_the_server_rejects_stops_the_run_saying_what_to_set(tmp_path: Path) -> None:
+    def lm_studio(seen: Seen) -> Step:  # rejects json_object, as LM Studio does
+        if seen.body.get("response_format", {}).get("type") == "json_object":
+            return Step.error(400, "'response_format.type' must be 'json_schema' or 'text'")
+        return Step.answer("3")
+
+    preset = tmp_path / "llama.yaml"
+    preset.write_text("system: s\ntemplate: 'Your question: ${question}'\noutput: json_object_schema\n")
+    with OpenAIServer(lm_studio) as server, pytest.raises(RunAborted) as caught:
+        await run("What is 1+2?", policy(server, preset=str(preset)), depth=0)
+    assert len(server.requests) == 1  # not retried, no fallback from a mode chosen in the preset
+    message = str(caught.value)
+    assert "does not support a json_object response_format with a schema (400: 'response_format.type'" in message
+    assert message.endswith("set `output:` in the preset to json_schema or prompt") and "\n" not in message
+
+
+@pytest.mark.anyio
+async def test_a_server_rejecting_both_schema_modes_stops_the_run_at_the_second_request() -> None:
+    def no_formats(seen: Seen) -> Step:  # an old llama-server: a 500 for json_schema, and no schema in json_object
+        if "response_format" in seen.body:
+            got = seen.body["response_format"]["type"]
+            return Step.error(500, f'response_format type must be one of "text", but got: {got}')
+        return Step.answer("3")
+
+    with OpenAIServer(no_formats) as server, pytest.raises(RunAborted) as caught:
+        await run("What is 1+2?", policy(server), depth=0)
+    assert [seen.body["response_format"]["type"] for seen in server.requests] == ["json_schema", "json_object"]
+    message = str(caught.value)
+    assert "does not support a json_schema response_format nor a json_object response_format with a schema" in message
+    assert message.endswith("set `output:` in the preset to prompt")
+
+
+@pytest.mark.anyio
+async def test_a_500_repeated_identically_is_not_retried_further(server: OpenAIServer) -> None:
+    # llama-server at temperature 0: a constrained reply cut off at max_tokens is the same 500 every time
+    server.inject(lambda seen: question_of(seen) == "What is 1+2?", *[Step.llama_server_cut_off()] * FAST.max_attempts)
+    result = await run("What is 1+2+3+4?", policy(server))
+    failed = call_of(result.trace, "What is 1+2?")
+    assert [(a["status"], a["outcome"]) for a in failed["attempts"]] == [(500, "retry"), (500, "failed")]  # not 4
+    node = next(d for _, d in result.trace.workspaces() if d["question"] == "What is 1+2?")
+    assert node["status"] == "error" and "the same 500 2 times, so it is not retried further" in node["error"]
+    assert "peg-native format" in node["error"] and "raise max_tokens in the preset's settings" in node["error"]
+    assert result.status == "ok" and result.answer == "?"  # only that node failed; the root went on
+
+
+@pytest.mark.anyio
+async def test_different_500s_are_retried_as_before(server: OpenAIServer) -> None:
+    server.inject('"What is 1+2?"', Step.error(500, "busy (request 1)"), Step.error(500, "busy (request 2)"))
+    result = await run("What is 1+2+3+4?", policy(server))
+    assert result.answer == "10"
+    assert [a["outcome"] for a in call_of(result.trace, "What is 1+2?")["attempts"]] == ["retry", "retry", "ok"]
+
+
+@pytest.mark.anyio
+async def test_a_request_body_the_server_rejects_as_invalid_stops_the_run() -> None:
+    def strict_types(seen: Seen) -> Step:  # llama-cpp-python validates every field; a bad setting is a 500
+        error = {"type": "float_parsing", "loc": ("body", "temperature"), "msg": "Input should be a valid number"}
+        return Step.error(500, f"1 validation error:\n  {error}")
+
+    expected = r"rejected the request as invalid \(500: 1 validation error: .*settings"
+    with OpenAIServer(strict_types) as server, pytest.raises(RunAborted, match=expected):
+        await run("What is 1+2?", policy(server, settings={"temperature": "hot"}), depth=0)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_request_that_hangs_times_out_and_is_retried_to_the_budget(server: OpenAIServer) -> None:
+    server.inject(lambda seen: question_of(seen) == "What is 1+2?", *[Step(hang=True)] * FAST.max_attempts)
+    result = await run("What is 1+2+3+4?", policy(server, request_timeout=0.2))
+    attempts = call_of(result.trace, "What is 1+2?")["attempts"]
+    assert [a["outcome"] for a in attempts] == ["retry", "retry", "retry", "failed"]  # all 4 of FAST's
+    assert all(a["status"] is None and "request timeout" in a["error"] for a in attempts)
+    assert result.status == "ok" and result.answer == "?"  # a server that has answered is slow, not dead
+
+
+@pytest.mark.anyio
+async def test_a_server_that_accepts_and_never_answers_is_retried_then_taken_for_dead() -> None:
+    with OpenAIServer(lambda seen: Step(hang=True), hang_seconds=10) as server, pytest.raises(RunAborted) as caught:
+        await run("What is 1+2?", policy(server, request_timeout=0.2), depth=0)
+    attempts = caught.value.attempts
+    assert [a["outcome"] for a in attempts] == ["retry", "retry", "failed"]  # timed out, retried, stopped
+    assert all(a["status"] is None and "request timeout" in a["error"] for a in attempts)
+    assert len(server.requests) == 3 < FAST.max_attempts
+    assert "is unreachable: 3 requests in a row got no reply (accepted, but no reply within the request " \
+           "timeout of 0.2s; if it is only slow, raise --request-timeout)" in str(caught.value)
+
+
+def test_the_default_preset_retries_a_request_that_times_out_several_times(capsys: pytest.CaptureFixture[str]) -> None:
+    preset = presets.load()
+    assert preset.retry.timed_out_attempts(preset.request_timeout) >= 3
+    LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", environ={})
+    assert capsys.readouterr().err == ""  # nothing to warn about
+
+
+def test_a_request_timeout_that_uses_the_whole_retry_budget_is_warned_about(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", request_timeout=240, environ={})
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and warning.startswith("hch: warning: a request that times out")
+    assert "retry.max_seconds 240s" in warning and "lower --request-timeout" in warning
+    LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", request_timeout=240, environ={},
+              retry=Retry(max_attempts=1))  # no retries wanted: nothing to warn about
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.anyio
+async def test_refused_connections_stop_the_run_through_the_breaker(tmp_path: Path) -> None:
+    url = refused_url()
+    chosen = LLMPolicy(model="m", base_url=url, retry=FAST, request_timeout=5.0, environ={})
+    with pytest.raises(RunAborted) as caught:
+        await run("What is 1+2+3+4?", chosen, trace_path=tmp_path / "t.json")
+    message = str(caught.value)
+    assert message.startswith(f"{url} is unreachable: 3 requests in a row got no reply (connection refused)")
+    assert "Start it, or fix --base-url/OPENAI_BASE_URL" in message and "\n" not in message
+    trace = json.loads((tmp_path / "t.json").read_text())
+    (call,) = [n for n in trace["nodes"] if n["kind"] == "call"]
+    assert len(call["attempts"]) == FAST.max_connection_failures < FAST.max_attempts  # stopped before its budget
+    assert [a["outcome"] for a in call["attempts"]] == ["retry", "retry", "failed"]
+    assert trace["graph"]["error"] == message
+
+
+CHAIN: dict[str, list[str] | str] = {"a": ["b"], "b": ["c"], "c": "1"}
+
+
+@pytest.mark.anyio
+async def test_a_server_that_dies_mid_run_stops_the_run_within_the_breakers_count() -> None:
+    def crash_at_c(seen: Seen) -> Step | str:
+        return Step(crash=True) if question_of(seen) == "c" else hch_responder(CHAIN)(seen)
+
+    expected = "is unreachable: 3 requests in a row got no reply"
+    with OpenAIServer(crash_at_c) as server, pytest.raises(RunAborted, match=expected) as caught:
+        await run("a", policy(server), depth=3)
+    assert [question_of(seen) for seen in server.requests] == ["a", "b", "c"]  # then nothing reached it
+    failed = caught.value.attempts
+    assert len(failed) == 3 and all(a["status"] is None and "connection error" in a["error"] for a in failed)
+
+
+@pytest.mark.anyio
+async def test_a_server_gone_bad_stops_a_wide_run_with_few_attempts_in_all(tmp_path: Path) -> None:
+    # From the first leaf on, every connection is dropped without a reply (a dead backend behind a
+    # listening socket, so each attempt still reaches the server and is counted there).
+    gone = threading.Event()
+
+    def dead_from_a_leaf(seen: Seen) -> Step | str:
+        if question_of(seen) == "part 0.0":
+            gone.set()
+        return Step(drop=True) if gone.is_set() else hch_responder(WIDE, combine)(seen)
+
+    with OpenAIServer(dead_from_a_leaf) as server, pytest.raises(RunAborted, match="is unreachable: 3 requests"):
+        await run("root", policy(server, max_concurrency=3), depth=3, trace_path=tmp_path / "t.json")
+    dropped = [seen for seen in server.requests if seen.status is None]
+    # 3 failures in a row open the breaker; around them, at most the other 2 requests in flight can
+    # fail (or succeed, resetting the count) once each, and no attempt starts after it opens.
+    # Without it, each of the 16 leaves would have been tried FAST.max_attempts times.
+    assert 3 <= len(dropped) <= 3 + 2 * 2 < 16 * FAST.max_attempts
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert trace["graph"]["status"] == "interrupted" and "is unreachable" in trace["graph"]["error"]
+
+
+@pytest.mark.anyio
+async def test_after_the_breaker_opened_the_next_run_tries_one_request_first() -> None:
+    down = threading.Event()
+    down.set()
+
+    def flaky(seen: Seen) -> Step | str:
+        return Step(drop=True) if down.is_set() else hch_responder(TREE, combine)(seen)
+
+    with OpenAIServer(flaky) as server:
+        chosen = policy(server)
+        with pytest.raises(RunAborted, match="3 requests in a row"):
+            await run("What is 1+2+3+4?", chosen)
+        assert len(server.requests) == 3
+        with pytest.raises(RunAborted, match="4 requests in a row"):  # still down: stopped at once
+            await run("What is 1+2+3+4?", chosen)
+        assert len(server.requests) == 4
+        down.clear()  # back up: the first reply closes the breaker
+        assert (await run("What is 1+2+3+4?", chosen)).answer == "10"
+
+
+def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_1(tmp_path: Path) -> None:
+    preset = tmp_path / "fast.yaml"
+    preset.write_text(
+        "system: s\ntemplate: 'Your question: ${question}'\n"
+        "retry: {max_attempts: 6, initial_wait: 0.01, max_wait: 0.05, jitter: 0.01}\n"
+    )
+    url = refused_url()
+    done = cli(tmp_path, "What is 1+2?", "--policy", "llm", "--model", "m", "--base-url", url, "--preset", str(preset),
+               "--trace", str(tmp_path / "t.json"))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"hch: error: {url} is unreachable: 3 requests")
+    assert done.stderr.rstrip().endswith(f"the trace of what completed is in {tmp_path / 't.json'}")
+    (call,) = [n for n in json.loads((tmp_path / "t.json").read_text())["nodes"] if n["kind"] == "call"]
+    assert len(call["attempts"]) == 3  # of the 6 the preset allows
+
+
+@pytest.mark.anyio
+async def test_a_wrong_model_name_on_a_server_that_ignores_it_is_caught_by_its_model_list() -> None:
+    with OpenAIServer(hch_responder(TREE, combine), models={LLAMA_FILE}, ignore_model=True) as server:
+        with pytest.raises(RunAborted, match=rf"does not serve model 'gpt-4o': its /models lists '{LLAMA_FILE}'"):
+            await run("What is 1+2+3+4?", policy(server, model="gpt-4o"))
+        assert server.requests == []
+        for name in (LLAMA_FILE, "qwen2.5-0.5b-instruct-q4_k_m.gguf", "qwen2.5-0.5b-instruct-q4_k_m"):
+            assert (await run("What is 1+2+3+4?", policy(server, model=name))).answer == "10"
+
+
+@pytest.mark.anyio
+async def test_the_model_list_is_read_once_per_policy_and_skipped_where_absent_or_unwanted(tmp_path: Path) -> None:
+    with OpenAIServer(hch_responder(TREE, combine), models={"m"}) as server:
+        chosen = policy(server, model="m")
+        await run("What is 1+2+3+4?", chosen)
+        await run("What is 3+4?", chosen)
+        assert server.model_lookups == 1 and len(server.requests) == 5
+    unwanted = tmp_path / "proxy.yaml"
+    unwanted.write_text("system: s\ntemplate: 'Your question: ${question}'\ncheck_model: false\n")
+    with OpenAIServer(hch_responder(TREE, combine), models={"m"}, ignore_model=True) as server:
+        assert (await run("What is 3+4?", policy(server, model="routed", preset=str(unwanted)), depth=0)).answer == "7"
+        assert server.model_lookups == 0
+    with OpenAIServer(hch_responder(TREE, combine)) as server:  # no /v1/models at all: a 404, skipped silently
+        assert (await run("What is 3+4?", policy(server, model="anything"), depth=0)).answer == "7"
+
+
+@pytest.mark.parametrize(
+    ("model", "listed", "expected"),
+    [
+        ("llama3.2", ["llama3.2:latest"], True),  # Ollama's default tag
+        ("llama3.2:1b", ["llama3.2:latest"], False),
+        ("qwen", ["/models/qwen.gguf"], True),
+        ("gpt-4o-mnii", ["gpt-4o-mini", "gpt-4o"], False),
+    ],
+)
+def test_model_listed(model: str, listed: list[str], expected: bool) -> None:
+    assert model_listed(model, listed) is expected
+
+
+@pytest.mark.anyio
+async def test_a_reask_quotes_a_bounded_excerpt_of_a_long_invalid_reply(server: OpenAIServer) -> None:
+    rambling = '{"kind": "answer", "questions": [], "answer": "' + "and then " * 2000  # cut off at max_tokens
+    server.inject(lambda seen: question_of(seen) == "What is 1+2?", Step.truncated(rambling), Step.truncated(rambling))
+    result = await run("What is 1+2+3+4?", policy(server))
+    assert result.answer == "10"
+    exchanges = call_of(result.trace, "What is 1+2?")["raw"]["exchanges"]
+    first, last = exchanges[0]["request"]["messages"], exchanges[2]["request"]["messages"]
+    quoted = [m["content"] for m in last if m["role"] == "assistant"]
+    assert len(quoted) == 2 and all(q.startswith(rambling[:REASK_EXCERPT]) for q in quoted)
+    assert all(len(q) < REASK_EXCERPT + 60 and "more characters not shown" in q for q in quoted)
+    grown = len(json.dumps(last)) - len(json.dumps(first))
+    assert grown < 2 * (REASK_EXCERPT + 600) < len(rambling)  # bounded, not max_tokens per re-ask
 
 
 # -- concurrency ---------------------------------------------------------------------------
@@ -482,3 +817,54 @@ async def test_prompt_and_json_object_modes_send_no_schema(server: OpenAIServer,
 def test_policy_errors_carry_what_was_spent() -> None:
     error = PolicyError("x")
     assert error.usage is None and error.attempts == [] and error.raw is None
+
+
+# -- copies: a vote's copies and independent copies sample with different seeds ----------------
+
+TWICE: dict[str, list[str] | str] = {"What is 1+2, twice?": ["What is 1+2?", "What is 1+2?"], "What is 1+2?": "3"}
+
+
+@pytest.mark.anyio
+async def test_a_votes_copies_send_different_seeds_and_share_one_concurrency_limit() -> None:
+    from hch.policies.vote import VotePolicy
+
+    with OpenAIServer(hch_responder(TREE, combine), api_key=KEY, models={"test-model"}) as running:
+        base = policy(running, settings={"temperature": 0.8, "seed": 7}, max_concurrency=2)
+        voted = VotePolicy(3, base)
+        result = await run("What is 1+2?", voted, depth=0)  # type: ignore[arg-type]
+        seeds = [seen.body["seed"] for seen in running.requests]
+    assert result.answer == "3" and len(seeds) == 3 and len(set(seeds)) == 3 and 7 not in seeds
+    assert all(copy._home is base for copy in voted.copies)  # type: ignore[attr-defined]
+    assert result.summary.invocations == 3 and [d["invocations"] for d in calls(result.trace)] == [3]
+    again = VotePolicy(3, policy(running, settings={"temperature": 0.8, "seed": 7}))
+    assert [c.sampling_seed(WS0) for c in again.copies] == [c.sampling_seed(WS0) for c in voted.copies]  # type: ignore[attr-defined]
+    assert policy(running, settings={"seed": 7}).sampling_seed(WS0) is None  # alone and merged: the preset's seed
+
+
+WS0 = Workspace(question="What is 1+2?", depth=0)
+
+
+@pytest.mark.anyio
+async def test_independent_copies_send_different_seeds_for_the_same_subquestion() -> None:
+    def seeds_of(copies: str) -> list[object]:
+        return [seen.body.get("seed") for seen in requests[copies] if question_of(seen) == "What is 1+2?"]
+
+    requests: dict[str, list[Seen]] = {}
+    for copies in ("independent", "merged"):
+        with OpenAIServer(hch_responder(TWICE, combine), api_key=KEY, models={"test-model"}) as running:
+            result = await run("What is 1+2, twice?", policy(running, settings={"temperature": 1.0}), depth=1,
+                               copies=copies)
+            requests[copies] = list(running.requests)
+        assert result.answer == "6"
+    independent, merged = seeds_of("independent"), seeds_of("merged")
+    assert len(independent) == 2 and len(set(independent)) == 2 and None not in independent
+    assert merged == [None]  # merged: one copy, one request, the preset's settings as they were
+
+
+def test_copies_of_copies_of_an_llm_have_seeds_of_their_own() -> None:
+    from hch.policies.vote import VotePolicy
+
+    base = LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", settings={"seed": 1})
+    nested = VotePolicy(2, VotePolicy(3, base))
+    seeds = [leaf.sampling_seed(WS0) for inner in nested.copies for leaf in inner.copies]  # type: ignore[attr-defined]
+    assert len(set(seeds)) == 6

@@ -83,3 +83,173 @@ def test_a_failed_sub_answer_is_not_read_as_a_name() -> None:
 
     with pytest.raises(PolicyError, match="failed"):
         name_of(SubAnswer(question="q", answer="boom", status="error"))
+
+
+# -- copies, correlation, noise on every action ---------------------------------------------------
+
+ASKS = 400
+
+
+def binomial_bounds(n: int, p: float, mass: float = 0.001) -> tuple[int, int]:
+    """The central interval holding all but `mass` of Binomial(n, p) (half on each side)."""
+    from math import comb
+
+    pmf = [comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
+    low, below = 0, 0.0
+    while below + pmf[low] <= mass / 2:
+        below += pmf[low]
+        low += 1
+    high, above = n, 0.0
+    while above + pmf[high] <= mass / 2:
+        above += pmf[high]
+        high -= 1
+    return low, high
+
+
+async def same_lookup_everywhere(noisy: NoisyExpertPolicy, copies: str) -> list[str]:
+    """The answers of ASKS copies of HCH_0 all asked the same look-up, at different places of one tree."""
+    from helpers import FunctionPolicy
+
+    from hch.limits import Limits
+    from hch.policies.positional import PositionalPolicy
+
+    async def asker(ws: Workspace) -> Ask | Answer:
+        return Ask(questions=[lookup("ab").question] * ASKS) if not ws.steps else Answer(answer="done")
+
+    policy = PositionalPolicy({"root": FunctionPolicy(asker, "asker"), "else": noisy})
+    result = await answer("root", depth=1, policy=policy, context=ITEM.context, copies=copies,  # type: ignore[arg-type]
+                          limits=Limits(max_asks_per_step=ASKS))
+    root = result.trace.root
+    return [result.trace.graph.nodes[child]["answer"] for child in result.trace.graph.successors(root)
+            if result.trace.graph.nodes[child]["kind"] == "workspace"] or ["<merged>"]
+
+
+async def test_independent_copies_slip_as_often_as_the_noise_rate_and_merged_ones_never_disagree() -> None:
+    right = (await make_policy("expert").act(lookup("ab")))
+    assert isinstance(right, Answer)
+    for noise in (0.1, 0.3):
+        answers = await same_lookup_everywhere(NoisyExpertPolicy(noise=noise, seed="7"), "independent")
+        assert len(answers) == ASKS  # every place is its own copy
+        wrong = sum(a != right.answer for a in answers)
+        low, high = binomial_bounds(ASKS, noise)
+        assert low <= wrong <= high, (noise, wrong, low, high)
+    merged = await hch_answers_merged(NoisyExpertPolicy(noise=0.3, seed="7"))
+    assert len(set(merged)) == 1  # one copy answered every place: never a disagreement
+
+
+async def hch_answers_merged(noisy: NoisyExpertPolicy) -> list[str]:
+    from helpers import FunctionPolicy
+
+    from hch.limits import Limits
+    from hch.policies.positional import PositionalPolicy
+
+    async def asker(ws: Workspace) -> Ask | Answer:
+        if not ws.steps:
+            return Ask(questions=[lookup("ab").question] * ASKS)
+        return Answer(answer="|".join(sub.answer for sub in ws.answers))
+
+    policy = PositionalPolicy({"root": FunctionPolicy(asker, "asker"), "else": noisy})
+    result = await answer("root", depth=1, policy=policy, context=ITEM.context, limits=Limits(max_asks_per_step=ASKS))
+    answers = result.answer.split("|")
+    assert len(answers) == ASKS and result.summary.nodes == 2
+    return answers
+
+
+async def test_correlation_one_makes_every_copy_slip_alike_and_zero_makes_them_independent() -> None:
+    right = await make_policy("expert").act(lookup("ab"))
+    assert isinstance(right, Answer)
+    together = await same_lookup_everywhere(NoisyExpertPolicy(noise=0.5, seed="3", correlation=1), "independent")
+    assert len(together) == ASKS and len(set(together)) == 1  # the shared draw: all right or all the same slip
+    apart = await same_lookup_everywhere(NoisyExpertPolicy(noise=0.5, seed="3", correlation=0), "independent")
+    low, high = binomial_bounds(ASKS, 0.5)
+    assert low <= sum(a != right.answer for a in apart) <= high
+    half = await same_lookup_everywhere(NoisyExpertPolicy(noise=0.5, seed="3", correlation=0.5), "independent")
+    shared = together[0]  # with R = 0.5 about half the copies give the shared draw's answer, the rest draw their own
+    low, high = binomial_bounds(ASKS, 0.5 + 0.5 * (0.5 if shared == right.answer else 0.5 / 63))
+    assert low <= sum(a == shared for a in half) <= high
+
+
+async def test_replicas_share_a_slip_with_correlation_one() -> None:
+    policy = NoisyExpertPolicy(noise=0.5, seed="1", correlation=1)
+    copies = [policy.replica(i) for i in range(5)]
+    for x in ("ab", "cd", "ef", "gh", "ba", "dc"):
+        assert len({str(await c.act(lookup(x))) for c in copies}) == 1
+
+
+def sum_workspace(numbers: list[int], steps: bool, copy: str = "") -> Workspace:
+    question = "What is the sum of " + ", ".join(map(str, numbers)) + "?"
+    if not steps:
+        return Workspace(question=question, depth=2, copy=copy)
+    half = len(numbers) // 2
+    subs = tuple(SubAnswer(question=f"What is the sum of {', '.join(map(str, part))}?", answer=str(sum(part)))
+                 for part in (numbers[:half], numbers[half:]))
+    return Workspace(question=question, depth=2, steps=(subs,), copy=copy)
+
+
+async def test_on_all_corrupts_combinations_and_subquestions_of_its_own_honest_action() -> None:
+    exact = make_policy("expert")
+    noisy = NoisyExpertPolicy(noise=0.3, seed="5", on="all")
+    slips = {"combination": 0, "ask": 0}
+    trials = 200
+    for i in range(trials):
+        numbers = [i, i + 1, 2 * i, 7]
+        for kind, ws in (("combination", sum_workspace(numbers, True)), ("ask", sum_workspace(numbers, False))):
+            honest, got = await exact.act(ws), await noisy.act(ws)
+            if not isinstance(got, Reply):
+                assert got == honest
+                continue
+            slips[kind] += 1
+            record = got.raw["noise"]  # type: ignore[index]
+            assert record["kind"] == kind and record["slipped"] is True
+            if isinstance(honest, Answer):
+                assert record["correct"] == honest.answer != got.action.answer  # type: ignore[union-attr]
+            else:
+                assert isinstance(got.action, Ask) and record["correct"] == honest.questions
+                differing = [(a, b) for a, b in zip(got.action.questions, honest.questions, strict=True) if a != b]
+                assert len(differing) == 1  # one subquestion asked wrongly, one number in it moved by 1
+    low, high = binomial_bounds(trials, 0.3)
+    assert all(low <= n <= high for n in slips.values()), slips
+    lookups_only = NoisyExpertPolicy(noise=1, seed="5")
+    combining = sum_workspace([1, 2, 3, 4], True)
+    assert await lookups_only.act(combining) == await exact.act(combining)
+
+
+async def test_wrong_answers_uniform_plausible_or_popular() -> None:
+    async def spread(wrong: str) -> set[str]:
+        base = NoisyExpertPolicy(noise=1, seed="9", wrong=wrong)  # type: ignore[arg-type]
+        replies = [await base.replica(i).act(lookup("ab")) for i in range(40)]
+        return {r.action.answer for r in replies if isinstance(r, Reply) and isinstance(r.action, Answer)}
+
+    right = await make_policy("expert").act(lookup("ab"))
+    uniform = await spread("uniform")
+    assert isinstance(right, Answer) and len(uniform) > 10 and right.answer not in uniform
+    assert len(await spread("plausible")) == 2  # the same two near-misses for every copy
+    assert len(await spread("popular")) == 1  # one popular wrong answer
+    assert "wrong=popular" in NoisyExpertPolicy(noise=1, wrong="popular").fingerprint
+
+
+async def test_a_checks_retry_is_the_work_done_again_with_a_fresh_draw() -> None:
+    from hch.policies.check import NOT_CONFIRMED
+
+    noisy = NoisyExpertPolicy(noise=0.5, seed="4")
+    draws = set()
+    for retry in range(1, 9):
+        refusal = NOT_CONFIRMED.format(answer="zz") + f" (retry {retry} of 8)"
+        got = await noisy.act(lookup("ab").model_copy(update={"refusal": refusal}))
+        draws.add(str(got))
+    assert len(draws) > 1  # each retry draws its slip anew (a plain refusal would be read as "guess")
+
+
+def test_new_settings_parse_and_bad_ones_are_one_line_errors() -> None:
+    noisy = make_policy("expert(noise=0.1, seed=2, on=all, wrong=popular, correlation=0.25)")
+    assert isinstance(noisy, NoisyExpertPolicy)
+    assert (noisy.on, noisy.wrong, noisy.correlation) == ("all", "popular", 0.25)
+    assert noisy.fingerprint.endswith("+noise(0.1,seed=2,on=all,wrong=popular,correlation=0.25)")
+    assert make_policy("expert(noise=0.1)").fingerprint.endswith("+noise(0.1,seed=0)")  # as before
+    for spec, message in [("expert(noise=0.1, on=asks)", "on= must be one of lookups, all"),
+                          ("expert(noise=0.1, wrong=far)", "wrong= must be one of uniform, plausible, popular"),
+                          ("expert(noise=0.1, correlation=2)", "correlation must be between 0 and 1"),
+                          ("expert(noise=0.1, correlation=x)", "correlation must be a number")]:
+        with pytest.raises(PolicySpecError, match=message) as caught:
+            make_policy(spec)
+        assert "\n" not in str(caught.value)

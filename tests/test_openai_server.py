@@ -8,7 +8,15 @@ import threading
 import openai
 import pytest
 
-from hch.testing.openai_server import OpenAIServer, Seen, Step, hch_responder, question_of, subanswers_of
+from hch.testing.openai_server import (
+    OpenAIServer,
+    Seen,
+    Step,
+    hch_responder,
+    llama_cpp_python,
+    question_of,
+    subanswers_of,
+)
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Your question: \"hi\""}]
 
@@ -131,3 +139,63 @@ def test_hch_responder_reads_the_default_template() -> None:
     assert json.loads(leaf.content or "")["answer"] == "1"
     with pytest.raises(ValueError, match="no 'Your question:' line"):
         question_of(seen("hello"))
+
+
+# -- the ways of real servers ------------------------------------------------------------------
+
+
+def test_llama_cpp_python_rejects_json_schema_with_its_500_and_takes_a_schema_in_json_object() -> None:
+    with OpenAIServer(llama_cpp_python(lambda seen: Step.answer("ok")), models={"m.gguf"}, ignore_model=True) as server:
+        schema = {"type": "object"}
+        with pytest.raises(openai.InternalServerError) as caught:
+            client(server).chat.completions.create(
+                model="m", messages=MESSAGES,  # type: ignore[arg-type]
+                response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+            )
+        ok = client(server).chat.completions.create(
+            model="m", messages=MESSAGES, extra_body={"response_format": {"type": "json_object", "schema": schema}},  # type: ignore[arg-type]
+        )
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] == "internal_server_error" and body["code"] is None
+    message = body["message"]
+    assert message.startswith("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format',")
+    assert "'input': 'json_schema'" in message and "POST /v1/chat/completions" in message
+    assert ok.choices[0].finish_reason == "stop"
+
+
+def test_llama_server_cut_off_is_its_500_body() -> None:
+    with OpenAIServer(lambda seen: Step.llama_server_cut_off()) as server, pytest.raises(
+        openai.InternalServerError
+    ) as caught:
+        client(server).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+    assert caught.value.body == {
+        "code": 500, "message": "The model produced output that does not match the expected peg-native format",
+        "type": "server_error",
+    }
+
+
+def test_models_are_listed_ignored_or_absent() -> None:
+    with OpenAIServer(models={"b", "a"}) as server:
+        assert [model.id for model in client(server).models.list()] == ["a", "b"]
+        with pytest.raises(openai.NotFoundError):
+            client(server).chat.completions.create(model="x", messages=MESSAGES)  # type: ignore[arg-type]
+        server.ignore_model = True  # llama.cpp: any name is served by the model loaded
+        assert client(server).chat.completions.create(model="x", messages=MESSAGES).choices  # type: ignore[arg-type]
+        server.list_models = False
+        with pytest.raises(openai.NotFoundError):
+            client(server).models.list()
+    assert server.model_lookups == 1
+    with OpenAIServer() as server, pytest.raises(openai.NotFoundError):
+        client(server).models.list()
+
+
+def test_a_crash_drops_the_request_and_refuses_what_follows() -> None:
+    with OpenAIServer(lambda seen: Step(crash=True) if len(server.requests) == 2 else Step.answer("x")) as server:
+        client(server).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+        with pytest.raises(openai.APIConnectionError):
+            client(server).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+        assert server.dead.is_set()
+        for _ in range(2):  # dropped while it goes down, refused once it is gone
+            with pytest.raises(openai.APIConnectionError):
+                client(server).chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+    assert [seen.status for seen in server.requests] == [200, None]

@@ -147,3 +147,26 @@ def test_an_llm_run_replays_offline_and_another_model_at_one_node_shows_where_it
         assert len(other.requests) == 2  # the swapped node, then the root's final call (the fallback)
     assert report.diff.first is not None and report.diff.first.node_a == node
     assert report.diff.first.what == "call 1 output" and report.answer == "11"
+
+
+def test_a_replayed_vote_keeps_its_invocations_and_independent_copies_replay_in_their_mode() -> None:
+    from hch.policy_spec import make_policy
+
+    policy = make_policy("check(vote(3, expert(noise=0.2, on=all)), expert(noise=0.2, seed=5))")
+    recorded = hch.answer_sync("What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?", depth=3, policy=policy,
+                               copies="independent")
+    report, trace = anyio.run(replay, recorded.trace)
+    assert report.reproduced, report.text()
+    assert trace.meta["copies"] == "independent"
+    def invocations(of: Trace) -> list[int]:
+        return sorted(d["invocations"] for _, d in of.calls())
+
+    assert invocations(trace) == invocations(recorded.trace)
+    assert trace.meta["summary"]["invocations"] == recorded.summary.invocations > recorded.summary.policy_calls
+
+
+def test_a_trace_with_an_unknown_copies_mode_is_a_one_line_error() -> None:
+    recorded = hch.answer_sync("What is the sum of 1, 2?", depth=1)
+    recorded.trace.meta["copies"] = "several"
+    with pytest.raises(TraceError, match="recorded copies mode 'several'"):
+        anyio.run(replay, recorded.trace)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import anyio
@@ -67,14 +68,71 @@ async def test_figures_match_a_case_worked_by_hand(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list(TASKS))
-async def test_a_full_sweep_costs_little_more_than_its_deepest_run(tmp_path: Path, name: str) -> None:
+async def test_an_early_guess_sweep_costs_little_more_than_its_deepest_run(tmp_path: Path, name: str) -> None:
     items = get_task(name).generate(24, seed=4)
-    deepest = await sweep(items, tmp_path / "alone", [6])
-    everything = await sweep(items, tmp_path / "all", list(range(7)))
+    early = ExpertPolicy(early_guess=True)
+    deepest = await sweep(items, tmp_path / "alone", [6], policy=early)
+    everything = await sweep(items, tmp_path / "all", list(range(7)), policy=early)
     alone_calls = sum(r.calls_made for r in deepest.records)
     assert everything.calls_made <= 1.1 * alone_calls + 7 * len(items)
     same = {r.id: (r.answer, r.status) for r in everything.records if r.depth == 6}
     assert same == {r.id: (r.answer, r.status) for r in deepest.records}
+
+
+class Distinct:
+    """The honest expert, counting how often each distinct workspace is acted on."""
+
+    def __init__(self) -> None:
+        self.inner = ExpertPolicy()
+        self.fingerprint = self.inner.fingerprint
+        self.depth_stable = True
+        self.seen: Counter[str] = Counter()
+
+    async def act(self, workspace: Workspace) -> Action:
+        self.seen[call_key(self.fingerprint, workspace)] += 1
+        return await self.inner.act(workspace)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+async def test_an_honest_full_sweep_repeats_no_call_and_agrees_with_its_deepest_run(tmp_path: Path, name: str) -> None:
+    items = get_task(name).generate(12, seed=4)
+    deepest = await sweep(items, tmp_path / "alone", [6])
+    counting = Distinct()
+    everything = await sweep(items, tmp_path / "all", list(range(7)), policy=counting)
+    assert everything.calls_made == sum(counting.seen.values()) > 0
+    assert max(counting.seen.values()) == 1  # the subtree cache serves every repeated workspace
+    same = {r.id: (r.answer, r.status) for r in everything.records if r.depth == 6}
+    assert same == {r.id: (r.answer, r.status) for r in deepest.records}
+
+
+@pytest.mark.parametrize(
+    "name", ["permutation-powering", "sequential-assignments", "wildcard-search", "shortest-path", "union-find"]
+)
+async def test_with_hidden_facts_each_paper_task_is_exact_from_its_required_depth_and_guesses_below(
+    tmp_path: Path, name: str
+) -> None:
+    items = get_task(name).generate(10, seed=6, max_depth=4, facts="hidden")
+    settings = SweepConfig(source="test", questions=0, depths=list(range(6)), policy="expert", facts="hidden")
+    outcome = await run_sweep(items, settings, {1: ExpertPolicy()}, tmp_path)
+    assert len(outcome.records) == 60 and len({r.required_depth for r in outcome.records}) >= 3
+    for record in outcome.records:
+        assert record.required_depth is not None
+        if record.depth >= record.required_depth:
+            assert (record.correct, record.status) == (True, "ok"), record
+        else:
+            assert record.status == "guess", record
+    assert json.loads((tmp_path / "config.json").read_text())["facts"] == "hidden"
+    trace = json.loads((tmp_path / outcome.records[-1].trace).read_text())
+    assert trace["graph"]["facts"] == "hidden"
+    shown = SweepConfig(source="test", questions=0, depths=list(range(6)), policy="expert")
+    with pytest.raises(SweepError, match="holds a different sweep"):
+        await run_sweep(items, shown, {1: ExpertPolicy()}, tmp_path)
+
+
+async def test_hidden_facts_refuse_questions_without_a_tasks_facts(tmp_path: Path) -> None:
+    settings = SweepConfig(source="test", questions=0, depths=[1], policy="expert", facts="hidden")
+    with pytest.raises(SweepError, match="question pair: facts hidden needs a task's facts"):
+        await run_sweep(HAND, settings, {1: ExpertPolicy()}, tmp_path)
 
 
 class Gate:

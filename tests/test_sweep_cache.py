@@ -9,6 +9,7 @@ import pytest
 from hch.engine import answer
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
+from hch.facts import Facts
 from hch.policy import Policy
 from hch.subtree_cache import SubtreeCache
 from hch.sweep_cache import SweepCache, stable_fingerprints
@@ -19,14 +20,21 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.mark.parametrize("name", list(TASKS))
-@pytest.mark.parametrize("policy", [ExpertPolicy(), NoisyExpertPolicy(noise=0.1, seed="2")], ids=["exact", "noisy"])
-async def test_shared_runs_answer_like_standalone_runs(name: str, policy: Policy) -> None:
-    items = get_task(name).generate(7, seed=11)
+@pytest.mark.parametrize(
+    "policy", [ExpertPolicy(), ExpertPolicy(early_guess=True), NoisyExpertPolicy(noise=0.1, seed="2")],
+    ids=["exact", "early-guess", "noisy"],
+)
+@pytest.mark.parametrize("facts", ["shown", "hidden"])
+async def test_shared_runs_answer_like_standalone_runs(name: str, policy: Policy, facts: Facts) -> None:
+    if facts == "hidden" and TASKS[name].oracle is None:
+        pytest.skip(f"{name} has no facts to hide")
+    items = get_task(name).generate(7, seed=11, facts=facts)
     cache = SweepCache(stable_fingerprints(policy, range(7)))
     for item in items:
         for depth in (6, 3, 5, 1, 0, 2):  # any order: reuse must not depend on it
-            shared = await answer(item.question, depth=depth, policy=policy, context=item.context, subtree_cache=cache)
-            alone = await answer(item.question, depth=depth, policy=policy, context=item.context)
+            shared = await answer(item.question, depth=depth, policy=policy, context=item.context, subtree_cache=cache,
+                                  facts=facts)
+            alone = await answer(item.question, depth=depth, policy=policy, context=item.context, facts=facts)
             assert (shared.answer, shared.status) == (alone.answer, alone.status), (item.question, depth)
             depths = [data["depth"] for _, data in shared.trace.workspaces()]
             assert shared.trace.graph.nodes[shared.trace.root]["depth"] == depth and min(depths) >= 0

@@ -60,4 +60,15 @@ def test_calls_per_policy_are_listed_when_several_policies_acted() -> None:
     trace = hch.answer_sync(SUM, depth=3, policy=make_policy("root=expert(list),else=expert")).trace
     stats = compute(trace)
     assert len(stats.calls_per_policy) == 2 and sum(stats.calls_per_policy.values()) == 10
-    assert "  2 calls: expert(list@2)" in stats.text()
+    assert "  2 calls: expert(list@3)" in stats.text()
+
+
+def test_invocations_and_unverified_answers_show_when_there_are_any() -> None:
+    from hch.policy_spec import make_policy
+
+    plain = compute(hch.answer_sync("What is the sum of 1, 2, 3, 4?", depth=2).trace).text()
+    assert "invocations" not in plain and "unverified" not in plain
+    voted = hch.answer_sync("What is the sum of 1, 2, 3, 4?", depth=2, policy=make_policy("vote(3, expert)"))
+    assert "policy calls: 4 made, 0 from the call cache; subtree reuses: 0; 12 policy invocations made" in (
+        compute(voted.trace).text()
+    )

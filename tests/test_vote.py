@@ -7,7 +7,7 @@ from hch.engine import answer
 from hch.errors import PolicyError, PolicySpecError
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.positional import PositionalPolicy
-from hch.policies.vote import PositionalVote, VotePolicy, vote
+from hch.policies.vote import PanelVote, PositionalPanel, PositionalVote, VotePolicy, panel, vote
 from hch.policy import resolve
 from hch.policy_spec import make_policy
 from hch.tasks import get_task
@@ -87,11 +87,95 @@ def test_specs_and_positions() -> None:
     inner = make_policy("vote(3, expert(noise=0.1, seed=2))")
     assert isinstance(inner, VotePolicy) and "noise(0.1,seed=2)" in inner.fingerprint
     assert len({c.fingerprint for c in inner.copies}) == 3
-    for bad in ("vote", "vote:0", "vote(x)"):
+    for bad in ("vote", "vote:0", "vote(0, expert)", "vote(-2, expert)", "vote(1.5)"):
         with pytest.raises(PolicySpecError, match="vote needs a number of copies"):
             make_policy(bad)
+    with pytest.raises(PolicySpecError, match="unknown policy 'x'"):
+        make_policy("vote(x)")  # not a number: a vote over policies, and x is none
     mixed = make_policy("vote(3, root=expert,else=expert(noise=0.5))")
     assert isinstance(mixed, PositionalVote)
     assert "noise" not in resolve(mixed, 2, True).fingerprint
     assert "noise(0.5" in resolve(mixed, 1, False).fingerprint
     assert isinstance(mixed.inner, PositionalPolicy)
+
+
+# -- a vote over different policies; invocations ----------------------------------------------
+
+
+class Says:
+    """Always answers `text`."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.fingerprint = text, f"says({text})"
+
+    async def act(self, workspace: Workspace) -> Action:
+        return Answer(answer=self.text)
+
+
+async def test_a_vote_over_different_policies_takes_their_majority_with_the_tie_rule() -> None:
+    reply = await PanelVote([Says("x"), Says("y"), Says("y")]).act(WS)
+    record = reply.raw["vote"]  # type: ignore[index]
+    assert reply.action == Answer(answer="y") and reply.invocations == 3
+    assert record["counts"] == {"answer: x": 1, "answer: y": 2} and record["winner_copy"] == 1
+    tied = await PanelVote([Says("x"), Says("y")]).act(WS)
+    assert tied.action == Answer(answer="x") and tied.raw["vote"]["tie"] is True  # type: ignore[index]
+    assert PanelVote([Says("x"), Says("y")]).fingerprint == "vote(says(x),says(y))"
+
+
+async def test_a_vote_of_the_exact_and_noisy_experts_is_right_where_the_exact_one_is_outvoted_never() -> None:
+    items = get_task("wildcard-search").generate(10, seed=4)
+    spec = make_policy("vote(expert, expert(noise=0.3, seed=1), expert(noise=0.3, seed=2))")
+    assert isinstance(spec, PanelVote)
+    assert len({c.fingerprint for c in spec.copies}) == 3  # identical members would still be separate copies
+    alone = make_policy("expert(noise=0.3, seed=1)")
+    right = {"panel": 0, "alone": 0}
+    for item in items:
+        for name, policy in (("panel", spec), ("alone", alone)):
+            result = await answer(item.question, depth=6, policy=policy, context=item.context)
+            right[name] += result.answer == item.answer
+            if name == "panel":
+                calls = [d for _, d in result.trace.calls()]
+                assert all(c["invocations"] == 3 for c in calls)
+                assert result.summary.invocations == 3 * result.summary.policy_calls
+    assert right["panel"] > right["alone"]
+
+
+async def test_nested_votes_count_every_base_invocation_and_a_failed_copy_too() -> None:
+    nested = vote(3, vote(2, Fixed(["a", "a", "a"])))
+    assert isinstance(nested, VotePolicy)
+    reply = await nested.act(WS)
+    assert reply.invocations == 6
+    failing = await VotePolicy(3, Fixed([RuntimeError("down"), "z", "z"])).act(WS)
+    assert failing.invocations == 3
+    result = await answer("What is the sum of 1, 2, 3, 4?", depth=2, policy=make_policy("vote(2, vote(3, expert))"))
+    assert {d["invocations"] for _, d in result.trace.calls()} == {6}
+    assert result.summary.invocations == 6 * result.summary.policy_calls
+    assert f"{result.summary.policy_calls} policy calls ({result.summary.invocations} invocations)" in (
+        result.summary.line()
+    )
+
+
+def test_a_vote_over_policies_parses_and_resolves_positions() -> None:
+    mixed = make_policy("vote(expert, expert(noise=0.1))")
+    assert isinstance(mixed, PanelVote) and len(mixed.members) == 2
+    assert make_policy("vote(expert)").fingerprint.startswith("expert(")  # one member is that member
+    with pytest.raises(PolicySpecError, match="vote over a positional spec needs a count"):
+        make_policy("vote(root=expert,else=expert)")
+    with pytest.raises(PolicySpecError, match="empty member"):
+        make_policy("vote(expert,,expert)")
+    positional = panel([PositionalPolicy({"root": Says("r"), "else": Says("e")}), Says("e")])
+    assert isinstance(positional, PositionalPanel)
+    leaf = resolve(positional, 1, False)
+    assert isinstance(leaf, PanelVote) and [m.fingerprint for m in leaf.members] == ["says(e)", "says(e)"]
+
+
+def test_nested_votes_and_checks_in_a_vote_are_independent_copies_all_the_way_down() -> None:
+    nested = make_policy("vote(2, vote(3, expert(noise=0.1, seed=1)))")
+    assert isinstance(nested, VotePolicy)
+    leaves = [leaf.fingerprint for inner in nested.copies for leaf in inner.copies]  # type: ignore[attr-defined]
+    assert len(leaves) == len(set(leaves)) == 6
+    checks = make_policy("vote(3, check(expert(noise=0.1, seed=1), expert(noise=0.1, seed=2)))")
+    assert isinstance(checks, VotePolicy)
+    assert len({c.fingerprint for c in checks.copies}) == 3
+    panels = make_policy("vote(2, vote(expert(noise=0.1), expert(noise=0.2)))")
+    assert isinstance(panels, VotePolicy) and len({c.fingerprint for c in panels.copies}) == 2

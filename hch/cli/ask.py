@@ -14,7 +14,9 @@ from rich.console import Console
 from hch.cli import app
 from hch.cli.options import (
     cache_options,
+    copies_option,
     depth_option,
+    facts_option,
     limit_options,
     limits_from,
     llm_options,
@@ -23,9 +25,11 @@ from hch.cli.options import (
     policy_option,
 )
 from hch.cli.render import plain, tree_view
-from hch.engine import Result, answer
-from hch.errors import Stopped
+from hch.engine import Copies, Result, answer
+from hch.errors import RunAborted, Stopped
+from hch.facts import Facts
 from hch.policy_spec import make_policy
+from hch.tasks import visible_context
 
 
 @app.command()
@@ -33,30 +37,38 @@ from hch.policy_spec import make_policy
 @depth_option
 @policy_option
 @click.option("--context", default="", help="Shared context every node sees (text, or @FILE).")
+@facts_option
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the trace (default: a new file under traces/).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the answer.")
+@copies_option
 @cache_options
 @limit_options
 @llm_options
-def ask(question: str, depth: int, policy: str, context: str, trace_path: Path | None,
-        as_json: bool, quiet: bool, cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
+def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trace_path: Path | None,
+        as_json: bool, quiet: bool, copies: Copies, cache: Path, no_cache: bool, fail_fast: bool,
+        **flags: Any) -> None:
     """Answer QUESTION with HCH_n; print the answer, its tree, a summary and the trace path."""
     chosen = make_policy(policy, flags)
+    context = read_context(context)
+    if facts == "hidden":
+        visible_context(context)  # a context that is no task's facts: one line, before any file is made
     trace_path = trace_path or new_trace_path(question)
     call_cache = open_cache(cache, no_cache)
     try:
         result = anyio.run(
             lambda: answer(
-                question, depth=depth, policy=chosen, context=read_context(context), limits=limits_from(flags),
+                question, depth=depth, policy=chosen, context=context, limits=limits_from(flags),
                 call_cache=call_cache, trace_path=trace_path, fail_fast=fail_fast,
-                meta={"policy_spec": policy},
+                meta={"policy_spec": policy}, facts=facts, copies=copies,
             )
         )
     except (KeyboardInterrupt, Stopped):  # Ctrl-C anywhere, or Ctrl-D / quit at a human's prompt
         print(f"hch: interrupted; the trace of what completed is in {trace_path}", file=sys.stderr)
         sys.exit(130)
+    except RunAborted as exc:  # still one line, now saying where the trace went
+        raise RunAborted(f"{exc}; the trace of what completed is in {trace_path}") from None
     finally:
         if call_cache is not None:
             call_cache.close()

@@ -36,6 +36,11 @@ policy_option = click.option(
     "--policy", "-p", default="expert", show_default=True,
     help="Policy spec: expert, llm, human, script:FILE, ... (see README).",
 )
+facts_option = click.option(
+    "--facts", type=click.Choice(["shown", "hidden"]), default="shown", show_default=True,
+    help="shown: every node sees the task's facts; hidden: H sees only the task's header and the task's "
+    "environment answers its primitive questions (the 2018 paper's setting).",
+)
 cache_options = stack(
     click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_PATH,
                  show_default=True, help="Policy-call cache file (SQLite)."),
@@ -54,6 +59,12 @@ limit_options = stack(
     click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds for the whole run."),
     click.option("--max-total-tokens", type=click.IntRange(min=0), help="Token budget of the run."),
     click.option("--max-cost", type=click.FloatRange(min=0), help="Budget of the run in US dollars."),
+)
+
+copies_option = click.option(
+    "--copies", type=click.Choice(["merged", "independent"]), default="merged", show_default=True,
+    help="merged: identical subquestions share one copy of H (one sample); independent: every place "
+    "asks its own copy (noisy experts and sampling LLMs draw apart; cached per copy).",
 )
 
 llm_options = stack(

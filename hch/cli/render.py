@@ -23,7 +23,8 @@ def plain(text: str, limit: int | None = None) -> str:
 
 
 def node_label(trace: Trace, node: int, reused: bool = False) -> Text:
-    """One line for a workspace: depth, question, answer, and markers (reused, guess, error, cycle)."""
+    """One line for a workspace: depth, question, answer, and markers (environment: answered from the
+    facts by the task's environment; reused, guess, error, cycle)."""
     data = trace.graph.nodes[node]
     label = Text()
     label.append(f"#{node} ", style="dim")
@@ -33,6 +34,8 @@ def node_label(trace: Trace, node: int, reused: bool = False) -> Text:
     label.append(" → ")
     label.append(plain(answer if answer is not None else "…", 60), style=STATUS_STYLE.get(data["status"], ""))
     markers = []
+    if data.get("oracle"):
+        markers.append("environment")
     if reused:
         markers.append("reused")
     if data["status"] in ("guess", "error", "interrupted"):

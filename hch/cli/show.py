@@ -78,6 +78,8 @@ def print_node(record: dict[str, Any]) -> None:
     out(f"workspace #{record['id']} · n={record['depth']} · {record['status']} · policy {record['policy']}")
     out(f"question: {record['question']}")
     out(f"answer: {record['answer']}")
+    if record.get("oracle"):
+        out("answered by the task's environment from the facts (no policy call)")
     for key in ("cycle_of", "limit", "error"):
         if record.get(key) is not None:
             out(f"{key}: {record[key]}")

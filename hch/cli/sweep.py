@@ -15,8 +15,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hch.cli import app
-from hch.cli.options import cache_options, limit_options, limits_from, llm_options, open_cache, policy_option
+from hch.cli.options import (
+    cache_options,
+    copies_option,
+    facts_option,
+    limit_options,
+    limits_from,
+    llm_options,
+    open_cache,
+    policy_option,
+)
 from hch.cli.render import plain
+from hch.facts import Facts
 from hch.grading import GRADERS
 from hch.policies.vote import vote
 from hch.policy_spec import make_policy
@@ -51,6 +61,7 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
               help="How many questions to generate (with --task).")
 @click.option("--depths", default="0-6", show_default=True, help="Depths to run, e.g. 0-6 or 0,2,4.")
 @policy_option
+@facts_option
 @click.option("--votes", default="1", show_default=True,
               help="Voting copies to compare, e.g. 1,3,5 (k > 1 runs vote(k, POLICY)).")
 @click.option("--grader", type=click.Choice(GRADERS),
@@ -60,12 +71,13 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default: studies/NAME); rerun the same command to resume.")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG/SVG plot.")
+@copies_option
 @cache_options
 @limit_options
 @llm_options
-def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, policy: str,
-          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, cache: Path,
-          no_cache: bool, fail_fast: bool, **flags: Any) -> None:
+def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, policy: str, facts: Facts,
+          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, copies: str,
+          cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
     """Run every question at every depth and report accuracy, cost and time per depth.
 
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
@@ -73,15 +85,15 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     depth_list = parse_numbers(depths, "depths", 0)
     vote_list = parse_numbers(votes, "vote counts", 1)
     seed = flags["seed"] if flags["seed"] is not None else 0
-    items, config = source(questions_file, task, count, seed, grader)
+    items, config = source(questions_file, task, count, seed, grader, facts)
     config = config.model_copy(update={
         "depths": depth_list, "policy": policy, "votes": vote_list, "concurrency": concurrency,
-        "limits": limits_from(flags),
+        "limits": limits_from(flags), "facts": facts, "copies": copies,
     })
     base = make_policy(policy, flags)
     policies = {k: vote(k, base) for k in vote_list}
-    check_items(items, policies)
-    out = out or STUDIES / default_name(questions_file, task, count, seed)
+    check_items(items, policies, facts)
+    out = out or STUDIES / (default_name(questions_file, task, count, seed) + ("-hidden" if facts == "hidden" else ""))
     call_cache = open_cache(cache, no_cache)
     console = Console(highlight=False, stderr=True)
     try:
@@ -99,13 +111,13 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
 
 
 def source(questions_file: Path | None, task: str | None, count: int, seed: int,
-           grader: str | None) -> tuple[list[Item], SweepConfig]:
+           grader: str | None, facts: Facts = "shown") -> tuple[list[Item], SweepConfig]:
     """The questions and the part of the configuration that names where they came from."""
     if (questions_file is None) == (task is None):
         raise click.UsageError("give either a questions file or --task NAME (not both)")
     if task is not None:
         suite = get_task(task)
-        items = suite.generate(count, seed)
+        items = suite.generate(count, seed, facts=facts)
         return items, SweepConfig(source=f"task:{suite.name}", task=suite.name, questions=len(items), seed=seed,
                                   depths=[], policy="")
     assert questions_file is not None

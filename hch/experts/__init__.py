@@ -1,8 +1,13 @@
 """Built-in experts: hand-written H's for algorithmic questions, the offline default policy.
 
-An expert knows some question forms. It answers primitive questions directly, decomposes
-the rest into subquestions, and at depth 0 gives a guess, marked as one. Adding a task is
-adding an `Expert` (a module here) to `EXPERTS`; the engine does not change.
+An expert knows some question forms. It answers primitive questions directly (from the facts
+when it is shown them; with facts hidden the task's environment answers those), decomposes
+the rest into subquestions wherever it may ask, at any depth, and guesses, marked as a guess,
+only where it may not ask (depth 0, no steps left, after a refusal). It may react to what it
+sees, e.g. pass a guessed sub-answer up as a guess. `ExpertPolicy(early_guess=True)` (spec
+`expert(early_guess)`) is the older variant that also guesses at once where a question shows
+it needs more depth than the node has. Adding a task is adding an `Expert` (a module here) to
+`EXPERTS`; the engine does not change.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from hch.experts.sequential_assignments import SequentialAssignmentsExpert
 from hch.experts.shortest_path import ShortestPathExpert
 from hch.experts.union_find import UnionFindExpert
 from hch.experts.wildcard_search import WildcardExpert
-from hch.workspace import Action, Workspace
+from hch.workspace import Action, Ask, Workspace
 
 EXPERTS: dict[str, Expert] = {
     expert.name: expert
@@ -39,14 +44,18 @@ class ExpertPolicy:
     """The policy that asks each expert in turn whether it knows the question."""
 
     depth_stable = True
-    """A subtree it answered without a guess is answered the same at any depth that fits it."""
+    """A subtree it answered without a guess is answered the same at any depth that fits it (honest
+    experts look at their depth only to know whether they may ask; the early guess fires only below
+    the levels a guess-free subtree used)."""
 
-    def __init__(self, experts: Sequence[Expert] | None = None) -> None:
+    def __init__(self, experts: Sequence[Expert] | None = None, early_guess: bool = False) -> None:
         self.experts = list(experts) if experts is not None else list(EXPERTS.values())
+        self.early_guess = early_guess
 
     @property
     def fingerprint(self) -> str:
-        return "expert(" + ",".join(f"{e.name}@{e.version}" for e in self.experts) + ")"
+        variant = "+early_guess" if self.early_guess else ""
+        return "expert(" + ",".join(f"{e.name}@{e.version}" for e in self.experts) + ")" + variant
 
     def check(self, question: str, context: str) -> None:
         if not any(e.knows(question, context) for e in self.experts):
@@ -56,11 +65,20 @@ class ExpertPolicy:
                 "For other questions use --policy llm or --policy human"
             )
 
-    async def act(self, workspace: Workspace) -> Action:
+    def decide(self, workspace: Workspace) -> tuple[Expert, Action]:
+        """The expert that knows the question, and its action (an early guess for the variant)."""
         for expert in self.experts:
             if expert.knows(workspace.question, workspace.context):
-                return expert.act(workspace)
+                action = expert.act(workspace)
+                if self.early_guess and isinstance(action, Ask) and expert.short(workspace):
+                    return expert, expert.guess(workspace)
+                return expert, action
         raise PolicyError(f"no expert knows the question {workspace.question!r}")
+
+    async def act(self, workspace: Workspace) -> Action:
+        from hch.policies.check import redo
+
+        return self.decide(redo(workspace))[1]  # a check's "not confirmed" is not a refused ask
 
 
 __all__ = ["EXPERTS", "Expert", "ExpertPolicy", "register"]

@@ -42,28 +42,26 @@ def list_question(op: str, numbers: list[Fraction]) -> str:
 
 
 def list_depth(count: int) -> int:
-    """Depth HCH needs for a list of `count` numbers: 0 for two, one more each time it doubles."""
+    """Depth HCH needs for a list of `count` numbers: 0 for two, one more each time it doubles.
+    Only the `early_guess` variant looks at it."""
     return max(0, (count - 1).bit_length() - 1)
 
 
 class ListExpert:
-    """Sum, product, maximum or minimum of a list of numbers, split into halves.
+    """Sum, product, maximum or minimum of a list of numbers, split into halves wherever it may ask.
 
-    The depth a list needs shows in its length, so below it the expert guesses at once
-    instead of delegating to copies that could only guess too."""
+    A half that came back a guess makes the combination a guess. (The depth a list needs shows in
+    its length: the `early_guess` variant guesses at once below it.)"""
 
     name = "list"
-    version = 2
+    version = 3
     forms: tuple[str, ...] = ("What is the sum of 3, 1, 4, 1, 5? (also product, maximum, minimum)",)
 
     def knows(self, question: str, context: str) -> bool:
         return parse_list(question) is not None
 
     def act(self, workspace: Workspace) -> Action:
-        parsed = parse_list(workspace.question)
-        if parsed is None:
-            raise PolicyError(f"not a list question: {workspace.question!r}")
-        op, numbers = parsed
+        op, numbers = self._parsed(workspace)
         reduce = REDUCTIONS[op]
         if len(numbers) <= 2:
             value = numbers[0] if len(numbers) == 1 else reduce(numbers[0], numbers[1])
@@ -71,14 +69,26 @@ class ListExpert:
         subs = workspace.answers
         if len(subs) == 2:
             return combined(format_number(reduce(number_of(subs[0]), number_of(subs[1]))), subs)
-        if workspace.depth < list_depth(len(numbers)):
-            return Answer(answer=self.guess(op, numbers, workspace.question), guess=True)
         half = (len(numbers) + 1) // 2
         halves = [list_question(op, numbers[:half]), list_question(op, numbers[half:])]
-        return delegate(workspace, halves, self.guess(op, numbers, workspace.question))
+        return delegate(workspace, halves, self.estimate(op, numbers, workspace.question))
+
+    def guess(self, workspace: Workspace) -> Answer:
+        op, numbers = self._parsed(workspace)
+        return Answer(answer=self.estimate(op, numbers, workspace.question), guess=True)
+
+    def short(self, workspace: Workspace) -> bool:
+        return workspace.depth < list_depth(len(self._parsed(workspace)[1]))
 
     @staticmethod
-    def guess(op: str, numbers: list[Fraction], question: str) -> str:
+    def _parsed(workspace: Workspace) -> tuple[str, list[Fraction]]:
+        parsed = parse_list(workspace.question)
+        if parsed is None:
+            raise PolicyError(f"not a list question: {workspace.question!r}")
+        return parsed
+
+    @staticmethod
+    def estimate(op: str, numbers: list[Fraction], question: str) -> str:
         """An unaided estimate: the operation on two numbers picked at random, scaled for a sum."""
         rng = rng_for("list", question)
         a, b = rng.sample(numbers, 2)
@@ -124,7 +134,8 @@ def literal(node: ast.expr) -> Fraction | None:
 
 
 def required_depth(node: ast.expr) -> int:
-    """Depth HCH needs: 0 for one operation on two numbers, one more per level of nesting."""
+    """Depth HCH needs: 0 for one operation on two numbers, one more per level of nesting.
+    Only the `early_guess` variant looks at it."""
     if not isinstance(node, ast.BinOp):
         return 0
     inner = [required_depth(side) + 1 for side in (node.left, node.right) if isinstance(side, ast.BinOp)]
@@ -132,20 +143,18 @@ def required_depth(node: ast.expr) -> int:
 
 
 class ExpressionExpert:
-    """Nested arithmetic over + - * /, decomposed along the parse tree; like the list expert,
-    it guesses at once when its depth is short of the expression's nesting."""
+    """Nested arithmetic over + - * /, decomposed along the parse tree wherever it may ask (the
+    `early_guess` variant guesses at once when its depth is short of the expression's nesting)."""
 
     name = "expression"
-    version = 2
+    version = 3
     forms: tuple[str, ...] = ("What is (3 + 4) * (10 - 2 * 3)?",)
 
     def knows(self, question: str, context: str) -> bool:
         return parse_expression(question) is not None
 
     def act(self, workspace: Workspace) -> Action:
-        tree = parse_expression(workspace.question)
-        if tree is None:
-            raise PolicyError(f"not an arithmetic expression: {workspace.question!r}")
+        tree = self._parsed(workspace)
         value = literal(tree)
         if value is not None:
             return Answer(answer=format_number(value))
@@ -157,13 +166,27 @@ class ExpressionExpert:
             known = iter([number_of(sub) for sub in subs])
             a, b = (value if value is not None else next(known) for value in map(literal, sides))
             return combined(format_number(apply(tree.op, a, b)), subs)
-        if workspace.depth < required_depth(tree):
-            return Answer(answer=self.guess(tree, workspace.question), guess=True)
         questions = [f"What is {ast.unparse(side)}?" for side in open_sides]
-        return delegate(workspace, questions, self.guess(tree, workspace.question))
+        return delegate(workspace, questions, self.estimate(tree, workspace.question))
+
+    def guess(self, workspace: Workspace) -> Answer:
+        tree = self._parsed(workspace)
+        if not isinstance(tree, ast.BinOp):
+            return Answer(answer=format_number(literal(tree) or Fraction(0)))
+        return Answer(answer=self.estimate(tree, workspace.question), guess=True)
+
+    def short(self, workspace: Workspace) -> bool:
+        return workspace.depth < required_depth(self._parsed(workspace))
 
     @staticmethod
-    def guess(tree: ast.BinOp, question: str) -> str:
+    def _parsed(workspace: Workspace) -> ast.expr:
+        tree = parse_expression(workspace.question)
+        if tree is None:
+            raise PolicyError(f"not an arithmetic expression: {workspace.question!r}")
+        return tree
+
+    @staticmethod
+    def estimate(tree: ast.BinOp, question: str) -> str:
         """An unaided estimate: the top operation with unknown operands replaced by a small random number."""
         rng = rng_for("expression", question)
         values = [literal(side) for side in (tree.left, tree.right)]

@@ -26,7 +26,18 @@ class Expert(Protocol):
         ...
 
     def act(self, workspace: Workspace) -> Action:
-        """Answer, decompose, or (at depth 0) guess."""
+        """Answer, decompose wherever it may ask, or guess where it may not (depth 0, no steps
+        left, after a refusal); it never uses the depth a question needs."""
+        ...
+
+    def guess(self, workspace: Workspace) -> Answer:
+        """Its best unaided answer, marked as a guess."""
+        ...
+
+    def short(self, workspace: Workspace) -> bool:
+        """The `early_guess` variant's rule, consulted only where `act` would ask: whether the question
+        shows it needs more levels than this node has (from the question and what it learned so far),
+        so that the variant guesses at once instead of delegating to copies that could only guess."""
         ...
 
 
@@ -34,6 +45,11 @@ def rng_for(*parts: str) -> random.Random:
     """A generator seeded by text, so a guess is the same every time it is made."""
     seed = hashlib.sha256("\x00".join(parts).encode()).digest()
     return random.Random(int.from_bytes(seed[:8], "big"))
+
+
+def facts_in_view(context: str) -> bool:
+    """Whether a workspace shows the task's facts (facts shown) or only its header line (facts hidden)."""
+    return "\n" in context.strip()
 
 
 def delegate(workspace: Workspace, questions: list[str], guess: str) -> Action:

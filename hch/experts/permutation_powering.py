@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import random
-import re
 
 from hch.errors import PolicyError
-from hch.experts.base import combined, rng_for
+from hch.experts.base import combined, facts_in_view, rng_for
 from hch.tasks.base import NAMES, header
-from hch.tasks.permutation_powering import HEADER, parse, question, required_depth
+from hch.tasks.permutation_powering import HEADER, parse, parse_question, question, required_depth
 from hch.workspace import Action, Answer, Ask, SubAnswer, Workspace
-
-QUESTION = re.compile(r"^\s*what\s+is\s+sigma\^(\d+)\(\s*([a-h]{2})\s*\)\s*\??\s*$", re.IGNORECASE)
-
-
-def parse_question(text: str) -> tuple[int, str] | None:
-    match = QUESTION.match(text)
-    return (int(match[1]), match[2].lower()) if match else None
 
 
 def name_of(sub: SubAnswer) -> str:
@@ -30,36 +22,57 @@ def name_of(sub: SubAnswer) -> str:
 
 
 class PermutationExpert:
-    """Looks up sigma^1 and sigma^0; halves k otherwise. Guesses at once when its depth is short of
-    floor(log2 k), so an HCH_n below a question's required depth costs one call."""
+    """Looks up sigma^1 and sigma^0 (with facts hidden the environment answers those); otherwise asks
+    y = sigma^(k//2)(x), then sigma^(k//2)(y), then sigma(z) if k is odd, wherever it may ask. A
+    sub-answer that came back a guess leaves nothing exact to ask about: it passes it up, marked.
+    (The `early_guess` variant guesses at once when its depth is short of floor(log2 k).)"""
 
     name = "permutation-powering"
-    version = 1
+    version = 2
     forms: tuple[str, ...] = ("What is sigma^13(ab)? (with a permutation-powering context)",)
 
     def knows(self, question: str, context: str) -> bool:
         return header(context) == HEADER and parse_question(question) is not None
 
     def act(self, workspace: Workspace) -> Action:
-        parsed = parse_question(workspace.question)
-        if parsed is None:
-            raise PolicyError(f"not a permutation-powering question: {workspace.question!r}")
-        k, x = parsed
-        sigma = parse(workspace.context)
+        k, x = self._parsed(workspace)
         if k <= 1:
-            if x not in sigma:
-                raise PolicyError(f"{x} is not one of the instance's names")
-            return Answer(answer=sigma[x] if k == 1 else x)
+            return self.look_up(workspace, k, x)
         subs = workspace.answers
-        if workspace.depth < required_depth(k) or not workspace.can_ask or workspace.refusal:
-            return Answer(answer=rng_for(self.name, workspace.question, workspace.context).choice(NAMES), guess=True)
+        if subs and subs[-1].status == "guess":
+            return Answer(answer=name_of(subs[-1]), guess=True)
+        if len(subs) == 2 + k % 2:
+            return combined(name_of(subs[-1]), subs)
+        if not workspace.can_ask or workspace.refusal:
+            return self.guess(workspace)
         if not subs:
             return Ask(questions=[question(k // 2, x)])
         if len(subs) == 1:
             return Ask(questions=[question(k // 2, name_of(subs[0]))])
-        if len(subs) == 2 and k % 2:
-            return Ask(questions=[question(1, name_of(subs[1]))])
-        return combined(name_of(subs[-1]), subs)
+        return Ask(questions=[question(1, name_of(subs[1]))])
+
+    def look_up(self, workspace: Workspace, k: int, x: str) -> Action:
+        if k == 0:
+            return Answer(answer=x)
+        if not facts_in_view(workspace.context):
+            raise PolicyError(f"sigma({x}) is a look-up in the facts, which this node is not shown")
+        sigma = parse(workspace.context)
+        if x not in sigma:
+            raise PolicyError(f"{x} is not one of the instance's names")
+        return Answer(answer=sigma[x])
+
+    def guess(self, workspace: Workspace) -> Answer:
+        return Answer(answer=rng_for(self.name, workspace.question, workspace.context).choice(NAMES), guess=True)
+
+    def short(self, workspace: Workspace) -> bool:
+        return workspace.depth < required_depth(self._parsed(workspace)[0])
+
+    @staticmethod
+    def _parsed(workspace: Workspace) -> tuple[int, str]:
+        parsed = parse_question(workspace.question)
+        if parsed is None:
+            raise PolicyError(f"not a permutation-powering question: {workspace.question!r}")
+        return parsed
 
     def wrong(self, workspace: Workspace, answer: str, rng: random.Random) -> str:
         """A plausible wrong answer: another name."""

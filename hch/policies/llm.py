@@ -3,18 +3,26 @@
 One call = one workspace shown to the model (system prompt + the preset's rendering) and one
 validated action back. Transient failures (429, 408, 409, 5xx, connection errors, timeouts,
 garbled bodies) are retried by tenacity with the SDK's own retries off, so every attempt is
-visible in the trace; invalid or truncated output is re-asked with the error; 401/403/404 stop
-the run at once. A capacity limiter bounds simultaneous requests and is held only around the
+visible in the trace; invalid or truncated output is re-asked with the error (quoting a bounded
+excerpt of the reply). What cannot heal is not retried: a 500 repeated identically, a request the
+server rejects as unsupported (a `json_schema` response format falls back once, for the rest of
+the run, to the schema inside `json_object`, as llama.cpp's servers take it), and 401/403/404 or a
+model the server does not list, which stop the run at once. Requests with no reply at all in a row
+(refused, dropped, or timed out before the server ever replied), counted across all nodes, open a
+circuit breaker that stops the run: the server is taken for dead.
+A capacity limiter bounds simultaneous requests and is held only around the
 HTTP request itself, never while a node waits for its children, so no tree shape can deadlock.
 """
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import hashlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -61,6 +69,17 @@ REASK = (
     "Your reply could not be used: {error}. Reply again with only one JSON object: "
     '{{"kind": "ask", "questions": [...], "answer": ""}} or {{"kind": "answer", "questions": [], "answer": "..."}}.'
 )
+REASK_EXCERPT = 400
+"""Characters of an invalid reply quoted back in a re-ask: the prompt grows by a bounded amount,
+not by max_tokens, per re-ask."""
+
+FALLBACK = {"json_schema": "json_object_schema"}
+"""The output mode taken, for the rest of the run, when the server rejects this one as unsupported."""
+OUTPUT_REQUESTS = {
+    "json_schema": "a json_schema response_format",
+    "json_object_schema": "a json_object response_format with a schema",
+    "json_object": "a json_object response_format",
+}
 
 
 class LLMConfigError(HchError):
@@ -94,6 +113,60 @@ class LLMAction(BaseModel):
 
 class _MalformedBody(Exception):
     """A 2xx reply whose body is not a chat completion (e.g. cut off by a proxy)."""
+
+
+class _NoAnswer(Exception):
+    """Nothing accepted the connection."""
+
+
+class _Unsupported(Exception):
+    """The server rejected the request's output mode (its response_format) as unsupported."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+
+
+class _Server:
+    """What a policy learns about its server while it runs, shared by all its nodes (and by copies
+    that share the object): the output mode it accepts, whether the model was looked up, and the
+    circuit breaker counting failed connections in a row.
+
+    The breaker opens at `retry.max_connection_failures` failures in a row: every request then stops
+    the run. Once no call is in progress (the run has stopped) it is half open: the count stays, so
+    the next run's first request closes it by getting a reply, or opens it again by failing.
+    """
+
+    def __init__(self) -> None:
+        self.output: str | None = None
+        """The output mode in force after a fallback (None: the preset's)."""
+        self.model_checked = False
+        """The model was found in the server's list, or the server answered that it has none."""
+        self.loop: object = None
+        """The event loop `lock` belongs to."""
+        self.lock: anyio.Lock | None = None
+        """Held while the model is looked up, so one lookup serves all nodes."""
+        self.calls = 0
+        """Calls in progress."""
+        self.answered = False
+        """The server has replied to a request (timeouts then no longer count as failed connections)."""
+        self.failed_connections = 0
+        """Connections that failed in a row (refused or dropped, or timed out before any reply), with
+        no reply between."""
+        self.dead: str | None = None
+        """Why the server is taken for dead (the breaker is open): every request stops the run."""
+
+    def enter(self, loop: object) -> None:
+        if self.loop is not loop:
+            self.loop, self.lock = loop, anyio.Lock()
+        self.calls += 1
+
+    def replied(self) -> None:
+        self.answered, self.failed_connections = True, 0
+
+    def leave(self) -> None:
+        self.calls -= 1
+        if self.calls == 0:
+            self.dead = None  # half open
 
 
 class LLMPolicy:
@@ -144,10 +217,32 @@ class LLMPolicy:
         self.retry = retry or self.preset.retry
         self.request_timeout = request_timeout or self.preset.request_timeout
         self.strict = self.preset.strict if self.preset.strict is not None else parts.hostname == "api.openai.com"
+        self._server = _Server()
+        _warn_if_timeouts_are_never_retried(self.request_timeout, self.retry)
         self._loop: object = None
         self._client: openai.AsyncOpenAI | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._users = 0
+        self.replica_index: str | None = None
+        """Which copy of a vote this is (see `replica`; "2.0" for copy 0 of copy 2); None for the policy itself."""
+        self._home: LLMPolicy = self  # whose client and concurrency limit this policy uses (a replica: its origin's)
+
+    def replica(self, index: int) -> LLMPolicy:
+        """Copy `index` of a vote: the same model and settings, its own sampling seed (sent per request),
+        sharing this policy's client and concurrency limit, so k copies send k different requests."""
+        clone = copy.copy(self)
+        clone.replica_index = str(index) if self.replica_index is None else f"{self.replica_index}.{index}"
+        return clone
+
+    def sampling_seed(self, workspace: Workspace) -> int | None:
+        """The seed sent for this workspace: derived from the configured seed, the replica index and
+        the copy id when there is either (a vote's copy, or `copies="independent"`); else None (the
+        settings' own seed, if any, is sent as it is)."""
+        if self.replica_index is None and not workspace.copy:
+            return None
+        parts = [self.settings.get("seed"), self.replica_index, workspace.copy]
+        digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+        return int(digest[:8], 16) % 2**31
 
     @classmethod
     def from_options(cls, argument: str | None, options: Mapping[str, Any]) -> LLMPolicy:
@@ -181,14 +276,21 @@ class LLMPolicy:
         }
         digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:12]
         host = urlsplit(self.base_url).hostname or "?"
-        return f"llm:{self.model}@{host}#{digest}"
+        suffix = f"/copy{self.replica_index}" if self.replica_index is not None else ""
+        return f"llm:{self.model}@{host}#{digest}{suffix}"
 
     # -- one call ----------------------------------------------------------------------------
+
+    @property
+    def output(self) -> str:
+        """The output mode requests use now: the preset's, or the one fallen back to this run."""
+        return self._server.output or self.preset.output
 
     async def act(self, workspace: Workspace) -> Reply:
         """Show the model the workspace; re-ask invalid output; return the action and its record."""
         self._enter()
         try:
+            await self._check_model()
             return await self._act(workspace)
         finally:
             await self._leave()
@@ -202,12 +304,12 @@ class LLMPolicy:
         exchanges: list[dict[str, Any]] = []
         usage = Usage()
         error = ""
+        mode = self.output
         for _ in range(self.preset.max_reasks + 1):
-            body = self._body(messages)
             try:
-                completion = await self._send(body, attempts)
+                mode, body, completion = await self._send_accepted(messages, attempts, self.sampling_seed(workspace))
             except (PolicyError, RunAborted) as exc:
-                exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges), attempts
+                exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges, self.output), attempts
                 raise
             exchanges.append({"request": body, "response": completion.to_dict(mode="json")})
             usage = usage + self._usage(completion)
@@ -222,31 +324,61 @@ class LLMPolicy:
                 attempts[-1]["outcome"] = "reask"
                 messages = [
                     *messages,
-                    {"role": "assistant", "content": content or ""},
+                    {"role": "assistant", "content": excerpt(content or "")},
                     {"role": "user", "content": REASK.format(error=error)},
                 ]
                 continue
             attempts[-1]["outcome"] = "ok"
-            return Reply(action=action, usage=usage, raw=self._raw(exchanges), attempts=attempts)
+            return Reply(action=action, usage=usage, raw=self._raw(exchanges, mode), attempts=attempts)
+        attempts[-1]["outcome"] = "failed"  # invalid again, and no re-ask is left
         raise PolicyError(
             f"the model gave no valid action in {self.preset.max_reasks + 1} tries; last: {error}",
-            usage=usage, raw=self._raw(exchanges), attempts=attempts,
+            usage=usage, raw=self._raw(exchanges, mode), attempts=attempts,
         )
 
-    def _body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """The JSON request body, exactly as sent (and recorded)."""
+    async def _send_accepted(
+        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None
+    ) -> tuple[str, dict[str, Any], ChatCompletion]:
+        """One exchange in an output mode the server accepts: the mode used, the body sent and the
+        reply. A mode rejected as unsupported falls back, for the rest of the run, where it has a
+        fallback; otherwise the run stops with a line saying which `output:` to set."""
+        while True:
+            mode = self.output
+            body = self._body(messages, mode, seed)
+            try:
+                return mode, body, await self._send(body, attempts)
+            except _Unsupported as exc:
+                fallback = FALLBACK.get(mode)
+                if fallback is None:
+                    raise self._unsupported(mode, exc) from None
+                attempts[-1]["outcome"] = "fallback"
+                if self._server.output != fallback:
+                    self._server.output = fallback
+                    print(
+                        f"hch: note: {safe_url(self.base_url)} rejected {OUTPUT_REQUESTS[mode]} as unsupported; "
+                        f"the schema goes in json_object for the rest of the run "
+                        f"(set `output: {fallback}` in the preset to skip the rejected request)",
+                        file=sys.stderr,
+                    )
+
+    def _body(self, messages: list[dict[str, Any]], mode: str, seed: int | None = None) -> dict[str, Any]:
+        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, **self.settings}
-        if self.preset.output == "json_schema":
+        if seed is not None:
+            body["seed"] = seed
+        if mode == "json_schema":
             schema: dict[str, Any] = {"name": "hch_action", "schema": ACTION_SCHEMA}
             if self.strict:
                 schema["strict"] = True
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
-        elif self.preset.output == "json_object":
+        elif mode == "json_object_schema":  # llama.cpp's servers: the schema becomes a grammar
+            body["response_format"] = {"type": "json_object", "schema": ACTION_SCHEMA}
+        elif mode == "json_object":
             body["response_format"] = {"type": "json_object"}
         return body
 
-    def _raw(self, exchanges: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"base_url": safe_url(self.base_url), "model": self.model, "exchanges": exchanges}
+    def _raw(self, exchanges: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+        return {"base_url": safe_url(self.base_url), "model": self.model, "output": mode, "exchanges": exchanges}
 
     def _usage(self, completion: ChatCompletion) -> Usage:
         reported = completion.usage
@@ -260,11 +392,54 @@ class LLMPolicy:
             cached_tokens=cached, cost=cost,
         )
 
+    # -- the model, looked up once -------------------------------------------------------------
+
+    async def _check_model(self) -> None:
+        """Stop the run before its first request if the server lists its models and ours is not
+        among them (servers such as llama.cpp's serve any name, so only the list can tell)."""
+        server = self._server
+        if server.model_checked or not self.preset.check_model:
+            return
+        assert server.lock is not None, "_enter() sets the lock up"
+        async with server.lock:
+            if server.model_checked:
+                return
+            try:
+                listed = await self._listed_models()
+            except _NoAnswer:
+                return  # nothing answered: the requests will tell; look again at the next call
+            if listed is not None and not model_listed(self.model, listed):
+                shown = ", ".join(repr(name) for name in listed[:8]) + (
+                    f" and {len(listed) - 8} more" if len(listed) > 8 else ""
+                )
+                raise RunAborted(
+                    f"{safe_url(self.base_url)} does not serve model {self.model!r}: its /models lists {shown}; "
+                    "check --model/HCH_MODEL (for a proxy serving models it does not list, "
+                    "set `check_model: false` in the preset)"
+                )
+            server.model_checked = True
+
+    async def _listed_models(self) -> list[str] | None:
+        """The model ids the server lists at /models; None if it offers no such list (or fails to
+        give one in time); `_NoAnswer` if nothing accepted the connection."""
+        client, _ = self._resources()
+        try:
+            page = await client.models.list(timeout=min(self.request_timeout, MODEL_LOOKUP_TIMEOUT))
+            names = [str(model.id) for model in page.data]
+        except openai.APITimeoutError:
+            return None
+        except openai.APIConnectionError:
+            raise _NoAnswer from None
+        except (openai.APIError, ValueError, TypeError, AttributeError):
+            return None  # no list (404), or a broken one: the chat request will say what is wrong
+        return names or None
+
     # -- the HTTP request, retried -------------------------------------------------------------
 
     async def _send(self, body: dict[str, Any], attempts: list[dict[str, Any]]) -> ChatCompletion:
         """One successful HTTP exchange, retrying transient failures; a final failure is a
-        `PolicyError` (or `RunAborted` for a wrong key, model or URL)."""
+        `PolicyError` (or `RunAborted` for a wrong key, model or URL, or a dead server), or
+        `_Unsupported` when the server rejects the output mode."""
         retry = self.retry
         backoff = wait_exponential(multiplier=retry.initial_wait, max=retry.max_wait) + wait_random(0, retry.jitter)
 
@@ -279,22 +454,32 @@ class LLMPolicy:
 
         began = time.monotonic()
         first = len(attempts)
+
+        def retryable(exc: BaseException) -> bool:
+            return transient(exc) and not repeated_500(attempts[first:])
+
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception(transient),
+                retry=retry_if_exception(retryable),
                 stop=stop_after_attempt(retry.max_attempts) | stop_before_delay(retry.max_seconds),
                 wait=wait, sleep=anyio.sleep, before_sleep=note_wait, reraise=True,
             ):
                 with attempt:
                     return await self._request(body, attempts)
         except Exception as exc:
-            attempts[-1].setdefault("outcome", "failed")
-            tries = len(attempts) - first
-            raise self._failure(exc, tries, time.monotonic() - began) from None
+            mine = attempts[first:]
+            if mine:
+                mine[-1].setdefault("outcome", "failed")
+            if isinstance(exc, openai.APIStatusError) and "response_format" in body and rejects_output(exc):
+                raise _Unsupported(exc.status_code, self._scrub(_server_message(exc))) from None
+            raise self._failure(exc, mine, time.monotonic() - began) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _request(self, body: dict[str, Any], attempts: list[dict[str, Any]]) -> ChatCompletion:
         """One HTTP request, holding a concurrency slot only while it is in flight."""
+        server = self._server
+        if server.dead is not None:  # the breaker is open: the run stops
+            raise RunAborted(server.dead)
         record: dict[str, Any] = {"attempt": len(attempts) + 1, "status": None, "wait": None, "error": None}
         attempts.append(record)
         client, limiter = self._resources()
@@ -306,53 +491,98 @@ class LLMPolicy:
                     model=body["model"], messages=body["messages"], extra_body=extra, timeout=self.request_timeout,
                 )
         except openai.APIStatusError as exc:
+            server.replied()
             record["status"] = exc.status_code
             record["error"] = self._scrub(_server_message(exc))
             raise
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as exc:
             record["error"] = f"no reply within {self.request_timeout:g}s (request timeout)"
+            if _in_chain(exc, "ConnectTimeout"):  # not even a connection: as good as refused
+                record["error"] = f"no connection within {self.request_timeout:g}s (request timeout)"
+                self._connection_failed(f"no connection within the request timeout of {self.request_timeout:g}s")
+            elif not server.answered:  # a server that never answered anything: stuck, not slow
+                self._connection_failed(
+                    f"accepted, but no reply within the request timeout of {self.request_timeout:g}s; "
+                    "if it is only slow, raise --request-timeout"
+                )
             raise
         except openai.APIConnectionError as exc:
             record["error"] = self._scrub(f"connection error: {exc.__cause__ or exc}")
+            self._connection_failed(_connection_failure(exc))
             raise
         except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:
+            server.replied()
             record["status"] = 200
             record["error"] = f"malformed response body: {self._scrub(str(exc))}"
             raise _MalformedBody(record["error"]) from None
         finally:
             record["seconds"] = round(time.monotonic() - began, 6)
+        server.replied()
         record["status"] = 200
         if not completion.choices:
             record["error"] = "the reply has no choices"
             raise _MalformedBody(record["error"])
         return completion
 
+    def _connection_failed(self, why: str) -> None:
+        """Count a failed connection (or, before the server ever replied, a timed-out request); at
+        `retry.max_connection_failures` in a row, across all nodes, the server is taken for dead
+        and this and every later request stop the run."""
+        server = self._server
+        server.failed_connections += 1
+        if server.dead is None and server.failed_connections >= self.retry.max_connection_failures:
+            server.dead = (
+                f"{safe_url(self.base_url)} is unreachable: {server.failed_connections} requests in a row got "
+                f"no reply ({why}); is the server running there? Start it, or fix --base-url/OPENAI_BASE_URL"
+            )
+        if server.dead is not None:
+            raise RunAborted(server.dead) from None
+
     # The HTTP client (and its connection pool) lives while any call is in progress and is
     # closed when the last one ends, so none outlives its event loop, with no close() to call.
     # The limiter lives as long as the event loop: one per run's loop, shared by all its calls.
 
     def _enter(self) -> None:
+        home = self._home
         loop = anyio.lowlevel.current_token().native_token
-        if self._loop is not loop:
-            self._loop, self._client, self._users = loop, None, 0
-            self._limiter = anyio.CapacityLimiter(self.max_concurrency)
-        self._users += 1
+        if home._loop is not loop:
+            home._loop, home._client, home._users = loop, None, 0
+            home._limiter = anyio.CapacityLimiter(home.max_concurrency)
+        self._server.enter(loop)
+        home._users += 1
 
     async def _leave(self) -> None:
-        self._users -= 1
-        if self._users == 0 and self._client is not None:
-            client, self._client = self._client, None
+        home = self._home
+        self._server.leave()
+        home._users -= 1
+        if home._users == 0 and home._client is not None:
+            client, home._client = home._client, None
             with anyio.CancelScope(shield=True):
                 await client.close()
 
     def _resources(self) -> tuple[openai.AsyncOpenAI, anyio.CapacityLimiter]:
-        if self._client is None:
-            self._client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0)
-        assert self._limiter is not None, "_enter() sets the limiter up"
-        return self._client, self._limiter
+        home = self._home
+        if home._client is None:
+            home._client = openai.AsyncOpenAI(api_key=home._api_key, base_url=home.base_url, max_retries=0)
+        assert home._limiter is not None, "_enter() sets the limiter up"
+        return home._client, home._limiter
 
-    def _failure(self, exc: BaseException, tries: int, seconds: float) -> PolicyError:
-        """The one-line error a final failure becomes."""
+    def _unsupported(self, mode: str, exc: _Unsupported) -> RunAborted:
+        """The line that stops a run whose server accepts no output mode tried: what to set instead."""
+        where = safe_url(self.base_url)
+        if mode not in OUTPUT_REQUESTS:  # `output: prompt`, with a response_format in the settings
+            return RunAborted(f"{where} rejected the response_format in the preset's settings ({exc}); change it")
+        tried = [self.preset.output, mode] if self.preset.output != mode else [mode]
+        others = [m for m in ("json_schema", "json_object_schema", "prompt") if m not in tried]
+        rejected = " nor ".join(OUTPUT_REQUESTS[m] for m in tried if m in OUTPUT_REQUESTS)
+        return RunAborted(
+            f"{where} does not support {rejected} ({exc}); set `output:` in the preset to {' or '.join(others)}"
+        )
+
+    def _failure(self, exc: BaseException, attempts: list[dict[str, Any]], seconds: float) -> PolicyError:
+        """The one-line error a final failure of these attempts becomes."""
+        if isinstance(exc, RunAborted):
+            return exc
         where = safe_url(self.base_url)
         if isinstance(exc, openai.APIStatusError) and not transient(exc):
             message = self._scrub(_server_message(exc))
@@ -368,12 +598,28 @@ class LLMPolicy:
                     f"{where} has no model {self.model!r} or no chat completions endpoint (404: {message}); "
                     "check --model/HCH_MODEL and that --base-url ends in /v1"
                 )
+            if rejects_request(exc):  # the same body shape at every node: all would fail alike
+                return RunAborted(
+                    f"{where} rejected the request as invalid ({status}: {message}); check the preset's settings"
+                )
             return PolicyError(f"{where} rejected the request ({status}: {message})")
+        if isinstance(exc, openai.APIStatusError) and repeated_500(attempts):
+            message = self._scrub(_server_message(exc))
+            hint = (
+                "; the server could not parse the model's reply, as when a constrained reply is cut off at "
+                "max_tokens: raise max_tokens in the preset's settings" if PARSE_FAILURE.search(message) else ""
+            )
+            return PolicyError(
+                f"{where} answered the same request with the same 500 {len(attempts)} times, so it is not "
+                f"retried further (500: {message}){hint}"
+            )
         if isinstance(exc, openai.APIStatusError):
             last = f"{exc.status_code}: {self._scrub(_server_message(exc))}"
         else:
             last = self._scrub(_describe(exc))
-        return PolicyError(f"{where} failed {tries} time(s) in {seconds:.1f}s; giving up; last error: {last}")
+        return PolicyError(
+            f"{where} failed {len(attempts)} time(s) in {seconds:.1f}s; giving up; last error: {last}"
+        )
 
     def _scrub(self, text: str) -> str:
         """A message from elsewhere, on one line and without the API key (a server may echo it)."""
@@ -389,8 +635,94 @@ class LLMPolicy:
 def transient(exc: BaseException) -> bool:
     """Whether a failed request is worth repeating unchanged."""
     if isinstance(exc, openai.APIStatusError):
+        if rejects_request(exc):
+            return False
         return exc.status_code in (408, 409, 429) or exc.status_code >= 500
     return isinstance(exc, (openai.APIConnectionError, _MalformedBody))
+
+
+VALIDATION = re.compile(r"^\d+ validation errors?:")
+"""FastAPI's request validation message, which llama-cpp-python's server sends with a 500."""
+PARSE_FAILURE = re.compile(r"peg-native format|failed to parse", re.IGNORECASE)
+"""llama-server's 500 when it cannot parse the model's output (e.g. a constrained reply cut off)."""
+
+
+def rejects_request(exc: openai.APIStatusError) -> bool:
+    """Whether an error reply says the request itself is invalid or unsupported, whatever its
+    status (llama-cpp-python's server reports request validation failures as 500s)."""
+    message = _server_message(exc)
+    return bool(VALIDATION.match(message.strip())) or rejects_output(exc)
+
+
+def rejects_output(exc: openai.APIStatusError) -> bool:
+    """Whether an error reply rejects the request's response_format (its output mode): llama-cpp-
+    python's 500 validation error for `json_schema`, llama-server's old "response_format type must
+    be one of ...", LM Studio's 400 for `json_object`."""
+    return exc.status_code in (400, 422, 500, 501) and "response_format" in _server_message(exc)
+
+
+def repeated_500(attempts: list[dict[str, Any]]) -> bool:
+    """Whether the last two attempts of one request got the same 500: a deterministic failure
+    (llama-server's on a cut-off constrained reply at temperature 0), not a transient one."""
+    if len(attempts) < 2:
+        return False
+    last, before = attempts[-1], attempts[-2]
+    return bool(last["status"] == 500 and (last["status"], last["error"]) == (before["status"], before["error"]))
+
+
+def excerpt(content: str, limit: int = REASK_EXCERPT) -> str:
+    """An invalid reply as quoted back in a re-ask: at most `limit` characters of it."""
+    if len(content) <= limit:
+        return content
+    return f"{content[:limit]} [... {len(content) - limit} more characters not shown]"
+
+
+def model_listed(model: str, listed: list[str]) -> bool:
+    """Whether a server that lists `listed` serves `model`: by id, by an Ollama name without its
+    `:latest` tag, or by a model file's name with or without `.gguf` (llama.cpp lists the path)."""
+    for name in listed:
+        file = name.replace("\\", "/").rsplit("/", 1)[-1]
+        if model in (name, name.removesuffix(":latest"), file, file.removesuffix(".gguf")):
+            return True
+    return False
+
+
+MODEL_LOOKUP_TIMEOUT = 10.0
+"""Longest wait for the server's /models list before going on without it."""
+
+
+def _warn_if_timeouts_are_never_retried(request_timeout: float, retry: Retry) -> None:
+    """One line on stderr when a request that times out could never be retried within the budget."""
+    if retry.max_attempts > 1 and retry.timed_out_attempts(request_timeout) < 2:
+        print(
+            f"hch: warning: a request that times out (request_timeout {request_timeout:g}s) is never retried "
+            f"within the retry budget (retry.max_seconds {retry.max_seconds:g}s); lower --request-timeout "
+            "or raise retry.max_seconds in the preset",
+            file=sys.stderr,
+        )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """An exception and its causes and contexts, innermost last."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _in_chain(exc: BaseException, name: str) -> bool:
+    return any(type(inner).__name__ == name for inner in _chain(exc))
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """What a failed connection was, in a few words."""
+    if any(isinstance(inner, ConnectionRefusedError) for inner in _chain(exc)):
+        return "connection refused"
+    if _in_chain(exc, "ConnectError"):
+        return "cannot connect"
+    return "connection dropped without a reply"
 
 
 def retry_after(exc: BaseException | None) -> float | None:

@@ -131,7 +131,7 @@ class ReplayPolicy:
             raise PolicyError(str(call.get("error") or "the recorded call failed"))
         return Reply.model_validate({
             "action": call["output"], "usage": call.get("usage") or Usage(), "raw": call.get("raw"),
-            "attempts": call.get("attempts") or [],
+            "attempts": call.get("attempts") or [], "invocations": call.get("invocations") or 1,
         })
 
     def _diverged(self, where: tuple[str, int], got: dict[str, Any]) -> None:

@@ -7,17 +7,24 @@ up the tree. A copy is `inner.replica(i)` when the policy offers independent cop
 the noisy expert's own seed per copy), otherwise `inner` itself (a sampling policy such as
 an LLM at temperature > 0 is independent call by call; a deterministic one makes voting moot).
 Ties go to the tied action of the lowest-numbered copy and are recorded in `Reply.raw`.
+
+`panel([p1, p2, ...])` (spec `vote(SPEC, SPEC, ...)`) is a vote over different policies, one
+copy each (copy i is `replica(p_i, i)`, so two identical members are still independent copies);
+the same majority and tie rule apply, in the order the members are given. A vote's
+`Reply.invocations` is the sum of its copies' invocations (nested votes multiply) plus the
+copies that failed, so a vote of k counts as k policy invocations.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 
 from hch.errors import PolicyError
-from hch.policy import ChecksQuestions, Policy, Positional, as_reply
+from hch.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
 from hch.workspace import Action, Answer, Reply, Usage, Workspace, normalize_question
 
 
@@ -34,26 +41,15 @@ def ballot(action: Action) -> str:
     return "ask: " + " | ".join(normalize_question(q) for q in action.questions)
 
 
-class VotePolicy:
-    """Majority of `k` copies of `inner`, per policy call."""
+class _Ballot:
+    """The majority of `self.copies`' actions, per policy call."""
 
-    def __init__(self, k: int, inner: Policy) -> None:
-        if k < 1:
-            raise ValueError(f"a vote needs at least 1 copy, not {k}")
-        self.k, self.inner = k, inner
-        self.copies = [replica(inner, i) for i in range(k)]
-
-    @property
-    def fingerprint(self) -> str:
-        return f"vote({self.k},{self.inner.fingerprint})"
+    k: int
+    copies: list[Policy]
 
     @property
     def depth_stable(self) -> bool:
         return all(getattr(copy, "depth_stable", False) is True for copy in self.copies)
-
-    def check(self, question: str, context: str) -> None:
-        if isinstance(self.inner, ChecksQuestions):
-            self.inner.check(question, context)
 
     async def act(self, workspace: Workspace) -> Reply:
         replies: list[Reply | None] = [None] * self.k
@@ -72,6 +68,62 @@ class VotePolicy:
         if not cast:
             raise PolicyError(f"all {self.k} voting copies failed; first: {failures[min(failures)]}")
         return tally(self.k, cast, failures)
+
+
+class VotePolicy(_Ballot):
+    """Majority of `k` copies of `inner`, per policy call."""
+
+    def __init__(self, k: int, inner: Policy) -> None:
+        if k < 1:
+            raise ValueError(f"a vote needs at least 1 copy, not {k}")
+        self.k, self.inner = k, inner
+        self.copies = [replica(inner, i) for i in range(k)]
+
+    @property
+    def fingerprint(self) -> str:
+        return f"vote({self.k},{self.inner.fingerprint})"
+
+    def replica(self, index: int) -> VotePolicy:
+        """An independent copy of the whole vote (for a vote nested in another, or in a check)."""
+        return VotePolicy(self.k, replica(self.inner, index))
+
+    def check(self, question: str, context: str) -> None:
+        if isinstance(self.inner, ChecksQuestions):
+            self.inner.check(question, context)
+
+
+class PanelVote(_Ballot):
+    """Majority of different policies, one copy each, per policy call."""
+
+    def __init__(self, members: Sequence[Policy]) -> None:
+        if len(members) < 2:
+            raise ValueError(f"a vote over policies needs at least 2 of them, not {len(members)}")
+        self.members = list(members)
+        self.k = len(self.members)
+        self.copies = [replica(member, i) for i, member in enumerate(self.members)]
+
+    @property
+    def fingerprint(self) -> str:
+        return "vote(" + ",".join(member.fingerprint for member in self.members) + ")"
+
+    def replica(self, index: int) -> PanelVote:
+        """An independent copy of the whole panel."""
+        return PanelVote([replica(member, index) for member in self.members])
+
+    def check(self, question: str, context: str) -> None:
+        """Refuse a question only when every member would (the others abstain at it)."""
+        checking = [m for m in self.members if isinstance(m, ChecksQuestions)]
+        if len(checking) < len(self.members):
+            return
+        first: Exception | None = None
+        for member in checking:
+            try:
+                member.check(question, context)
+                return
+            except Exception as exc:
+                first = first or exc
+        assert first is not None
+        raise first
 
 
 def tally(k: int, cast: list[tuple[int, Reply]], failures: dict[int, str]) -> Reply:
@@ -110,8 +162,35 @@ class PositionalVote:
         raise PolicyError("a positional vote acts through the part chosen for each node")
 
 
+class PositionalPanel:
+    """A vote over policies some of which pick their part by position: resolved per node."""
+
+    def __init__(self, members: Sequence[Policy]) -> None:
+        self.members = list(members)
+
+    @property
+    def fingerprint(self) -> str:
+        return "vote(" + ",".join(member.fingerprint for member in self.members) + ")"
+
+    def at(self, depth: int, root: bool) -> Policy:
+        return PanelVote([resolve(member, depth, root) for member in self.members])
+
+    async def act(self, workspace: Workspace) -> Reply:
+        raise PolicyError("a positional vote acts through the part chosen for each node")
+
+
 def vote(k: int, inner: Policy) -> Policy:
     """`VotePolicy`, or `PositionalVote` when `inner` picks its part by position; k = 1 is `inner`."""
     if isinstance(inner, Positional):
         return PositionalVote(k, inner)
     return inner if k == 1 else VotePolicy(k, inner)
+
+
+def panel(members: Sequence[Policy]) -> Policy:
+    """`PanelVote` over different policies (`PositionalPanel` if any picks its part by position);
+    a single member is that member."""
+    if len(members) == 1:
+        return members[0]
+    if any(isinstance(member, Positional) for member in members):
+        return PositionalPanel(members)
+    return PanelVote(members)

@@ -19,6 +19,16 @@ RECENT = 3  # the first operand is one of the last few variables, so chains get 
 ASSIGNMENT = re.compile(r"^([a-h]{2}) = f\(([a-h]{2}), ([a-h]{2})\)$")
 CONSTANT = re.compile(r"^([a-h]{2}) = (\d+)$")
 ROW = re.compile(r"^f\((\d+), (\d+)\) = (\d+)$")
+VALUE_QUESTION = re.compile(r"^\s*what\s+is\s+the\s+value\s+of\s+([a-h]{2})\s*\??\s*$", re.IGNORECASE)
+OPERAND_QUESTION = re.compile(
+    r"^\s*what\s+is\s+the\s+(first|second)\s+operand\s+of\s+([a-h]{2})\s*\??\s*$", re.IGNORECASE
+)
+ROW_QUESTION = re.compile(r"^\s*what\s+is\s+f\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*\??\s*$", re.IGNORECASE)
+CONSTANT_OPERAND = "none (a constant)"
+"""The answer to "What is the first operand of x?" when x is a constant."""
+PRIMITIVES = (
+    "What is the first operand of ab? (or second)", "What is the value of ab? (ab a constant)", "What is f(3, 5)?",
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,25 @@ def parse(context: str) -> Program:
     return program
 
 
+def oracle(context: str, text: str) -> str | None:
+    """The environment: an operand of x, a constant's value, a row of f; None for anything else
+    (including the value of a variable that is not a constant)."""
+    program = parse(context)
+    if match := OPERAND_QUESTION.match(text):
+        x = match[2].lower()
+        if x in program.constants:
+            return CONSTANT_OPERAND
+        operands = program.operands.get(x)
+        return None if operands is None else operands[0 if match[1].lower() == "first" else 1]
+    if match := VALUE_QUESTION.match(text):
+        value = program.constants.get(match[1].lower())
+        return None if value is None else str(value)
+    if match := ROW_QUESTION.match(text):
+        row = program.table.get((int(match[1]), int(match[2])))
+        return None if row is None else str(row)
+    return None
+
+
 def make_instance(rng: random.Random, top: int) -> Instance:
     names = NAMES[:]
     rng.shuffle(names)
@@ -93,4 +122,7 @@ TASK = Task(
     description="the value of a variable x := f(y, z); needs the variable's depth in the assignment graph",
     depths=(0, 6),
     make_instance=make_instance,
+    header=HEADER,
+    primitives=PRIMITIVES,
+    oracle=oracle,
 )

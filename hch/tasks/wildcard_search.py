@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from functools import lru_cache
 
 from hch.tasks.base import Instance, Task
@@ -11,10 +12,29 @@ from hch.tasks.base import Instance, Task
 HEADER = "Wildcard search: each line is a string over {a, b} and its value; strings not listed have value 0."
 LENGTH = 6
 SAMPLES_PER_DEPTH = 30
+QUESTION = re.compile(
+    rf"^\s*what\s+is\s+the\s+sum\s+of\s+the\s+values\s+of\s+the\s+strings\s+matching\s+([ab*]{{{LENGTH}}})\s*\??\s*$",
+    re.IGNORECASE,
+)
+PRIMITIVES = ("What is the sum of the values of the strings matching abbaba? (a pattern without wildcards)",)
 
 
 def question(pattern: str) -> str:
     return f"What is the sum of the values of the strings matching {pattern}?"
+
+
+def parse_question(text: str) -> str | None:
+    """The pattern of a wildcard-search question, else None."""
+    match = QUESTION.match(text)
+    return match[1].lower() if match else None
+
+
+def oracle(context: str, text: str) -> str | None:
+    """The environment: the value of one string (a pattern without wildcards); None otherwise."""
+    pattern = parse_question(text)
+    if pattern is None or "*" in pattern:
+        return None
+    return str(parse(context).get(pattern, 0))
 
 
 @lru_cache(maxsize=64)
@@ -50,4 +70,7 @@ TASK = Task(
     description="sum of the values of the 6-letter strings matching a pattern; one level per wildcard",
     depths=(0, LENGTH),
     make_instance=make_instance,
+    header=HEADER,
+    primitives=PRIMITIVES,
+    oracle=oracle,
 )

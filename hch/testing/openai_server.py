@@ -60,6 +60,10 @@ class Step:
     """Override the computed usage (prompt_tokens, completion_tokens, cached_tokens)."""
     message: str = ""
     """Error message for a non-200 status."""
+    body: dict[str, Any] | None = None
+    """The exact error body to send with a non-200 status (default: an OpenAI-style one)."""
+    crash: bool = False
+    """Die on this request: drop it and every open connection, refuse new ones (see `die`)."""
 
     @classmethod
     def answer(cls, text: str) -> Step:
@@ -75,6 +79,14 @@ class Step:
     def error(cls, status: int, message: str = "", retry_after: float | None = None) -> Step:
         """An HTTP error reply (429, 500, 503, 401, 404, ...)."""
         return cls(status=status, message=message or f"scripted error {status}", retry_after=retry_after)
+
+    @classmethod
+    def llama_server_cut_off(cls) -> Step:
+        """llama-server's reply when a grammar-constrained reply is cut off at max_tokens: the same
+        500 every time at temperature 0 (its chat parser cannot parse the partial output)."""
+        message = "The model produced output that does not match the expected peg-native format"
+        body = {"error": {"code": 500, "message": message, "type": "server_error"}}
+        return cls(status=500, message=message, body=body)
 
     @classmethod
     def truncated(cls, text: str = '{"kind": "answer", "questions": [], "answer": "the sky is bl') -> Step:
@@ -131,7 +143,12 @@ class OpenAIServer:
     api_key: str | None = None
     """If set, requests without `Authorization: Bearer <api_key>` get a 401."""
     models: set[str] | None = None
-    """If set, requests for any other model get a 404 like OpenAI's `model_not_found`."""
+    """If set, `GET /v1/models` lists them and requests for any other model get a 404 like OpenAI's
+    `model_not_found` (unless `ignore_model`); if None, `GET /v1/models` is a 404 (no such endpoint)."""
+    list_models: bool = True
+    """Whether `GET /v1/models` lists `models` (False: that endpoint is a 404, as on some servers)."""
+    ignore_model: bool = False
+    """Serve requests for any model name, as llama.cpp's servers do (they serve the one model loaded)."""
     hold_until: int | None = None
     """If set, each request waits until this many are in flight (or `hold_timeout`) before replying."""
     hold_timeout: float = 0.5
@@ -140,6 +157,8 @@ class OpenAIServer:
     """Longest a hanging request hangs (it also ends when the server stops)."""
 
     requests: list[Seen] = field(default_factory=list)
+    model_lookups: int = 0
+    """How many `GET /v1/models` requests arrived (they are not in `requests`)."""
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -150,6 +169,7 @@ class OpenAIServer:
         self._prefixes: set[str] = set()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.dead = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -172,6 +192,22 @@ class OpenAIServer:
             self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def die(self) -> None:
+        """Crash: stop listening (new connections are refused) and drop every open connection,
+        now or at its next request. Callable from a responder; returns without waiting."""
+        self.dead.set()
+        self._stopping.set()  # hanging requests end (dropped)
+        with self._lock:
+            self._lock.notify_all()
+        httpd = self._httpd
+        if httpd is not None:
+
+            def close() -> None:
+                httpd.shutdown()
+                httpd.server_close()
+
+            threading.Thread(target=close, name="openai-server-death", daemon=True).start()
 
     def __enter__(self) -> OpenAIServer:
         return self.start()
@@ -220,7 +256,7 @@ class OpenAIServer:
         if self.api_key is not None and seen.headers.get("authorization") != f"Bearer {self.api_key}":
             return Step.error(401, "Incorrect API key provided. You can find your API key in your account settings.")
         model = seen.body.get("model")
-        if self.models is not None and model not in self.models:
+        if self.models is not None and model not in self.models and not self.ignore_model:
             return Step.error(404, f"The model `{model}` does not exist or you do not have access to it.")
         try:
             decided = self.responder(seen)
@@ -321,6 +357,31 @@ def hch_responder(
     return respond
 
 
+def llama_cpp_python(responder: Responder) -> Responder:
+    """`responder` behind the request validation of llama-cpp-python's server (0.3.x): its
+    response_format takes only `text` or `json_object` (with an optional `schema`), and anything else
+    fails FastAPI's validation, which its error handler reports as a 500 with the message below."""
+
+    def respond(seen: Seen) -> Step | str:
+        kind = (seen.body.get("response_format") or {}).get("type")
+        if kind in (None, "text", "json_object"):
+            return responder(seen)
+        error = {
+            "type": "literal_error", "loc": ("body", "response_format", "type"),
+            "msg": "Input should be 'text' or 'json_object'", "input": kind,
+            "ctx": {"expected": "'text' or 'json_object'"},
+        }
+        message = (
+            f"1 validation error:\n  {error}\n\n"
+            '  File "/usr/lib/python3/site-packages/llama_cpp/server/app.py", line 376, in create_chat_completion\n'
+            "    POST /v1/chat/completions"
+        )
+        body = {"error": {"message": message, "type": "internal_server_error", "param": None, "code": None}}
+        return Step(status=500, message=message, body=body)
+
+    return respond
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: OpenAIServer
     protocol_version = "HTTP/1.1"
@@ -328,10 +389,27 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
 
+    def do_GET(self) -> None:
+        server = self.owner
+        if server.dead.is_set():
+            self._drop()
+            return
+        models = server.models
+        if self.path.rstrip("/") != "/v1/models" or models is None or not server.list_models:
+            self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+            return
+        with server._lock:
+            server.model_lookups += 1
+        listed = [{"id": name, "object": "model", "created": 0, "owned_by": "scripted"} for name in sorted(models)]
+        self._send_json(200, {"object": "list", "data": listed})
+
     def do_POST(self) -> None:
         server = self.owner
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
+        if server.dead.is_set():
+            self._drop()
+            return
         headers = {name.lower(): value for name, value in self.headers.items()}
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
@@ -352,6 +430,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, server: OpenAIServer, seen: Seen) -> None:
         step = seen.step = server._decide(seen)
+        if step.crash:
+            server.die()
+        if server.dead.is_set():
+            self._drop()
+            return
         if step.delay:
             server._stopping.wait(step.delay)
         if step.hang:
@@ -369,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
                          "retry-after": str(max(1, round(step.retry_after + 0.4999)))}
             seen.status = step.status
             error = {"message": step.message, "type": kind, "param": None, "code": code}
-            self._send_json(step.status, {"error": error}, extra)
+            self._send_json(step.status, step.body or {"error": error}, extra)
             return
         seen.status = 200
         if step.malformed:

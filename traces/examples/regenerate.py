@@ -14,6 +14,7 @@ from typing import Any
 
 import hch
 from hch.limits import Limits
+from hch.tasks import get_task
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,6 +24,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "subtree-reuse": {"question": "What is (1 + 2) * (1 + 2) + (1 + 2)?", "depth": 3},
     "node-budget": {"question": "What is the sum of 8, 6, 7, 5, 3, 0, 9, 1, 2, 4?", "depth": 4,
                     "limits": Limits(max_nodes=5)},
+    # the paper's environment: H never sees the facts; the look-ups are the environment's answers
+    "permutation-hidden-facts": {"question": "What is sigma^5(ab)?", "depth": 2, "facts": "hidden",
+                                 "context": get_task("permutation-powering").generate(1, seed=1)[0].context},
 }
 
 
@@ -32,7 +36,7 @@ def regenerate(folder: Path = HERE) -> list[Path]:
     for name, spec in EXAMPLES.items():
         path = folder / f"{name}.json"
         hch.answer_sync(spec["question"], depth=spec["depth"], limits=spec.get("limits"), trace_path=path,
-                        meta={"example": name})
+                        meta={"example": name}, context=spec.get("context", ""), facts=spec.get("facts", "shown"))
         paths.append(path)
     return paths
 
