@@ -123,7 +123,8 @@ TASKS_CURVES = [
     "- **Policy invocations per question (right; solid: honest, dashed: early guess).** The honest expert pays "
     "for the tree it expands even when the tree ends in guesses, so its cost climbs with n for every question; "
     f"`{EARLY}` guesses at once when it sees its depth is short, so below n = 6 it is cheaper and no more "
-    "accurate. At n = 6 the two build the same trees. With facts hidden a primitive question costs no call "
+    "accurate (in sequential assignments it can tell only from the facts, which are hidden, so there the two "
+    "act alike). At n = 6 the two build the same trees. With facts hidden a primitive question costs no call "
     "(the environment answers it), so a task whose set includes primitive questions starts below 1 at n = 0.",
     "- **Sweep against its deepest runs (table above).** A subtree that ended without a guess is reused at "
     "every other depth it fits; one that ended in a guess is not (it is not what a deeper run gets), so the "
@@ -227,22 +228,25 @@ def reliability_curves(rows: list[Row], deepest: list[Row], top: int) -> list[st
     at_top = {r.votes: r for r in rows if r.depth == top}
     names = {k: at_top[k].variant for k in VOTES}
     by_needs = {k: ", ".join(share(r.accuracy) for r in deepest if r.votes == k) for k in VOTES}
-    ratios = ", ".join(f"{at_top[k].invocations_mean / at_top[1].invocations_mean:.1f} times for {names[k]}"
-                       for k in VOTES if k > 1)
+    costs = "; ".join(f"{names[k]} {at_top[k].calls_mean:.1f} calls and {at_top[k].invocations_mean:.1f} invocations "
+                      f"({at_top[k].invocations_mean / at_top[1].invocations_mean:.1f} times one copy's)"
+                      for k in VOTES if k > 1)
     return [
         "What each curve is:", "",
         "- **Accuracy against depth (top left; dashed: guess-free).** Below the depth a question needs the "
         "answer rests on guesses, as in part 1; above it, on slips. At n = "
         f"{top}: " + ", ".join(f"{share(at_top[k].accuracy)} for {names[k]}" for k in VOTES) + ".",
         "- **Policy invocations per question (top middle).** What each variant really did: a vote of k copies is "
-        f"k invocations per call. At n = {top} the votes made {ratios} the invocations of one copy (their trees "
-        "are about the same size: the copies act on the same workspace and one action goes on).",
+        f"k invocations per call. At n = {top}, per question: one copy {at_top[1].calls_mean:.1f} calls and as many "
+        f"invocations; {costs}. A vote can cost more than k times one copy: a lone copy's slips cut some of its "
+        f"trees short ({at_top[1].guesses} of its runs at n = {top} ended in a guess, which a question within "
+        "reach never does without a slip, e.g. a subquestion asked wrongly that needs more depth than is left).",
         "- **By the depth a question needs, one panel per variant.** Each line is one bucket of questions: it "
         "steps up at the depth the bucket needs, to the share of those runs that no slip reached.",
         f"- **At n = {top}, by the depth a question needs (bottom right).** The compounding: a question needing "
         "more depth rests on more actions, each of which may slip. Accuracy for the buckets needing 0, 1, ...: "
         + "; ".join(f"{names[k]} {by_needs[k]}" for k in VOTES) + ". A vote goes wrong at a call only when "
-        "most of its copies slip there, and alike.",
+        "its copies' slips outvote the right action (or tie it and the lowest-numbered copy slipped).",
         "",
     ]
 

@@ -10,6 +10,7 @@ by the depth a question needs.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,7 +161,8 @@ def draw(panel: Panel, axis: Axes) -> None:
                   label=series.label, color=colour)
         if series.low is not None and series.high is not None:
             axis.fill_between(series.x, series.low, series.high, alpha=0.2, color=colour)
-    axis.set(xlabel=panel.xlabel, ylabel=panel.ylabel, title=panel.title)
+    axis.set(xlabel=panel.xlabel, ylabel=panel.ylabel)
+    axis.set_title("\n".join(textwrap.wrap(panel.title, 46)))  # a long spec wraps instead of running off
     if panel.share:
         axis.set_ylim(-0.02, 1.02)
     if panel.log and any(y > 0 for s in panel.series for y in s.y):
