@@ -10,9 +10,11 @@ primitive questions without a policy call (nodes marked `oracle`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +27,14 @@ from hch.call_cache import CallCache, call_key
 from hch.collector import paced
 from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
 from hch.facts import Facts, check_facts, sees_facts
-from hch.journal import Journal, journal_path
+from hch.journal import for_trace as open_journal
 from hch.limits import Limits
+from hch.policies.callable import PolicyFunction
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
+from hch.policy_spec import as_policy
 from hch.position import POSITION, Position
+from hch.progress import CURRENT as PROGRESS
+from hch.progress import Progress
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
@@ -44,10 +50,13 @@ _NO_USAGE = Usage()  # compared against and dumped, never mutated
 class _NodeError(Exception):
     """Ends one node in error; its parent goes on (unless the run fails fast)."""
 
-    def __init__(self, message: str, limit: str | None = None, failed: PolicyError | None = None) -> None:
+    def __init__(self, message: str, limit: str | None = None, failed: PolicyError | None = None,
+                 cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.limit = limit
         self.failed = failed
+        self.cause = cause
+        """What the policy raised (chained as `NodeFailed.__cause__`; its traceback is in the trace)."""
 
 
 @dataclass
@@ -97,6 +106,7 @@ class _Run:
         self.reserved = 0
         self.spent = Usage()
         self._leaves: dict[tuple[int, bool], Policy] = {}
+        self.progress = Progress()
 
     def clock(self) -> float:
         return time.monotonic() - self.began
@@ -156,6 +166,7 @@ class _Run:
             status="running", started=self.clock(), ended=None,
             cycle_of=ancestors.get(key[1]), limit=None, error=None, oracle=False, **({"copy": copy} if copy else {}),
         )
+        self.progress.node_started()
         if parent is not None:
             asker, step, order = parent
             self.trace.add_edge(asker, node, "delegate", step=step, order=order)
@@ -208,11 +219,12 @@ class _Run:
             message = f"error: {exc}"
             self._finish(node, message, "error", limit=exc.limit or limit, error=str(exc))
             if self.fail_fast:
-                raise NodeFailed(f"node {node} ({question!r}) failed: {exc}") from None
+                raise NodeFailed(f"node {node} ({question!r}) failed: {exc}") from exc.cause
             return SubAnswer(question=question, answer=message, status="error")
 
     def _finish(self, node: int, answer: str, status: str, limit: str | None, error: str | None = None) -> None:
         self.trace.update_node(node, answer=answer, status=status, ended=self.clock(), limit=limit, error=error)
+        self.progress.node_ended()
 
     def refuse(self, workspace: Workspace, ask: Ask) -> tuple[str | None, str | None]:
         """Why an ask cannot be carried out (and the limit it hit), or (None, None)."""
@@ -259,23 +271,28 @@ class _Run:
         cached = self.call_cache.get(key) if self.call_cache is not None else None
         if cached is not None:
             self._record_call(node, leaf, workspace, cached, latency=0.0, cached=True, started=self.clock())
+            self.progress.cache_hit()
             return cached
         self._check_budget()
         started = self.clock()
         begin = time.perf_counter()
+        self.progress.call_started()
         try:
             reply = await self._timed_act(leaf, workspace)
         except (_NodeError, RunAborted) as exc:
             failed = exc if isinstance(exc, RunAborted) else exc.failed
             self.spent = self.spent + (failed.usage if failed is not None and failed.usage else Usage())
             self._record_call(
-                node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc), failed
+                node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc), failed,
+                cause=exc.cause if isinstance(exc, _NodeError) else None,
             )
             if isinstance(exc, Stopped):  # the person acting as H stopped the run: not a failure
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
             elif isinstance(exc, RunAborted):
                 self._finish(node, f"error: {exc}", "error", limit=None, error=str(exc))
             raise
+        finally:
+            self.progress.call_ended()
         latency = time.perf_counter() - begin
         if reply.usage != _NO_USAGE:
             self.spent = self.spent + reply.usage
@@ -302,9 +319,9 @@ class _Run:
         except RunAborted:
             raise  # the policy cannot work at all: stop the run rather than fail every node
         except PolicyError as exc:
-            raise _NodeError(str(exc), failed=exc) from None
+            raise _NodeError(str(exc), failed=exc, cause=exc) from None
         except Exception as exc:  # a policy bug or failure must not sink the whole run
-            raise _NodeError(f"policy raised {type(exc).__name__}: {exc}") from None
+            raise _NodeError(f"policy raised {type(exc).__name__}: {exc}", cause=exc) from None
 
     def _check_budget(self) -> None:
         """Refuse a new call once the run's time, token or money budget is spent."""
@@ -319,9 +336,10 @@ class _Run:
     def _record_call(
         self, node: int, leaf: Policy, workspace: Workspace, reply: Reply | None,
         latency: float, cached: bool, started: float, error: str | None = None,
-        failed: PolicyError | None = None,
+        failed: PolicyError | None = None, cause: BaseException | None = None,
     ) -> None:
-        """Record a call; a failed one keeps what the policy reported spending (usage, attempts)."""
+        """Record a call; a failed one keeps what the policy reported spending (usage, attempts) and,
+        for an exception other than a `PolicyError` (a bug in the policy), its formatted traceback."""
         if reply is not None:
             usage = reply.usage
         else:
@@ -333,7 +351,7 @@ class _Run:
             usage=usage.model_dump(), latency=latency, cached=cached,
             started=started, raw=reply.raw if reply else (failed.raw if failed else None),
             attempts=reply.attempts if reply else (failed.attempts if failed else []), error=error,
-            invocations=reply.invocations if reply else 1,
+            error_traceback=_traceback(cause), invocations=reply.invocations if reply else 1,
         )
         self.trace.add_edge(node, call, "call")
 
@@ -342,7 +360,7 @@ async def answer(
     question: str,
     *,
     depth: int,
-    policy: Policy | None = None,
+    policy: Policy | str | PolicyFunction | None = None,
     context: str = "",
     limits: Limits | None = None,
     call_cache: CallCache | None = None,
@@ -353,8 +371,12 @@ async def answer(
     meta: dict[str, Any] | None = None,
     facts: Facts = "shown",
     copies: Copies = "merged",
+    progress: Progress | None = None,
 ) -> Result:
     """Answer `question` with HCH_depth under `policy` (default: the offline expert).
+
+    `policy` is a policy object, a spec string as `--policy` takes ("expert", "vote(3, expert)"),
+    or a plain (async) function of the workspace (see `hch.policies.callable.from_function`).
 
     `facts="hidden"` (the 2018 paper's environment) shows a policy only the context's header line
     (policies with `sees_facts = True` still see it all) and has the task's environment answer
@@ -364,8 +386,11 @@ async def answer(
     call is made once per distinct workspace) or "independent" (each node is its own copy of H, with
     an opaque `Workspace.copy` id hashed from its asker's and the (step, order) of its ask, the root's
     from the question; identical subquestions at different places are separate copies, sampled apart,
-    each cached under its own key so reruns reproduce them). The trace is written to `trace_path` (if
-    given) even when the run is interrupted.
+    each cached under its own key so reruns reproduce them).
+
+    The trace is written to `trace_path` (if given) even when the run is interrupted; the path is
+    claimed when the run starts (a path a live run holds is refused). `progress` receives live
+    counters (nodes, calls in flight, retries) as the run goes.
     """
     facts = check_facts(facts)
     if copies not in ("merged", "independent"):
@@ -382,6 +407,10 @@ async def answer(
         from hch.experts import ExpertPolicy
 
         policy = ExpertPolicy()
+    elif not isinstance(policy, Policy):
+        if isinstance(policy, str):
+            meta = {"policy_spec": policy, **(meta or {})}
+        policy = as_policy(policy)
     root_policy = resolve(policy, depth, root=True)  # for a positional policy, the part at the root
     shown = _visible_context(context) if facts == "hidden" and not sees_facts(root_policy) else context
     if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
@@ -393,12 +422,14 @@ async def answer(
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
         hch_version=_version(), status="running", facts=facts, copies=copies, **(meta or {}),
     )
-    journal = Journal(journal_path(trace_path), trace) if trace_path is not None else None
+    journal = open_journal(trace_path, trace) if trace_path is not None else None  # claims the path
     if journal is not None:
         trace.listeners.append(journal)
     # `is None`, not `or`: an empty shared cache has len() 0 and must still be the one used
     subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
     run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast, facts, copies)
+    run.progress = progress if progress is not None else run.progress
+    reporting = PROGRESS.set(run.progress)  # policies report retries and waits to it
     began = time.perf_counter()
     result: SubAnswer | None = None
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved
@@ -409,9 +440,10 @@ async def answer(
             failed = _node_failure(exc)
             if failed is not None:
                 trace.meta["error"] = str(failed)
-                raise failed from None
+                raise failed from failed.__cause__  # a policy's own exception stays chained
             raise
         finally:
+            PROGRESS.reset(reporting)
             if call_cache is not None:
                 call_cache.flush()
             summary = summarize(trace, wall_time=time.perf_counter() - began)
@@ -432,14 +464,52 @@ async def answer(
 
 
 def root_copy(question: str) -> str:
-    """The copy id of a run's root under `copies="independent"`: fixed by the question, so reruns make the
+    """The copy id of a run's root under `copies=\"independent\"`: fixed by the question, so reruns make the
     same copies, while runs of different questions (e.g. in one sweep) are different copies of H."""
     return hashlib.sha256(("root\x00" + normalize_question(question)).encode()).hexdigest()[:16]
 
 
-def answer_sync(question: str, **kwargs: Any) -> Result:
-    """`answer` for code that is not async: runs its own event loop."""
-    return anyio.run(lambda: answer(question, **kwargs))
+def answer_sync(
+    question: str,
+    *,
+    depth: int,
+    policy: Policy | str | PolicyFunction | None = None,
+    context: str = "",
+    limits: Limits | None = None,
+    call_cache: CallCache | None = None,
+    subtree_cache: SubtreeCache | None = None,
+    trace_path: str | Path | None = None,
+    fail_fast: bool = False,
+    trace: Trace | None = None,
+    meta: dict[str, Any] | None = None,
+    facts: Facts = "shown",
+    copies: Copies = "merged",
+    progress: Progress | None = None,
+) -> Result:
+    """`answer` for code that is not async: runs its own event loop (so not inside one: in a
+    Jupyter notebook or other async code, `await hch.answer(...)` instead)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "hch.answer_sync cannot run inside a running event loop (a Jupyter notebook, async code): "
+            "use `await hch.answer(...)` there"
+        )
+    return anyio.run(lambda: answer(
+        question, depth=depth, policy=policy, context=context, limits=limits, call_cache=call_cache,
+        subtree_cache=subtree_cache, trace_path=trace_path, fail_fast=fail_fast, trace=trace, meta=meta,
+        facts=facts, copies=copies, progress=progress,
+    ))
+
+
+def _traceback(cause: BaseException | None) -> str | None:
+    """The formatted traceback of an exception a policy raised, kept in the trace (a `PolicyError`
+    is a reported failure, not a bug: its message says it all)."""
+    if cause is None or isinstance(cause, PolicyError):
+        return None
+    return "".join(traceback.format_exception(cause))
 
 
 def _node_failure(exc: BaseException) -> HchError | None:

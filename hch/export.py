@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import networkx as nx
 
@@ -29,21 +29,30 @@ FORMATS = ("json", "graphml", "gexf", "dot", "jsonl")
 def export(trace: Trace, path: str | Path, fmt: str) -> Path:
     """Write `trace` to `path` in format `fmt` (one of `FORMATS`)."""
     path = Path(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     if fmt == "json":
         return trace_format.save(trace, path)
-    if fmt == "graphml":
-        nx.write_graphml(flat_graph(trace), path)
+    with path.open("wb") as file:
+        write(trace, file, fmt)
+    return path
+
+
+def write(trace: Trace, file: BinaryIO, fmt: str) -> None:
+    """Write `trace` in format `fmt` to an open binary file (e.g. stdout's buffer)."""
+    if fmt == "json":
+        trace_format.write_json(trace, file)
+    elif fmt == "graphml":
+        nx.write_graphml(flat_graph(trace), file)
     elif fmt == "gexf":
-        nx.write_gexf(flat_graph(trace), path)
+        nx.write_gexf(flat_graph(trace), file)
     elif fmt == "dot":
-        path.write_text(to_dot(trace), encoding="utf-8")
+        file.write(to_dot(trace).encode())
     elif fmt == "jsonl":
-        with path.open("w", encoding="utf-8") as file:
-            for record in workspace_records(trace):
-                file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        for record in workspace_records(trace):
+            file.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
     else:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    return path
 
 
 def flat(value: Any) -> str | int | float | bool:

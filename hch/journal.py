@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 import pydantic_core
 from pydantic import BaseModel
 
+from hch.claim import claim
 from hch.errors import TraceError, read_text
 from hch.trace import Trace
 
@@ -38,9 +39,24 @@ MAX_PENDING = 4096
 """Records held before a write even within one loop iteration (bounds memory and what a crash loses)."""
 
 
+def for_trace(trace_path: str | Path, trace: Trace) -> Journal:
+    """The journal of a run writing `trace_path`, claimed for it (see `hch.claim`)."""
+    path = Path(trace_path)
+    if str(trace_path) == "-":
+        raise TraceError("a run's trace cannot go to stdout ('-'): give a file, then `hch export FILE -o -`")
+    if path.name.endswith(SUFFIX):
+        raise TraceError(
+            f"a trace path may not end in {SUFFIX}, the ending of journals: {path} would be its own journal;"
+            f" name it {path.name.removesuffix(SUFFIX)}.json"
+        )
+    return Journal(journal_path(path), trace, trace_name=path.name)
+
+
 def journal_path(trace_path: str | Path) -> Path:
     """Where the journal of a trace file lives: `run.json` → `run.journal.jsonl`."""
     path = Path(trace_path)
+    if str(trace_path) == "-":
+        raise TraceError("a run's trace cannot go to stdout ('-'): give a file, then `hch export FILE -o -`")
     if path.name.endswith(SUFFIX):
         return path
     stem = path.name.removesuffix(".json")
@@ -54,13 +70,14 @@ class Journal:
     twice in one iteration (an instant leaf is added and finished at once) is written once.
     """
 
-    def __init__(self, path: str | Path, trace: Trace) -> None:
+    def __init__(self, path: str | Path, trace: Trace, trace_name: str | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115
+        self._file: BinaryIO | None = claim(self.path)  # refused if a live run holds it
         self._pending: dict[tuple[int, ...], dict[str, Any]] = {}
         self._flush_scheduled = False
-        self._file.write(_line({"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": trace.meta}))
+        # `trace`: the name of the trace file this journals (`x` and `x.json` share a journal name)
+        header = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "trace": trace_name, "meta": trace.meta}
+        self._file.write(_line(header))
         for node in sorted(trace.graph.nodes):  # a trace passed in may already hold nodes
             self._pending[(node,)] = {"node": {"id": node, **trace.graph.nodes[node]}}
         for source, target, data in trace.graph.edges(data=True):
@@ -104,9 +121,11 @@ class Journal:
         """Flush and close; `delete` removes the file (once the final trace is safely saved)."""
         if self._file is not None:
             self.flush()
+            if delete:  # while still holding it: the path cannot be another run's yet
+                self.path.unlink(missing_ok=True)
             self._file.close()
             self._file = None
-        if delete:
+        elif delete:
             self.path.unlink(missing_ok=True)
 
 
@@ -209,9 +228,21 @@ def load_any(path: str | Path) -> Trace:
     if path.name.endswith(SUFFIX) or _starts_as_journal(path):
         return load_journal(path)
     journal = journal_path(path)
-    if journal.exists() and (not path.exists() or journal.stat().st_mtime_ns > path.stat().st_mtime_ns):
+    if (journal.exists() and (not path.exists() or journal.stat().st_mtime_ns > path.stat().st_mtime_ns)
+            and _journals(journal, path.name)):
         return load_journal(journal)
     return trace_format.load(path)
+
+
+def _journals(journal: Path, name: str) -> bool:
+    """Whether `journal` is the journal of a trace file called `name` (unknown, for an older
+    journal or an unreadable header: assumed so)."""
+    try:
+        with journal.open("rb") as file:
+            header = json.loads(file.readline())
+    except (OSError, ValueError):
+        return True
+    return not isinstance(header, dict) or header.get("trace") in (None, name)
 
 
 def _starts_as_journal(path: Path) -> bool:

@@ -47,6 +47,23 @@ def make_policy(spec: str, options: Mapping[str, Any] | None = None) -> Policy:
     return factory(argument, options or {})
 
 
+def as_policy(value: object) -> Policy:
+    """A policy object as it is, a spec string through `make_policy`, a plain function wrapped
+    (`hch.policies.callable.from_function`); anything else is a `TypeError` saying what is accepted."""
+    if isinstance(value, Policy):
+        return value
+    if isinstance(value, str):
+        return make_policy(value)
+    if callable(value):
+        from hch.policies.callable import from_function
+
+        return from_function(value)
+    raise TypeError(
+        f"policy must be a Policy (an object with `fingerprint` and `async act(workspace)`), a spec string "
+        f"such as 'expert' or 'vote(3, expert)', or a function of the workspace; not {type(value).__name__}"
+    )
+
+
 @register("expert")
 def _expert(argument: str | None, options: Mapping[str, Any]) -> Policy:
     from hch.experts import EXPERTS, ExpertPolicy

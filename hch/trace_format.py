@@ -6,7 +6,6 @@ import gc
 import itertools
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
+from hch import claim
 from hch.errors import TraceError, read_text
 from hch.trace import Trace
 from hch.workspace import Status, Usage
@@ -90,6 +90,8 @@ class CallNode(BaseModel):
     """Each attempt made, for policies that retry."""
     error: str | None = None
     """What failed, for a call that raised."""
+    error_traceback: str | None = None
+    """The formatted traceback of an exception a policy raised (a bug, not a `PolicyError`)."""
     invocations: int = 1
     """Base-policy invocations behind this call (a vote of k copies: k); what cost figures count."""
 
@@ -170,6 +172,7 @@ class _CallDict(TypedDict):
     raw: NotRequired[dict[str, Any] | None]
     attempts: NotRequired[list[dict[str, Any]]]
     error: NotRequired[str | None]
+    error_traceback: NotRequired[str | None]
     invocations: NotRequired[int]
 
 
@@ -226,16 +229,20 @@ def to_data(trace: Trace) -> dict[str, Any]:
 
 
 def save(trace: Trace, path: str | Path) -> Path:
-    """Write the trace atomically: a temporary file beside `path`, then a rename."""
+    """Write the trace atomically: a temporary file beside `path`, then a rename.
+
+    The file gets the permissions a plain `open(path, "w")` would give it (see `hch.claim`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = claim.temp_beside(path)  # locked until renamed; leftovers of killed saves removed
     try:
         with os.fdopen(fd, "wb") as file, _no_gc():
             write_json(trace, file)
-        os.replace(tmp, path)
+            file.flush()
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

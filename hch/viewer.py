@@ -34,7 +34,8 @@ def page_data(trace: Trace) -> dict[str, Any]:
                 "id": call, "input": c["input"], "output": c.get("output"), "usage": c["usage"],
                 "latency": float(c.get("latency") or 0.0), "cached": bool(c.get("cached")),
                 "started": float(c.get("started") or 0.0), "raw": c.get("raw"),
-                "attempts": c.get("attempts") or [], "error": c.get("error"), "critical": call in critical_calls,
+                "attempts": c.get("attempts") or [], "error": c.get("error"),
+                "error_traceback": c.get("error_traceback"), "critical": call in critical_calls,
             })
         made = [c for c in calls if not c["cached"]]
         nodes[node] = {
@@ -49,7 +50,8 @@ def page_data(trace: Trace) -> dict[str, Any]:
             "cost": sum(c["usage"]["cost"] for c in made),
         }
     return {
-        "question": figures.question, "root": trace.root, "nodes": nodes,
+        "question": figures.question, "context": str(trace.meta.get("context") or ""), "root": trace.root,
+        "nodes": nodes,
         "stats": figures.summary.line(), "critical_path": figures.critical_path_time.workspaces,
         "critical_time": figures.critical_path_time.length,
     }

@@ -151,3 +151,97 @@ def test_copies_independent_is_recorded_and_invocations_show_when_they_differ_fr
     assert trace.meta["copies"] == "independent"
     bad = hch_cli("ask", SUM, "--copies", "shared", cwd=tmp_path)
     assert bad.returncode == 2 and "Invalid value for '--copies'" in bad.stderr
+def test_six_parallel_runs_of_one_question_write_six_traces_each_of_its_own_run(tmp_path: Path) -> None:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hch", "ask", SUM, "--json", "--no-cache", "--context", f"run {i}"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(6)
+    ]
+    paths = {}
+    for i, process in enumerate(processes):
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        paths[i] = json.loads(stdout)["trace"]
+    assert len(set(paths.values())) == 6
+    for i, path in paths.items():
+        assert hch.load_trace(tmp_path / path).meta["context"] == f"run {i}"
+    assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == sorted(Path(p).name for p in paths.values())
+
+
+@pytest.mark.parametrize(("name", "message"), [("x.journal.jsonl", "may not end in .journal.jsonl"),
+                                             ("-", "cannot go to stdout")])
+def test_a_journal_name_or_dash_as_trace_path_is_a_one_line_error(tmp_path: Path, name: str, message: str) -> None:
+    done = hch_cli("ask", SUM, "--trace", name, "--no-cache", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and message in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_root_exits_4_with_the_error_on_stderr_never_as_the_answer(tmp_path: Path) -> None:
+    done = hch_cli("ask", "What is 1 / 0?", "--depth", "1", cwd=tmp_path)
+    assert done.returncode == 4 and done.stdout == ""
+    assert done.stderr.splitlines()[-1].startswith("hch: error: the run failed: division by zero (trace: traces/")
+    quiet = hch_cli("ask", "What is 1 / 0?", "--depth", "1", "-q", cwd=tmp_path)
+    assert quiet.returncode == 4 and quiet.stdout == "" and quiet.stderr.count("\n") == 1
+    as_json = hch_cli("ask", "What is 1 / 0?", "--depth", "1", "--json", cwd=tmp_path)
+    assert as_json.returncode == 4 and as_json.stderr == ""
+    record = json.loads(as_json.stdout)
+    assert (record["answer"], record["status"], record["error"], record["exit_status"]) == (
+        None, "error", "division by zero", 4)
+    assert hch.load_trace(tmp_path / record["trace"]).meta["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["--depth", "3"], 0),
+        (["--depth", "1"], 3),  # the root guesses
+        (["--depth", "3", "--max-nodes", "2"], 3),  # the node budget forced a guess
+        (["--depth", "3", "--max-total-tokens", "0"], 5),
+        (["--depth", "3", "--max-cost", "0"], 5),
+    ],
+)
+def test_the_exit_status_says_how_the_run_ended(tmp_path: Path, args: list[str], status: int) -> None:
+    done = hch_cli("ask", SUM, "--no-cache", "--json", *args, cwd=tmp_path)
+    assert done.returncode == status, done.stderr
+    assert json.loads(done.stdout)["exit_status"] == status
+    assert (json.loads(done.stdout)["answer"] is None) == (status == 5)
+
+
+def test_a_run_timeout_that_fires_exits_5_and_fail_fast_exits_4(tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_RUN)
+    timed_out = subprocess.run(
+        [sys.executable, str(script), "ask", "root", "--policy", "slow", "--run-timeout", "0.2", "--no-cache", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert timed_out.returncode == 5 and timed_out.stdout == "waiting\n"  # the policy's print, no answer
+    assert "stopped by a limit: run timeout reached" in timed_out.stderr
+    failed = hch_cli("ask", "What is (1 / 0) + 2?", "--fail-fast", "--no-cache", cwd=tmp_path)
+    assert failed.returncode == 4 and failed.stdout == "" and failed.stderr.count("\n") == 1
+    assert "failed: division by zero" in failed.stderr
+
+
+def test_on_a_terminal_progress_shows_live_on_stderr_and_never_on_stdout(tmp_path: Path) -> None:
+    import pexpect
+
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_RUN)
+    # stderr is the terminal, stdout a file: the run blocks in b's call until Ctrl-C
+    child = pexpect.spawn(
+        "/bin/sh", ["-c", f"exec {sys.executable} {script} ask root --policy slow --no-cache --trace t.json > out.txt"],
+        cwd=str(tmp_path), encoding="utf-8", dimensions=(24, 200), timeout=60,
+    )
+    child.expect(r"3 nodes \(1 done\) · 1 call in flight · 3 calls made")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert (tmp_path / "out.txt").read_text() == "waiting\n"  # the policy's own print; no progress
+
+
+def test_progress_is_not_shown_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    done = hch_cli("ask", SUM, "--depth", "3", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""

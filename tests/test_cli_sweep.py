@@ -146,13 +146,14 @@ def test_llm_sweep_against_a_local_server_counts_tokens_and_resumes(tmp_path: Pa
             [sys.executable, "-m", "hch", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
             env={**os.environ, "COLUMNS": "200", "OPENAI_API_KEY": "sk-test-key"},
         )
-        assert env_run.returncode == 0, env_run.stderr
+        # at depth 0 the scripted H keeps asking for the sum until its node fails: a failed run
+        assert env_run.returncode == 4 and "1 of 4 runs failed" in env_run.stderr, env_run.stderr
         requests = len(server.requests)
         rerun = subprocess.run(
             [sys.executable, "-m", "hch", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
             env={**os.environ, "COLUMNS": "200", "OPENAI_API_KEY": "sk-test-key"},
         )
-        assert rerun.returncode == 0 and len(server.requests) == requests
+        assert rerun.returncode == 4 and len(server.requests) == requests
     rows = {r["depth"]: r for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())}
     assert (rows["1"]["graded"], rows["1"]["correct"]) == ("1", "1")
     assert float(rows["1"]["tokens_mean"]) > 0 and float(rows["1"]["cost_mean"]) > 0
@@ -180,3 +181,12 @@ def test_a_sweep_with_independent_copies_records_them_and_resumes(tmp_path: Path
     merged = hch_cli(*args[:-3], "--no-plot", cwd=tmp_path)
     assert merged.returncode == 1 and "holds a different sweep" in merged.stderr
     assert merged.stderr.strip().splitlines()[-1].startswith("hch: error: ") and "Traceback" not in merged.stderr
+def test_a_sweep_with_failed_runs_exits_4_with_a_count_after_writing_its_outputs(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text(
+        '{"id": "a", "question": "What is 2 * (3 + 4)?", "answer": "14"}\n'
+        '{"id": "b", "question": "What is 1 / 0?"}\n'
+    )
+    done = hch_cli("sweep", "q.jsonl", "--depths", "0,1", "--out", "o", "--no-cache", "--no-plot", cwd=tmp_path)
+    assert done.returncode == 4
+    assert done.stderr.strip().splitlines()[-1].startswith("hch: error: 2 of 4 runs failed")
+    assert (tmp_path / "o" / "summary.csv").exists() and "by depth" in done.stdout

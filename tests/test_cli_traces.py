@@ -183,3 +183,63 @@ def test_an_empty_path_is_a_one_line_error(tmp_path: Path, command: str) -> None
     done = hch_cli(command, "", cwd=tmp_path)
     assert done.returncode != 0
     assert done.stderr.strip() == "hch: error: give the path of a trace file, not '.'"
+
+
+@pytest.mark.parametrize("fmt", ["json", "graphml", "gexf", "dot", "jsonl"])
+def test_export_to_dash_writes_to_stdout_and_no_file(run: Path, fmt: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "hch", "export", "t.json", "-f", fmt, "-o", "-"], cwd=run.parent,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (run.parent / "beside").write_bytes(b"")
+    assert hch_cli("export", "t.json", "-f", fmt, "-o", f"file.{fmt}", cwd=run.parent).returncode == 0
+    assert done.stdout == (run.parent / f"file.{fmt}").read_bytes()
+    assert not (run.parent / "-").exists()
+
+
+def test_view_to_dash_writes_the_page_to_stdout(run: Path) -> None:
+    done = hch_cli("view", "t.json", "-o", "-", cwd=run.parent)
+    assert done.returncode == 0 and done.stdout.startswith("<!DOCTYPE html>") and "hch-data" in done.stdout
+    assert not (run.parent / "-").exists() and not (run.parent / "t.html").exists()
+
+
+def test_show_prints_the_shared_context_escaped(tmp_path: Path) -> None:
+    hch.answer_sync("What is 2 + 3?", depth=1, context="Facts: \x1b[31mred", trace_path=tmp_path / "c.json")
+    done = hch_cli("show", "c.json", cwd=tmp_path)
+    assert "context: Facts: \\x1b[31mred" in done.stdout.splitlines()
+
+
+def test_show_on_a_sweep_directory_lists_its_runs(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text('{"id": "a", "question": "What is 2 * (3 + 4)?", "answer": "14"}\n')
+    hch_cli("sweep", "q.jsonl", "--depths", "0,1", "--out", "o", "--no-cache", "--no-plot", cwd=tmp_path)
+    done = hch_cli("show", "o", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "2 runs in o",
+        "a votes=1 n=0 guess ✗ → 6 · o/traces/votes-1/a/depth-0.json",
+        "a votes=1 n=1 ok ✓ → 14 · o/traces/votes-1/a/depth-1.json",
+    ]
+    records = [json.loads(line) for line in hch_cli("show", "o", "--json", cwd=tmp_path).stdout.splitlines()]
+    assert [(r["id"], r["depth"], r["status"], r["answer"]) for r in records] == [("a", 0, "guess", "6"),
+                                                                                 ("a", 1, "ok", "14")]
+    assert hch.load_trace(tmp_path / records[1]["trace"]).meta["answer"] == "14"
+    other = hch_cli("show", "o/traces", cwd=tmp_path)
+    assert other.returncode == 1 and other.stderr.count("\n") == 1 and "no runs.jsonl" in other.stderr
+    runs = tmp_path / "o" / "runs.jsonl"  # runs recorded before invocations were counted are listed too
+    old = [{k: v for k, v in json.loads(line).items() if k not in ("invocations", "invocations_made", "guess_on_path")}
+           for line in runs.read_text().splitlines()]
+    runs.write_text("".join(json.dumps(record) + "\n" for record in old))
+    assert hch_cli("show", "o", cwd=tmp_path).stdout.splitlines()[0] == "2 runs in o"
+
+
+def test_piped_output_is_not_wrapped_at_80_columns(tmp_path: Path) -> None:
+    long = "What is the sum of " + ", ".join(str(i) for i in range(1, 30)) + "?"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    asked = subprocess.run([sys.executable, "-m", "hch", "ask", long, "--depth", "0", "--trace", "t.json"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    shown = subprocess.run([sys.executable, "-m", "hch", "show", "t.json"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120, env=env)
+    for output in (asked.stdout, shown.stdout):  # the tree's line is whole: question, answer and markers
+        assert any(line.startswith("#0 n=0 " + long[:90]) and line.endswith("→ 362.5 [guess]")
+                   for line in output.splitlines()), output
+    assert "1 node · 1 policy call · 0 cache hits · deepest level 0 · " in asked.stdout
+    assert f"question: {long}\n" in shown.stdout

@@ -437,3 +437,102 @@ def test_the_root_copy_is_fixed_by_the_question() -> None:
     from hch.engine import root_copy
 
     assert root_copy("What is 1+2?") == root_copy("  What is   1+2? ") != root_copy("What is 1+3?")
+def lookup(table: dict[str, str], key: str) -> str:
+    return table[key]  # the line a user's bug is on
+
+
+async def buggy(ws: Workspace) -> Answer:
+    return Answer(answer=lookup({}, "missing"))
+
+
+async def test_an_exception_in_a_users_policy_keeps_its_traceback_in_the_trace(tmp_path: Path) -> None:
+    result = await hch.answer("q", depth=0, policy=FunctionPolicy(buggy), trace_path=tmp_path / "t.json")
+    assert result.status == "error" and result.answer == "error: policy raised KeyError: 'missing'"
+    for trace in (result.trace, hch.load_trace(tmp_path / "t.json")):
+        (call,) = [d for _, d in trace.calls()]
+        assert call["error_traceback"].startswith("Traceback (most recent call last):")
+        assert "in lookup\n    return table[key]" in call["error_traceback"]
+        assert call["error_traceback"].rstrip().endswith("KeyError: 'missing'")
+
+
+async def test_fail_fast_chains_the_policys_exception_as_the_cause() -> None:
+    with pytest.raises(NodeFailed, match="missing") as caught:
+        await hch.answer("q", depth=0, policy=FunctionPolicy(buggy), fail_fast=True)
+    assert isinstance(caught.value.__cause__, KeyError)
+    assert caught.value.__cause__.__traceback__ is not None
+
+
+async def test_a_policy_error_is_recorded_without_a_traceback() -> None:
+    result = await hch.answer("What is 1 / 0?", depth=1)
+    assert result.status == "error"
+    assert [d["error_traceback"] for _, d in result.trace.calls()] == [None]
+
+
+async def test_policy_may_be_a_spec_string() -> None:
+    result = await hch.answer(SUM8, depth=3, policy="vote(3, expert)")
+    assert result.answer == "31"
+    assert result.trace.meta["policy"] == hch.make_policy("vote(3, expert)").fingerprint
+    assert result.trace.meta["policy_spec"] == "vote(3, expert)"
+    with pytest.raises(hch.PolicySpecError, match="unknown policy 'nonsense'"):
+        await hch.answer(SUM8, depth=1, policy="nonsense")
+
+
+async def echo(ws: Workspace) -> Answer:
+    return Answer(answer=ws.question.upper())
+
+
+async def test_policy_may_be_a_plain_async_function_fingerprinted_by_name_and_source() -> None:
+    result = await hch.answer("hello", depth=0, policy=echo)
+    assert result.answer == "HELLO"
+    fingerprint = result.trace.meta["policy"]
+    assert fingerprint.startswith("fn:test_engine.echo@") and len(fingerprint.rsplit("@")[1]) == 12
+
+    async def named(ws: Workspace) -> str:
+        return "x"
+
+    named.fingerprint = "mine@2"  # type: ignore[attr-defined]
+    assert (await hch.answer("q", depth=0, policy=named)).trace.meta["policy"] == "mine@2"
+    with pytest.raises(TypeError, match=r"policy must be a Policy .* not int"):
+        await hch.answer("q", depth=0, policy=42)  # type: ignore[arg-type]
+
+
+async def test_answer_sync_inside_a_running_event_loop_says_to_await_answer() -> None:
+    with pytest.raises(RuntimeError, match=r"use `await hch\.answer\(\.\.\.\)`"):
+        hch.answer_sync(SUM8, depth=1)
+
+
+def test_answer_sync_takes_exactly_the_keyword_arguments_of_answer() -> None:
+    import inspect
+
+    sync, run = inspect.signature(hch.answer_sync), inspect.signature(hch.answer)
+    assert list(sync.parameters) == list(run.parameters)
+    for name, parameter in run.parameters.items():
+        assert sync.parameters[name].kind == parameter.kind and sync.parameters[name].default == parameter.default
+        assert sync.parameters[name].annotation == parameter.annotation
+    assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in sync.parameters.values())
+
+
+async def test_progress_counts_nodes_calls_in_flight_and_reported_retries() -> None:
+    from hch.progress import Progress, retrying
+
+    seen: list[tuple[int, int, int]] = []
+    both_in_flight = anyio.Event()
+
+    async def behaviour(ws: Workspace) -> Ask | Answer:
+        if ws.question == "root":
+            return Ask(questions=["a", "b"]) if not ws.steps else Answer(answer=answer_text(ws))
+        retrying(0.0)
+        await both_in_flight.wait()
+        return Answer(answer=ws.question)
+
+    def listener(progress: Progress) -> None:
+        seen.append((progress.nodes, progress.in_flight, progress.retries))
+        if progress.in_flight == 2 and progress.retries == 2:
+            both_in_flight.set()
+
+    progress = Progress(listener=listener)
+    result = await hch.answer("root", depth=1, policy=FunctionPolicy(behaviour), progress=progress)
+    assert result.answer == "a,b"
+    assert (3, 2, 2) in seen  # both subquestions' calls were in flight at once, each reported a retry
+    assert (progress.nodes, progress.finished, progress.calls, progress.in_flight) == (3, 3, 4, 0)
+    assert progress.retries == 2

@@ -13,7 +13,7 @@ import pytest
 
 import hch
 from hch.errors import TraceError
-from hch.journal import Journal, journal_path, load_any, load_journal
+from hch.journal import Journal, for_trace, journal_path, load_any, load_journal
 from hch.trace import Trace
 from hch.trace_format import to_data
 
@@ -220,3 +220,16 @@ def test_text_utf8_cannot_encode_is_still_journaled_escaped(tmp_path: Path) -> N
     lines = (tmp_path / "s.journal.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["node"]["answer"] for line in lines[1:]] == ["lone \ud800 surrogate", "plain"]
     assert "\\ud800" in lines[1] and "é" in lines[2]  # escaped by the fallback; UTF-8 otherwise
+
+
+def test_the_journal_of_a_run_writing_x_is_never_read_as_the_trace_x_json(tmp_path: Path) -> None:
+    hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "x.json")
+    other = Trace(question="other")
+    journal = for_trace(tmp_path / "x", other)  # another run, writing the trace `x`, is going
+    other.listeners.append(journal)
+    other.add_node("workspace", question="other", depth=0, policy="p", status="running")
+    journal.flush()
+    os.utime(tmp_path / "x.journal.jsonl", ns=(2**62, 2**62))  # newer than x.json
+    assert load_any(tmp_path / "x.json").meta["question"] == SUM
+    assert load_any(tmp_path / "x").meta["question"] == "other"
+    journal.close()

@@ -356,9 +356,9 @@ def test_cli_401_and_404_are_one_line_errors_that_say_where_the_trace_went(
     trace = tmp_path / "run.json"
     done = cli(tmp_path, "What is 1+2+3+4?", "--policy", "llm", "--model", model, "--base-url", server.base_url,
                "--trace", str(trace), key=key)
-    assert done.returncode == 1
+    assert done.returncode == 4  # the policy aborted the run (see the README's exit statuses)
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("hch: error: ") and expected in done.stderr
-    assert done.stderr.rstrip().endswith(f"; the trace of what completed is in {trace}")
+    assert done.stderr.rstrip().endswith(f"(trace: {trace})")
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert len(server.requests) == requests
     assert json.loads(trace.read_text())["graph"]["error"] in done.stderr  # the trace is there, with the error
@@ -639,7 +639,7 @@ async def test_after_the_breaker_opened_the_next_run_tries_one_request_first() -
         assert (await run("What is 1+2+3+4?", chosen)).answer == "10"
 
 
-def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_1(tmp_path: Path) -> None:
+def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_4(tmp_path: Path) -> None:
     preset = tmp_path / "fast.yaml"
     preset.write_text(
         "system: s\ntemplate: 'Your question: ${question}'\n"
@@ -648,9 +648,9 @@ def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_1(tmp_
     url = refused_url()
     done = cli(tmp_path, "What is 1+2?", "--policy", "llm", "--model", "m", "--base-url", url, "--preset", str(preset),
                "--trace", str(tmp_path / "t.json"))
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"hch: error: {url} is unreachable: 3 requests")
-    assert done.stderr.rstrip().endswith(f"the trace of what completed is in {tmp_path / 't.json'}")
+    assert done.returncode == 4 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"hch: error: the run failed: {url} is unreachable: 3 requests")
+    assert done.stderr.rstrip().endswith(f"(trace: {tmp_path / 't.json'})")
     (call,) = [n for n in json.loads((tmp_path / "t.json").read_text())["nodes"] if n["kind"] == "call"]
     assert len(call["attempts"]) == 3  # of the 6 the preset allows
 
@@ -868,3 +868,19 @@ def test_copies_of_copies_of_an_llm_have_seeds_of_their_own() -> None:
     nested = VotePolicy(2, VotePolicy(3, base))
     seeds = [leaf.sampling_seed(WS0) for inner in nested.copies for leaf in inner.copies]  # type: ignore[attr-defined]
     assert len(set(seeds)) == 6
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"price": (0.15, 0.6)}, r"price must be a Price\(input=\.\.\., output=\.\.\.\) or the text 'INPUT,OUTPUT"),
+        ({"price": "0.15"}, "is not INPUT,OUTPUT"),
+        ({"max_concurrency": "8"}, "max concurrency must be an integer of at least 1, not '8'"),
+        ({"max_concurrency": 0}, "at least 1, not 0"),
+        ({"retry": {"max_attempts": 2}}, "retry must be a hch.presets.Retry"),
+        ({"request_timeout": -1}, "request timeout must be a number of seconds above 0, not -1"),
+    ],
+)
+def test_constructor_arguments_are_checked_at_construction(arguments: dict[str, object], message: str) -> None:
+    from hch.errors import HchError  # LLMConfigError, or PresetError for unparseable price text
+
+    with pytest.raises(HchError, match=message):
+        LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", **arguments)  # type: ignore[arg-type]

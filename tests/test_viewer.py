@@ -154,3 +154,26 @@ def test_an_error_is_listed(tmp_path: Path) -> None:
     page = viewer.write(hch.answer_sync("root", depth=1, policy=FunctionPolicy(act)).trace, tmp_path / "e.html")
     dom = dump_dom(page, tmp_path, "#list=error")
     assert "1 error(s)" in dom and "boom &lt;b&gt;" in dom
+
+
+def test_the_shared_context_is_embedded_as_data_and_shown_as_text(tmp_path: Path) -> None:
+    trace = hch.answer_sync("What is 2 + 3?", depth=1, context="Facts: " + EVIL).trace
+    page = viewer.render(trace)
+    assert page.count("<script") == 2 and embedded(page)["context"] == "Facts: " + EVIL
+    assert 'id="context" hidden' in page  # shown by the page's script only when there is a context
+    dom = dump_dom(viewer.write(trace, tmp_path / "c.html"), tmp_path)
+    outside_scripts = re.sub(r"<script.*?</script>", "", dom, flags=re.S)
+    assert '<details id="context">' in outside_scripts and "data-pwned" not in dom
+    assert html.escape("Facts: " + EVIL, quote=False) in outside_scripts
+
+
+def test_a_long_question_is_clamped_in_its_row_so_the_answer_stays_in_view() -> None:
+    question = "What is the sum of " + ", ".join(["1"] * 400) + "?"
+    page = viewer.render(hch.answer_sync(question, depth=0).trace)
+    css = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert css is not None
+    # the row's question is cut to part of the width (ellipsis) and the answer follows it;
+    # the selected row shows it whole, wrapped (the details pane always does)
+    assert re.search(r"\.row \.q \{[^}]*max-width: 45vw;[^}]*text-overflow: ellipsis", css.group(1))
+    assert re.search(r"\.row\.selected \.q \{[^}]*max-width: none", css.group(1))
+    assert 'el("span", "q", n.question)' in page  # the whole question is in the row, for the expansion

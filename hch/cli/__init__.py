@@ -8,9 +8,10 @@ import sys
 import click
 
 from hch.errors import HchError
+from hch.outcome import TABLE
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog="\b\n" + TABLE)
 @click.version_option(package_name="hch")
 def app() -> None:
     """Humans Consulting HCH, simulated: answer questions by recursive delegation."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -99,13 +100,9 @@ def open_cache(path: Path, disabled: bool) -> CallCache | None:
 
 
 def new_trace_path(question: str, folder: Path = TRACES_DIR) -> Path:
-    """A fresh file name under `traces/`: timestamp and a slug of the question."""
+    """A new file name under `traces/` that no other run gets: the time to the microsecond, a
+    random suffix and a slug of the question. The run claims it when it starts (see `hch.claim`)."""
     words = "".join(c if c.isalnum() else " " for c in question.lower()).split()[:6]
     slug = "-".join(words)[:60] or "run"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = folder / f"{stamp}-{slug}.json"
-    counter = 1
-    while path.exists():
-        counter += 1
-        path = folder / f"{stamp}-{slug}-{counter}.json"
-    return path
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return folder / f"{stamp}-{secrets.token_hex(3)}-{slug}.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
@@ -70,3 +71,16 @@ def tree_view(trace: Trace, max_lines: int = 40) -> Tree:
     if hidden > 0:
         tree.add(Text(f"… {hidden} more nodes (see the trace file)", style="dim"))
     return tree
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console for command output: on a terminal as wide as it is; into a file or pipe never
+    wrapped (a line per record, so grep and cut see whole lines)."""
+    out = Console(highlight=False, stderr=stderr)
+    if not out.is_terminal:
+        out = Console(highlight=False, stderr=stderr, width=UNWRAPPED, no_color=True)
+    return out
+
+
+UNWRAPPED = 1_000_000
+"""Columns of a console that is not a terminal: wide enough that no line of hch's is wrapped."""

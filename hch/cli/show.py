@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from hch import trace_stats
-from hch.cli import app
+from hch.cli import app, render
 from hch.cli.render import plain, tree_view
 from hch.errors import TraceError
 from hch.journal import load_any
@@ -20,12 +19,18 @@ from hch.trace import Trace
 
 
 @app.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--node", "-n", "node", type=int, help="Show this workspace (or call) in full.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead (statistics, or the node).")
 @click.option("--lines", type=click.IntRange(min=1), default=40, show_default=True, help="Tree lines to show.")
 def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
-    """Show the trace at PATH: its tree and statistics (an unfinished run's journal is read if needed)."""
+    """Show the trace at PATH: its tree and statistics (an unfinished run's journal is read if needed).
+
+    PATH may also be a sweep's output directory: its runs are listed (from runs.jsonl).
+    """
+    if path.is_dir() and (path.name or (path / "runs.jsonl").is_file()):  # '' (Path('.')) is no path given
+        show_sweep(path, as_json)
+        return
     trace = load_any(path)
     gc.freeze()  # the trace lives until exit: collections need not walk its objects again
     if node is not None:
@@ -39,11 +44,13 @@ def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
     if as_json:
         print(json.dumps(trace_stats.as_json(figures)))
         return
-    console = Console(highlight=False)
+    console = render.console()
     if trace.meta.get("source") == "journal":
         console.print("(read from the journal: the run was killed, or is still going)", markup=False,
                       style="yellow")
     console.print(f"question: {plain(figures.question)}", markup=False)
+    if trace.meta.get("context"):
+        console.print(f"context: {plain(str(trace.meta['context']))}", markup=False)
     answer = figures.answer if figures.answer is not None else "(none)"
     console.print(f"answer: {plain(answer)}", markup=False)
     console.print(tree_view(trace, max_lines=lines))
@@ -98,9 +105,40 @@ def print_call(call: dict[str, Any], out: Callable[[str], None]) -> None:
     out("input: " + json.dumps(call.get("input"), ensure_ascii=False, indent=2, default=str))
     if call.get("error"):
         out(f"error: {call['error']}")
+        if call.get("error_traceback"):
+            print(plain(call["error_traceback"]).rstrip("\n"))
     else:
         out("output: " + json.dumps(call.get("output"), ensure_ascii=False, indent=2, default=str))
     if call.get("raw") is not None:
         out("raw: " + json.dumps(call["raw"], ensure_ascii=False, indent=2, default=str))
     if call.get("attempts"):
         out("attempts: " + json.dumps(call["attempts"], ensure_ascii=False, indent=2, default=str))
+
+
+def show_sweep(folder: Path, as_json: bool) -> None:
+    """A sweep directory's runs, one line each: id, votes, depth, status, answer and trace path."""
+    from hch.sweep import RUNS_FILE, RunRecord, upgraded
+
+    path = folder / RUNS_FILE
+    if not path.is_file():
+        raise TraceError(f"{folder} is a directory but not a sweep's (no {RUNS_FILE}); give a trace file")
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                records.append(RunRecord.model_validate(upgraded(json.loads(line), folder)))  # older runs too
+            except ValueError:
+                continue  # a torn last line of a killed sweep, or a foreign line: not a run
+    records.sort(key=lambda r: (r.votes, r.id, r.depth))
+    if as_json:
+        for record in records:
+            print(json.dumps({"id": record.id, "votes": record.votes, "depth": record.depth, "status": record.status,
+                              "correct": record.correct, "answer": record.answer,
+                              "trace": str(folder / record.trace)}, ensure_ascii=False))
+        return
+    out = render.console()
+    out.print(f"{len(records)} runs in {plain(str(folder))}", markup=False)
+    for r in records:
+        graded = "" if r.correct is None else (" ✓" if r.correct else " ✗")
+        out.print(f"{plain(r.id)} votes={r.votes} n={r.depth} {r.status}{graded} → {plain(r.answer, 60)} · "
+                  f"{plain(str(folder / r.trace))}", markup=False)

@@ -28,6 +28,7 @@ from hch.cli.options import (
 from hch.cli.render import plain
 from hch.facts import Facts
 from hch.grading import GRADERS
+from hch.outcome import ExitStatus
 from hch.policies.vote import vote
 from hch.policy_spec import make_policy
 from hch.question_set import Item, load
@@ -81,6 +82,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     """Run every question at every depth and report accuracy, cost and time per depth.
 
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
+    Exits with status 4 when any run failed (its root ended in error), after writing every output.
     """
     depth_list = parse_numbers(depths, "depths", 0)
     vote_list = parse_numbers(votes, "vote counts", 1)
@@ -108,6 +110,11 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
 
     paths = write_outputs(out, config, outcome, plot=not no_plot)
     report(outcome, paths, policy)
+    failed = sum(record.status == "error" for record in outcome.records)
+    if failed:  # a script running sweeps must not take a sweep with failed runs for a clean one
+        print(f"hch: error: {failed} of {len(outcome.records)} runs failed (root error; their records are in"
+              f" {out / 'runs.jsonl'})", file=sys.stderr)
+        sys.exit(ExitStatus.FAILED)
 
 
 def source(questions_file: Path | None, task: str | None, count: int, seed: int,

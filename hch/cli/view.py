@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -13,11 +14,15 @@ from hch.journal import SUFFIX, load_any
 
 @app.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the page (default: beside the trace, .html).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Where to write the page ('-': stdout; default: beside the trace, .html).")
 def view(path: Path, output: Path | None) -> None:
     """Write the trace at PATH as an HTML page (no network needed to open it); print its path."""
     trace = load_any(path)
+    if str(output) == "-":
+        sys.stdout.buffer.write(viewer.render(trace).encode())
+        sys.stdout.buffer.flush()
+        return
     if output is None:
         stem = path.name.removesuffix(SUFFIX).removesuffix(".json")
         output = path.with_name(stem + ".html")

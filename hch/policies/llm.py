@@ -210,9 +210,18 @@ class LLMPolicy:
         self.settings = {**self.preset.settings, **(settings or {})}
         if isinstance(price, str):
             price = Price.parse(price)
+        if price is not None and not isinstance(price, Price):
+            raise LLMConfigError(
+                f"price must be a Price(input=..., output=...) or the text 'INPUT,OUTPUT[,CACHED_INPUT]' "
+                f"(dollars per million tokens), not {price!r}"
+            )
         self.price = price if price is not None else self.preset.prices.get(self.model)
-        if max_concurrency < 1:
-            raise LLMConfigError(f"max concurrency must be at least 1, not {max_concurrency}")
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise LLMConfigError(f"max concurrency must be an integer of at least 1, not {max_concurrency!r}")
+        if retry is not None and not isinstance(retry, Retry):
+            raise LLMConfigError(f"retry must be a hch.presets.Retry, not {retry!r}")
+        if request_timeout is not None and (not isinstance(request_timeout, int | float) or request_timeout <= 0):
+            raise LLMConfigError(f"request timeout must be a number of seconds above 0, not {request_timeout!r}")
         self.max_concurrency = max_concurrency
         self.retry = retry or self.preset.retry
         self.request_timeout = request_timeout or self.preset.request_timeout
