@@ -1,7 +1,9 @@
 """A persistent memo of policy calls, so that a rerun repeats no call that had finished.
 
 Keyed on (policy fingerprint, the exact workspace the policy saw). Stored in SQLite in
-WAL mode, which lets several processes read and write the same file at once.
+WAL mode, which lets several processes read and write the same file at once. Each entry keeps the
+latency the call had when it was made, so a run served from the cache can still tell how long the
+original call (e.g. a person thinking) took.
 """
 
 from __future__ import annotations
@@ -44,21 +46,33 @@ class CallCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL)"
+            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL,"
+            " latency REAL)"
         )
-        self._pending: dict[str, tuple[str, str, float]] = {}
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        if "latency" not in columns:  # a cache file from before latencies were kept
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                self._db.execute("ALTER TABLE calls ADD COLUMN latency REAL")
+        self._pending: dict[str, tuple[str, str, float, float]] = {}
         self._flush_scheduled = False
 
     def get(self, key: str) -> Reply | None:
         """The recorded reply for `key`, or None."""
+        entry = self.entry(key)
+        return None if entry is None else entry[0]
+
+    def entry(self, key: str) -> tuple[Reply, float | None] | None:
+        """The recorded reply for `key` and the seconds the call took when it was made (None if that was
+        not recorded), or None."""
         if key in self._pending:
-            return Reply.model_validate_json(self._pending[key][1])
-        row = self._db.execute("SELECT reply FROM calls WHERE key = ?", (key,)).fetchone()
-        return None if row is None else Reply.model_validate_json(row[0])
+            pending = self._pending[key]
+            return Reply.model_validate_json(pending[1]), pending[3]
+        row = self._db.execute("SELECT reply, latency FROM calls WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (Reply.model_validate_json(row[0]), row[1])
 
     def put(self, key: str, fingerprint: str, reply: Reply, latency: float) -> None:
         """Record a reply; slow calls are committed at once, fast ones in batches."""
-        self._pending[key] = (fingerprint, reply.model_dump_json(), time.time())
+        self._pending[key] = (fingerprint, reply.model_dump_json(), time.time(), latency)
         if latency >= SLOW_CALL_SECONDS or len(self._pending) >= BATCH_SIZE:
             self.flush()
         elif not self._flush_scheduled:
@@ -78,10 +92,12 @@ class CallCache:
         self._flush_scheduled = False  # a timer still set will find nothing to do
         if not self._pending:
             return
-        rows = [(key, fp, reply, created) for key, (fp, reply, created) in self._pending.items()]
+        rows = [(key, *entry) for key, entry in self._pending.items()]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO calls (key, fingerprint, reply, created, latency) VALUES (?, ?, ?, ?, ?)", rows
+            )
         self._pending.clear()
 
     def __len__(self) -> int:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import anyio
 
 from hch import trace_format
+from hch.budget import SharedBudget
 from hch.call_cache import CallCache, call_key
 from hch.collector import paced
 from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
@@ -32,9 +33,10 @@ from hch.limits import Limits
 from hch.policies.callable import PolicyFunction
 from hch.policy import ChecksQuestions, Policy, as_reply, resolve
 from hch.policy_spec import as_policy
-from hch.position import POSITION, Position
+from hch.position import DEADLINE, POSITION, Position
 from hch.progress import CURRENT as PROGRESS
 from hch.progress import Progress
+from hch.stable_ids import Place, previous_ids
 from hch.subtree_cache import SubtreeCache, SubtreeKey
 from hch.summary import Summary, summarize
 from hch.trace import Trace
@@ -105,6 +107,9 @@ class _Run:
         self.nodes = 0
         self.reserved = 0
         self.spent = Usage()
+        self.shared: SharedBudget | None = None  # a budget shared with other runs (a sweep's)
+        self.previous: dict[Place, tuple[int, str]] = {}  # ids an earlier session gave (see hch.stable_ids)
+        self.places: dict[int, Place] = {}
         self._leaves: dict[tuple[int, bool], Policy] = {}
         self.progress = Progress()
 
@@ -161,12 +166,15 @@ class _Run:
                     self.trace.add_edge(node, target, "reuse", step=step, order=order)
                 return flight.result
         self.nodes += 1
+        place, wanted = self._place(parent, key[1])
         node = self.trace.add_node(
-            "workspace", question=question, depth=depth, policy=leaf.fingerprint, answer=None,
+            "workspace", wanted, question=question, depth=depth, policy=leaf.fingerprint, answer=None,
             status="running", started=self.clock(), ended=None,
             cycle_of=ancestors.get(key[1]), limit=None, error=None, oracle=False, **({"copy": copy} if copy else {}),
         )
         self.progress.node_started()
+        if place is not None:
+            self.places[node] = place
         if parent is not None:
             asker, step, order = parent
             self.trace.add_edge(asker, node, "delegate", step=step, order=order)
@@ -186,6 +194,17 @@ class _Run:
             POSITION.reset(token)
         self.subtrees.finish(flight, result, node, self.trace)
         return result
+
+    def _place(self, parent: tuple[int, int, int] | None, question: str) -> tuple[Place | None, int | None]:
+        """This workspace's place, and the id an earlier session gave the same question there (if any)."""
+        if not self.previous:
+            return None, None
+        above = () if parent is None else self.places.get(parent[0])
+        if above is None:
+            return None, None
+        place = above if parent is None else (*above, (parent[1], parent[2]))
+        known = self.previous.get(place)
+        return place, known[0] if known is not None and known[1] == question else None
 
     async def expand(
         self, node: int, question: str, depth: int, leaf: Policy, ancestors: dict[str, int], copy: str = ""
@@ -268,9 +287,12 @@ class _Run:
     async def call(self, node: int, leaf: Policy, workspace: Workspace) -> Reply:
         """One policy call, served from the call cache when it was made before."""
         key = call_key(leaf.fingerprint, workspace) if self.call_cache is not None else ""
-        cached = self.call_cache.get(key) if self.call_cache is not None else None
-        if cached is not None:
-            self._record_call(node, leaf, workspace, cached, latency=0.0, cached=True, started=self.clock())
+        entry = self.call_cache.entry(key) if self.call_cache is not None else None
+        if entry is not None:
+            cached, original = entry  # the latency the call had when it was made (None if not recorded)
+            self._record_call(
+                node, leaf, workspace, cached, latency=0.0, cached=True, started=self.clock(), original=original
+            )
             self.progress.cache_hit()
             return cached
         self._check_budget()
@@ -281,7 +303,7 @@ class _Run:
             reply = await self._timed_act(leaf, workspace)
         except (_NodeError, RunAborted) as exc:
             failed = exc if isinstance(exc, RunAborted) else exc.failed
-            self.spent = self.spent + (failed.usage if failed is not None and failed.usage else Usage())
+            self._spend(failed.usage if failed is not None and failed.usage else Usage())
             self._record_call(
                 node, leaf, workspace, None, time.perf_counter() - begin, False, started, str(exc), failed,
                 cause=exc.cause if isinstance(exc, _NodeError) else None,
@@ -295,7 +317,7 @@ class _Run:
             self.progress.call_ended()
         latency = time.perf_counter() - begin
         if reply.usage != _NO_USAGE:
-            self.spent = self.spent + reply.usage
+            self._spend(reply.usage)
         self._record_call(node, leaf, workspace, reply, latency, cached=False, started=started)
         if self.call_cache is not None:
             self.call_cache.put(key, leaf.fingerprint, reply, latency)
@@ -307,8 +329,12 @@ class _Run:
             return await self._act(leaf, workspace)  # no deadline: spare the cancel scope
         own = anyio.current_time() + self.limits.node_timeout if self.limits.node_timeout else math.inf
         which = "run_timeout" if own >= self.deadline else "node_timeout"
-        with anyio.move_on_after(min(own, self.deadline) - anyio.current_time()) as scope:
-            return await self._act(leaf, workspace)
+        token = DEADLINE.set(min(own, self.deadline))  # for a person at the prompt: a countdown
+        try:
+            with anyio.move_on_after(min(own, self.deadline) - anyio.current_time()) as scope:
+                return await self._act(leaf, workspace)
+        finally:
+            DEADLINE.reset(token)
         assert scope.cancelled_caught
         raise _NodeError(f"{which.replace('_', ' ')} reached", which)
 
@@ -332,14 +358,23 @@ class _Run:
             raise _NodeError(f"token budget spent (max_total_tokens={limits.max_total_tokens})", "max_total_tokens")
         if limits.max_cost is not None and self.spent.cost >= limits.max_cost:
             raise _NodeError(f"cost budget spent (max_cost={limits.max_cost})", "max_cost")
+        hit = self.shared.exhausted() if self.shared is not None else None
+        if hit is not None:
+            raise _NodeError(*hit)
+
+    def _spend(self, usage: Usage) -> None:
+        self.spent = self.spent + usage
+        if self.shared is not None:
+            self.shared.add(usage)
 
     def _record_call(
         self, node: int, leaf: Policy, workspace: Workspace, reply: Reply | None,
         latency: float, cached: bool, started: float, error: str | None = None,
-        failed: PolicyError | None = None, cause: BaseException | None = None,
+        failed: PolicyError | None = None, cause: BaseException | None = None, original: float | None = None,
     ) -> None:
         """Record a call; a failed one keeps what the policy reported spending (usage, attempts) and,
-        for an exception other than a `PolicyError` (a bug in the policy), its formatted traceback."""
+        for an exception other than a `PolicyError` (a bug in the policy), its formatted traceback.
+        A cache hit has latency 0 here and keeps the `original_latency` of the call that was made."""
         if reply is not None:
             usage = reply.usage
         else:
@@ -352,6 +387,7 @@ class _Run:
             started=started, raw=reply.raw if reply else (failed.raw if failed else None),
             attempts=reply.attempts if reply else (failed.attempts if failed else []), error=error,
             error_traceback=_traceback(cause), invocations=reply.invocations if reply else 1,
+            original_latency=original,
         )
         self.trace.add_edge(node, call, "call")
 
@@ -372,6 +408,7 @@ async def answer(
     facts: Facts = "shown",
     copies: Copies = "merged",
     progress: Progress | None = None,
+    budget: SharedBudget | None = None,
 ) -> Result:
     """Answer `question` with HCH_depth under `policy` (default: the offline expert).
 
@@ -390,7 +427,8 @@ async def answer(
 
     The trace is written to `trace_path` (if given) even when the run is interrupted; the path is
     claimed when the run starts (a path a live run holds is refused). `progress` receives live
-    counters (nodes, calls in flight, retries) as the run goes.
+    counters (nodes, calls in flight, retries) as the run goes. `budget`, a spend budget shared with
+    other runs (a sweep's), refuses calls once spent, like the run's own limits.
     """
     facts = check_facts(facts)
     if copies not in ("merged", "independent"):
@@ -422,6 +460,7 @@ async def answer(
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
         hch_version=_version(), status="running", facts=facts, copies=copies, **(meta or {}),
     )
+    earlier = previous_ids(Path(trace_path), question, depth, policy.fingerprint, context) if trace_path else {}
     journal = open_journal(trace_path, trace) if trace_path is not None else None  # claims the path
     if journal is not None:
         trace.listeners.append(journal)
@@ -430,6 +469,10 @@ async def answer(
     run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast, facts, copies)
     run.progress = progress if progress is not None else run.progress
     reporting = PROGRESS.set(run.progress)  # policies report retries and waits to it
+    run.shared = budget
+    if earlier and not any(True for _ in trace.workspaces()):  # a resumed session: keep the ids shown before
+        run.previous = earlier
+        trace.reserve(max(node for node, _ in earlier.values()))
     began = time.perf_counter()
     result: SubAnswer | None = None
     # paced: the collector would otherwise re-walk the growing trace while it runs and is saved
@@ -485,6 +528,7 @@ def answer_sync(
     facts: Facts = "shown",
     copies: Copies = "merged",
     progress: Progress | None = None,
+    budget: SharedBudget | None = None,
 ) -> Result:
     """`answer` for code that is not async: runs its own event loop (so not inside one: in a
     Jupyter notebook or other async code, `await hch.answer(...)` instead)."""
@@ -500,7 +544,7 @@ def answer_sync(
     return anyio.run(lambda: answer(
         question, depth=depth, policy=policy, context=context, limits=limits, call_cache=call_cache,
         subtree_cache=subtree_cache, trace_path=trace_path, fail_fast=fail_fast, trace=trace, meta=meta,
-        facts=facts, copies=copies, progress=progress,
+        facts=facts, copies=copies, progress=progress, budget=budget,
     ))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 from hch.workspace import Action, Answer, Ask, Reply, Workspace
@@ -53,3 +54,17 @@ def as_reply(output: Action | Reply) -> Reply:
     if isinstance(output, (Ask, Answer)):
         return Reply(action=output)
     raise TypeError(f"a policy must return an Ask, an Answer or a Reply, not {type(output).__name__}")
+
+
+def components(policy: object) -> Iterator[object]:
+    """`policy` and every policy inside it: a vote's inner policy, a positional policy's parts, recursively."""
+    stack = [policy]
+    while stack:
+        current = stack.pop()
+        yield current
+        inner = getattr(current, "inner", None)
+        if inner is not None:
+            stack.append(inner)
+        parts = getattr(current, "parts", None)
+        if isinstance(parts, dict):
+            stack.extend(parts.values())

@@ -35,3 +35,13 @@ POSITION: ContextVar[Position | None] = ContextVar("hch_position", default=None)
 def current() -> Position | None:
     """The position of the node being acted for, or None outside an engine run."""
     return POSITION.get()
+
+
+DEADLINE: ContextVar[float | None] = ContextVar("hch_deadline", default=None)
+"""When the policy call being made times out, on the event loop's clock (`anyio.current_time()`), or
+None without a timeout; for display only (a person at the prompt sees a countdown)."""
+
+
+def deadline() -> float | None:
+    """The current policy call's deadline on the event loop's clock, or None."""
+    return DEADLINE.get()

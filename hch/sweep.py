@@ -5,6 +5,11 @@ depth serve the others, and the persistent call cache, so an interrupted sweep r
 call when rerun. Each finished run is appended to `runs.jsonl` in the output directory with its
 trace under `traces/`; a rerun skips the runs found there and re-primes the subtree cache from
 their traces.
+
+A sweep's `max_total_tokens` / `max_cost` bound the whole sweep (one `SharedBudget` for all its runs):
+once spent, no run and no call starts. A run cut short by it is recorded unfinished (its spend counts,
+its answer does not) and a resumed sweep, which recomputes what was spent from `runs.jsonl`, runs it
+again within what is left.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ import networkx as nx
 from pydantic import BaseModel, Field, ValidationError
 
 from hch import trace_format
+from hch.budget import SharedBudget
 from hch.call_cache import CallCache
 from hch.engine import Result, answer
-from hch.errors import HchError, QuestionError
+from hch.errors import HchError, NodeFailed, QuestionError, RunAborted
 from hch.facts import Facts, sees_facts
 from hch.grading import grade
 from hch.limits import Limits
@@ -65,6 +71,10 @@ class SweepConfig(BaseModel):
     """Limits of every run."""
     copies: Literal["merged", "independent"] = "merged"
     """Whether identical subquestions at different places share one copy of H or are independent copies."""
+    max_total_tokens: int | None = Field(default=None, ge=0)
+    """Tokens the whole sweep may spend (all runs together, resumed invocations included)."""
+    max_cost: float | None = Field(default=None, ge=0)
+    """US dollars the whole sweep may spend (all runs together, resumed invocations included)."""
     fingerprints: dict[str, str] = Field(default_factory=dict)
     """The fingerprint of each voting variant's policy."""
     items_digest: str = ""
@@ -84,6 +94,12 @@ class SweepConfig(BaseModel):
             previous.items_digest, previous.limits, previous.facts, previous.copies
         )
         return same_runs and same_policy
+
+    def budget(self, tokens: int = 0, cost: float = 0.0) -> SharedBudget | None:
+        """The sweep's shared budget with what was spent already, or None without one."""
+        if self.max_total_tokens is None and self.max_cost is None:
+            return None
+        return SharedBudget(self.max_total_tokens, self.max_cost, tokens=tokens, cost=cost)
 
 
 class RunRecord(BaseModel):
@@ -138,6 +154,9 @@ class RunRecord(BaseModel):
     """Seconds the run took here."""
     trace: str
     """The run's trace file, relative to the sweep's output directory."""
+    finished: bool = True
+    """False when the run was cut short (the sweep's budget ran out, or the sweep was interrupted): its
+    spend counts towards the sweep's budget, its answer counts nowhere, and a resumed sweep runs it again."""
 
 
 def guess_on_path(trace: Trace) -> bool:
@@ -218,7 +237,7 @@ def load_runs(out: Path) -> dict[tuple[int, str, int], RunRecord]:
             raise SweepError(
                 f"{path} line {number} is not a run record; move the directory aside or use another --out"
             ) from None
-        if (out / record.trace).exists():
+        if record.finished and (out / record.trace).exists():
             done[record.votes, record.id, record.depth] = record
     return done
 
@@ -238,6 +257,50 @@ def upgraded(data: Any, out: Path) -> Any:
     return {**{key: found[key] for key in ADDED_FIGURES}, **data}
 
 
+def spent_in(out: Path) -> tuple[int, float]:
+    """Tokens and dollars spent by every run recorded in `out`, finished or not."""
+    path = out / RUNS_FILE
+    tokens, cost = 0, 0.0
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = RunRecord.model_validate(upgraded(json.loads(line), out))
+            except (ValidationError, ValueError):
+                continue  # a torn last line (load_runs refuses any other)
+            tokens, cost = tokens + record.tokens_spent, cost + record.cost_spent
+    return tokens, cost
+
+
+SHARED_LIMITS = ("sweep_max_total_tokens", "sweep_max_cost")
+
+
+def cut_short(trace: Trace) -> bool:
+    """Whether the sweep's shared budget refused a call of this run."""
+    return any(data.get("limit") in SHARED_LIMITS for _, data in trace.workspaces())
+
+
+def unfinished_record(trace: Trace, item: Item, depth: int, votes: int, policy: Policy, path: str) -> RunRecord:
+    """What a run cut short spent (its answer, if any, is not a result)."""
+    return RunRecord(
+        votes=votes, policy=policy.fingerprint, id=item.id, depth=depth, required_depth=item.required_depth,
+        instance=item.instance, question=item.question, gold=item.answer, answer="", status="error", correct=None,
+        wall_time=0.0,
+        trace=path, finished=False, **figures(trace),
+    )
+
+
+def first_failure(group: BaseExceptionGroup[BaseException]) -> HchError | None:
+    """The `NodeFailed` or `RunAborted` (e.g. a person quitting) that ended a task group, if any."""
+    for inner in group.exceptions:
+        if isinstance(inner, (NodeFailed, RunAborted)):
+            return inner
+        if isinstance(inner, BaseExceptionGroup):
+            found = first_failure(inner)
+            if found is not None:
+                return found
+    return None
+
+
 @dataclass
 class Outcome:
     """What a sweep produced: every run of its configuration, and what this invocation did."""
@@ -255,6 +318,10 @@ class Outcome:
     """Policy calls this invocation made."""
     invocations_made: int = 0
     """Base-policy invocations this invocation made (a vote of k: k per call)."""
+    not_run: int = 0
+    """Runs not made (or cut short) because the sweep's budget was spent; a resumed sweep makes them."""
+    spent: dict[str, float | None] | None = None
+    """With a sweep budget: the budget and what was spent (`tokens`, `cost`) before and after this invocation."""
 
 
 def check_items(items: list[Item], policies: dict[int, Policy], facts: Facts = "shown") -> None:
@@ -310,11 +377,15 @@ async def run_sweep(
     on_run: Callable[[RunRecord], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
     fail_fast: bool = False,
+    pilot: int | None = None,
 ) -> Outcome:
     """Run every (variant, question, depth) not already finished in `out`; `policies` maps votes to policy.
 
     `on_plan(to_run, already_done)` is called once before the runs start, `on_run` after each.
-    With `fail_fast`, the first failing node stops the whole sweep (finished runs are kept).
+    With `fail_fast`, the first failing node stops the whole sweep (finished runs are kept); a person
+    quitting at the prompt stops it too (`Stopped`). `pilot` runs only the first N questions (at every
+    depth), recorded like any run of this sweep. `config.max_total_tokens` / `max_cost` bound the whole
+    sweep, including what earlier invocations spent in `out`.
     """
     began = anyio.current_time()
     check_items(items, policies, config.facts)
@@ -331,6 +402,11 @@ async def run_sweep(
     resumed = [key for key in done if key in wanted]
     todo = [(k, item, [d for d in depths if (k, item.id, d) not in done]) for k in policies for item in items]
     todo = [entry for entry in todo if entry[2]]
+    if pilot is not None:
+        first = {item.id for item in items[:pilot]}
+        todo = [entry for entry in todo if entry[1].id in first]
+    before = spent_in(out)
+    budget = config.budget(*before)
     # Finished runs re-prime the cache, so the runs left reuse their subtrees as in one go; only runs
     # sharing a context (and a variant) with a run left can serve one.
     open_contexts = {(k, item.context) for k, item, _ in todo}
@@ -342,33 +418,62 @@ async def run_sweep(
         on_plan(sum(len(d) for _, _, d in todo), len(resumed))
     limiter = anyio.CapacityLimiter(config.concurrency)
     new: list[RunRecord] = []
+    not_run = 0
     with (out / RUNS_FILE).open("a", encoding="utf-8") as runs:
 
+        def write(record: RunRecord) -> None:
+            runs.write(record.model_dump_json() + "\n")
+            runs.flush()
+
         async def question(votes: int, item: Item, todo_depths: list[int]) -> None:
+            nonlocal not_run
             async with limiter:
                 for depth in todo_depths:
-                    path = trace_file(votes, item, depth)
-                    result = await answer(
-                        item.question, depth=depth, policy=policies[votes], context=item.context,
-                        limits=config.limits, call_cache=call_cache, subtree_cache=cache, trace_path=out / path,
-                        fail_fast=fail_fast, facts=config.facts, copies=config.copies,
-                        meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
-                                        "required_depth": item.required_depth}},
-                    )
+                    if budget is not None and budget.exhausted() is not None:
+                        not_run += 1  # no run starts once the budget is spent
+                        continue
+                    path, trace = trace_file(votes, item, depth), Trace()
+                    try:
+                        result = await answer(
+                            item.question, depth=depth, policy=policies[votes], context=item.context,
+                            limits=config.limits, call_cache=call_cache, subtree_cache=cache,
+                            trace_path=out / path, fail_fast=fail_fast, trace=trace, budget=budget,
+                            facts=config.facts, copies=config.copies,
+                            meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
+                                            "required_depth": item.required_depth}},
+                        )
+                    except BaseException:  # interrupted: what it spent still counts against the budget
+                        if any(True for _ in trace.workspaces()):
+                            write(unfinished_record(trace, item, depth, votes, policies[votes], path))
+                        raise
+                    if budget is not None and cut_short(result.trace):
+                        not_run += 1
+                        write(unfinished_record(result.trace, item, depth, votes, policies[votes], path))
+                        continue
                     record = record_of(result, item, depth, votes, policies[votes], path)
-                    runs.write(record.model_dump_json() + "\n")
-                    runs.flush()
+                    write(record)
                     new.append(record)
                     if on_run is not None:
                         on_run(record)
 
-        async with anyio.create_task_group() as group:
-            for votes, item, todo_depths in todo:
-                group.start_soon(question, votes, item, todo_depths)
+        try:
+            async with anyio.create_task_group() as group:
+                for votes, item, todo_depths in todo:
+                    group.start_soon(question, votes, item, todo_depths)
+        except BaseExceptionGroup as exc:
+            failure = first_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
     records = {**{key: done[key] for key in resumed}, **{(r.votes, r.id, r.depth): r for r in new}}
     order = {item.id: i for i, item in enumerate(items)}
     ordered = sorted(records.values(), key=lambda r: (r.votes, order[r.id], r.depth))
+    spent = None
+    if budget is not None:
+        spent = {"max_total_tokens": config.max_total_tokens, "max_cost": config.max_cost, "tokens_before": before[0],
+                 "cost_before": before[1], "tokens": budget.tokens, "cost": budget.cost}
     return Outcome(
         ordered, len(resumed), len(new), cache.cross_depth_hits, anyio.current_time() - began,
         calls_made=sum(r.calls_made for r in new), invocations_made=sum(r.invocations_made for r in new),
+        not_run=not_run, spent=spent,
     )

@@ -60,6 +60,7 @@ def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool =
             "calls_made_this_invocation": outcome.calls_made,
             "invocations_made_this_invocation": outcome.invocations_made,
             "cross_depth_hits": outcome.cross_depth_hits, "wall_time": outcome.wall_time,
+            "not_run": outcome.not_run, "budget": outcome.spent,
         },
         "rows": [r.model_dump() for r in rows], "buckets": [r.model_dump() for r in buckets],
     }

@@ -62,12 +62,16 @@ class Trace:
         """The policy calls a workspace made, in order."""
         return [c for c, data in self.graph.succ[node].items() if data["kind"] == "call"]
 
-    def add_node(self, kind: str, **attrs: Any) -> int:
-        """Record a new node and return its id."""
-        node = next(self._ids)
+    def add_node(self, kind: str, /, node_id: int | None = None, **attrs: Any) -> int:
+        """Record a new node and return its id: `node_id` if given and free (see `reserve`), else the next one."""
+        node = node_id if node_id is not None and node_id not in self.graph else next(self._ids)
         self.graph.add_node(node, kind=kind, **attrs)
         self._emit_node(node)
         return node
+
+    def reserve(self, upto: int) -> None:
+        """Give new nodes ids above `upto`: the ids up to it are kept for nodes added with `node_id`."""
+        self._ids = itertools.count(max(upto + 1, max(self.graph.nodes, default=-1) + 1))
 
     def update_node(self, node: int, **attrs: Any) -> None:
         """Change attributes of a recorded node."""

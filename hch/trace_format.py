@@ -94,6 +94,8 @@ class CallNode(BaseModel):
     """The formatted traceback of an exception a policy raised (a bug, not a `PolicyError`)."""
     invocations: int = 1
     """Base-policy invocations behind this call (a vote of k copies: k); what cost figures count."""
+    original_latency: float | None = None
+    """For a cache hit: seconds the call took when it was made (None if unknown or not a cache hit)."""
 
 
 class EdgeRecord(BaseModel):
@@ -174,6 +176,7 @@ class _CallDict(TypedDict):
     error: NotRequired[str | None]
     error_traceback: NotRequired[str | None]
     invocations: NotRequired[int]
+    original_latency: NotRequired[float | None]
 
 
 @with_config(ConfigDict(extra="allow"))

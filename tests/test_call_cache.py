@@ -100,3 +100,25 @@ def test_under_an_event_loop_a_fast_batch_is_committed_by_a_timer(
     before, after = anyio.run(run)
     assert (before, after) == (set(), {"fast"})  # nothing waits for a slow call or a full batch
     cache.close()
+
+
+def test_each_entry_keeps_the_latency_of_the_call_that_made_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = CallCache(path)
+    cache.put("k", "p", reply("x"), latency=12.5)
+    assert cache.entry("k") == (reply("x"), 12.5)
+    cache.close()
+    assert CallCache(path).entry("k") == (reply("x"), 12.5)
+
+
+def test_a_cache_file_from_before_latencies_were_kept_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL)")
+    old.execute("INSERT INTO calls VALUES (?, ?, ?, ?)", ("k", "p", reply("x").model_dump_json(), 0.0))
+    old.commit()
+    old.close()
+    cache = CallCache(path)
+    assert cache.entry("k") == (reply("x"), None)  # not recorded then
+    cache.put("k2", "p", reply("y"), latency=1.0)
+    assert CallCache(path).entry("k2") == (reply("y"), 1.0)

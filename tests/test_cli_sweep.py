@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,3 +193,123 @@ def test_a_sweep_with_failed_runs_exits_4_with_a_count_after_writing_its_outputs
     assert done.returncode == 4
     assert done.stderr.strip().splitlines()[-1].startswith("hch: error: 2 of 4 runs failed")
     assert (tmp_path / "o" / "summary.csv").exists() and "by depth" in done.stdout
+PER_CALL = 0.001  # dollars: every scripted reply reports 1000 prompt tokens, priced at $1 per million
+
+
+def budget_server() -> Any:
+    """A scripted H for `What is the sum of X, Y?` (asks for X and Y, then adds) reporting fixed usage."""
+    from hch.testing.openai_server import OpenAIServer, Seen, Step, question_of, subanswers_of
+
+    def respond(seen: Seen) -> Step:
+        question = question_of(seen)
+        numbers = [int(n) for n in re.findall(r"\d+", question)]
+        answers = subanswers_of(seen)
+        if len(numbers) == 1:
+            step = Step.answer(str(numbers[0]))
+        elif "You may not ask" in seen.last_user:
+            step = Step.answer("0")  # a guess at depth 0
+        elif answers:
+            step = Step.answer(str(sum(int(a) for a in answers)))
+        else:
+            step = Step.ask(*(f"What is {n}?" for n in numbers))
+        return dataclasses.replace(step, usage={"prompt_tokens": 1000, "completion_tokens": 0})
+
+    return OpenAIServer(respond)
+
+
+def llm_sweep(tmp_path: Path, server: Any, *extra: str) -> subprocess.CompletedProcess[str]:
+    return hch_cli("sweep", "q.jsonl", "--depths", "0-1", "--policy", "llm", "--model", "m", "--base-url",
+                   server.base_url, "--price", "1,1", "--out", "o", "--no-plot", "-j", "2", "--max-concurrency", "2",
+                   *extra, cwd=tmp_path)
+
+
+def spent_cost(server: Any) -> float:
+    return len(server.requests) * PER_CALL
+
+
+def test_max_cost_bounds_the_whole_sweep_and_a_resumed_sweep_spends_only_what_is_left(tmp_path: Path) -> None:
+    # 8 questions x 2 depths: 8 runs of 1 call (depth 0) and 8 of up to 4 calls (depth 1); ~$0.04 unbounded
+    (tmp_path / "q.jsonl").write_text("".join(
+        json.dumps({"id": f"q{i}", "question": f"What is the sum of {i}, {i + 10}?", "answer": str(2 * i + 10)}) + "\n"
+        for i in range(1, 9)
+    ))
+    # -j 2: two questions at a time, each asking at most two subquestions at once, so at most four calls
+    # can have started (sent, or waiting for one of the two connection slots) when the budget runs out
+    in_flight = 4 * PER_CALL
+    with budget_server() as server:
+        first = llm_sweep(tmp_path, server, "--max-cost", "0.01")
+        assert first.returncode == 0, first.stderr
+        assert 0.01 <= spent_cost(server) <= 0.01 + in_flight
+        assert "the sweep's budget is spent" in first.stderr and "runs not made" in first.stderr
+        records = [json.loads(line) for line in (tmp_path / "o" / "runs.jsonl").read_text().splitlines()]
+        # what the records say was spent is what the server billed, unfinished runs included
+        assert sum(r["cost_spent"] for r in records) == pytest.approx(spent_cost(server))
+        finished = [r for r in records if r["finished"]]
+        assert len(finished) < 16
+        totals = json.loads((tmp_path / "o" / "sweep.json").read_text())["totals"]
+        assert totals["budget"]["cost"] == pytest.approx(spent_cost(server)) and totals["budget"]["cost_before"] == 0
+
+        again = llm_sweep(tmp_path, server, "--max-cost", "0.01")  # nothing left: no request at all
+        assert again.returncode == 0, again.stderr
+        assert spent_cost(server) <= 0.01 + in_flight and "0 runs made" in again.stdout
+        before = spent_cost(server)
+
+        more = llm_sweep(tmp_path, server, "--max-cost", "0.02")  # a raised budget: only what is left is spent
+        assert more.returncode == 0, more.stderr
+        assert before < spent_cost(server) <= 0.02 + in_flight
+        totals = json.loads((tmp_path / "o" / "sweep.json").read_text())["totals"]
+        assert totals["budget"]["cost_before"] == pytest.approx(before)
+        assert totals["budget"]["cost"] == pytest.approx(spent_cost(server))
+        assert len(server.requests) == len({json.dumps(s.body["messages"]) for s in server.requests})  # no call twice
+
+
+def test_max_total_tokens_bounds_the_sweep_and_an_unpriced_model_is_warned_about(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text("".join(
+        json.dumps({"id": f"q{i}", "question": f"What is the sum of {i}, {i + 10}?"}) + "\n" for i in range(1, 9)
+    ))
+    with budget_server() as server:
+        done = hch_cli("sweep", "q.jsonl", "--depths", "0-1", "--policy", "llm", "--model", "m", "--base-url",
+                       server.base_url, "--out", "o", "--no-plot", "-j", "1", "--max-concurrency", "1",
+                       "--max-total-tokens", "5000", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert 5 <= len(server.requests) <= 7  # 1000 tokens a call; a root's two subquestions may be in flight
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "model 'm' has no price" in warnings[0]
+
+
+def test_estimate_runs_only_the_pilot_and_prints_calls_tokens_and_cost(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text("".join(
+        json.dumps({"id": f"q{i}", "question": f"What is the sum of {i}, {i + 10}?"}) + "\n" for i in range(1, 7)
+    ))
+    with budget_server() as server:
+        done = llm_sweep(tmp_path, server, "--pilot", "2", "--max-cost", "1")
+        assert done.returncode == 0, done.stderr
+        # the pilot: questions 1 and 2 at depth 1 (4 calls each) and at depth 0 (1 call each)
+        records = [json.loads(line) for line in (tmp_path / "o" / "runs.jsonl").read_text().splitlines()]
+        assert sorted((r["id"], r["depth"]) for r in records) == [("q1", 0), ("q1", 1), ("q2", 0), ("q2", 1)]
+        requests = len(server.requests)
+        again = llm_sweep(tmp_path, server, "--estimate")  # from the runs in --out alone: no request
+        assert again.returncode == 0 and len(server.requests) == requests
+    assert not (tmp_path / "o" / "summary.csv").exists()
+    for output in (done.stdout, again.stdout):
+        assert "estimate of the runs left" in output
+        rows = {line.split()[1]: line.split() for line in output.splitlines() if re.match(r"\s*1\s+[01]\s+4\s", line)}
+        # votes n runs-left basis calls/run tokens/call $/call calls tokens cost
+        assert rows["0"][2:] == ["4", "2", "1.0", "1,000.0", "$0.0010", "4", "4,000", "$0.0040"]
+        assert rows["1"][2:] == ["4", "2", "4.0", "1,000.0", "$0.0010", "16", "16,000", "$0.0160"]
+        assert "total: 8 runs left · ~20 calls · ~20,000 tokens · ~$0.0200" in output
+        assert "upper bound" in output and "m: $1 in, $1 out" in output
+    assert "budget: $0.9900 of $1.0000 left; the estimate fits" in done.stdout
+
+
+def test_estimate_without_a_basis_says_to_run_a_pilot_and_warns_about_a_missing_price(tmp_path: Path) -> None:
+    done = hch_cli("sweep", "--task", "arithmetic", "-n", "3", "--depths", "0-1", "--estimate", "--out", "o",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "run a pilot with --pilot N" in done.stdout and not (tmp_path / "o" / "runs.jsonl").exists()
+    with budget_server() as server:
+        (tmp_path / "q.jsonl").write_text('{"question": "What is the sum of 1, 2?"}\n')
+        unpriced = hch_cli("sweep", "q.jsonl", "--policy", "llm", "--model", "m", "--base-url", server.base_url,
+                           "--estimate", "--out", "p", cwd=tmp_path)
+        assert unpriced.returncode == 0 and not server.requests
+    assert unpriced.stderr.count("\n") == 1 and "model 'm' has no price" in unpriced.stderr

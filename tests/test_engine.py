@@ -536,3 +536,15 @@ async def test_progress_counts_nodes_calls_in_flight_and_reported_retries() -> N
     assert (3, 2, 2) in seen  # both subquestions' calls were in flight at once, each reported a retry
     assert (progress.nodes, progress.finished, progress.calls, progress.in_flight) == (3, 3, 4, 0)
     assert progress.retries == 2
+async def test_a_cache_hit_records_latency_0_and_the_original_latency(tmp_path: Path) -> None:
+    async def behaviour(ws: Workspace) -> Answer:
+        await anyio.sleep(0.01)
+        return Answer(answer="x")
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    made = await hch.answer("q", depth=0, policy=FunctionPolicy(behaviour), call_cache=cache)
+    served = await hch.answer("q", depth=0, policy=FunctionPolicy(behaviour), call_cache=cache)
+    (_, call), = made.trace.calls()
+    (_, hit), = served.trace.calls()
+    assert call["original_latency"] is None and not call["cached"]
+    assert hit["cached"] and hit["latency"] == 0.0 and hit["original_latency"] == call["latency"]

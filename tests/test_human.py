@@ -3,9 +3,11 @@ prompt's commands driven through the API."""
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from hch.errors import Stopped
 from hch.policies.human import HumanPolicy, ListLines
 from hch.workspace import Answer, Ask, SubAnswer, Workspace
 
-STYLE = re.compile(r"\x1b\[[0-9;]*m")
+STYLE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # styles, and the line editor's cursor moves and modes
 QUESTION = "What is 1+2+3+4? \x1b[31m(red)"
 CONTEXT = "numbers \x1b]0;pwned\x07 only"
 
@@ -35,14 +37,19 @@ def spawn(tmp_path: Path, *extra: str) -> pexpect.spawn:
 
 
 def say(child: pexpect.spawn, line: str, then: str) -> str:
-    """Type `line`, wait for `then` (a literal), and return what was printed before it (unstyled)."""
+    """Type `line`, wait for `then` (a literal), and return what was printed before it (unstyled).
+
+    The line editor redraws the prompt with the line when it is accepted (up to a newline): that redraw
+    is skipped, so `then` matches the next prompt only.
+    """
     child.sendline(line)
+    child.expect_exact("\n")
     child.expect_exact(then)
     return unstyled(child.before)
 
 
 def unstyled(text: object) -> str:
-    """Terminal output without the colour and weight codes rich adds (nothing else is removed)."""
+    """Terminal output without the colour and weight codes rich adds and the line editor's cursor moves."""
     return STYLE.sub("", str(text))
 
 
@@ -57,7 +64,7 @@ def finish(child: pexpect.spawn) -> tuple[str, int]:
 
 def test_a_person_answers_a_depth_2_question_with_two_concurrent_subquestions(tmp_path: Path) -> None:
     child = spawn(tmp_path)
-    child.expect_exact("#0 n=2> ")
+    child.expect_exact("#0 n=2>")
     root = str(child.before)
     assert "the root question · HCH_2" in root
     assert "you may ask subquestions" in root
@@ -65,28 +72,28 @@ def test_a_person_answers_a_depth_2_question_with_two_concurrent_subquestions(tm
     assert "\\x1b[31m(red)" in root and "\x1b[31m(red)" not in root
     assert "\\x1b]0;pwned\\x07" in root and "\x1b]0;" not in root
 
-    say(child, "ask What is 1+2?", "#0 n=2 (1 queued)> ")
-    bogus = say(child, "frobnicate now", "#0 n=2 (1 queued)> ")
+    say(child, "ask What is 1+2?", "#0 n=2 (1 queued)>")
+    bogus = say(child, "frobnicate now", "#0 n=2 (1 queued)>")
     assert "unknown command 'frobnicate'" in bogus
-    say(child, "answer", "#0 n=2 (1 queued)> ")  # an empty answer is explained, the queue kept
+    say(child, "answer", "#0 n=2 (1 queued)>")  # an empty answer is explained, the queue kept
     assert "the answer is empty" in unstyled(child.before)
-    say(child, "ask What is 3+4?", "#0 n=2 (2 queued)> ")
+    say(child, "ask What is 3+4?", "#0 n=2 (2 queued)>")
 
-    first = say(child, "go", "n=1> ")
+    first = say(child, "go", "n=1>")
     assert "What is 1+2?" in first
     assert "subquestion 1 of step 1 of #0 · HCH_1 · 1 more waiting" in first  # the other one is queued
-    second = say(child, "answer 3", "n=1> ")
+    second = say(child, "answer 3", "n=1>")
     assert "What is 3+4?" in second and "subquestion 2 of step 1 of #0" in second
     assert "more waiting" not in second
 
-    say(child, "ask What is 3 plus 4, really?", "n=1 (1 queued)> ")
-    leaf = say(child, "go", "n=0> ")
+    say(child, "ask What is 3 plus 4, really?", "n=1 (1 queued)>")
+    leaf = say(child, "go", "n=0>")
     assert "What is 3 plus 4, really?" in leaf and "level 2" in leaf and "HCH_0" in leaf
-    refused = say(child, "ask What is 3?", "n=0> ")
+    refused = say(child, "ask What is 3?", "n=0>")
     assert "cannot ask subquestions" in refused
-    back = say(child, "answer 7", "n=1> ")
+    back = say(child, "answer 7", "n=1>")
     assert "What is 3 plus 4, really? → 7" in back
-    again = say(child, "answer 7", "#0 n=2> ")
+    again = say(child, "answer 7", "#0 n=2>")
     assert "1. What is 1+2? → 3" in again and "2. What is 3+4? → 7" in again
     child.sendline("answer 10")
     output, status = finish(child)
@@ -106,16 +113,19 @@ def test_a_person_answers_a_depth_2_question_with_two_concurrent_subquestions(tm
     assert children == [("What is 1+2?", 0, 0), ("What is 3+4?", 0, 1)]  # one step: asked together
     calls = [d for _, d in trace.calls()]
     assert len(calls) == 6
-    assert calls[0]["raw"] == {"typed": ["ask What is 1+2?", "frobnicate now", "answer", "ask What is 3+4?", "go"]}
+    assert calls[0]["raw"]["typed"] == ["ask What is 1+2?", "frobnicate now", "answer", "ask What is 3+4?", "go"]
+    assert set(calls[0]["raw"]) == {"typed", "shown_at", "answered_at", "thinking_seconds", "waited_seconds"}
 
 
 def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_path: Path) -> None:
     child = spawn(tmp_path)
-    child.expect_exact("#0 n=2> ")
-    say(child, "ask What is 1+2?", "(1 queued)> ")
-    say(child, "ask What is 3+4?", "(2 queued)> ")
-    say(child, "go", "n=1> ")
-    say(child, "answer 3", "n=1> ")
+    child.expect_exact("#0 n=2>")
+    say(child, "ask What is 1+2?", "(1 queued)>")
+    say(child, "ask What is 3+4?", "(2 queued)>")
+    say(child, "go", "n=1>")
+    assert "#3 n=1" not in unstyled(child.before)
+    second = say(child, "answer 3", "n=1>")
+    assert "workspace #3 · level 1 · subquestion 2 of step 1 of #0" in second
     child.sendintr()  # Ctrl-C at the prompt of the second subquestion
     output, status = finish(child)
     assert status == 130
@@ -127,11 +137,12 @@ def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_pa
     }
 
     child = spawn(tmp_path)  # the root's asks and the first answer come from the call cache
-    child.expect_exact("n=1> ")
+    child.expect_exact("n=1>")
     shown = unstyled(child.before)
     assert "What is 3+4?" in shown and "the root question" not in shown and "What is 1+2?" not in shown
-    say(child, "ask What is 3 plus 4, really?", "(1 queued)> ")
-    say(child, "go", "n=0> ")
+    assert "workspace #3 · level 1" in shown  # the id it was shown with before: ids are stable across sessions
+    say(child, "ask What is 3 plus 4, really?", "(1 queued)>")
+    say(child, "go", "n=0>")
     child.sendeof()  # Ctrl-D at the leaf's prompt
     output, status = finish(child)
     assert status == 130
@@ -141,14 +152,19 @@ def test_an_interrupted_session_resumes_asking_only_what_was_not_answered(tmp_pa
     assert leaf["status"] == "interrupted" and trace.meta["status"] == "interrupted"
 
     child = spawn(tmp_path)
-    child.expect_exact("n=0> ")
+    child.expect_exact("n=0>")
     shown = unstyled(child.before)
     assert "What is 3 plus 4, really?" in shown and "What is 3+4?" not in shown
-    say(child, "answer 7", "n=1> ")
-    say(child, "answer 7", "n=2> ")
+    leaf_id = re.search(r"workspace #(\d+) · level 2", shown)
+    assert leaf_id is not None
+    say(child, "answer 7", "n=1>")
+    say(child, "answer 7", "n=2>")
     child.sendline("answer 10")
     output, status = finish(child)
     assert status == 0, output
+    tree = unstyled(output)  # the final tree numbers every node as it was shown, in whichever session
+    assert "#0 n=2" in tree and "#3 n=1 What is 3+4? → 7" in tree
+    assert f"#{leaf_id[1]} n=0 What is 3 plus 4, really? → 7" in tree
     summary = hch.load_trace(tmp_path / "t.json").meta["summary"]
     assert (summary["policy_calls"], summary["call_cache_hits"]) == (3, 3)
 
@@ -169,7 +185,7 @@ async def test_several_asks_make_one_step_and_drop_forgets_queued_ones() -> None
     human, out = policy(*typed)
     reply = await human.act(workspace())
     assert reply.action == Ask(questions=["A?", "B?"])
-    assert reply.raw == {"typed": typed}  # the session's transcript goes into the trace
+    assert reply.raw is not None and reply.raw["typed"] == typed  # the session's transcript goes into the trace
     assert "dropped: typo" in out.getvalue() and "drop takes the number" in out.getvalue()
 
 
@@ -212,3 +228,111 @@ def test_the_fingerprint_names_the_person() -> None:
     assert HumanPolicy().fingerprint == "human"
     assert HumanPolicy(name="ada").fingerprint == "human(ada)"
     assert hch.make_policy("human:ada").fingerprint == "human(ada)"
+
+
+def test_line_editing_and_history_at_the_prompt(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "--depth", "1")
+    child.expect_exact("#0 n=1>")
+    say(child, "ask What is 1+2?", "(1 queued)>")
+    child.send("\x1b[A")  # up: the line typed before comes back
+    child.send("\x7f\x7f\x7f+5?")  # three backspaces, then the edit
+    child.sendline("")
+    child.expect_exact("\n")
+    child.expect_exact("(2 queued)>")
+    say(child, "go", "n=0>")
+    child.send("answe 3")  # a typo, mended in place: left twice, then the missing letter
+    child.send("\x1b[D\x1b[D")
+    say(child, "r", "n=0>")
+    say(child, "answer 6", "n=1>")
+    child.sendline("answer 9")
+    output, status = finish(child)
+    assert status == 0, output
+    trace = hch.load_trace(tmp_path / "t.json")
+    leaves = {d["question"]: d["answer"] for _, d in trace.workspaces() if d["depth"] == 0}
+    assert leaves == {"What is 1+2?": "3", "What is 1+5?": "6"}
+
+
+def sweep_spawn(tmp_path: Path, *extra: str) -> pexpect.spawn:
+    (tmp_path / "q.jsonl").write_text("".join(
+        f'{{"id": "q{i}", "question": "What is {i} + {i}?", "answer": "{2 * i}"}}\n' for i in (1, 2, 3)
+    ))
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "hch", "sweep", "q.jsonl", "--depths", "0", "--policy", "human", "--out", "o", "--no-plot",
+         "--cache", str(tmp_path / "cache.sqlite"), *extra],
+        cwd=str(tmp_path), encoding="utf-8", dimensions=(60, 200), timeout=30, env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_a_sweep_participant_never_sees_gold_or_scores_and_no_bar_draws_over_the_prompt(tmp_path: Path) -> None:
+    child = sweep_spawn(tmp_path)
+    child.expect_exact("n=0>")
+    shown = say(child, "answer 2", "n=0>")  # right
+    assert "1 of 3 runs done" in shown
+    say(child, "answer 5", "n=0>")  # wrong
+    child.sendline("answer 6")  # right
+    output, status = finish(child)
+    assert status == 0, output
+    text = unstyled(output)
+    assert "━" not in output and "correct" not in text and "acc" not in text and "2/3" not in text
+    assert "figures withheld from the participant" in text
+    rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
+    assert (rows[0]["graded"], rows[0]["correct"]) == ("3", "2")  # the experimenter's files have them
+
+
+def test_quit_in_a_sweep_stops_at_once_and_cleanly(tmp_path: Path) -> None:
+    child = sweep_spawn(tmp_path)
+    child.expect_exact("n=0>")
+    second = say(child, "answer 2", "n=0>")
+    assert "more waiting" in second  # the third question waits behind this one
+    child.sendline("quit")
+    output, status = finish(child)
+    text = unstyled(output)
+    assert status == 130, text
+    assert "hch: interrupted; finished runs are kept in o" in text
+    assert "unexpected" not in text and "Traceback" not in text
+    assert "workspace" not in text.split("quit", 1)[1]  # no workspace is shown after quitting
+    again = sweep_spawn(tmp_path)  # the answered question is not asked again
+    again.expect_exact("n=0>")
+    assert "What is 1 + 1?" not in unstyled(again.before)
+    again.sendeof()
+    assert finish(again)[1] == 130
+
+
+def test_answers_from_the_cache_keep_their_original_latency_and_thinking_time(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "--depth", "1")
+    child.expect_exact("#0 n=1>")
+    say(child, "ask What is 1+2?", "(1 queued)>")
+    say(child, "go", "n=0>")
+    say(child, "answer 3", "#0 n=1>")
+    child.sendeof()
+    assert finish(child)[1] == 130
+    child = spawn(tmp_path, "--depth", "1")  # the root's ask and the leaf's answer come from the cache
+    child.expect_exact("#0 n=1>")
+    child.sendline("answer 3")
+    output, status = finish(child)
+    assert status == 0, output
+    trace = hch.load_trace(tmp_path / "t.json")
+    cached = [d for _, d in trace.calls() if d["cached"]]
+    assert len(cached) == 2
+    for call in cached:
+        assert call["latency"] == 0.0 and isinstance(call["original_latency"], float)  # served now, timed then
+        assert {"thinking_seconds", "shown_at", "answered_at"} <= set(call["raw"])
+    fresh = next(d for _, d in trace.calls() if not d["cached"])
+    assert fresh["original_latency"] is None and fresh["latency"] > 0
+    leaf_call = next(node for node, d in trace.calls() if d["cached"] and d["output"]["kind"] == "answer")
+    shown = subprocess.run([sys.executable, "-m", "hch", "show", "t.json", "--node", str(leaf_call)], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert "took" in shown.stdout and "when it was made" in shown.stdout and "thinking_seconds" in shown.stdout
+
+
+def test_a_node_timeout_counts_down_at_the_prompt_and_says_when_it_fires(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "--depth", "0", "--node-timeout", "3")
+    child.expect(r"#0 n=0 \[\d+s left\]>")
+    assert "to act at this workspace (a time limit applies)" in unstyled(child.before)
+    child.expect_exact("time is up")  # nothing typed: the limit fires and says so
+    output, _ = finish(child)
+    assert "n=0 [" not in unstyled(output).split("\n", 1)[-1]  # no prompt left hanging after it
+    trace = hch.load_trace(tmp_path / "t.json")
+    root = trace.graph.nodes[trace.root]
+    assert (root["status"], root["limit"]) == ("error", "node_timeout")

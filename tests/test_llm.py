@@ -649,7 +649,8 @@ def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_4(tmp_
     done = cli(tmp_path, "What is 1+2?", "--policy", "llm", "--model", "m", "--base-url", url, "--preset", str(preset),
                "--trace", str(tmp_path / "t.json"))
     assert done.returncode == 4 and done.stdout == ""
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"hch: error: the run failed: {url} is unreachable: 3 requests")
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"hch: error: the run failed: {url} is unreachable: 3 requests")
     assert done.stderr.rstrip().endswith(f"(trace: {tmp_path / 't.json'})")
     (call,) = [n for n in json.loads((tmp_path / "t.json").read_text())["nodes"] if n["kind"] == "call"]
     assert len(call["attempts"]) == 3  # of the 6 the preset allows

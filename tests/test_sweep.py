@@ -6,20 +6,22 @@ from pathlib import Path
 
 import anyio
 import pytest
+from anyio import wait_all_tasks_blocked
+from helpers import FunctionPolicy
 
 from hch.call_cache import CallCache, call_key
-from hch.errors import HchError
+from hch.errors import HchError, Stopped
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.callable import CallablePolicy
 from hch.policies.vote import vote
 from hch.policy import Policy
 from hch.question_set import Item
-from hch.sweep import Outcome, SweepConfig, SweepError, guess_on_path, load_runs, run_sweep
+from hch.sweep import Outcome, SweepConfig, SweepError, guess_on_path, load_runs, run_sweep, spent_in
 from hch.sweep_rows import aggregate
 from hch.tasks import TASKS, get_task
 from hch.trace import Trace
-from hch.workspace import Action, Answer, Ask, Reply, Workspace
+from hch.workspace import Action, Answer, Ask, Reply, Usage, Workspace
 
 pytestmark = pytest.mark.anyio
 
@@ -299,3 +301,26 @@ async def test_runs_recorded_before_invocations_were_counted_are_completed_from_
     path.write_text("".join(json.dumps(data) + "\n" for data in old))
     done = load_runs(tmp_path)
     assert sorted(done.values(), key=lambda r: (r.votes, r.id)) == sorted(first.records, key=lambda r: (r.votes, r.id))
+
+
+async def test_an_interrupted_run_still_counts_what_it_spent_and_a_person_quitting_stops_the_sweep(
+    tmp_path: Path,
+) -> None:
+    async def spend_then_wait(ws: Workspace) -> Reply:
+        if not ws.steps and ws.depth > 0:
+            return Reply(action=Ask(questions=["What is the sum of 1, 2?"]), usage=Usage(prompt_tokens=7, cost=0.5))
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    items = HAND[:1]
+    async with anyio.create_task_group() as group:  # Ctrl-C once the first call was paid for
+        group.start_soon(lambda: run_sweep(items, config([1]), {1: FunctionPolicy(spend_then_wait)}, tmp_path))
+        await wait_all_tasks_blocked()
+        group.cancel_scope.cancel()
+    assert spent_in(tmp_path) == (7, 0.5) and load_runs(tmp_path) == {}  # counted, and not taken as finished
+
+    async def quit_at_once(ws: Workspace) -> Reply:
+        raise Stopped("you quit at the prompt")
+
+    with pytest.raises(Stopped):  # the person's Stopped, not an exception group
+        await run_sweep(items, config([1]), {1: FunctionPolicy(quit_at_once, "quitter")}, tmp_path / "q")

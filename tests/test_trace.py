@@ -51,3 +51,12 @@ def test_graft_copies_a_subtree_under_new_ids() -> None:
     assert target.graph.nodes[copy]["question"] == "root"
     assert sorted(target.graph.edges) == [(1, 2), (1, 3)]
     assert target.graph.edges[1, 2]["kind"] == "delegate"
+
+
+def test_ids_can_be_reserved_and_given_back_to_nodes_that_had_them() -> None:
+    trace = Trace()
+    trace.reserve(5)
+    assert trace.add_node("workspace", 3, question="kept") == 3
+    assert trace.add_node("workspace", question="new") == 6  # above the reserved ids
+    assert trace.add_node("workspace", 3, question="taken") == 7  # an id in use is never given twice
+    assert trace.graph.nodes[3]["question"] == "kept"

@@ -101,7 +101,9 @@ def print_node(record: dict[str, Any]) -> None:
 
 def print_call(call: dict[str, Any], out: Callable[[str], None]) -> None:
     usage = call.get("usage") or {}
-    out(f"latency {float(call.get('latency') or 0):.4f}s · usage {json.dumps(usage, default=str)}")
+    original = call.get("original_latency")
+    then = "" if original is None else f" (a cache hit: the call took {float(original):.4f}s when it was made)"
+    out(f"latency {float(call.get('latency') or 0):.4f}s{then} · usage {json.dumps(usage, default=str)}")
     out("input: " + json.dumps(call.get("input"), ensure_ascii=False, indent=2, default=str))
     if call.get("error"):
         out(f"error: {call['error']}")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hch.budget import unpriced_models
 from hch.cli import app
 from hch.cli.options import (
     cache_options,
@@ -26,6 +27,8 @@ from hch.cli.options import (
     policy_option,
 )
 from hch.cli.render import plain
+from hch.errors import Stopped
+from hch.estimate import estimate_rows, print_estimate
 from hch.facts import Facts
 from hch.grading import GRADERS
 from hch.outcome import ExitStatus
@@ -72,35 +75,61 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default: studies/NAME); rerun the same command to resume.")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG/SVG plot.")
+@click.option("--estimate", is_flag=True,
+              help="Dry run: estimate the calls, tokens and cost of the runs left (from a --pilot or earlier runs "
+                   "in --out) and start nothing.")
+@click.option("--pilot", type=click.IntRange(min=1), metavar="N",
+              help="Before estimating, run the first N questions at every depth (kept as runs of the sweep). "
+                   "Implies --estimate.")
+@click.option("--participant/--no-participant", default=None,
+              help="Never show accuracy or gold-derived figures (default: on when a person plays H).")
 @copies_option
 @cache_options
 @limit_options
 @llm_options
 def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, policy: str, facts: Facts,
-          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, copies: str,
-          cache: Path, no_cache: bool, fail_fast: bool, **flags: Any) -> None:
+          votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, estimate: bool,
+          pilot: int | None, participant: bool | None, copies: str, cache: Path, no_cache: bool, fail_fast: bool,
+          **flags: Any) -> None:
     """Run every question at every depth and report accuracy, cost and time per depth.
 
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
+    --max-total-tokens and --max-cost bound the whole sweep (resumed invocations included).
     Exits with status 4 when any run failed (its root ended in error), after writing every output.
     """
     depth_list = parse_numbers(depths, "depths", 0)
     vote_list = parse_numbers(votes, "vote counts", 1)
     seed = flags["seed"] if flags["seed"] is not None else 0
     items, config = source(questions_file, task, count, seed, grader, facts)
+    limits = limits_from(flags)  # tokens and money: the sweep's budget, not each run's
     config = config.model_copy(update={
         "depths": depth_list, "policy": policy, "votes": vote_list, "concurrency": concurrency,
-        "limits": limits_from(flags), "facts": facts, "copies": copies,
+        "limits": limits.model_copy(update={"max_total_tokens": None, "max_cost": None}),
+        "max_total_tokens": limits.max_total_tokens, "max_cost": limits.max_cost,
+        "facts": facts, "copies": copies,
     })
     base = make_policy(policy, flags)
     policies = {k: vote(k, base) for k in vote_list}
     check_items(items, policies, facts)
+    estimate = estimate or pilot is not None
+    warn_unpriced(base, limits.max_total_tokens is not None or limits.max_cost is not None, estimate)
+    from hch.policies.human import has_human  # hch.policies.human imports hch.cli.render: not at module level
+
+    human = has_human(base)
+    participant = human if participant is None else participant
     out = out or STUDIES / (default_name(questions_file, task, count, seed) + ("-hidden" if facts == "hidden" else ""))
     call_cache = open_cache(cache, no_cache)
     console = Console(highlight=False, stderr=True)
     try:
-        outcome = anyio.run(lambda: run_with_progress(items, config, policies, out, call_cache, console, fail_fast))
-    except KeyboardInterrupt:
+        if estimate:
+            if pilot is not None:
+                anyio.run(lambda: run_sweep(items, config, policies, out, call_cache, fail_fast=fail_fast,
+                                            pilot=pilot))
+            print_estimate(estimate_rows(items, config, policies, out), config, policies, out, pilot)
+            return
+        outcome = anyio.run(lambda: run_with_progress(items, config, policies, out, call_cache, console, fail_fast,
+                                                      quiet=human, participant=participant))
+    except (KeyboardInterrupt, Stopped):  # Ctrl-C, or a person quitting at the prompt
         print(f"hch: interrupted; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
     finally:
@@ -109,12 +138,21 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     from hch.sweep_report import write_outputs  # here, not at the top: matplotlib would slow every `hch` start
 
     paths = write_outputs(out, config, outcome, plot=not no_plot)
-    report(outcome, paths, policy)
+    report(outcome, paths, policy, participant)
     failed = sum(record.status == "error" for record in outcome.records)
     if failed:  # a script running sweeps must not take a sweep with failed runs for a clean one
         print(f"hch: error: {failed} of {len(outcome.records)} runs failed (root error; their records are in"
               f" {out / 'runs.jsonl'})", file=sys.stderr)
         sys.exit(ExitStatus.FAILED)
+
+
+def warn_unpriced(policy: Any, budget: bool, estimate: bool) -> None:
+    """One line on stderr when a budget or an estimate is asked for and a model has no price."""
+    missing = unpriced_models(policy)
+    if missing and (budget or estimate):
+        what = "an estimate" if estimate else "a budget"
+        print(f"hch: warning: model {missing[0]!r} has no price, so its cost counts as $0 in {what}: give --price "
+              "IN,OUT or add the model to the preset's prices", file=sys.stderr)
 
 
 def source(questions_file: Path | None, task: str | None, count: int, seed: int,
@@ -140,7 +178,25 @@ def default_name(questions_file: Path | None, task: str | None, count: int, seed
 
 
 async def run_with_progress(items: list[Item], config: SweepConfig, policies: dict[int, Any], out: Path,
-                            call_cache: Any, console: Console, fail_fast: bool) -> Outcome:
+                            call_cache: Any, console: Console, fail_fast: bool, quiet: bool = False,
+                            participant: bool = False) -> Outcome:
+    """The sweep with a live progress bar on stderr; `quiet` (a person at the prompt): no bar, the count of
+    runs done goes into the prompt's header instead; `participant`: no gold-derived figure is shown."""
+    if quiet:
+        from hch.policies.human import note_progress
+
+        total = {"runs": 0, "done": 0}
+
+        def planned(to_run: int, done: int) -> None:
+            total["runs"] = to_run
+            note_progress(f"0 of {to_run} runs done" if to_run else "")
+
+        def finished(record: RunRecord) -> None:
+            total["done"] += 1
+            note_progress(f"{total['done']} of {total['runs']} runs done")
+
+        return await run_sweep(items, config, policies, out, call_cache, on_run=finished, on_plan=planned,
+                               fail_fast=fail_fast)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -158,7 +214,7 @@ async def run_with_progress(items: list[Item], config: SweepConfig, policies: di
                 tally["graded"] += 1
                 tally["correct"] += bool(record.correct)
             status = f"{tally['calls']} calls ({tally['invocations']} invocations)"
-            if tally["graded"]:
+            if tally["graded"] and not participant:
                 status += f" · {tally['correct']}/{tally['graded']} correct"
             progress.update(bar, advance=1, status=status)
 
@@ -192,10 +248,30 @@ def table(rows: list[Row], title: str, by_bucket: bool = False) -> Table:
     return view
 
 
-def report(outcome: Outcome, paths: dict[str, Path], policy: str) -> None:
+def spent_line(spent: dict[str, float | None]) -> str:
+    """What the sweep spent against its budget, over every invocation."""
+    parts = []
+    if spent["max_cost"] is not None:
+        parts.append(f"${spent['cost'] or 0:.4f} of ${spent['max_cost']:.4f}")
+    if spent["max_total_tokens"] is not None:
+        parts.append(f"{int(spent['tokens'] or 0):,} of {int(spent['max_total_tokens']):,} tokens")
+    earlier = f"${spent['cost_before'] or 0:.4f}, {int(spent['tokens_before'] or 0):,} tokens"
+    return f"sweep budget: spent {' · '.join(parts)} (before this invocation: {earlier})"
+
+
+def report(outcome: Outcome, paths: dict[str, Path], policy: str, participant: bool = False) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:  # a file or pipe: no need to squeeze the table into 80 columns
         console = Console(highlight=False, width=140)
+    if outcome.spent is not None:
+        console.print(spent_line(outcome.spent), markup=False)
+    if outcome.not_run:
+        print(f"hch: the sweep's budget is spent: {outcome.not_run} runs not made; raise --max-cost or "
+              "--max-total-tokens and rerun the same command to make them", file=sys.stderr)
+    if participant:  # whoever played H may be looking: no accuracy, no gold (the files have them)
+        console.print(f"{outcome.ran} runs made, {outcome.resumed} resumed · figures withheld from the participant: "
+                      f"see {plain(str(paths.get('summary', '')))}", markup=False)
+        return
     console.print(table(aggregate(outcome.records, policy=policy), "by depth"))
     buckets = aggregate(outcome.records, by_bucket=True, policy=policy)
     if buckets:
@@ -216,8 +292,13 @@ def report(outcome: Outcome, paths: dict[str, Path], policy: str) -> None:
         console.print(f"{name}: {plain(str(path))}", markup=False)
 
 
-# One seed per study: `--seed` (declared once, in `llm_options`) seeds the task generator too.
+# One seed per study: `--seed` (declared once, in `llm_options`) seeds the task generator too; the token
+# and money budgets (declared in `limit_options`) are the whole sweep's.
+_HELP = {
+    "seed": "Seed of the task generator (default 0); with --policy llm also the sampling seed sent to the server.",
+    "max_total_tokens": "Token budget of the whole sweep (all runs, resumed invocations included).",
+    "max_cost": "Budget of the whole sweep in US dollars (all runs, resumed invocations included).",
+}
 for _param in sweep.params:
-    if _param.name == "seed" and isinstance(_param, click.Option):
-        _param.help = ("Seed of the task generator (default 0); with --policy llm also the sampling seed "
-                       "sent to the server.")
+    if _param.name in _HELP and isinstance(_param, click.Option):
+        _param.help = _HELP[_param.name or ""]

@@ -14,16 +14,26 @@ Commands at the prompt:
 Workspaces that become ready together (the subquestions of one step run concurrently) wait in
 a queue and are shown one at a time. Every piece of content (questions, answers, context) is
 data: it is shown with control characters escaped and is never parsed as markup.
+
+On a terminal the prompt has line editing and history (prompt_toolkit); otherwise lines are read
+plainly from standard input. When a time limit applies to the call, the prompt counts down and says
+so when it fires. Each reply's `raw` keeps what was typed, when the workspace was shown and answered
+(wall-clock) and the seconds the person spent on it, so they survive being served from the cache.
 """
 
 from __future__ import annotations
 
 import codecs
+import math
 import os
 import queue
+import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import anyio
 from anyio.lowlevel import RunVar
@@ -32,7 +42,8 @@ from rich.text import Text
 
 from hch.cli.render import plain
 from hch.errors import Stopped
-from hch.position import Position, current
+from hch.policy import components
+from hch.position import Position, current, deadline
 from hch.workspace import Action, Answer, Ask, Reply, Workspace
 
 COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · show · help · quit"
@@ -105,6 +116,34 @@ class TerminalLines:
                 return
 
 
+class PromptLines:
+    """Lines typed at a terminal with line editing and history (prompt_toolkit); the prompt goes to stderr.
+
+    The prompt is redrawn every second when it shows a countdown. Ctrl-C and Ctrl-D at the prompt
+    end input (the run stops, as with `quit`).
+    """
+
+    def __init__(self) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import InMemoryHistory
+        from prompt_toolkit.output.vt100 import Vt100_Output
+
+        output = Vt100_Output.from_pty(sys.stderr)
+        output.enable_cpr = False  # no cursor-position queries: nothing may wait for a terminal's answer
+        self._session: Any = PromptSession(history=InMemoryHistory(), output=output)
+
+    async def prompt(self, message: Callable[[], str], countdown: bool) -> str | None:
+        """The next line typed after `message` (re-read every second with a countdown), or None at the end."""
+        try:
+            line: str = await self._session.prompt_async(
+                lambda: [("bold", message())], refresh_interval=1.0 if countdown else None,
+                set_exception_handler=False,
+            )
+        except (EOFError, KeyboardInterrupt):
+            return None
+        return line
+
+
 class ListLines:
     """Lines given up front (for tests and demos); input ends after the last one."""
 
@@ -123,6 +162,10 @@ class _Desk:
     lock: anyio.Lock
     waiting: int = 0
     shown: int = 0
+    stopped: bool = False
+    """The person stopped the run: workspaces still queued are not shown."""
+    progress: str = ""
+    """How far a sweep has got (e.g. `3 of 20 runs done`), shown in each workspace's header."""
 
 
 _DESK: RunVar[_Desk] = RunVar("hch_human_desk")
@@ -138,15 +181,29 @@ def _desk() -> _Desk:
         return desk
 
 
-_STDIN: TerminalLines | None = None
+def note_progress(text: str) -> None:
+    """Show `text` (how far a sweep has got) in the header of the next workspaces; call it in the run's loop.
+
+    A progress bar would draw over the prompt: a sweep with a person at the keyboard reports here instead.
+    """
+    _desk().progress = text
 
 
-def _stdin() -> TerminalLines:
-    """One reader of standard input per process: two would split the person's lines between them."""
+_STDIN: TerminalLines | PromptLines | None = None
+
+
+def _stdin() -> TerminalLines | PromptLines:
+    """One reader of standard input per process: two would split the person's lines between them. On a
+    terminal (stdin and stderr), prompt_toolkit's line editing; otherwise plain lines."""
     global _STDIN
     if _STDIN is None:
-        _STDIN = TerminalLines(0)
+        _STDIN = PromptLines() if os.isatty(0) and os.isatty(2) else TerminalLines(0)
     return _STDIN
+
+
+def has_human(policy: object) -> bool:
+    """Whether a person at the keyboard acts for some node of `policy` (votes and positional parts included)."""
+    return any(isinstance(part, HumanPolicy) for part in components(policy))
 
 
 class HumanPolicy:
@@ -165,12 +222,19 @@ class HumanPolicy:
         desk = _desk()
         desk.waiting += 1
         queued = True
+        arrived = time.monotonic()
         try:
             async with desk.lock:
                 desk.waiting -= 1
                 queued = False
+                if desk.stopped:  # the person quit while this one waited: stop without showing it
+                    raise Stopped("the run was stopped at the prompt")
                 desk.shown += 1
-                return await _Session(self, workspace, desk).run()
+                try:
+                    return await _Session(self, workspace, desk, time.monotonic() - arrived).run()
+                except Stopped:
+                    desk.stopped = True
+                    raise
         finally:
             if queued:
                 desk.waiting -= 1
@@ -182,26 +246,47 @@ class HumanPolicy:
 class _Session:
     """One workspace in front of the person, until they send asks or an answer."""
 
-    def __init__(self, policy: HumanPolicy, workspace: Workspace, desk: _Desk) -> None:
+    def __init__(self, policy: HumanPolicy, workspace: Workspace, desk: _Desk, waited: float = 0.0) -> None:
         self.console, self.workspace, self.desk = policy.console, workspace, desk
         self.lines = policy.lines or _stdin()
         self.position = current()
         self.pending: list[str] = []
+        self.waited = waited
+        self.deadline = deadline()
 
     async def run(self) -> Reply:
-        """Prompt until an action; the reply keeps every line typed for it (the trace's `raw`)."""
+        """Prompt until an action. The reply's `raw` (in the trace and the cache) keeps every line typed
+        for it, when the workspace was shown and answered, and the seconds spent: `thinking_seconds` in
+        front of it, `waited_seconds` queued behind other workspaces before."""
+        shown_at, began = datetime.now(UTC), time.monotonic()
         self.show()
         typed: list[str] = []
         while True:
-            self.console.print(self.prompt(), end="")
-            line = await self.lines.readline()
+            line = await self.read()
             if line is None:
                 self.console.print()
                 raise Stopped("input ended at the prompt")
             typed.append(line)
             action = self.command(line)
             if action is not None:
-                return Reply(action=action, raw={"typed": typed})
+                raw = {
+                    "typed": typed, "shown_at": shown_at.isoformat(), "answered_at": datetime.now(UTC).isoformat(),
+                    "thinking_seconds": round(time.monotonic() - began, 3), "waited_seconds": round(self.waited, 3),
+                }
+                return Reply(action=action, raw=raw)
+
+    async def read(self) -> str | None:
+        """One line at the prompt; when the call's time limit fires meanwhile, say so before giving up."""
+        try:
+            if isinstance(self.lines, PromptLines):
+                return await self.lines.prompt(lambda: self.prompt().plain, countdown=self.deadline is not None)
+            self.console.print(self.prompt(), end="")
+            return await self.lines.readline()
+        except anyio.get_cancelled_exc_class():
+            if self.deadline is not None and anyio.current_time() >= self.deadline - 0.05:  # not another stop
+                self.console.print()
+                self.explain("time is up: this workspace's time limit ran out before you acted; it ends in error")
+            raise
 
     def command(self, line: str) -> Action | None:
         """Carry out one typed line: an action ends the session, anything else re-prompts."""
@@ -274,7 +359,13 @@ class _Session:
     def prompt(self) -> Text:
         where = f"#{self.position.node} " if self.position is not None else ""
         queued = f" ({len(self.pending)} queued)" if self.pending else ""
-        return Text(f"{where}n={self.workspace.depth}{queued}> ", style="bold")
+        return Text(f"{where}n={self.workspace.depth}{queued}{self.time_left()}> ", style="bold")
+
+    def time_left(self) -> str:
+        """` [42s left]` when a time limit applies to this call, else nothing."""
+        if self.deadline is None:
+            return ""
+        return f" [{max(0, math.ceil(self.deadline - anyio.current_time()))}s left]"
 
     def show(self) -> None:
         ws, console = self.workspace, self.console
@@ -294,6 +385,10 @@ class _Session:
                 console.print(line)
         budget = f"{ws.steps_left} steps of asking left · up to {ws.max_asks} subquestions per step"
         console.print(_field("Budget", budget if ws.depth > 0 else "no asking at depth 0"))
+        if self.deadline is not None:
+            seconds = max(0, math.ceil(self.deadline - anyio.current_time()))
+            note = f"{seconds}s to act at this workspace (a time limit applies); the prompt shows the time left"
+            console.print(_field("Time", note, "yellow"))
         if ws.refusal:
             console.print(_field("Refused", ws.refusal, "red"))
         for index, question in enumerate(self.pending, 1):
@@ -303,7 +398,8 @@ class _Session:
     def header(self) -> str:
         """Where this workspace sits in the tree, and how many others wait behind it."""
         waiting = f" · {self.desk.waiting} more waiting" if self.desk.waiting else ""
-        return f"{_where(self.position, self.desk.shown)} · HCH_{self.workspace.depth}{waiting}"
+        progress = f" · {self.desk.progress}" if self.desk.progress else ""
+        return f"{_where(self.position, self.desk.shown)} · HCH_{self.workspace.depth}{waiting}{progress}"
 
 
 def _where(position: Position | None, shown: int) -> str:
