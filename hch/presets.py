@@ -230,6 +230,12 @@ def render(preset: Preset, workspace: Workspace) -> str:
     return string.Template(preset.template).substitute(values)
 
 
+def messages(preset: Preset, workspace: Workspace) -> list[dict[str, str]]:
+    """The chat messages the LLM policy sends for `workspace` (before any re-ask): the preset's
+    system prompt and its rendering of the workspace. Fine-tuning data uses exactly these."""
+    return [{"role": "system", "content": preset.system}, {"role": "user", "content": render(preset, workspace)}]
+
+
 def _context(context: str) -> str:
     if not context.strip():
         return ""

@@ -440,7 +440,7 @@ async def run_sweep(
                             trace_path=out / path, fail_fast=fail_fast, trace=trace, budget=budget,
                             facts=config.facts, copies=config.copies,
                             meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
-                                            "required_depth": item.required_depth}},
+                                            "required_depth": item.required_depth, "instance": item.instance}},
                         )
                     except BaseException:  # interrupted: what it spent still counts against the budget
                         if any(True for _ in trace.workspaces()):

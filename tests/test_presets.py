@@ -147,3 +147,9 @@ def test_the_output_modes_and_the_model_check_load(tmp_path: Path) -> None:
 )
 def test_timed_out_attempts_within_the_budget(timeout: float, retry: Retry, attempts: int) -> None:
     assert retry.timed_out_attempts(timeout) == attempts
+def test_messages_are_the_system_prompt_and_the_rendered_workspace() -> None:
+    preset = presets.load()
+    workspace = Workspace(question="What is 1+2?", depth=1)
+    assert presets.messages(preset, workspace) == [
+        {"role": "system", "content": preset.system}, {"role": "user", "content": render(preset, workspace)},
+    ]

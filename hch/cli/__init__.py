@@ -19,13 +19,15 @@ def app() -> None:
 
 from hch.cli import ask as _ask  # noqa: E402
 from hch.cli import diff as _diff  # noqa: E402
+from hch.cli import distill as _distill  # noqa: E402
 from hch.cli import export as _export  # noqa: E402
+from hch.cli import ida as _ida  # noqa: E402
 from hch.cli import replay as _replay  # noqa: E402
 from hch.cli import show as _show  # noqa: E402
 from hch.cli import sweep as _sweep  # noqa: E402
 from hch.cli import view as _view  # noqa: E402  (each command module registers itself on `app`)
 
-_COMMANDS = (_ask, _diff, _export, _replay, _show, _sweep, _view)
+_COMMANDS = (_ask, _diff, _distill, _export, _ida, _replay, _show, _sweep, _view)
 
 
 def main(argv: list[str] | None = None) -> None:

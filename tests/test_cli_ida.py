@@ -1,0 +1,53 @@
+"""`hch ida` from the command line: outputs, resuming, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def hch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hch", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+ARGS = ("ida", "--task", "permutation-powering", "--rounds", "1", "--max-depth", "1", "--eval-questions", "40",
+        "--seed", "2", "--out", "study")
+
+
+def test_a_table_study_writes_its_outputs_and_a_rerun_resumes_it(tmp_path: Path) -> None:
+    done = hch_cli(*ARGS, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "study"
+    for name in ("rounds.csv", "ida.json", "plot.png", "plot.svg", "config.json", "rounds/round-0/labels.jsonl",
+                 "models/amp-1.json", "models/sup-1.json"):
+        assert (out / name).exists(), name
+    assert "40 of 40 evaluation questions are also training questions" in done.stdout
+    rows = {(r["kind"], r["round"], r["required_depth"]): r for r in csv.DictReader((out / "rounds.csv").open())}
+    assert rows["amplification", "1", ""]["accuracy"] == "1.0"  # classes 0 and 1 after one round
+    assert len(list((out / "traces" / "round-0").glob("*.json"))) == 256
+    payload = json.loads((out / "ida.json").read_text())
+    assert payload["totals"]["gold_labels_used_by_amplification"] == 0 and payload["totals"]["h_calls"] > 0
+    again = hch_cli(*ARGS, cwd=tmp_path)
+    assert again.returncode == 0 and (out / "rounds.csv").read_text() == (tmp_path / "study" / "rounds.csv").read_text()
+    assert "256/256" in again.stderr and "H calls" not in again.stderr.split("256/256")[1].split("\n")[0]
+
+
+def test_bad_input_is_one_line(tmp_path: Path) -> None:
+    unknown = hch_cli("ida", "--task", "chess", cwd=tmp_path)
+    assert unknown.returncode == 1 and unknown.stderr.startswith("hch: error: unknown task 'chess'")
+    assert len(unknown.stderr.strip().splitlines()) == 1
+    small = ("ida", "--task", "permutation-powering", "--rounds", "1", "--max-depth", "0", "--eval-questions", "4",
+             "--no-plot", "--out", "study")
+    assert hch_cli(*small, "--seed", "2", cwd=tmp_path).returncode == 0
+    other = hch_cli(*small, "--seed", "3", cwd=tmp_path)
+    assert other.returncode == 1 and "holds a different IDA study" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
+    learner = hch_cli("ida", "--task", "union-find", "--learner", "forest", cwd=tmp_path)
+    assert learner.returncode == 2 and "forest" in learner.stderr and len(learner.stderr.strip().splitlines()) == 1
