@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +45,7 @@ from hch.trace import Trace
 
 RUNS_FILE = "runs.jsonl"
 CONFIG_FILE = "config.json"
+PACKAGES = ("anyio", "pydantic", "networkx", "numpy", "click", "rich", "matplotlib", "openai", "tenacity")
 
 
 class SweepError(HchError):
@@ -477,3 +481,16 @@ async def run_sweep(
         calls_made=sum(r.calls_made for r in new), invocations_made=sum(r.invocations_made for r in new),
         not_run=not_run, spent=spent,
     )
+
+
+def versions() -> dict[str, str]:
+    """hch, Python, platform and the main packages, for the record."""
+    from hch import __version__
+
+    found = {"hch": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found

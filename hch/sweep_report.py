@@ -3,43 +3,26 @@
 from __future__ import annotations
 
 import json
-import platform
-import sys
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 from hch.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
-from hch.sweep import CONFIG_FILE, Outcome, SweepConfig
+from hch.sweep import CONFIG_FILE, Outcome, SweepConfig, versions
 from hch.sweep_plot import plot_rows
 from hch.sweep_rows import aggregate, write_csv
 
-PACKAGES = ("anyio", "pydantic", "networkx", "numpy", "click", "rich", "matplotlib", "openai", "tenacity")
 INTERVALS = {
     "level": 0.95,
     "over": "instances (a question without an instance is its own)",
     "methods": {
         "wilson": "Wilson score interval: every question its own instance",
         "bootstrap": "percentile bootstrap resampling whole instances",
-        "wilson-instances": "all right or all wrong: Wilson with each instance one trial",
+        "wilson-instances": "under 5 instances, or all right or all wrong: Wilson with each instance one trial",
     },
     "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
     "bootstrap_seed": BOOTSTRAP_SEED,
 }
 """How the intervals were taken, written into sweep.json."""
-
-
-def versions() -> dict[str, str]:
-    """hch, Python, platform and the main packages, for the record."""
-    from hch import __version__
-
-    found = {"hch": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
 
 
 def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool = True) -> dict[str, Path]:
