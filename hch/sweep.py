@@ -21,12 +21,12 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+import networkx as nx
 from pydantic import BaseModel, Field, ValidationError
 
 from hch import trace_format
@@ -40,14 +40,13 @@ from hch.grading import grade
 from hch.limits import Limits
 from hch.policy import ChecksQuestions, Policy, resolve
 from hch.question_set import Item
-from hch.stats import mean, median, wilson
 from hch.sweep_cache import SweepCache, stable_fingerprints
 from hch.tasks import oracle_answer, visible_context
 from hch.trace import Trace
 
 RUNS_FILE = "runs.jsonl"
 CONFIG_FILE = "config.json"
-PACKAGES = ("anyio", "pydantic", "networkx", "click", "rich", "matplotlib", "openai", "tenacity")
+PACKAGES = ("anyio", "pydantic", "networkx", "numpy", "click", "rich", "matplotlib", "openai", "tenacity")
 
 
 class SweepError(HchError):
@@ -121,6 +120,8 @@ class RunRecord(BaseModel):
     """The n of HCH_n."""
     required_depth: int | None
     """The depth the question needs, when known."""
+    instance: str | None = None
+    """The task instance the question came from; None: the question is its own instance."""
     question: str
     gold: str | None
     answer: str
@@ -128,12 +129,20 @@ class RunRecord(BaseModel):
     """The root's status: ok, guess or error."""
     correct: bool | None
     """Graded against the gold answer; None without one."""
+    guess_on_path: bool
+    """Whether a guess stands behind the answer: some workspace of the run's tree (the root, or one
+    reachable from it through delegate or reuse edges, whose answer its asker saw) has status guess."""
     nodes: int
     """Workspaces in the run's tree (including subtrees reused from other runs)."""
     calls: int
     """Policy calls in the tree: what a standalone run with empty caches would make."""
     calls_made: int
     """Policy calls this sweep actually made for this run (after all caching)."""
+    invocations: int
+    """Base-policy invocations of every call in the tree (a vote of k: k per call): a standalone
+    run's work."""
+    invocations_made: int
+    """Base-policy invocations this sweep actually made for this run (after all caching)."""
     call_cache_hits: int
     """Calls of this run served by the persistent call cache."""
     subtree_hits: int
@@ -155,6 +164,14 @@ class RunRecord(BaseModel):
     spend counts towards the sweep's budget, its answer counts nowhere, and a resumed sweep runs it again."""
 
 
+def guess_on_path(trace: Trace) -> bool:
+    """Whether a workspace with status `guess` is the root or reachable from it by delegate or reuse
+    edges: every sub-answer is shown to its asker, so each such workspace may have shaped the answer."""
+    tree = nx.subgraph_view(trace.graph, filter_edge=lambda s, t: trace.graph.edges[s, t]["kind"] != "call")
+    reached = nx.descendants(tree, trace.root) | {trace.root}
+    return any(trace.graph.nodes[node].get("status") == "guess" for node in reached)
+
+
 def figures(trace: Trace) -> dict[str, Any]:
     """Per-run counts from a trace; nodes marked `grafted` were computed in another run."""
     calls = [data for _, data in trace.calls()]
@@ -170,10 +187,14 @@ def figures(trace: Trace) -> dict[str, Any]:
         return tokens, sum(float(u.get("cost", 0.0)) for u in usages)
 
     tokens, cost = spend(calls)
-    tokens_spent, cost_spent = spend(c for c in own if not c.get("cached"))
+    made = [c for c in own if not c.get("cached")]
+    tokens_spent, cost_spent = spend(made)
     return {
         "nodes": sum(1 for _ in trace.workspaces()), "calls": len(calls),
-        "calls_made": sum(not c.get("cached") for c in own), "call_cache_hits": sum(bool(c.get("cached")) for c in own),
+        "calls_made": len(made), "call_cache_hits": len(own) - len(made),
+        "invocations": sum(int(c.get("invocations", 1)) for c in calls),
+        "invocations_made": sum(int(c.get("invocations", 1)) for c in made),
+        "guess_on_path": guess_on_path(trace),
         "subtree_hits": reuses + root_grafted, "tokens": tokens, "cost": cost,
         "tokens_spent": tokens_spent, "cost_spent": cost_spent,
     }
@@ -182,7 +203,7 @@ def figures(trace: Trace) -> dict[str, Any]:
 def record_of(result: Result, item: Item, depth: int, votes: int, policy: Policy, trace: str) -> RunRecord:
     return RunRecord(
         votes=votes, policy=policy.fingerprint, id=item.id, depth=depth, required_depth=item.required_depth,
-        question=item.question, gold=item.answer, answer=result.answer, status=result.status,
+        instance=item.instance, question=item.question, gold=item.answer, answer=result.answer, status=result.status,
         correct=grade(result.answer, item.answer, item.grader, item.tolerance),
         wall_time=result.summary.wall_time, trace=trace, **figures(result.trace),
     )
@@ -221,8 +242,8 @@ def load_runs(out: Path) -> dict[tuple[int, str, int], RunRecord]:
         if not line.strip():
             continue
         try:
-            record = RunRecord.model_validate_json(line)
-        except ValidationError:
+            record = RunRecord.model_validate(upgraded(json.loads(line), out))
+        except (ValidationError, ValueError):
             if number == len(lines):
                 continue
             raise SweepError(
@@ -233,6 +254,21 @@ def load_runs(out: Path) -> dict[tuple[int, str, int], RunRecord]:
     return done
 
 
+ADDED_FIGURES = ("invocations", "invocations_made", "guess_on_path")
+"""Run-record fields newer than some recorded runs: such a run's are recomputed from its trace."""
+
+
+def upgraded(data: Any, out: Path) -> Any:
+    """A recorded run with the figures it lacks filled in from its trace (when that is there)."""
+    if not isinstance(data, dict) or all(key in data for key in ADDED_FIGURES):
+        return data
+    trace = out / str(data.get("trace", ""))
+    if not trace.is_file():
+        return data
+    found = figures(trace_format.load(trace))
+    return {**{key: found[key] for key in ADDED_FIGURES}, **data}
+
+
 def spent_in(out: Path) -> tuple[int, float]:
     """Tokens and dollars spent by every run recorded in `out`, finished or not."""
     path = out / RUNS_FILE
@@ -240,8 +276,8 @@ def spent_in(out: Path) -> tuple[int, float]:
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                record = RunRecord.model_validate_json(line)
-            except ValidationError:
+                record = RunRecord.model_validate(upgraded(json.loads(line), out))
+            except (ValidationError, ValueError):
                 continue  # a torn last line (load_runs refuses any other)
             tokens, cost = tokens + record.tokens_spent, cost + record.cost_spent
     return tokens, cost
@@ -259,7 +295,8 @@ def unfinished_record(trace: Trace, item: Item, depth: int, votes: int, policy: 
     """What a run cut short spent (its answer, if any, is not a result)."""
     return RunRecord(
         votes=votes, policy=policy.fingerprint, id=item.id, depth=depth, required_depth=item.required_depth,
-        question=item.question, gold=item.answer, answer="", status="error", correct=None, wall_time=0.0,
+        instance=item.instance, question=item.question, gold=item.answer, answer="", status="error", correct=None,
+        wall_time=0.0,
         trace=path, finished=False, **figures(trace),
     )
 
@@ -292,6 +329,8 @@ class Outcome:
     """Seconds this invocation took."""
     calls_made: int = 0
     """Policy calls this invocation made."""
+    invocations_made: int = 0
+    """Base-policy invocations this invocation made (a vote of k: k per call)."""
     not_run: int = 0
     """Runs not made (or cut short) because the sweep's budget was spent; a resumed sweep makes them."""
     spent: dict[str, float | None] | None = None
@@ -474,71 +513,9 @@ async def run_sweep(
                  "cost_before": before[1], "tokens": budget.tokens, "cost": budget.cost}
     return Outcome(
         ordered, len(resumed), len(new), cache.cross_depth_hits, anyio.current_time() - began,
-        calls_made=sum(r.calls_made for r in new), not_run=not_run, spent=spent,
+        calls_made=sum(r.calls_made for r in new), invocations_made=sum(r.invocations_made for r in new),
+        not_run=not_run, spent=spent,
     )
-
-
-class Row(BaseModel):
-    """Aggregate figures of one voting variant at one depth (and one required-depth bucket)."""
-
-    votes: int
-    depth: int
-    required_depth: int | None
-    """None for the row over all questions."""
-    questions: int
-    graded: int
-    """Questions with a gold answer."""
-    correct: int
-    accuracy: float | None
-    """correct / graded; None when nothing could be graded."""
-    ci_low: float | None
-    """Lower end of the 95% Wilson interval of the accuracy."""
-    ci_high: float | None
-    guesses: int
-    """Runs whose root answer was a guess."""
-    errors: int
-    nodes_mean: float
-    nodes_median: float
-    calls_mean: float
-    """Mean policy calls per run as a standalone run would make them."""
-    calls_median: float
-    calls_made: int
-    """Policy calls the sweep actually made for these runs."""
-    cache_hits: int
-    """Call-cache hits plus subtree reuses in these runs."""
-    tokens_mean: float
-    cost_mean: float
-    cost_spent: float
-    wall_mean: float
-    wall_median: float
-
-
-def aggregate(records: list[RunRecord], by_bucket: bool = False) -> list[Row]:
-    """Rows per (votes, depth), or per (votes, depth, required depth)."""
-    groups: dict[tuple[int, int, int | None], list[RunRecord]] = {}
-    for record in records:
-        bucket = record.required_depth if by_bucket else None
-        if by_bucket and bucket is None:
-            continue
-        groups.setdefault((record.votes, record.depth, bucket), []).append(record)
-    rows = []
-    for (votes, depth, bucket), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
-        graded = [r for r in group if r.correct is not None]
-        correct = sum(bool(r.correct) for r in graded)
-        low, high = wilson(correct, len(graded)) if graded else (None, None)
-        rows.append(Row(
-            votes=votes, depth=depth, required_depth=bucket, questions=len(group), graded=len(graded),
-            correct=correct, accuracy=correct / len(graded) if graded else None, ci_low=low, ci_high=high,
-            guesses=sum(r.status == "guess" for r in group), errors=sum(r.status == "error" for r in group),
-            nodes_mean=mean([r.nodes for r in group]), nodes_median=median([r.nodes for r in group]),
-            calls_mean=mean([r.calls for r in group]), calls_median=median([r.calls for r in group]),
-            calls_made=sum(r.calls_made for r in group),
-            cache_hits=sum(r.call_cache_hits + r.subtree_hits for r in group),
-            tokens_mean=mean([r.tokens for r in group]), cost_mean=mean([r.cost for r in group]),
-            cost_spent=sum(r.cost_spent for r in group),
-            wall_mean=mean([r.wall_time for r in group]), wall_median=median([r.wall_time for r in group]),
-        ))
-    return rows
 
 
 def versions() -> dict[str, str]:
@@ -552,44 +529,3 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-def write_csv(rows: list[Row], path: Path) -> None:
-    import csv
-    import io
-
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=list(Row.model_fields))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.model_dump().items()})
-    write_atomic(path, text.getvalue())
-
-
-def write_outputs(out: Path, config: SweepConfig, outcome: Outcome, plot: bool = True) -> dict[str, Path]:
-    """summary.csv, buckets.csv, sweep.json and (unless `plot` is False) plot.png / plot.svg."""
-    rows, buckets = aggregate(outcome.records), aggregate(outcome.records, by_bucket=True)
-    paths = {"summary": out / "summary.csv", "buckets": out / "buckets.csv", "json": out / "sweep.json"}
-    write_csv(rows, paths["summary"])
-    write_csv(buckets, paths["buckets"])
-    saved = json.loads(read_text(out / CONFIG_FILE, "sweep configuration", SweepError))
-    payload = {
-        "format": "hch-sweep", "schema_version": 1, "created": datetime.now(UTC).isoformat(),
-        "config": saved, "versions": versions(),
-        "totals": {
-            "runs": len(outcome.records), "resumed": outcome.resumed, "ran": outcome.ran,
-            "calls_made": sum(r.calls_made for r in outcome.records),
-            "calls_made_this_invocation": outcome.calls_made,
-            "cross_depth_hits": outcome.cross_depth_hits, "wall_time": outcome.wall_time,
-            "not_run": outcome.not_run, "budget": outcome.spent,
-        },
-        "rows": [r.model_dump() for r in rows], "buckets": [r.model_dump() for r in buckets],
-    }
-    write_atomic(paths["json"], json.dumps(payload, indent=2))
-    if plot:
-        from hch.sweep_plot import plot_rows
-
-        title = f"{config.task or Path(config.source).name} · {config.policy} · {len(outcome.records)} runs"
-        title += " · facts hidden" if config.facts == "hidden" else ""
-        paths.update(plot_rows(rows, buckets, out / "plot", title))
-    return paths

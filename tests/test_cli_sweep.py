@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from hch.cli.sweep import parse_numbers
+from hch.sweep_plot import panels, render
+from hch.sweep_rows import Row
 
 
 def hch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,6 +40,38 @@ def test_task_sweep_writes_every_output_and_resumes(tmp_path: Path) -> None:
     again = hch_cli(*args, cwd=tmp_path)
     assert again.returncode == 0 and "0 runs made, 64 resumed · 0 policy calls" in again.stdout
     assert json.loads((out / "sweep.json").read_text())["config"]["policy"] == "expert(noise=0.05, seed=1)"
+
+
+def test_a_vote_of_five_reports_five_times_the_invocations_everywhere(tmp_path: Path) -> None:
+    spec = "expert(noise=0.05,seed=1)"
+    done = hch_cli("sweep", "--task", "permutation-powering", "-n", "10", "--depths", "0-2", "--policy", spec,
+                   "--votes", "1,5", "--no-cache", "--out", "o", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "o"
+    # the printed table: variant, n, qs, acc, CI, acc*, guess, nodes, calls, inv, made, inv made, ...
+    printed = {}
+    for line in done.stdout.split("at n = ")[0].splitlines():
+        cells = line.split()
+        if cells and cells[0] in (spec, "vote:5"):
+            printed[cells[0], int(cells[1])] = (float(cells[8]), float(cells[9]), int(cells[10]), int(cells[11]))
+    csv_rows = {(r["variant"], int(r["depth"])): r for r in csv.DictReader((out / "summary.csv").open())}
+    json_rows = [Row.model_validate(r) for r in json.loads((out / "sweep.json").read_text())["rows"]]
+    cost = next(p for p in panels(json_rows, []) if p.key == "invocations")
+    plotted = {s.label: dict(zip(s.x, s.y, strict=True)) for s in cost.series}
+    for depth in range(3):
+        calls, invocations, made, invocations_made = printed["vote:5", depth]
+        assert invocations == pytest.approx(5 * calls, abs=0.1) and invocations_made == 5 * made
+        row = csv_rows["vote:5", depth]
+        assert float(row["invocations_mean"]) == pytest.approx(5 * float(row["calls_mean"]))
+        assert int(row["invocations_made"]) == 5 * int(row["calls_made"])
+        alone = float(csv_rows[spec, depth]["invocations_mean"])
+        assert 4 < float(row["invocations_mean"]) / alone < 6  # about five times one copy's work
+        assert plotted["vote:5"][depth] == pytest.approx(float(row["invocations_mean"]))
+        assert plotted[spec][depth] == pytest.approx(alone)
+    figure = render(panels(json_rows, []), "t")
+    drawn = {line.get_label(): list(line.get_ydata()) for line in figure.axes[1].get_lines()}
+    assert drawn["vote:5"] == pytest.approx([plotted["vote:5"][d] for d in range(3)])
+    assert (out / "plot.png").exists()
 
 
 def test_file_sweep_with_and_without_gold(tmp_path: Path) -> None:
@@ -177,6 +211,11 @@ def test_an_empty_output_directory_is_refused(tmp_path: Path) -> None:
     done = hch_cli("sweep", "--task", "arithmetic", "-n", "2", "--depths", "0", "--out", "", cwd=tmp_path)
     assert done.returncode == 2 and "an empty path names no file" in done.stderr and done.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+def test_the_command_line_starts_without_loading_matplotlib() -> None:
+    # the plot module is imported only when a sweep writes its outputs: every `hch` start would pay for it
+    done = subprocess.run([sys.executable, "-c", "import sys, hch.cli; print('matplotlib' in sys.modules)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_a_sweep_with_independent_copies_records_them_and_resumes(tmp_path: Path) -> None:

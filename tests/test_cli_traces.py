@@ -224,6 +224,11 @@ def test_show_on_a_sweep_directory_lists_its_runs(tmp_path: Path) -> None:
     assert hch.load_trace(tmp_path / records[1]["trace"]).meta["answer"] == "14"
     other = hch_cli("show", "o/traces", cwd=tmp_path)
     assert other.returncode == 1 and other.stderr.count("\n") == 1 and "no runs.jsonl" in other.stderr
+    runs = tmp_path / "o" / "runs.jsonl"  # runs recorded before invocations were counted are listed too
+    old = [{k: v for k, v in json.loads(line).items() if k not in ("invocations", "invocations_made", "guess_on_path")}
+           for line in runs.read_text().splitlines()]
+    runs.write_text("".join(json.dumps(record) + "\n" for record in old))
+    assert hch_cli("show", "o", cwd=tmp_path).stdout.splitlines()[0] == "2 runs in o"
 
 
 def test_piped_output_is_not_wrapped_at_80_columns(tmp_path: Path) -> None:

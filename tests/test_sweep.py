@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from pathlib import Path
 
@@ -9,28 +8,20 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 from helpers import FunctionPolicy
-from PIL import Image
 
 from hch.call_cache import CallCache, call_key
 from hch.errors import HchError, Stopped
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
+from hch.policies.callable import CallablePolicy
 from hch.policies.vote import vote
 from hch.policy import Policy
 from hch.question_set import Item
-from hch.sweep import (
-    Outcome,
-    RunRecord,
-    SweepConfig,
-    SweepError,
-    aggregate,
-    load_runs,
-    run_sweep,
-    spent_in,
-    write_outputs,
-)
+from hch.sweep import Outcome, SweepConfig, SweepError, guess_on_path, load_runs, run_sweep, spent_in
+from hch.sweep_rows import aggregate
 from hch.tasks import TASKS, get_task
-from hch.workspace import Action, Ask, Reply, Usage, Workspace
+from hch.trace import Trace
+from hch.workspace import Action, Answer, Ask, Reply, Usage, Workspace
 
 pytestmark = pytest.mark.anyio
 
@@ -217,34 +208,6 @@ async def test_noise_compounds_with_depth_and_voting_repairs_it(tmp_path: Path) 
     assert (rows[1, 0].accuracy or 0) < (rows[1, 5].accuracy or 0)
 
 
-async def test_outputs_are_written_and_the_plot_is_a_valid_image(tmp_path: Path) -> None:
-    items = get_task("wildcard-search").generate(8, seed=1, max_depth=3)
-    cfg = config([0, 1, 2, 3], votes=(1, 3))
-    policies = {k: vote(k, NoisyExpertPolicy(noise=0.1, seed="1")) for k in (1, 3)}
-    outcome = await run_sweep(items, cfg, policies, tmp_path)
-    paths = write_outputs(tmp_path, cfg, outcome)
-    png = paths["png"].read_bytes()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    with Image.open(paths["png"]) as image:
-        image.verify()
-    import matplotlib.image
-
-    assert matplotlib.image.imread(paths["png"]).shape[0] > 100
-    assert ElementTree.parse(paths["svg"]).getroot().tag.endswith("svg")
-    summary = paths["summary"].read_text().splitlines()
-    assert summary[0].startswith("votes,depth,required_depth,questions,graded,correct,accuracy,ci_low,ci_high")
-    assert len(summary) == 1 + 2 * 4
-    assert len(paths["buckets"].read_text().splitlines()) == 1 + 2 * 4 * 4
-    report = json.loads(paths["json"].read_text())
-    assert report["config"]["depths"] == [0, 1, 2, 3] and report["config"]["votes"] == [1, 3]
-    assert {"hch", "python", "matplotlib", "pydantic"} <= set(report["versions"])
-    assert report["totals"]["runs"] == 64 and len(report["rows"]) == 8
-    for record in outcome.records:
-        assert (tmp_path / record.trace).exists()
-    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
-    assert len(lines) == 64 and RunRecord.model_validate_json(lines[0])
-
-
 async def test_an_output_directory_of_another_sweep_is_refused(tmp_path: Path) -> None:
     await sweep(HAND[:2], tmp_path, [0])
     with pytest.raises(SweepError, match="holds a different sweep"):
@@ -271,17 +234,73 @@ async def test_a_torn_last_line_is_dropped_and_rerun(tmp_path: Path) -> None:
     assert (again.resumed, again.ran) == (3, 1)
 
 
-async def test_a_set_without_gold_is_plotted_for_cost_only(tmp_path: Path) -> None:
-    import warnings
+def guessing_h(workspace: Workspace) -> Ask | Answer | str:
+    """"total?" adds "a" and "b"; "a" is only ever guessed (a lucky 2), "b" is 3; "plain?" is 7."""
+    if workspace.question == "total?":
+        if not workspace.answers:
+            return Ask(questions=["a", "b"])
+        return str(sum(int(sub.answer) for sub in workspace.answers))
+    return {"a": Answer(answer="2", guess=True), "b": "3", "plain?": "7"}[workspace.question]
 
-    items = [Item(id="a", question="What is the sum of 1, 2, 3?"), Item(id="b", question="What is 2 * 3?")]
-    cfg = config([0, 1])
-    outcome = await run_sweep(items, cfg, {1: ExpertPolicy()}, tmp_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. an empty legend
-        paths = write_outputs(tmp_path, cfg, outcome)
-    assert all(r.accuracy is None and r.graded == 0 for r in aggregate(outcome.records))
-    assert paths["png"].read_bytes().startswith(b"\x89PNG")
+
+async def test_a_right_answer_with_a_guess_behind_it_is_not_guess_free(tmp_path: Path) -> None:
+    items = [Item(id="total", question="total?", answer="5"), Item(id="plain", question="plain?", answer="7")]
+    outcome = await sweep(items, tmp_path, [1], policy=CallablePolicy(guessing_h, "guessing@1"))
+    runs = {r.id: r for r in outcome.records}
+    assert (runs["total"].correct, runs["total"].status, runs["total"].guess_on_path) == (True, "ok", True)
+    assert (runs["plain"].correct, runs["plain"].guess_on_path) == (True, False)
+    (row,) = aggregate(outcome.records)
+    assert (row.accuracy, row.guess_free, row.guess_free_accuracy, row.guessed_on_path) == (1.0, 1, 0.5, 1)
+    assert row.guesses == 0  # no root guessed: the root-status count misses the lucky guess
+
+
+def workspace(trace: Trace, status: str) -> int:
+    return trace.add_node("workspace", status=status)
+
+
+def test_guess_on_path_follows_delegate_and_reuse_edges_from_the_root() -> None:
+    trace = Trace()
+    root, child, reused, _stray = (workspace(trace, s) for s in ("ok", "ok", "guess", "guess"))
+    call = trace.add_node("call", status="guess")  # not a workspace: never counts
+    trace.add_edge(root, call, "call")
+    trace.add_edge(root, child, "delegate", step=0, order=0)
+    assert not guess_on_path(trace)  # the guessing workspaces are not reachable from the root
+    trace.add_edge(child, reused, "reuse", step=0, order=0)
+    assert guess_on_path(trace)
+    lone = Trace()
+    workspace(lone, "guess")
+    assert guess_on_path(lone)  # the root's own guess
+
+
+async def test_a_vote_of_five_counts_five_invocations_per_call(tmp_path: Path) -> None:
+    outcome = await sweep(HAND, tmp_path, [0, 1], votes=(1, 5))
+    runs = {(r.votes, r.id, r.depth): r for r in outcome.records}
+    for (votes, question, depth), run in runs.items():
+        assert run.invocations == votes * run.calls and run.invocations_made == votes * run.calls_made
+        if votes == 5:
+            alone = runs[1, question, depth]
+            assert (run.calls, run.invocations) == (alone.calls, 5 * alone.invocations)
+    assert outcome.invocations_made == sum(r.invocations_made for r in outcome.records) > outcome.calls_made
+
+
+async def test_task_runs_record_their_instance(tmp_path: Path) -> None:
+    items = get_task("wildcard-search").generate(12, seed=3, max_depth=2)
+    outcome = await sweep(items, tmp_path, [2])
+    instances = {item.id: item.instance for item in items}
+    assert all(r.instance == instances[r.id] is not None for r in outcome.records)
+    assert len({r.instance for r in outcome.records}) == 2  # ten questions per instance
+
+
+async def test_runs_recorded_before_invocations_were_counted_are_completed_from_their_traces(tmp_path: Path) -> None:
+    first = await sweep(HAND, tmp_path, [1], votes=(1, 3))
+    path = tmp_path / "runs.jsonl"
+    old = [json.loads(line) for line in path.read_text().splitlines()]
+    for data in old:
+        for key in ("invocations", "invocations_made", "guess_on_path", "instance"):
+            del data[key]
+    path.write_text("".join(json.dumps(data) + "\n" for data in old))
+    done = load_runs(tmp_path)
+    assert sorted(done.values(), key=lambda r: (r.votes, r.id)) == sorted(first.records, key=lambda r: (r.votes, r.id))
 
 
 # -- names on disk and the configuration file (issue 14, classes 3 and 9) ---------------------------
@@ -359,6 +378,8 @@ async def test_every_output_is_written_atomically(tmp_path: Path, monkeypatch: p
         real(src, dst)
 
     monkeypatch.setattr(files.os, "replace", spy)
+    from hch.sweep_report import write_outputs
+
     outcome = await sweep(HAND[:2], tmp_path, [0, 1])
     write_outputs(tmp_path, config([0, 1]), outcome, plot=True)
     assert {"config.json", "summary.csv", "buckets.csv", "sweep.json", "plot.png", "plot.svg"} <= set(replaced)

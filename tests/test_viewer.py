@@ -129,7 +129,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"
 
 @pytest.mark.parametrize(
     ("example", "which", "count"),
-    [("node-budget", "guess", 4), ("expression-depth1-guesses", "guess", 1), ("sum-depth3", "guess", 0),
+    [("node-budget", "guess", 4), ("expression-depth1-guesses", "guess", 2), ("sum-depth3", "guess", 0),
      ("sum-depth3", "error", 0), ("sum-depth3", "critical", 5), ("subtree-reuse", "cached", 1),
      ("sum-depth3", "cached", 0)],
 )

@@ -120,7 +120,7 @@ def print_call(call: dict[str, Any], out: Callable[[str], None]) -> None:
 
 def show_sweep(folder: Path, as_json: bool) -> None:
     """A sweep directory's runs, one line each: id, votes, depth, status, answer and trace path."""
-    from hch.sweep import RUNS_FILE, RunRecord
+    from hch.sweep import RUNS_FILE, RunRecord, upgraded
 
     path = folder / RUNS_FILE
     if not path.is_file():
@@ -129,7 +129,7 @@ def show_sweep(folder: Path, as_json: bool) -> None:
     for line in read_text(path, "list of finished runs", TraceError).splitlines():
         if line.strip():
             try:
-                records.append(RunRecord.model_validate_json(line))
+                records.append(RunRecord.model_validate(upgraded(json.loads(line), folder)))  # older runs too
             except ValueError:
                 continue  # a torn last line of a killed sweep, or a foreign line: not a run
     records.sort(key=lambda r: (r.votes, r.id, r.depth))

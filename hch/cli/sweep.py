@@ -37,7 +37,8 @@ from hch.outcome import ExitStatus
 from hch.policies.vote import vote
 from hch.policy_spec import make_policy
 from hch.question_set import Item, load
-from hch.sweep import Outcome, Row, RunRecord, SweepConfig, aggregate, check_items, run_sweep, write_outputs
+from hch.sweep import Outcome, RunRecord, SweepConfig, check_items, run_sweep
+from hch.sweep_rows import Row, aggregate
 from hch.tasks import TASKS, get_task
 
 STUDIES = Path("studies")
@@ -148,8 +149,10 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     finally:
         if call_cache is not None:
             call_cache.close()
+    from hch.sweep_report import write_outputs  # here, not at the top: matplotlib would slow every `hch` start
+
     paths = write_outputs(out, config, outcome, plot=not no_plot)
-    report(outcome, paths, participant)
+    report(outcome, paths, policy, participant)
     failed = sum(record.status == "error" for record in outcome.records)
     if failed:  # a script running sweeps must not take a sweep with failed runs for a clean one
         print(f"hch: error: {failed} of {len(outcome.records)} runs failed (root error; their records are in"
@@ -212,7 +215,7 @@ async def run_with_progress(items: list[Item], config: SweepConfig, policies: di
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("sweep", total=None, status="")
-        tally = {"correct": 0, "graded": 0, "calls": 0}
+        tally = {"correct": 0, "graded": 0, "calls": 0, "invocations": 0}
 
         def plan(to_run: int, done: int) -> None:
             note = f" ({done} runs already done in {escape(str(out))})" if done else ""  # the bar reads markup
@@ -220,10 +223,11 @@ async def run_with_progress(items: list[Item], config: SweepConfig, policies: di
 
         def advance(record: RunRecord) -> None:
             tally["calls"] += record.calls_made
+            tally["invocations"] += record.invocations_made
             if record.correct is not None:
                 tally["graded"] += 1
                 tally["correct"] += bool(record.correct)
-            status = f"{tally['calls']} calls"
+            status = f"{tally['calls']} calls ({tally['invocations']} invocations)"
             if tally["graded"] and not participant:
                 status += f" · {tally['correct']}/{tally['graded']} correct"
             progress.update(bar, advance=1, status=status)
@@ -240,16 +244,17 @@ def table(rows: list[Row], title: str, by_bucket: bool = False) -> Table:
     """The figures as a compact table; token and cost columns only when something was spent."""
     priced = any(row.tokens_mean for row in rows)
     view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    names = ["votes", "needs" if by_bucket else "n", "qs", "acc", "95% CI", "guess", "nodes", "calls",
-             "made", "hits", *(["tokens", "cost"] if priced else []), "wall s"]
+    names = ["variant", "needs" if by_bucket else "n", "qs", "acc", "95% CI", "acc*", "guess", "nodes", "calls",
+             "inv", "made", "inv made", "hits", *(["tokens", "cost"] if priced else []), "wall s"]
     for name in names:
-        view.add_column(name, justify="right", no_wrap=True)
+        view.add_column(name, justify="left" if name == "variant" else "right", no_wrap=True)
     for row in rows:
         ci = "—" if row.ci_low is None else f"{row.ci_low:.2f}-{row.ci_high:.2f}"
         cells = [
-            str(row.votes), str(row.required_depth if by_bucket else row.depth), str(row.questions),
-            fmt(row.accuracy), ci,
-            str(row.guesses), f"{row.nodes_mean:.1f}", f"{row.calls_mean:.1f}", str(row.calls_made),
+            row.variant or str(row.votes), str(row.required_depth if by_bucket else row.depth), str(row.questions),
+            fmt(row.accuracy), ci, fmt(row.guess_free_accuracy),
+            str(row.guesses), f"{row.nodes_mean:.1f}", f"{row.calls_mean:.1f}", f"{row.invocations_mean:.1f}",
+            str(row.calls_made), str(row.invocations_made),
             str(row.cache_hits), *([f"{row.tokens_mean:.0f}", f"${row.cost_mean:.4f}"] if priced else []),
             f"{row.wall_mean:.3f}",
         ]
@@ -268,10 +273,10 @@ def spent_line(spent: dict[str, float | None]) -> str:
     return f"sweep budget: spent {' · '.join(parts)} (before this invocation: {earlier})"
 
 
-def report(outcome: Outcome, paths: dict[str, Path], participant: bool = False) -> None:
+def report(outcome: Outcome, paths: dict[str, Path], policy: str, participant: bool = False) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:  # a file or pipe: no need to squeeze the table into 80 columns
-        console = Console(highlight=False, width=120)
+        console = Console(highlight=False, width=140)
     if outcome.spent is not None:
         console.print(spent_line(outcome.spent), markup=False)
     if outcome.not_run:
@@ -281,16 +286,19 @@ def report(outcome: Outcome, paths: dict[str, Path], participant: bool = False) 
         console.print(f"{outcome.ran} runs made, {outcome.resumed} resumed · figures withheld from the participant: "
                       f"see {plain(str(paths.get('summary', '')))}", markup=False)
         return
-    console.print(table(aggregate(outcome.records), "by depth"))
-    buckets = aggregate(outcome.records, by_bucket=True)
+    console.print(table(aggregate(outcome.records, policy=policy), "by depth"))
+    buckets = aggregate(outcome.records, by_bucket=True, policy=policy)
     if buckets:
         deepest = max(r.depth for r in buckets)
         console.print(table([r for r in buckets if r.depth == deepest],
                             f"at n = {deepest}, by the depth a question needs (every n: buckets.csv)", by_bucket=True))
-    console.print("nodes, calls: means per question as a standalone run would make them · made: calls this sweep "
-                  "made · hits: call-cache hits and reused subtrees", markup=False, style="dim")
+    console.print("acc*: accuracy counting an answer with a guess behind it as wrong · 95% CI over instances · "
+                  "nodes, calls, inv: means per question as a standalone run would make them (inv: policy "
+                  "invocations, a vote of k counts k) · made, inv made: calls and invocations this sweep made · "
+                  "hits: call-cache hits and reused subtrees", markup=False, style="dim")
     console.print(
-        f"{outcome.ran} runs made, {outcome.resumed} resumed · {outcome.calls_made} policy calls · "
+        f"{outcome.ran} runs made, {outcome.resumed} resumed · {outcome.calls_made} policy calls "
+        f"({outcome.invocations_made} invocations) · "
         f"{outcome.cross_depth_hits} subtrees reused across depths · {outcome.wall_time:.1f}s",
         markup=False,
     )
