@@ -30,13 +30,13 @@ from typing import Any
 
 import anyio
 
+from hch.policies.spec import make_policy
 from hch.policies.vote import vote
-from hch.policy_spec import make_policy
-from hch.question_set import Item
-from hch.sweep import Outcome, RunRecord, SweepConfig, run_sweep
-from hch.sweep_plot import Panel, Series, render, save
-from hch.sweep_report import write_outputs
-from hch.sweep_rows import Row, aggregate
+from hch.study.plot import Panel, Series, render, save
+from hch.study.question_set import Item
+from hch.study.report import write_outputs
+from hch.study.rows import Row, aggregate
+from hch.study.sweep import Outcome, RunRecord, SweepConfig, run_sweep
 from hch.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]

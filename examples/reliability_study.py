@@ -33,13 +33,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from hch.engine import answer
-from hch.grading import grade
 from hch.policies.check import check
+from hch.policies.spec import make_policy
 from hch.policies.vote import vote
-from hch.policy import Policy
-from hch.policy_spec import make_policy
-from hch.question_set import Item
+from hch.run.engine import answer
+from hch.run.policy import Policy
+from hch.study.grading import grade
+from hch.study.question_set import Item
 from hch.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from hch import call_cache
-from hch.call_cache import CallCache, call_key
+from hch.run import call_cache
+from hch.run.call_cache import CallCache, call_key
 from hch.workspace import Answer, Reply, SubAnswer, Workspace
 
 

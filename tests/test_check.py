@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from hch.engine import answer
 from hch.errors import PolicySpecError
 from hch.policies.check import NOT_CONFIRMED, CheckPolicy, PositionalCheck, check, is_recheck
 from hch.policies.positional import PositionalPolicy
+from hch.policies.spec import make_policy
 from hch.policies.vote import VotePolicy
-from hch.policy import resolve
-from hch.policy_spec import make_policy
+from hch.run.engine import answer
+from hch.run.policy import resolve
 from hch.tasks import get_task
 from hch.workspace import Action, Answer, Ask, Reply, Usage, Workspace
 

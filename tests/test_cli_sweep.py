@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from hch.cli.sweep import parse_numbers
-from hch.sweep_plot import panels, render
-from hch.sweep_rows import Row
+from hch.study.plot import panels, render
+from hch.study.rows import Row
 
 
 def hch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -9,18 +9,18 @@ from typing import Any
 
 import pytest
 
-from hch.call_cache import CallCache
-from hch.engine import answer
 from hch.errors import QuestionError
 from hch.experts import ExpertPolicy
-from hch.facts import check_facts
 from hch.policies.llm import LLMPolicy
-from hch.replay import replay
+from hch.record.trace import Trace
+from hch.review.replay import replay
+from hch.run.call_cache import CallCache
+from hch.run.engine import answer
+from hch.run.facts import check_facts
 from hch.tasks import get_task, oracle_answer, visible_context
 from hch.tasks.base import header
 from hch.tasks.permutation_powering import HEADER as PERMUTATION
 from hch.testing.openai_server import OpenAIServer, hch_responder
-from hch.trace import Trace
 from hch.workspace import Action, Workspace
 
 pytestmark = pytest.mark.anyio

@@ -15,11 +15,9 @@ from typing import Any
 import anyio
 import pytest
 
-from hch import accounting, presets
-from hch.call_cache import CallCache
-from hch.engine import Result, answer
 from hch.errors import PolicyError, RunAborted
 from hch.limits import Limits
+from hch.policies import presets
 from hch.policies.llm import (
     ACTION_SCHEMA,
     NO_KEY,
@@ -30,8 +28,12 @@ from hch.policies.llm import (
     parse_action,
     safe_url,
 )
-from hch.policy_spec import make_policy
-from hch.presets import Price, Retry
+from hch.policies.presets import Price, Retry
+from hch.policies.spec import make_policy
+from hch.record.trace import Trace
+from hch.review import accounting
+from hch.run.call_cache import CallCache
+from hch.run.engine import Result, answer
 from hch.testing.openai_server import (
     OpenAIServer,
     Seen,
@@ -41,7 +43,6 @@ from hch.testing.openai_server import (
     question_of,
     subanswers_of,
 )
-from hch.trace import Trace
 from hch.workspace import Answer, Ask, Workspace
 
 KEY = "sk-test-SECRET-must-never-be-written-0123456789"
@@ -876,7 +877,7 @@ def test_copies_of_copies_of_an_llm_have_seeds_of_their_own() -> None:
         ({"price": "0.15"}, "is not INPUT,OUTPUT"),
         ({"max_concurrency": "8"}, "max concurrency must be an integer of at least 1, not '8'"),
         ({"max_concurrency": 0}, "at least 1, not 0"),
-        ({"retry": {"max_attempts": 2}}, "retry must be a hch.presets.Retry"),
+        ({"retry": {"max_attempts": 2}}, "retry must be a hch.policies.presets.Retry"),
         ({"request_timeout": -1}, "request timeout must be a number of seconds above 0, not -1"),
     ],
 )

@@ -9,18 +9,18 @@ import pytest
 from anyio import wait_all_tasks_blocked
 from helpers import FunctionPolicy
 
-from hch.call_cache import CallCache, call_key
 from hch.errors import HchError, Stopped
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.callable import CallablePolicy
 from hch.policies.vote import vote
-from hch.policy import Policy
-from hch.question_set import Item
-from hch.sweep import Outcome, SweepConfig, SweepError, guess_on_path, load_runs, run_sweep, spent_in
-from hch.sweep_rows import aggregate
+from hch.record.trace import Trace
+from hch.run.call_cache import CallCache, call_key
+from hch.run.policy import Policy
+from hch.study.question_set import Item
+from hch.study.rows import aggregate
+from hch.study.sweep import Outcome, SweepConfig, SweepError, guess_on_path, load_runs, run_sweep, spent_in
 from hch.tasks import TASKS, get_task
-from hch.trace import Trace
 from hch.workspace import Action, Answer, Ask, Reply, Usage, Workspace
 
 pytestmark = pytest.mark.anyio

@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 from helpers import FunctionPolicy
 
-from hch.engine import answer
 from hch.errors import PolicyError, PolicySpecError
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.positional import PositionalPolicy
+from hch.policies.spec import make_policy
 from hch.policies.vote import PanelVote, PositionalPanel, PositionalVote, VotePolicy, panel, vote
-from hch.policy import resolve
-from hch.policy_spec import make_policy
+from hch.run.engine import answer
+from hch.run.policy import resolve
 from hch.tasks import get_task
 from hch.workspace import Action, Answer, Ask, Reply, Usage, Workspace
 

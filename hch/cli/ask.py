@@ -26,14 +26,14 @@ from hch.cli.options import (
 )
 from hch.cli.progress import LiveProgress
 from hch.cli.render import console, plain, tree_view
-from hch.engine import Copies, Result, answer
 from hch.errors import HchError, NodeFailed, RunAborted, Stopped
-from hch.facts import Facts
-from hch.outcome import TABLE, ExitStatus, exit_status
-from hch.policy_spec import make_policy
-from hch.progress import Progress
+from hch.policies.spec import make_policy
+from hch.record.trace import Trace
+from hch.review.outcome import TABLE, ExitStatus, exit_status
+from hch.run.engine import Copies, Result, answer
+from hch.run.facts import Facts
+from hch.run.progress import Progress
 from hch.tasks import visible_context
-from hch.trace import Trace
 
 
 @app.command(epilog="\b\n" + TABLE)

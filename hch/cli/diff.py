@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from hch import diff as differ
 from hch.cli import app
 from hch.cli.render import plain
-from hch.journal import load_any
+from hch.record.journal import load_any
+from hch.review import diff as differ
 
 
 @app.command()

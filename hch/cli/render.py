@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from hch.trace import Trace
+from hch.record.trace import Trace
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 STATUS_STYLE = {"ok": "green", "guess": "yellow", "error": "red", "running": "blue", "interrupted": "magenta"}

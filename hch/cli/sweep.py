@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hch.budget import unpriced_models
 from hch.cli import app
 from hch.cli.options import (
     cache_options,
@@ -28,15 +27,16 @@ from hch.cli.options import (
 )
 from hch.cli.render import plain
 from hch.errors import Stopped
-from hch.estimate import estimate_rows, print_estimate
-from hch.facts import Facts
-from hch.grading import GRADERS
-from hch.outcome import ExitStatus
+from hch.policies.spec import make_policy
 from hch.policies.vote import vote
-from hch.policy_spec import make_policy
-from hch.question_set import Item, load
-from hch.sweep import Outcome, RunRecord, SweepConfig, check_items, run_sweep
-from hch.sweep_rows import Row, aggregate
+from hch.review.outcome import ExitStatus
+from hch.run.budget import unpriced_models
+from hch.run.facts import Facts
+from hch.study.estimate import estimate_rows, print_estimate
+from hch.study.grading import GRADERS
+from hch.study.question_set import Item, load
+from hch.study.rows import Row, aggregate
+from hch.study.sweep import Outcome, RunRecord, SweepConfig, check_items, run_sweep
 from hch.tasks import TASKS, get_task
 
 STUDIES = Path("studies")
@@ -135,7 +135,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     finally:
         if call_cache is not None:
             call_cache.close()
-    from hch.sweep_report import write_outputs  # here, not at the top: matplotlib would slow every `hch` start
+    from hch.study.report import write_outputs  # here, not at the top: matplotlib would slow every `hch` start
 
     paths = write_outputs(out, config, outcome, plot=not no_plot)
     report(outcome, paths, policy, participant)

@@ -22,7 +22,7 @@ from typing import Any
 
 from hch.errors import PolicyError
 from hch.policies.vote import ballot, replica
-from hch.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
+from hch.run.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
 from hch.workspace import Answer, Reply, Usage, Workspace
 
 DEFAULT_RETRIES = 1

@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 from hch.errors import PolicyError
-from hch.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
+from hch.run.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
 from hch.workspace import Action, Answer, Reply, Usage, Workspace, normalize_question
 
 

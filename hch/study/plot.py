@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from hch.sweep_rows import Row
+from hch.study.rows import Row
 
 DEPTH = "depth n of HCH_n"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hch.errors import HchError, read_text
-from hch.grading import DEFAULT_TOLERANCE, GraderName, check_pattern
+from hch.study.grading import DEFAULT_TOLERANCE, GraderName, check_pattern
 
 
 class QuestionSetError(HchError):

@@ -16,9 +16,9 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
-from hch import claim
 from hch.errors import TraceError, read_text
-from hch.trace import Trace
+from hch.record import claim
+from hch.record.trace import Trace
 from hch.workspace import Status, Usage
 
 FORMAT = "hch-trace"
@@ -234,7 +234,7 @@ def to_data(trace: Trace) -> dict[str, Any]:
 def save(trace: Trace, path: str | Path) -> Path:
     """Write the trace atomically: a temporary file beside `path`, then a rename.
 
-    The file gets the permissions a plain `open(path, "w")` would give it (see `hch.claim`).
+    The file gets the permissions a plain `open(path, "w")` would give it (see `hch.record.claim`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

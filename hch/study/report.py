@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hch.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
-from hch.sweep import CONFIG_FILE, Outcome, SweepConfig, versions
-from hch.sweep_plot import plot_rows
-from hch.sweep_rows import aggregate, write_csv
+from hch.study.plot import plot_rows
+from hch.study.rows import aggregate, write_csv
+from hch.study.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from hch.study.sweep import CONFIG_FILE, Outcome, SweepConfig, versions
 
 INTERVALS = {
     "level": 0.95,

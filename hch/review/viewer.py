@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hch import trace_stats
-from hch.trace import Trace
+from hch.record.trace import Trace
+from hch.review import trace_stats
 
 PLACEHOLDER = "__HCH_DATA__"
 
@@ -66,7 +66,7 @@ def embed(data: Any) -> str:
 
 def render(trace: Trace) -> str:
     """The viewer page for a trace."""
-    template = resources.files("hch").joinpath("viewer.html").read_text(encoding="utf-8")
+    template = resources.files("hch.review").joinpath("viewer.html").read_text(encoding="utf-8")
     return template.replace(PLACEHOLDER, embed(page_data(trace)))
 
 

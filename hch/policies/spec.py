@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hch.errors import PolicySpecError
-from hch.policy import Policy
+from hch.run.policy import Policy
 
 Factory = Callable[[str | None, Mapping[str, Any]], Policy]
 """Builds a policy from the spec's argument (the part after `:` or inside `( )`) and CLI options."""
