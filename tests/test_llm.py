@@ -863,6 +863,20 @@ async def test_independent_copies_send_different_seeds_for_the_same_subquestion(
     assert merged == [None]  # merged: one copy, one request, the preset's settings as they were
 
 
+@pytest.mark.anyio
+async def test_a_vote_over_a_dead_server_stops_the_run_through_the_breaker_its_copies_share(tmp_path: Path) -> None:
+    from hch.policies.vote import VotePolicy
+
+    chosen = LLMPolicy(model="m", base_url=refused_url(), retry=FAST, request_timeout=5.0, environ={})
+    voted = VotePolicy(3, chosen)
+    assert all(copy._server is chosen._server for copy in voted.copies)  # type: ignore[attr-defined]
+    with pytest.raises(RunAborted, match="is unreachable: 3 requests in a row got no reply"):  # not a node's error
+        await run("What is 1+2+3+4?", voted, trace_path=tmp_path / "t.json")  # type: ignore[arg-type]
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert trace["graph"]["status"] == "interrupted" and "is unreachable" in trace["graph"]["error"]
+    assert len([n for n in trace["nodes"] if n["kind"] == "workspace"]) == 1  # the root's vote: nothing after it
+
+
 def test_copies_of_copies_of_an_llm_have_seeds_of_their_own() -> None:
     from hch.policies.vote import VotePolicy
 
