@@ -667,6 +667,25 @@ def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_4(tmp_
     assert len(call["attempts"]) == 3  # of the 6 the preset allows
 
 
+def test_cli_a_run_stopped_by_the_server_exits_4_even_after_a_node_hit_a_limit(tmp_path: Path) -> None:
+    def respond(seen: Seen) -> Step:  # a hits the asks-per-step limit and fails; then b's request gets a 401
+        question, answers = question_of(seen), subanswers_of(seen)
+        if question == "root":
+            return Step.ask("b") if answers else Step.ask("a")
+        if question == "a":
+            return Step.ask(*(f"part {i}" for i in range(9)))  # one more than --max-asks allows, every time
+        return Step.error(401, "key revoked")
+
+    with OpenAIServer(respond) as server:
+        trace = tmp_path / "t.json"
+        done = cli(tmp_path, "root", "--policy", "llm", "--model", "m", "--base-url", server.base_url, "--depth", "2",
+                   "--max-asks", "8", "--trace", str(trace))
+    nodes = {n["question"]: n for n in json.loads(trace.read_text())["nodes"] if n["kind"] == "workspace"}
+    assert nodes["a"]["limit"] == "max_asks_per_step" and nodes["a"]["status"] == "error"
+    assert done.returncode == 4, done.stderr  # the server stopped the run: not "stopped by a limit" (5)
+    assert done.stderr.startswith("hch: error: the run failed: ") and "rejected the API key (401" in done.stderr
+
+
 @pytest.mark.anyio
 async def test_a_wrong_model_name_on_a_server_that_ignores_it_is_caught_by_its_model_list() -> None:
     with OpenAIServer(hch_responder(TREE, combine), models={LLAMA_FILE}, ignore_model=True) as server:
