@@ -26,7 +26,7 @@ from hch.cli.options import (
     policy_option,
 )
 from hch.cli.render import plain
-from hch.errors import Stopped
+from hch.errors import NodeFailed, RunAborted, Stopped
 from hch.policies.spec import make_policy
 from hch.policies.vote import vote
 from hch.review.outcome import ExitStatus
@@ -132,6 +132,10 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, or a person quitting at the prompt
         print(f"hch: interrupted; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
+    except (NodeFailed, RunAborted) as exc:  # --fail-fast, or a policy that cannot work at all (a dead server)
+        print("hch: error: the sweep stopped: " + " ".join(str(exc).split()) +
+              f"; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
+        sys.exit(ExitStatus.FAILED)
     finally:
         if call_cache is not None:
             call_cache.close()
