@@ -255,9 +255,9 @@ def readme(outcomes: list[Outcome], seconds: float) -> str:
         "subquestion with its power moved by one. It corrupts its own honest action and never sees a gold "
         f"answer. P' is `{P_PRIME}` and P'' `{P_SECOND}`: the same H with other seeds. Three settings: every "
         "action noisy (`all`); look-ups only (`lookups`, `on=lookups`); every action noisy with "
-        f"`correlation={CORRELATION:g}` (`{SETTINGS[2]}`): each draw of a replica of P (a copy in `vote:K`) "
-        "is, with that probability, the draw all replicas of P share, so they slip together; P' and P'' are "
-        "other policies and share none of P's draws.",
+        f"`correlation={CORRELATION:g}` (`{SETTINGS[2]}`): each draw of a copy of P (a replica in `vote:K`, or "
+        "P at another place in the tree asked the same) is, with that probability, the draw all copies of P "
+        "share, so they slip together; P' and P'' are other policies and share none of P's draws.",
         "",
         *table(outcomes),
         "",
