@@ -27,9 +27,9 @@ import networkx as nx
 from _common import parser, verdict, write
 
 import hch
-from hch import trace_format
+from hch.record import format as trace_format
+from hch.record.trace import Trace
 from hch.tasks import get_task
-from hch.trace import Trace
 
 TASK = "shortest-path"
 DEPTH = 6

@@ -21,8 +21,8 @@ import anyio
 from _common import best_of, parser, verdict, write
 
 import hch
-from hch.call_cache import CallCache
 from hch.limits import Limits
+from hch.run.call_cache import CallCache
 from hch.workspace import Answer, Ask, Workspace
 
 TARGET = 3.0

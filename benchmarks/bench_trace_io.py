@@ -23,9 +23,9 @@ import anyio
 from _common import ExactTree, best_of, exact_tree_depth, parser, verdict, write
 
 import hch
-from hch import trace_format
 from hch.limits import Limits
-from hch.trace import Trace
+from hch.record import format as trace_format
+from hch.record.trace import Trace
 
 TARGET = 2.0
 

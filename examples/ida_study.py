@@ -23,12 +23,12 @@ from pathlib import Path
 
 import anyio
 
-from hch.call_cache import CallCache
 from hch.experts import ExpertPolicy
 from hch.learning import Learner, TableLearner
 from hch.learning.ida import IdaConfig, Study, run_ida
 from hch.learning.neural import MLPLearner
 from hch.learning.report import IdaRow, rows, write_outputs
+from hch.run.call_cache import CallCache
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "examples" / "ida"

@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 import hch
-from hch import accounting
 from hch.policies.llm import LLMPolicy
-from hch.presets import Price, Retry
+from hch.policies.presets import Price, Retry
+from hch.review import accounting
 from hch.testing.openai_server import OpenAIServer, Step, hch_responder
 
 QUESTION = "What is 1+2+3+4?"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from hch.call_cache import CallCache
-from hch.engine import Result, answer, answer_sync
 from hch.errors import HchError, NodeFailed, PolicyError, PolicySpecError, QuestionError, TraceError
 from hch.experts import ExpertPolicy
 from hch.limits import Limits
-from hch.policy import Policy
-from hch.policy_spec import make_policy
-from hch.subtree_cache import SubtreeCache
-from hch.summary import Summary
-from hch.trace import Trace
-from hch.trace_format import load as load_trace
-from hch.trace_format import save as save_trace
+from hch.policies.spec import make_policy
+from hch.record.format import load as load_trace
+from hch.record.format import save as save_trace
+from hch.record.summary import Summary
+from hch.record.trace import Trace
+from hch.run.call_cache import CallCache
+from hch.run.engine import Result, answer, answer_sync
+from hch.run.policy import Policy
+from hch.run.subtree_cache import SubtreeCache
 from hch.workspace import Action, Answer, Ask, Reply, SubAnswer, Usage, Workspace
 
 __all__ = [

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from hch import claim
+from hch.record import claim
 
 MAX_FILE_BYTES = 1 << 30
 """The largest file hch reads (1 GiB): a trace of 10^5 workspaces is about 100 MB."""
@@ -126,7 +126,7 @@ def _special(path: Path) -> bool:
 def atomic_file(path: str | Path, sync: bool = True) -> Iterator[BinaryIO]:
     """A binary file to write `path`'s new contents to; on success it replaces `path` at once.
 
-    The contents go to a locked temporary file beside `path` (`hch.claim.temp_beside`: leftovers
+    The contents go to a locked temporary file beside `path` (`hch.record.claim.temp_beside`: leftovers
     of killed writes are cleared, and it has the permissions a plain `open` would leave), flushed
     (and fsync'ed when `sync`), and renamed over `path`: a crash at any moment leaves the old file
     or the new one. On an exception the temporary file is removed and `path` is untouched. A

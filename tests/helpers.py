@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from hch.trace import Trace
+from hch.record.trace import Trace
 from hch.workspace import Action, Reply, Workspace
 
 Behaviour = Callable[[Workspace], Awaitable[Action | Reply]]

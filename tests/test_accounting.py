@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hch import accounting
-from hch.trace import Trace
+from hch.record.trace import Trace
+from hch.review import accounting
 from hch.workspace import Usage
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import tracemalloc
 
 import hch
-from hch.ancestry import Ancestry
 from hch.limits import Limits
 from hch.policies.callable import CallablePolicy
+from hch.run.ancestry import Ancestry
 from hch.workspace import Answer, Ask, Workspace
 
 

@@ -4,10 +4,10 @@ import pytest
 from helpers import FunctionPolicy
 
 import hch
-from hch.budget import SharedBudget, unpriced_models
 from hch.policies.llm import LLMPolicy
 from hch.policies.positional import PositionalPolicy
 from hch.policies.vote import vote
+from hch.run.budget import SharedBudget, unpriced_models
 from hch.workspace import Answer, Ask, Reply, Usage, Workspace
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import pytest
 
-from hch import call_cache
-from hch.call_cache import APPLICATION_ID, USER_VERSION, CacheError, CallCache, call_key
+from hch.run import call_cache
+from hch.run.call_cache import APPLICATION_ID, USER_VERSION, CacheError, CallCache, call_key
 from hch.workspace import Answer, Reply, SubAnswer, Workspace
 
 

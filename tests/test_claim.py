@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import hch
-from hch.claim import PathInUse, claim, clear_stale_temps, temp_beside
 from hch.errors import TraceError
-from hch.journal import journal_path
+from hch.record.claim import PathInUse, claim, clear_stale_temps, temp_beside
+from hch.record.journal import journal_path
 
 SUM = "What is the sum of 3, 1, 4, 1?"
 
@@ -28,7 +28,8 @@ def test_a_claimed_path_is_refused_to_a_second_claimer_until_released(tmp_path: 
 def test_a_journal_left_by_a_killed_run_is_taken_over_and_emptied(tmp_path: Path) -> None:
     path = tmp_path / "t.journal.jsonl"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from hch.claim import claim; f = claim(__import__('pathlib').Path({str(path)!r}));"
+        [sys.executable, "-c", "from hch.record.claim import claim; "
+         f"f = claim(__import__('pathlib').Path({str(path)!r}));"
          "f.write(b'old'); f.flush(); print('held', flush=True); input()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )

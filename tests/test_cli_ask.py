@@ -105,7 +105,7 @@ SLOW_RUN = textwrap.dedent(
     """
     import sys, anyio
     from hch.cli import main
-    from hch.policy_spec import register
+    from hch.policies.spec import register
     from hch.workspace import Answer, Ask
 
     class Slow:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from hch.cli.sweep import parse_numbers
-from hch.sweep_plot import panels, render
-from hch.sweep_rows import Row
+from hch.study.plot import panels, render
+from hch.study.rows import Row
 
 
 def hch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -379,3 +379,24 @@ def test_a_depth_too_large_is_refused_before_the_sweep_prepares_it(text: str) ->
 
     with pytest.raises(click.BadParameter, match="must be at most 10000"):
         parse_numbers(text, "depths", 0)
+
+
+def test_a_sweep_against_a_dead_server_stops_with_one_line_and_exit_status_4(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port where nothing listens: every connection is refused
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    (tmp_path / "q.jsonl").write_text(
+        '{"id": "a", "question": "What is 1+2?"}\n{"id": "b", "question": "What is 3+4?"}\n'
+    )
+    (tmp_path / "fast.yaml").write_text(
+        "system: s\ntemplate: 'Your question: ${question}'\n"
+        "retry: {max_attempts: 6, initial_wait: 0.01, max_wait: 0.05, jitter: 0.01}\n"
+    )
+    done = hch_cli("sweep", "q.jsonl", "--depths", "0-1", "--policy", "llm", "--model", "m", "--base-url", url,
+                   "--preset", "fast.yaml", "--out", "o", "--no-plot", cwd=tmp_path)
+    assert done.returncode == 4 and "Traceback" not in done.stderr  # a failed sweep, not an error before it
+    last = done.stderr.rstrip("\n").splitlines()[-1]
+    assert last.startswith(f"hch: error: the sweep stopped: {url} is unreachable: 3 requests in a row got no reply")
+    assert last.endswith("finished runs are kept in o: rerun the same command to resume")

@@ -12,7 +12,7 @@ import pytest
 
 import hch
 from hch.cli import main
-from hch.trace_format import SCHEMA_VERSION, load, save
+from hch.record.format import SCHEMA_VERSION, load, save
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
 EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"

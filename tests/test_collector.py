@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 import hch
-from hch.collector import THRESHOLDS, paced
+from hch.run.collector import THRESHOLDS, paced
 
 
 @pytest.fixture(autouse=True)

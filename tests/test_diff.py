@@ -3,7 +3,7 @@ from __future__ import annotations
 from helpers import FunctionPolicy
 
 import hch
-from hch.diff import diff, match
+from hch.review.diff import diff, match
 from hch.workspace import Answer, Ask, Workspace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"

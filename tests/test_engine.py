@@ -9,9 +9,9 @@ from anyio import wait_all_tasks_blocked
 from helpers import FunctionPolicy
 
 import hch
-from hch.call_cache import CallCache
 from hch.errors import NodeFailed, QuestionError
 from hch.limits import Limits
+from hch.run.call_cache import CallCache
 from hch.workspace import Answer, Ask, Reply, Usage, Workspace
 
 pytestmark = pytest.mark.anyio
@@ -453,7 +453,7 @@ async def test_independent_copies_ask_the_same_question_of_separate_copies() -> 
 
 
 def test_a_merged_workspace_dumps_and_keys_exactly_as_before_copies_existed() -> None:
-    from hch.call_cache import call_key
+    from hch.run.call_cache import call_key
 
     ws = Workspace(question="q", depth=2, context="c", refusal="r")
     before = '{"question":"q","depth":2,"context":"c","steps":[],"max_asks":8,"steps_left":8,"refusal":"r"}'
@@ -482,7 +482,7 @@ async def test_a_rerun_of_an_independent_run_is_served_whole_by_the_call_cache(t
 
 async def test_an_independent_run_replays_from_its_recording() -> None:
     from hch.experts.noisy import NoisyExpertPolicy
-    from hch.replay import replay
+    from hch.review.replay import replay
     from hch.tasks import get_task
 
     item = get_task("permutation-powering").generate(5, seed=3, max_depth=4)[4]
@@ -498,7 +498,7 @@ async def test_copies_must_be_merged_or_independent() -> None:
 
 
 def test_the_root_copy_is_fixed_by_the_question() -> None:
-    from hch.engine import root_copy
+    from hch.run.engine import root_copy
 
     assert root_copy("What is 1+2?") == root_copy("  What is   1+2? ") != root_copy("What is 1+3?")
 def lookup(table: dict[str, str], key: str) -> str:
@@ -577,7 +577,7 @@ def test_answer_sync_takes_exactly_the_keyword_arguments_of_answer() -> None:
 
 
 async def test_progress_counts_nodes_calls_in_flight_and_reported_retries() -> None:
-    from hch.progress import Progress, retrying
+    from hch.run.progress import Progress, retrying
 
     seen: list[tuple[int, int, int]] = []
     both_in_flight = anyio.Event()

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from hch.errors import HchError
-from hch.estimate import estimate_rows
 from hch.experts import ExpertPolicy
-from hch.question_set import Item
-from hch.sweep import SweepConfig, run_sweep
+from hch.study.estimate import estimate_rows
+from hch.study.question_set import Item
+from hch.study.sweep import SweepConfig, run_sweep
 
 ITEMS = [
     Item(id="pair", question="What is the sum of 7, 8?"),  # 1 call at any depth

@@ -7,9 +7,9 @@ from types import ModuleType
 import anyio
 import pytest
 
-from hch.diff import diff
-from hch.replay import replay
-from hch.trace_format import load
+from hch.record.format import load
+from hch.review.diff import diff
+from hch.review.replay import replay
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "traces" / "examples"
 COMMITTED = sorted(EXAMPLES.glob("*.json"))

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from helpers import unforced_guesses
 
-from hch.engine import answer
 from hch.experts import ExpertPolicy
-from hch.facts import Facts
-from hch.policy_spec import make_policy
+from hch.policies.spec import make_policy
+from hch.record.trace import Trace
+from hch.run.engine import answer
+from hch.run.facts import Facts
 from hch.tasks import get_task
-from hch.trace import Trace
 
 pytestmark = pytest.mark.anyio
 SUM64 = "What is the sum of " + ", ".join(str(n) for n in range(1, 65)) + "?"  # needs depth 5

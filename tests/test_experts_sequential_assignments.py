@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from helpers import unforced_guesses
 
-from hch.engine import Result, answer
 from hch.experts import ExpertPolicy
+from hch.run.engine import Result, answer
 from hch.tasks.sequential_assignments import HEADER
 
 pytestmark = pytest.mark.anyio

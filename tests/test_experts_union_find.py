@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from helpers import unforced_guesses
 
-from hch.engine import answer
 from hch.experts import ExpertPolicy
+from hch.run.engine import answer
 from hch.tasks.union_find import HEADER
 
 pytestmark = pytest.mark.anyio

@@ -9,9 +9,9 @@ import pytest
 from helpers import FunctionPolicy
 
 import hch
-from hch.export import FORMATS, export, flat, to_dot
-from hch.trace import Trace
-from hch.trace_format import load, to_data
+from hch.record.format import load, to_data
+from hch.record.trace import Trace
+from hch.review.export import FORMATS, export, flat, to_dot
 from hch.workspace import Answer, Ask, Workspace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"

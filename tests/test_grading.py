@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hch.grading import grade, last_number, normalize
+from hch.study.grading import grade, last_number, normalize
 
 
 def test_exact_folds_case_space_quotes_and_a_final_period() -> None:

@@ -13,9 +13,9 @@ import pytest
 
 import hch
 from hch.errors import TraceError
-from hch.journal import Journal, for_trace, journal_path, load_any, load_journal
-from hch.trace import Trace
-from hch.trace_format import to_data
+from hch.record.format import to_data
+from hch.record.journal import Journal, for_trace, journal_path, load_any, load_journal
+from hch.record.trace import Trace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
 
@@ -120,7 +120,7 @@ STEPS = textwrap.dedent(
     import sys, anyio
     from pathlib import Path
     from hch.cli import main
-    from hch.policy_spec import register
+    from hch.policies.spec import register
     from hch.workspace import Answer, Ask
 
     class Steps:
@@ -198,7 +198,7 @@ def test_sigkill_leaves_a_journal_show_reads_and_the_rerun_repeats_no_finished_c
 def test_when_the_trace_cannot_be_saved_the_journal_stays_complete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hch import trace_format
+    from hch.record import format as trace_format
 
     def full_disk(trace: Trace, path: object) -> Path:
         raise OSError(28, "No space left on device")

@@ -8,12 +8,12 @@ from pathlib import Path
 import anyio
 import pytest
 
-from hch import presets
-from hch.engine import answer
 from hch.experts import ExpertPolicy
 from hch.learning.distill import DistillError, Options, action_json, distill, split_of
+from hch.policies import presets
 from hch.policies.llm import LLMPolicy
-from hch.sweep import SweepConfig, run_sweep
+from hch.run.engine import answer
+from hch.study.sweep import SweepConfig, run_sweep
 from hch.tasks import get_task
 from hch.testing.openai_server import OpenAIServer, hch_responder
 
@@ -120,8 +120,8 @@ def test_a_journal_of_a_killed_run_is_read(tmp_path: Path) -> None:
     out = sweep(tmp_path / "sweep")
     trace = next((out / "traces").rglob("depth-2.json"))
     journal = tmp_path / "killed.journal.jsonl"
-    from hch.journal import Journal
-    from hch.trace_format import load
+    from hch.record.format import load
+    from hch.record.journal import Journal
 
     loaded = load(trace)
     writer = Journal(journal, loaded)

@@ -8,11 +8,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from hch.call_cache import CallCache, call_key
 from hch.experts import ExpertPolicy
 from hch.learning import MLPLearner, TableLearner
 from hch.learning.ida import AmpRun, Hooks, IdaConfig, IdaError, Study, amplified, question_sets, run_ida
 from hch.learning.report import rows, write_outputs
+from hch.run.call_cache import CallCache, call_key
 from hch.workspace import Action, Workspace
 
 TINY = IdaConfig(task="permutation-powering", learner="table", rounds=2, questions=0, eval_questions=60,
@@ -141,8 +141,8 @@ def test_mlp_ida_runs_on_held_out_instances(tmp_path: Path) -> None:
 
 
 def test_in_amp_x_reads_the_facts_and_h_sees_only_the_header() -> None:
-    from hch.engine import answer
     from hch.learning import LearnedPolicy
+    from hch.run.engine import answer
     from hch.workspace import Answer
 
     seen: dict[str, list[str]] = {"x": [], "h": []}
@@ -200,7 +200,7 @@ DRIVER = """
 import os, signal, sys
 from pathlib import Path
 import anyio
-from hch.call_cache import CallCache, call_key
+from hch.run.call_cache import CallCache, call_key
 from hch.experts import ExpertPolicy
 from hch.learning import TableLearner
 from hch.learning.ida import Hooks, IdaConfig, run_ida

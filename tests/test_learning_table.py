@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hch.call_cache import CallCache
-from hch.engine import answer
 from hch.learning import Example, LearnedPolicy, TableLearner, make_learner
 from hch.learning.table import UNKNOWN, CheckpointError
+from hch.run.call_cache import CallCache
+from hch.run.engine import answer
 from hch.workspace import Workspace
 
 FACTS = "Some task: facts follow.\nab -> cd"

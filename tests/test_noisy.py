@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from hch.engine import answer
 from hch.errors import PolicySpecError
 from hch.experts.noisy import NoisyExpertPolicy, generic_wrong
 from hch.experts.wildcard_search import WildcardExpert
-from hch.policy_spec import make_policy
+from hch.policies.spec import make_policy
+from hch.run.engine import answer
 from hch.tasks import get_task
 from hch.workspace import Answer, Ask, Reply, SubAnswer, Workspace
 

@@ -4,7 +4,7 @@ import pytest
 
 from hch.errors import PolicySpecError
 from hch.experts import ExpertPolicy
-from hch.policy_spec import make_policy
+from hch.policies.spec import make_policy
 
 
 def test_expert_is_the_offline_default() -> None:

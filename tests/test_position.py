@@ -4,7 +4,7 @@ import pytest
 from helpers import FunctionPolicy
 
 import hch
-from hch.position import Position, current
+from hch.run.position import Position, current
 from hch.workspace import Action, Answer, Ask, Workspace
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hch import presets
-from hch.presets import Preset, PresetError, Price, Retry, render
+from hch.policies import presets
+from hch.policies.presets import Preset, PresetError, Price, Retry, render
 from hch.workspace import SubAnswer, Workspace
 
 MINIMAL = "system: be careful\ntemplate: 'Q: ${question}'\n"

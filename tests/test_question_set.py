@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hch.question_set import Item, QuestionSetError, dump, load
+from hch.study.question_set import Item, QuestionSetError, dump, load
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -10,9 +10,9 @@ from helpers import FunctionPolicy
 import hch
 from hch.errors import TraceError
 from hch.experts import ExpertPolicy
-from hch.replay import replay
-from hch.trace import Trace
-from hch.trace_format import load, save
+from hch.record.format import load, save
+from hch.record.trace import Trace
+from hch.review.replay import replay
 from hch.workspace import Answer, Ask, Workspace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
@@ -120,7 +120,7 @@ def test_a_question_the_recording_never_asked_is_a_divergence_without_a_node(tmp
 
 def test_an_llm_run_replays_offline_and_another_model_at_one_node_shows_where_it_departs() -> None:
     from hch.policies.llm import LLMPolicy
-    from hch.presets import Retry
+    from hch.policies.presets import Retry
     from hch.testing.openai_server import OpenAIServer, hch_responder
 
     tree: dict[str, list[str] | str] = {"What is 1+2+3+4?": ["What is 1+2?", "What is 3+4?"], "What is 1+2?": "3",
@@ -150,7 +150,7 @@ def test_an_llm_run_replays_offline_and_another_model_at_one_node_shows_where_it
 
 
 def test_a_replayed_vote_keeps_its_invocations_and_independent_copies_replay_in_their_mode() -> None:
-    from hch.policy_spec import make_policy
+    from hch.policies.spec import make_policy
 
     policy = make_policy("check(vote(3, expert(noise=0.2, on=all)), expert(noise=0.2, seed=5))")
     recorded = hch.answer_sync("What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?", depth=3, policy=policy,

@@ -8,8 +8,8 @@ from anyio import wait_all_tasks_blocked
 from helpers import FunctionPolicy
 
 import hch
-from hch.call_cache import CallCache
-from hch.stable_ids import places, previous_ids
+from hch.record.stable_ids import places, previous_ids
+from hch.run.call_cache import CallCache
 from hch.workspace import Answer, Ask, Workspace
 
 pytestmark = pytest.mark.anyio

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hch.stats import bootstrap, interval, mean, median, wilson
+from hch.study.stats import bootstrap, interval, mean, median, wilson
 
 
 def test_wilson_matches_published_values() -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from hch.subtree_cache import SubtreeCache
-from hch.trace import Trace
+from hch.record.trace import Trace
+from hch.run.subtree_cache import SubtreeCache
 from hch.workspace import SubAnswer
 
 pytestmark = pytest.mark.anyio

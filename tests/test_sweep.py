@@ -9,18 +9,18 @@ import pytest
 from anyio import wait_all_tasks_blocked
 from helpers import FunctionPolicy
 
-from hch.call_cache import CallCache, call_key
 from hch.errors import HchError, Stopped
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.callable import CallablePolicy
 from hch.policies.vote import vote
-from hch.policy import Policy
-from hch.question_set import Item
-from hch.sweep import Outcome, SweepConfig, SweepError, guess_on_path, load_runs, run_sweep, spent_in
-from hch.sweep_rows import aggregate
+from hch.record.trace import Trace
+from hch.run.call_cache import CallCache, call_key
+from hch.run.policy import Policy
+from hch.study.question_set import Item
+from hch.study.rows import aggregate
+from hch.study.sweep import Outcome, SweepConfig, SweepError, guess_on_path, load_runs, run_sweep, spent_in
 from hch.tasks import TASKS, get_task
-from hch.trace import Trace
 from hch.workspace import Action, Answer, Ask, Reply, Usage, Workspace
 
 pytestmark = pytest.mark.anyio
@@ -326,7 +326,7 @@ async def test_question_ids_never_share_a_trace_folder_or_leave_the_output(tmp_p
 async def test_ids_whose_folders_would_clash_are_refused_before_any_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hch import sweep as sweeping
+    from hch.study import sweep as sweeping
 
     monkeypatch.setattr(sweeping, "safe_name", lambda text: text.lower())  # as if two names clashed
     items = [Item(id="Q", question="What is the sum of 1, 2?"), Item(id="q", question="What is the sum of 2, 2?")]
@@ -378,7 +378,7 @@ async def test_every_output_is_written_atomically(tmp_path: Path, monkeypatch: p
         real(src, dst)
 
     monkeypatch.setattr(files.os, "replace", spy)
-    from hch.sweep_report import write_outputs
+    from hch.study.report import write_outputs
 
     outcome = await sweep(HAND[:2], tmp_path, [0, 1])
     write_outputs(tmp_path, config([0, 1]), outcome, plot=True)

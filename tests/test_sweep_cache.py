@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from hch.engine import answer
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
-from hch.facts import Facts
-from hch.policy import Policy
-from hch.subtree_cache import SubtreeCache
-from hch.sweep_cache import SweepCache, stable_fingerprints
+from hch.record.format import parse, to_data
+from hch.run.engine import answer
+from hch.run.facts import Facts
+from hch.run.policy import Policy
+from hch.run.subtree_cache import SubtreeCache
+from hch.study.sweep_cache import SweepCache, stable_fingerprints
 from hch.tasks import TASKS, get_task
-from hch.trace_format import parse, to_data
 
 pytestmark = pytest.mark.anyio
 

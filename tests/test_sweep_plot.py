@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from hch.sweep_plot import panels, plot_rows, render
-from hch.sweep_rows import Row
+from hch.study.plot import panels, plot_rows, render
+from hch.study.rows import Row
 
 
 def row(votes: int, depth: int, needs: int | None = None, **figures: Any) -> Row:

@@ -12,10 +12,10 @@ from PIL import Image
 from hch.experts import ExpertPolicy
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.vote import vote
-from hch.question_set import Item
-from hch.sweep import RunRecord, SweepConfig, run_sweep
-from hch.sweep_report import write_outputs
-from hch.sweep_rows import Row
+from hch.study.question_set import Item
+from hch.study.report import write_outputs
+from hch.study.rows import Row
+from hch.study.sweep import RunRecord, SweepConfig, run_sweep
 from hch.tasks import get_task
 
 pytestmark = pytest.mark.anyio

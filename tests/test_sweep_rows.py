@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from hch.stats import wilson
-from hch.sweep import RunRecord
-from hch.sweep_rows import Row, aggregate, variant_label, write_csv
+from hch.study.rows import Row, aggregate, variant_label, write_csv
+from hch.study.stats import wilson
+from hch.study.sweep import RunRecord
 
 
 def run(id: str, correct: bool | None, instance: str | None = None, votes: int = 1, depth: int = 2,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from hch.engine import answer
 from hch.errors import QuestionError
 from hch.experts import ExpertPolicy
-from hch.facts import Facts
-from hch.grading import grade
+from hch.run.engine import answer
+from hch.run.facts import Facts
+from hch.study.grading import grade
 from hch.tasks import TASKS, get_task, oracle_answer, visible_context
 from hch.tasks.base import NAMES
 from hch.tasks.permutation_powering import parse as parse_permutation

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hch.trace import Trace
+from hch.record.trace import Trace
 
 
 def small_trace() -> Trace:

@@ -8,7 +8,7 @@ import pytest
 
 import hch
 from hch.errors import TraceError
-from hch.trace_format import SCHEMA_VERSION, load, save
+from hch.record.format import SCHEMA_VERSION, load, save
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
 
@@ -72,14 +72,14 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 def test_the_fast_loader_mirrors_the_file_models() -> None:
     from typing import get_type_hints
 
-    from hch.trace_format import MIRRORS
+    from hch.record.format import MIRRORS
 
     for model, mirror in MIRRORS.items():
         assert list(get_type_hints(mirror)) == list(model.model_fields), model.__name__
 
 
 def test_the_fast_loader_builds_what_the_models_build() -> None:
-    from hch.trace_format import TraceFile, from_model, parse, to_data
+    from hch.record.format import TraceFile, from_model, parse, to_data
 
     result = hch.answer_sync("What is (3 + 4) * (10 - 2 * 3)?", depth=2)
     data = json.loads(json.dumps(to_data(result.trace)))
@@ -96,7 +96,7 @@ def test_the_fast_loader_builds_what_the_models_build() -> None:
 def test_save_writes_exactly_the_json_of_to_data(tmp_path: Path) -> None:
     import pydantic_core
 
-    from hch.trace_format import to_data
+    from hch.record.format import to_data
     from hch.workspace import Usage
 
     result = hch.answer_sync(SUM, depth=3)
@@ -192,7 +192,7 @@ def test_a_structurally_corrupt_trace_is_one_line_error(tmp_path: Path, name: st
 
 
 def test_every_example_trace_passes_the_structural_check() -> None:
-    from hch.trace_format import structure_problem
+    from hch.record.format import structure_problem
 
     examples = sorted((Path(__file__).parents[1] / "traces" / "examples").glob("*.json"))
     assert examples
@@ -203,7 +203,7 @@ def test_every_example_trace_passes_the_structural_check() -> None:
 
 def test_the_structural_check_is_linear_in_a_long_chain() -> None:
     """A chain of 10^5 workspaces (the deepest DAG) is checked without recursion."""
-    from hch.trace_format import structure_problem
+    from hch.record.format import structure_problem
 
     count = 100_000
     nodes = [{"id": i, "kind": "workspace"} for i in range(count)]

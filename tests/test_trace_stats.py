@@ -3,7 +3,7 @@ from __future__ import annotations
 from helpers import FunctionPolicy
 
 import hch
-from hch.trace_stats import compute, dependencies
+from hch.review.trace_stats import compute, dependencies
 from hch.workspace import Answer, Ask, Reply, Usage, Workspace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
@@ -55,7 +55,7 @@ def test_dependencies_are_a_dag_even_with_reuse() -> None:
 
 
 def test_calls_per_policy_are_listed_when_several_policies_acted() -> None:
-    from hch.policy_spec import make_policy
+    from hch.policies.spec import make_policy
 
     trace = hch.answer_sync(SUM, depth=3, policy=make_policy("root=expert(list),else=expert")).trace
     stats = compute(trace)
@@ -64,7 +64,7 @@ def test_calls_per_policy_are_listed_when_several_policies_acted() -> None:
 
 
 def test_invocations_and_unverified_answers_show_when_there_are_any() -> None:
-    from hch.policy_spec import make_policy
+    from hch.policies.spec import make_policy
 
     plain = compute(hch.answer_sync("What is the sum of 1, 2, 3, 4?", depth=2).trace).text()
     assert "invocations" not in plain and "unverified" not in plain

@@ -11,10 +11,10 @@ import pytest
 from helpers import FunctionPolicy
 
 import hch
-from hch import viewer
 from hch.limits import Limits
-from hch.trace import Trace
-from hch.trace_format import load
+from hch.record.format import load
+from hch.record.trace import Trace
+from hch.review import viewer
 from hch.workspace import Answer, Ask, Workspace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"

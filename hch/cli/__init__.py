@@ -8,7 +8,7 @@ import sys
 import click
 
 from hch.errors import HchError
-from hch.outcome import TABLE
+from hch.review.outcome import TABLE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog="\b\n" + TABLE)

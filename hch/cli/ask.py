@@ -27,15 +27,15 @@ from hch.cli.options import (
 )
 from hch.cli.progress import LiveProgress
 from hch.cli.render import console, plain, tree_view
-from hch.engine import Copies, Result, answer
 from hch.errors import HchError, NodeFailed, RunAborted, Stopped
-from hch.facts import Facts
 from hch.files import read_text
-from hch.outcome import TABLE, ExitStatus, exit_status
-from hch.policy_spec import make_policy
-from hch.progress import Progress
+from hch.policies.spec import make_policy
+from hch.record.trace import Trace
+from hch.review.outcome import TABLE, ExitStatus, exit_status
+from hch.run.engine import Copies, Result, answer
+from hch.run.facts import Facts
+from hch.run.progress import Progress
 from hch.tasks import visible_context
-from hch.trace import Trace
 
 
 @app.command(epilog="\b\n" + TABLE)
@@ -113,6 +113,8 @@ def report(result: Result | None, trace: Trace, trace_path: Path, failure: HchEr
     nothing there but the JSON object of `--json`, and says what happened on stderr.
     """
     status = exit_status(trace, "error" if failure is not None or result is None else result.status)
+    if isinstance(failure, RunAborted):  # the policy stopped the run, whatever limits nodes hit before
+        status = ExitStatus.FAILED
     answered = status in (ExitStatus.OK, ExitStatus.GUESSED)
     if as_json:
         print(json.dumps(payload(result, trace, trace_path, failure, status)))

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from hch import diff as differ
 from hch.cli import app
 from hch.cli.options import NamedPath
 from hch.cli.render import plain
 from hch.errors import HchError
-from hch.journal import load_any
+from hch.record.journal import load_any
+from hch.review import diff as differ
 
 
 class Unreadable(click.ClickException):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from hch import export as exporting
 from hch.cli import app
 from hch.cli.options import NamedPath
-from hch.journal import SUFFIX, load_any
+from hch.record.journal import SUFFIX, load_any
+from hch.review import export as exporting
 
 
 @app.command()

@@ -19,7 +19,7 @@ from hch.cli.render import plain
 from hch.learning import LEARNERS, Learner, make_learner
 from hch.learning.ida import AmpRun, Fit, Hooks, IdaConfig, Study, run_ida
 from hch.learning.report import IdaRow, rows, write_outputs
-from hch.policy_spec import make_policy
+from hch.policies.spec import make_policy
 from hch.tasks import TASKS, get_task
 
 STUDIES = Path("studies")

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from hch.call_cache import DEFAULT_PATH, CallCache
 from hch.limits import Limits
+from hch.run.call_cache import DEFAULT_PATH, CallCache
 
 TRACES_DIR = Path("traces")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,7 +121,7 @@ def open_cache(path: Path, disabled: bool) -> CallCache | None:
 
 def new_trace_path(question: str, folder: Path = TRACES_DIR) -> Path:
     """A new file name under `traces/` that no other run gets: the time to the microsecond, a
-    random suffix and a slug of the question. The run claims it when it starts (see `hch.claim`)."""
+    random suffix and a slug of the question. The run claims it when it starts (see `hch.record.claim`)."""
     words = "".join(c if c.isalnum() else " " for c in question.lower()).split()[:6]
     slug = "-".join(words)[:60] or "run"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")

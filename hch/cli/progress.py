@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from hch.progress import Progress
-from hch.summary import count
+from hch.record.summary import count
+from hch.run.progress import Progress
 
 
 class ProgressLine:

@@ -10,13 +10,13 @@ from typing import Any
 import anyio
 import click
 
-from hch import trace_format
 from hch.cli import app
 from hch.cli.options import NamedPath, llm_options
 from hch.cli.render import plain
-from hch.journal import load_any
-from hch.policy_spec import make_policy
-from hch.replay import replay as run_replay
+from hch.policies.spec import make_policy
+from hch.record import format as trace_format
+from hch.record.journal import load_any
+from hch.review.replay import replay as run_replay
 
 
 @app.command()

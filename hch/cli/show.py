@@ -10,13 +10,13 @@ from typing import Any
 
 import click
 
-from hch import trace_stats
 from hch.cli import app, render
 from hch.cli.options import NamedPath
 from hch.cli.render import plain, tree_view
 from hch.errors import TraceError, read_text
-from hch.journal import load_any
-from hch.trace import Trace
+from hch.record.journal import load_any
+from hch.record.trace import Trace
+from hch.review import trace_stats
 
 
 @app.command()
@@ -120,7 +120,7 @@ def print_call(call: dict[str, Any], out: Callable[[str], None]) -> None:
 
 def show_sweep(folder: Path, as_json: bool) -> None:
     """A sweep directory's runs, one line each: id, votes, depth, status, answer and trace path."""
-    from hch.sweep import RUNS_FILE, RunRecord, upgraded
+    from hch.study.sweep import RUNS_FILE, RunRecord, upgraded
 
     path = folder / RUNS_FILE
     if not path.is_file():

@@ -15,7 +15,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hch.budget import unpriced_models
 from hch.cli import app
 from hch.cli.options import (
     NamedPath,
@@ -29,16 +28,17 @@ from hch.cli.options import (
     policy_option,
 )
 from hch.cli.render import plain
-from hch.errors import Stopped
-from hch.estimate import estimate_rows, print_estimate
-from hch.facts import Facts
-from hch.grading import GRADERS
-from hch.outcome import ExitStatus
+from hch.errors import NodeFailed, RunAborted, Stopped
+from hch.policies.spec import make_policy
 from hch.policies.vote import vote
-from hch.policy_spec import make_policy
-from hch.question_set import Item, load
-from hch.sweep import Outcome, RunRecord, SweepConfig, check_items, run_sweep
-from hch.sweep_rows import Row, aggregate
+from hch.review.outcome import ExitStatus
+from hch.run.budget import unpriced_models
+from hch.run.facts import Facts
+from hch.study.estimate import estimate_rows, print_estimate
+from hch.study.grading import GRADERS
+from hch.study.question_set import Item, load
+from hch.study.rows import Row, aggregate
+from hch.study.sweep import Outcome, RunRecord, SweepConfig, check_items, run_sweep
 from hch.tasks import TASKS, get_task
 
 STUDIES = Path("studies")
@@ -146,10 +146,14 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, or a person quitting at the prompt
         print(f"hch: interrupted; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
+    except (NodeFailed, RunAborted) as exc:  # --fail-fast, or a policy that cannot work at all (a dead server)
+        print("hch: error: the sweep stopped: " + " ".join(str(exc).split()) +
+              f"; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
+        sys.exit(ExitStatus.FAILED)
     finally:
         if call_cache is not None:
             call_cache.close()
-    from hch.sweep_report import write_outputs  # here, not at the top: matplotlib would slow every `hch` start
+    from hch.study.report import write_outputs  # here, not at the top: matplotlib would slow every `hch` start
 
     paths = write_outputs(out, config, outcome, plot=not no_plot)
     report(outcome, paths, policy, participant)

@@ -56,7 +56,7 @@ class NoisyExpertPolicy:
     """An `ExpertPolicy` whose actions slip with probability `noise` (see the module docstring)."""
 
     depth_stable = True
-    """Acts the same at any depth that lets it finish (see `hch.sweep_cache`)."""
+    """Acts the same at any depth that lets it finish (see `hch.study.sweep_cache`)."""
 
     def __init__(
         self, experts: Sequence[Expert] | None = None, noise: float = 0.0, seed: str = "0",

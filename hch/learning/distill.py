@@ -28,11 +28,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hch import presets
 from hch.errors import HchError, read_text
-from hch.journal import SUFFIX, load_any
 from hch.learning.example import context_hash
-from hch.trace import Trace
+from hch.policies import presets
+from hch.record.journal import SUFFIX, load_any
+from hch.record.trace import Trace
 from hch.workspace import Answer, Ask, Status, Workspace, normalize_question
 
 SPLITS = ("train", "validation")

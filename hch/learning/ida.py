@@ -27,18 +27,18 @@ from typing import Any, Literal, TypeVar
 import anyio
 from pydantic import BaseModel, Field, ValidationError
 
-from hch.call_cache import CallCache
-from hch.engine import answer
 from hch.errors import HchError
-from hch.grading import grade
 from hch.learning.example import Example
 from hch.learning.learner import LearnedPolicy, Learner
 from hch.learning.questions import held_out, overlap, spread_sample, universe
 from hch.limits import Limits
 from hch.policies.positional import PositionalPolicy
-from hch.policy import Policy
-from hch.question_set import Item
-from hch.sweep import safe_name
+from hch.run.call_cache import CallCache
+from hch.run.engine import answer
+from hch.run.policy import Policy
+from hch.study.grading import grade
+from hch.study.question_set import Item
+from hch.study.sweep import safe_name
 from hch.tasks import get_task
 
 CONFIG_FILE = "config.json"

@@ -20,7 +20,7 @@ import random
 from collections.abc import Iterable
 
 from hch.learning.example import key
-from hch.question_set import Item
+from hch.study.question_set import Item
 from hch.tasks import permutation_powering
 from hch.tasks.base import NAMES, Task
 

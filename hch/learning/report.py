@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from hch.learning.ida import Evaluation, Kind, Study
-from hch.stats import wilson
+from hch.study.stats import wilson
 
 MIN_GROUPS = 5
 """Below this many instances, intervals are Wilson intervals over questions (a bootstrap over two
@@ -62,7 +62,7 @@ def bootstrap_groups(
     """A percentile bootstrap interval of a proportion, resampling whole groups (task instances).
 
     Questions of one instance are not independent, so instances are what is drawn with replacement.
-    (Owner C's `hch.stats.interval` does the same for sweeps; this one can defer to it once merged.)"""
+    (Owner C's `hch.study.stats.interval` does the same for sweeps; this one can defer to it once merged.)"""
     if not outcomes:
         return 0.0, 1.0
     groups: dict[str, list[int]] = {}
@@ -116,7 +116,7 @@ def rows(study: Study) -> list[IdaRow]:
 
 def write_outputs(study: Study, plot: bool = True) -> dict[str, Path]:
     """rounds.csv, ida.json and (unless `plot` is False) plot.png / plot.svg in the study directory."""
-    from hch.sweep import versions
+    from hch.study.sweep import versions
 
     table = rows(study)
     paths = {"csv": study.out / "rounds.csv", "json": study.out / "ida.json"}

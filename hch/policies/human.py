@@ -42,8 +42,8 @@ from rich.text import Text
 
 from hch.cli.render import plain
 from hch.errors import Stopped
-from hch.policy import components
-from hch.position import Position, current, deadline
+from hch.run.policy import components
+from hch.run.position import Position, current, deadline
 from hch.workspace import Action, Answer, Ask, Reply, Workspace
 
 COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · show · help · quit"

@@ -43,9 +43,10 @@ from tenacity import (
     wait_random,
 )
 
-from hch import presets
 from hch.errors import HchError, PolicyError, RunAborted
-from hch.presets import Preset, Price, Retry
+from hch.policies import presets
+from hch.policies.presets import Preset, Price, Retry
+from hch.run.progress import retrying
 from hch.workspace import Answer, Ask, Reply, Usage, Workspace
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -218,7 +219,7 @@ class LLMPolicy:
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise LLMConfigError(f"max concurrency must be an integer of at least 1, not {max_concurrency!r}")
         if retry is not None and not isinstance(retry, Retry):
-            raise LLMConfigError(f"retry must be a hch.presets.Retry, not {retry!r}")
+            raise LLMConfigError(f"retry must be a hch.policies.presets.Retry, not {retry!r}")
         if request_timeout is not None and (not isinstance(request_timeout, int | float) or request_timeout <= 0):
             raise LLMConfigError(f"request timeout must be a number of seconds above 0, not {request_timeout!r}")
         self.max_concurrency = max_concurrency
@@ -459,6 +460,7 @@ class LLMPolicy:
         def note_wait(state: RetryCallState) -> None:
             attempts[-1]["wait"] = state.next_action.sleep if state.next_action else None
             attempts[-1]["outcome"] = "retry"
+            retrying(attempts[-1]["wait"] or 0.0)  # the live progress line shows retries and the wait
 
         began = time.monotonic()
         first = len(attempts)

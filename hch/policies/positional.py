@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 
 from hch.errors import PolicySpecError
-from hch.policy import Policy
+from hch.run.policy import Policy
 from hch.workspace import Action, Reply, Workspace
 
 POSITION = re.compile(r"root|else|depth(0|[1-9][0-9]*)")

@@ -20,8 +20,8 @@ import pydantic_core
 from pydantic import BaseModel
 
 from hch.errors import PolicyError
-from hch.policy import Policy, as_reply, resolve
-from hch.trace import Trace
+from hch.record.trace import Trace
+from hch.run.policy import Policy, as_reply, resolve
 from hch.workspace import Action, Reply, Usage, Workspace, normalize_question
 
 # Set in the task of the workspace where the override starts; tasks of its subquestions

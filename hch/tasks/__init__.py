@@ -3,7 +3,7 @@
 Arithmetic, and the five algorithmic tasks of Christiano, Shlegeris and Amodei (2018). A task
 instance's facts are the run's shared context, so any policy (an expert, an LLM, a person) can
 attempt the same questions. Each has a matching expert in `hch.experts`. With facts hidden
-(`hch.facts`), H sees only the context's header line (`visible_context`) and the task's
+(`hch.run.facts`), H sees only the context's header line (`visible_context`) and the task's
 environment answers its primitive questions (`oracle_answer`).
 """
 

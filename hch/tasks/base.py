@@ -6,8 +6,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hch.facts import Facts
-from hch.question_set import Item
+from hch.run.facts import Facts
+from hch.study.question_set import Item
 
 LETTERS = "abcdefgh"
 NAMES = [a + b for a in LETTERS for b in LETTERS]

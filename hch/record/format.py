@@ -17,7 +17,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from hch.errors import TraceError, read_text
 from hch.files import atomic_file
-from hch.trace import Trace
+from hch.record.trace import Trace
 from hch.workspace import Status, Usage
 
 FORMAT = "hch-trace"
@@ -233,7 +233,7 @@ def to_data(trace: Trace) -> dict[str, Any]:
 def save(trace: Trace, path: str | Path) -> Path:
     """Write the trace atomically: a temporary file beside `path`, then a rename (see `hch.files`).
 
-    The file gets the permissions a plain `open(path, "w")` would give it (see `hch.claim`).
+    The file gets the permissions a plain `open(path, "w")` would give it (see `hch.record.claim`).
     """
     path = Path(path)
     with atomic_file(path, sync=False) as file, _no_gc():

@@ -28,10 +28,10 @@ from typing import Any, BinaryIO
 import pydantic_core
 from pydantic import BaseModel
 
-from hch.claim import claim
 from hch.errors import TraceError, read_text
 from hch.files import check_writable_target
-from hch.trace import Trace
+from hch.record.claim import claim
+from hch.record.trace import Trace
 
 FORMAT = "hch-journal"
 SCHEMA_VERSION = 1
@@ -41,7 +41,7 @@ MAX_PENDING = 4096
 
 
 def for_trace(trace_path: str | Path, trace: Trace) -> Journal:
-    """The journal of a run writing `trace_path`, claimed for it (see `hch.claim`)."""
+    """The journal of a run writing `trace_path`, claimed for it (see `hch.record.claim`)."""
     path = Path(trace_path)
     if str(trace_path) == "-":
         raise TraceError("a run's trace cannot go to stdout ('-'): give a file, then `hch export FILE -o -`")
@@ -138,7 +138,7 @@ def load_journal(path: str | Path) -> Trace:
     status is `unfinished`: the process was killed, or is still going. A last line cut short
     by the crash is ignored; a bad line elsewhere is an error.
     """
-    from hch import trace_format
+    from hch.record import format as trace_format
 
     path = Path(path)
     lines = read_text(path, "journal", TraceError).splitlines()
@@ -221,7 +221,7 @@ def _line(record: dict[str, Any]) -> bytes:
 def load_any(path: str | Path) -> Trace:
     """A trace file, or the journal beside it when that is newer: the trace is missing (the run
     was killed or still goes), or a later run writing to the same path has not finished."""
-    from hch import trace_format
+    from hch.record import format as trace_format
 
     path = Path(path)
     if not path.name:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from hch.errors import read_text
 from hch.files import write_atomic
-from hch.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
-from hch.sweep import CONFIG_FILE, Outcome, SweepConfig, SweepError, versions
-from hch.sweep_plot import plot_rows
-from hch.sweep_rows import aggregate, write_csv
+from hch.study.plot import plot_rows
+from hch.study.rows import aggregate, write_csv
+from hch.study.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from hch.study.sweep import CONFIG_FILE, Outcome, SweepConfig, SweepError, versions
 
 INTERVALS = {
     "level": 0.95,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hch.errors import PolicySpecError
-from hch.policy import Policy
+from hch.run.policy import Policy
 from hch.validate import unicode_problem
 
 Factory = Callable[[str | None, Mapping[str, Any]], Policy]

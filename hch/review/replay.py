@@ -13,14 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hch.diff import DiffReport, diff
-from hch.engine import Copies, answer
 from hch.errors import TraceError
-from hch.facts import Facts, check_facts
 from hch.limits import Limits
 from hch.policies.replay import Divergence, ReplayPolicy
-from hch.policy import Policy
-from hch.trace import Trace
+from hch.record.trace import Trace
+from hch.review.diff import DiffReport, diff
+from hch.run.engine import Copies, answer
+from hch.run.facts import Facts, check_facts
+from hch.run.policy import Policy
 
 
 class ReplayReport(BaseModel):

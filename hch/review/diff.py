@@ -16,8 +16,8 @@ from typing import Any
 import pydantic_core
 from pydantic import BaseModel
 
-from hch.summary import summarize
-from hch.trace import Trace
+from hch.record.summary import summarize
+from hch.record.trace import Trace
 
 
 class Difference(BaseModel):

@@ -1,6 +1,6 @@
 """A sweep's figures per voting variant and depth (and required depth): `Row`s, and their CSV.
 
-Every interval is a 95% interval over instances (see `hch.stats.interval`). "Guess-free" accuracy
+Every interval is a 95% interval over instances (see `hch.study.stats.interval`). "Guess-free" accuracy
 counts a run as right only if it is right and no guess stands behind its answer
 (`RunRecord.guess_on_path`: a workspace with status guess at the root or reachable from it).
 Costs count what was really done: `invocations` are base-policy invocations, so a vote of k
@@ -17,8 +17,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from hch.files import write_atomic
-from hch.stats import interval, mean, median
-from hch.sweep import RunRecord
+from hch.study.stats import interval, mean, median
+from hch.study.sweep import RunRecord
 
 
 def variant_label(policy: str, votes: int) -> str:

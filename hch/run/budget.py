@@ -1,14 +1,14 @@
 """A spend budget shared by several runs (a sweep's): once spent, no run starts another call.
 
 A run's own `Limits.max_total_tokens` / `max_cost` bound that run alone; a `SharedBudget` given to
-`hch.engine.answer` bounds everything spent by every run it is given to, as they go. Calls already
+`hch.run.engine.answer` bounds everything spent by every run it is given to, as they go. Calls already
 in flight when it runs out finish (they cannot be taken back), so the spend can pass the budget by at
 most what those calls cost.
 """
 
 from __future__ import annotations
 
-from hch.policy import components
+from hch.run.policy import components
 from hch.workspace import Usage
 
 

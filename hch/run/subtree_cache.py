@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from hch.trace import Trace
+from hch.record.trace import Trace
 from hch.workspace import SubAnswer
 
 SubtreeKey = tuple[str, str, int, str]

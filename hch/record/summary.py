@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from hch.trace import Trace
+from hch.record.trace import Trace
 
 
 class Summary(BaseModel):

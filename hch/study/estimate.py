@@ -18,9 +18,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hch.policy import Policy, components
-from hch.question_set import Item
-from hch.sweep import CONFIG_FILE, RunRecord, SweepConfig, SweepError, items_digest, load_runs, spent_in
+from hch.run.policy import Policy, components
+from hch.study.question_set import Item
+from hch.study.sweep import CONFIG_FILE, RunRecord, SweepConfig, SweepError, items_digest, load_runs, spent_in
 
 
 class EstimateRow(BaseModel):

@@ -3,7 +3,7 @@
 A node at depth n runs a loop: show the policy its workspace, and either finish with the
 policy's answer or run the asked subquestions concurrently as HCH_(n-1) nodes and loop
 with their answers added. Identical subtrees are expanded once (see `subtree_cache`),
-identical policy calls are made once ever (see `call_cache`). With facts hidden (`hch.facts`),
+identical policy calls are made once ever (see `call_cache`). With facts hidden (`hch.run.facts`),
 a policy sees only the context's header line, and the task's environment answers its
 primitive questions without a policy call (nodes marked `oracle`).
 """
@@ -22,25 +22,25 @@ from typing import Any, Literal
 
 import anyio
 
-from hch import trace_format
-from hch.ancestry import Ancestry
-from hch.budget import SharedBudget
-from hch.call_cache import CallCache, call_key
-from hch.collector import paced
 from hch.errors import HchError, NodeFailed, PolicyError, QuestionError, RunAborted, Stopped
-from hch.facts import Facts, check_facts, sees_facts
-from hch.journal import for_trace as open_journal
 from hch.limits import Limits
 from hch.policies.callable import PolicyFunction
-from hch.policy import ChecksQuestions, Policy, as_reply, resolve
-from hch.policy_spec import as_policy
-from hch.position import DEADLINE, POSITION, Position
-from hch.progress import CURRENT as PROGRESS
-from hch.progress import Progress
-from hch.stable_ids import Place, previous_ids
-from hch.subtree_cache import SubtreeCache, SubtreeKey
-from hch.summary import Summary, summarize
-from hch.trace import Trace
+from hch.policies.spec import as_policy
+from hch.record import format as trace_format
+from hch.record.journal import for_trace as open_journal
+from hch.record.stable_ids import Place, previous_ids
+from hch.record.summary import Summary, summarize
+from hch.record.trace import Trace
+from hch.run.ancestry import Ancestry
+from hch.run.budget import SharedBudget
+from hch.run.call_cache import CallCache, call_key
+from hch.run.collector import paced
+from hch.run.facts import Facts, check_facts, sees_facts
+from hch.run.policy import ChecksQuestions, Policy, as_reply, resolve
+from hch.run.position import DEADLINE, POSITION, Position
+from hch.run.progress import CURRENT as PROGRESS
+from hch.run.progress import Progress
+from hch.run.subtree_cache import SubtreeCache, SubtreeKey
 from hch.validate import unicode_problem, valid_text
 from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
@@ -110,7 +110,7 @@ class _Run:
         self.reserved = 0
         self.spent = Usage()
         self.shared: SharedBudget | None = None  # a budget shared with other runs (a sweep's)
-        self.previous: dict[Place, tuple[int, str]] = {}  # ids an earlier session gave (see hch.stable_ids)
+        self.previous: dict[Place, tuple[int, str]] = {}  # ids an earlier session gave (see hch.record.stable_ids)
         self.places: dict[int, Place] = {}
         self._leaves: dict[tuple[int, bool], Policy] = {}
         self.progress = Progress()

@@ -1,7 +1,7 @@
 """Tokens and money per call, node, subtree and run, summed from a trace.
 
 Calls served from the policy-call cache, or grafted from another run's trace, cost nothing in
-this run and are not counted (as in `hch.summary`). A subtree
+this run and are not counted (as in `hch.record.summary`). A subtree
 counts the calls of its own nodes (delegate edges only): a subtree reused from the subtree cache
 was paid for where it was first expanded, so nothing is counted twice.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hch.trace import Trace
+from hch.record.trace import Trace
 from hch.workspace import Usage
 
 

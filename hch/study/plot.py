@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from hch.files import write_with
-from hch.sweep_rows import Row
+from hch.study.rows import Row
 
 DEPTH = "depth n of HCH_n"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hch.errors import HchError
-from hch.trace import Trace
+from hch.record.trace import Trace
 from hch.workspace import normalize_question
 
 Place = tuple[tuple[int, int], ...]
@@ -23,7 +23,7 @@ Place = tuple[tuple[int, int], ...]
 def previous_ids(path: Path, question: str, depth: int, policy: str, context: str) -> dict[Place, tuple[int, str]]:
     """Each place of the earlier run's tree at `path` with its workspace id and (normalized) question; empty
     when there is no readable earlier trace of the same question, depth, policy and context."""
-    from hch.journal import load_any
+    from hch.record.journal import load_any
 
     try:
         previous = load_any(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from hch.trace import Trace
+from hch.record.trace import Trace
 
 
 class ExitStatus(IntEnum):

@@ -20,9 +20,9 @@ from typing import Any, BinaryIO
 
 import networkx as nx
 
-from hch import trace_format
 from hch.files import atomic_file
-from hch.trace import Trace
+from hch.record import format as trace_format
+from hch.record.trace import Trace
 
 FORMATS = ("json", "graphml", "gexf", "dot", "jsonl")
 

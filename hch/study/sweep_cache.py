@@ -17,9 +17,9 @@ from typing import Any
 
 import networkx as nx
 
-from hch.policy import Policy, resolve
-from hch.subtree_cache import Flight, SubtreeCache, SubtreeKey
-from hch.trace import Trace
+from hch.record.trace import Trace
+from hch.run.policy import Policy, resolve
+from hch.run.subtree_cache import Flight, SubtreeCache, SubtreeKey
 from hch.workspace import SubAnswer, normalize_question
 
 

@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hch import trace_stats
 from hch.files import write_atomic
-from hch.trace import Trace
+from hch.record.trace import Trace
+from hch.review import trace_stats
 
 PLACEHOLDER = "__HCH_DATA__"
 
@@ -67,7 +67,7 @@ def embed(data: Any) -> str:
 
 def render(trace: Trace) -> str:
     """The viewer page for a trace."""
-    template = resources.files("hch").joinpath("viewer.html").read_text(encoding="utf-8")
+    template = resources.files("hch.review").joinpath("viewer.html").read_text(encoding="utf-8")
     return template.replace(PLACEHOLDER, embed(page_data(trace)))
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hch.engine import MAX_QUESTION_CHARS
 from hch.errors import HchError, read_text
 from hch.files import write_atomic
-from hch.grading import DEFAULT_TOLERANCE, GraderName, check_pattern
+from hch.run.engine import MAX_QUESTION_CHARS
+from hch.study.grading import DEFAULT_TOLERANCE, GraderName, check_pattern
 from hch.validate import unicode_problem
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel
 
-from hch.summary import Summary, summarize
-from hch.trace import Trace
+from hch.record.summary import Summary, summarize
+from hch.record.trace import Trace
 
 _END = -1  # a virtual sink every call leads to, so that a call's own weight is on its out-edge
 

@@ -29,20 +29,20 @@ import anyio
 import networkx as nx
 from pydantic import BaseModel, Field, ValidationError
 
-from hch import trace_format
-from hch.budget import SharedBudget
-from hch.call_cache import CallCache
-from hch.engine import Result, answer
 from hch.errors import HchError, QuestionError, read_text
-from hch.facts import Facts, sees_facts
 from hch.files import write_atomic
-from hch.grading import grade
 from hch.limits import Limits
-from hch.policy import ChecksQuestions, Policy, resolve
-from hch.question_set import Item
-from hch.sweep_cache import SweepCache, stable_fingerprints
+from hch.record import format as trace_format
+from hch.record.trace import Trace
+from hch.run.budget import SharedBudget
+from hch.run.call_cache import CallCache
+from hch.run.engine import Result, answer
+from hch.run.facts import Facts, sees_facts
+from hch.run.policy import ChecksQuestions, Policy, resolve
+from hch.study.grading import grade
+from hch.study.question_set import Item
+from hch.study.sweep_cache import SweepCache, stable_fingerprints
 from hch.tasks import oracle_answer, visible_context
-from hch.trace import Trace
 
 RUNS_FILE = "runs.jsonl"
 CONFIG_FILE = "config.json"

@@ -176,7 +176,7 @@ class Preset(BaseModel):
 
 def search_path() -> list[Path]:
     """Folders searched for a preset given by name: ./policies, then the hch checkout's policies/."""
-    return [Path.cwd() / "policies", Path(__file__).resolve().parent.parent / "policies"]
+    return [Path.cwd() / "policies", Path(__file__).resolve().parents[2] / "policies"]
 
 
 def find(spec: str) -> Path:

@@ -1,0 +1,1 @@
+"""Tools over recorded traces: replay, diff, statistics, accounting, outcome, export and the viewer."""

@@ -1,0 +1,1 @@
+"""Studying many runs: depth sweeps, question sets, grading, statistics, estimates and plots."""
