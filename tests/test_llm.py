@@ -279,6 +279,18 @@ async def test_retries_are_bounded_then_the_node_fails(server: OpenAIServer) -> 
     assert result.status == "ok"  # the root went on
 
 
+@pytest.mark.anyio
+async def test_each_retry_and_its_wait_are_reported_to_the_runs_live_progress(server: OpenAIServer) -> None:
+    from hch.run.progress import Progress
+
+    server.inject('"What is 3+4?"', Step.error(503), Step.error(429, retry_after=0.02))
+    progress = Progress()
+    result = await run("What is 1+2+3+4?", policy(server), progress=progress)
+    assert result.answer == "10"
+    assert progress.retries == 2  # what `hch ask` shows on a terminal while a server is failing
+    assert progress.wait_until > 0
+
+
 # -- failures that stop the run ------------------------------------------------------------
 
 

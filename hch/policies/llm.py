@@ -46,6 +46,7 @@ from tenacity import (
 from hch.errors import HchError, PolicyError, RunAborted
 from hch.policies import presets
 from hch.policies.presets import Preset, Price, Retry
+from hch.run.progress import retrying
 from hch.workspace import Answer, Ask, Reply, Usage, Workspace
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -460,6 +461,7 @@ class LLMPolicy:
         def note_wait(state: RetryCallState) -> None:
             attempts[-1]["wait"] = state.next_action.sleep if state.next_action else None
             attempts[-1]["outcome"] = "retry"
+            retrying(attempts[-1]["wait"] or 0.0)  # the live progress line shows the retry and the wait
 
         began = time.monotonic()
         first = len(attempts)
