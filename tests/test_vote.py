@@ -179,3 +179,18 @@ def test_nested_votes_and_checks_in_a_vote_are_independent_copies_all_the_way_do
     assert len({c.fingerprint for c in checks.copies}) == 3
     panels = make_policy("vote(2, vote(expert(noise=0.1), expert(noise=0.2)))")
     assert isinstance(panels, VotePolicy) and len({c.fingerprint for c in panels.copies}) == 2
+
+
+async def test_vote_and_panel_take_spec_strings_and_check_their_arguments_when_built() -> None:
+    voted = vote(3, "expert")
+    assert isinstance(voted, VotePolicy) and voted.fingerprint == vote(3, make_policy("expert")).fingerprint
+    assert (await answer("What is the sum of 1, 2, 3, 4?", depth=2, policy=voted)).answer == "10"
+    assert isinstance(panel(["expert", "expert(noise=0.1, seed=1)", "expert(noise=0.1, seed=2)"]), PanelVote)
+    with pytest.raises(TypeError, match=r"policy must be a Policy .* not int"):
+        vote(3, 5)  # type: ignore[arg-type]
+    with pytest.raises(PolicySpecError, match="unknown policy 'nonsense'"):
+        vote(3, "nonsense")
+    with pytest.raises(ValueError, match=r"whole number of copies, at least 1, not 2\.5"):
+        vote(2.5, "expert")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-empty list of them, not 'expert'"):
+        panel("expert")
