@@ -50,6 +50,22 @@ def test_show_node_prints_every_call_with_input_and_output(run: Path) -> None:
     assert "of workspace #2" in hch_cli("show", "t.json", "--node", str(call), cwd=run.parent).stdout
 
 
+def lookup(table: dict[str, str], key: str) -> str:
+    return table[key]
+
+
+async def buggy(ws: hch.Workspace) -> str:
+    return lookup({}, "missing")
+
+
+def test_show_node_prints_the_traceback_of_an_exception_a_policy_raised(tmp_path: Path) -> None:
+    hch.answer_sync("q", depth=0, policy=buggy, trace_path=tmp_path / "t.json")
+    done = hch_cli("show", "t.json", "--node", "0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback (most recent call last):" in done.stdout
+    assert "in lookup" in done.stdout and "KeyError: 'missing'" in done.stdout
+
+
 def test_replay_exits_zero_when_reproduced_and_one_on_divergence(run: Path) -> None:
     done = hch_cli("replay", "t.json", cwd=run.parent)
     assert done.returncode == 0 and done.stdout.startswith("reproduced: answer '31'"), done.stderr

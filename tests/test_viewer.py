@@ -156,6 +156,22 @@ def test_an_error_is_listed(tmp_path: Path) -> None:
     assert "1 error(s)" in dom and "boom &lt;b&gt;" in dom
 
 
+def lookup(table: dict[str, str], key: str) -> str:
+    return table[key]
+
+
+async def buggy(ws: Workspace) -> str:
+    return lookup({}, "missing")
+
+
+def test_chromium_shows_the_traceback_of_an_exception_a_policy_raised(tmp_path: Path) -> None:
+    trace = hch.answer_sync("q", depth=0, policy=buggy).trace
+    dom = dump_dom(viewer.write(trace, tmp_path / "t.html"), tmp_path, "#node=0")
+    details = re.sub(r"<script.*?</script>", "", dom, flags=re.S)
+    assert "traceback (the policy raised)" in details
+    assert "in lookup" in details and "KeyError: 'missing'" in details
+
+
 def test_the_shared_context_is_embedded_as_data_and_shown_as_text(tmp_path: Path) -> None:
     trace = hch.answer_sync("What is 2 + 3?", depth=1, context="Facts: " + EVIL).trace
     page = viewer.render(trace)
