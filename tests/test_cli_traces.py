@@ -240,7 +240,18 @@ def test_show_on_a_sweep_directory_lists_its_runs(tmp_path: Path) -> None:
     assert hch.load_trace(tmp_path / records[1]["trace"]).meta["answer"] == "14"
     other = hch_cli("show", "o/traces", cwd=tmp_path)
     assert other.returncode == 1 and other.stderr.count("\n") == 1 and "no runs.jsonl" in other.stderr
-    runs = tmp_path / "o" / "runs.jsonl"  # runs recorded before invocations were counted are listed too
+    runs = tmp_path / "o" / "runs.jsonl"
+    lines = sorted(runs.read_text().splitlines(), key=lambda line: json.loads(line)["depth"])
+    cut = {**json.loads(lines[1]), "status": "error", "answer": "", "correct": None, "finished": False}
+    runs.write_text(json.dumps(cut) + "\n" + "\n".join(lines) + "\n")  # cut short by a budget, then made
+    assert hch_cli("show", "o", cwd=tmp_path).stdout.splitlines() == done.stdout.splitlines()
+    runs.write_text(lines[0] + "\n" + json.dumps(cut) + "\n")  # cut short (or a participant quit), not made yet
+    assert hch_cli("show", "o", cwd=tmp_path).stdout.splitlines() == [
+        "2 runs in o (1 unfinished: rerun the sweep to finish them)",
+        "a votes=1 n=0 guess ✗ → 6 · o/traces/votes-1/a/depth-0.json",
+        "a votes=1 n=1 unfinished →  · o/traces/votes-1/a/depth-1.json",
+    ]
+    runs.write_text("\n".join(lines) + "\n")  # runs recorded before invocations were counted are listed too
     old = [{k: v for k, v in json.loads(line).items() if k not in ("invocations", "invocations_made", "guess_on_path")}
            for line in runs.read_text().splitlines()]
     runs.write_text("".join(json.dumps(record) + "\n" for record in old))
