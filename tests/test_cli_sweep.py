@@ -193,6 +193,11 @@ def test_a_sweep_with_failed_runs_exits_4_with_a_count_after_writing_its_outputs
     assert done.returncode == 4
     assert done.stderr.strip().splitlines()[-1].startswith("hch: error: 2 of 4 runs failed")
     assert (tmp_path / "o" / "summary.csv").exists() and "by depth" in done.stdout
+    fast = hch_cli("sweep", "q.jsonl", "--depths", "0,1", "--out", "f", "--no-cache", "--no-plot", "--fail-fast",
+                   cwd=tmp_path)
+    assert fast.returncode == 4, fast.stderr  # a failed run, not an error before the sweep (1)
+    assert fast.stderr.strip().splitlines()[-1] == (
+        "hch: error: node 0 ('What is 1 / 0?') failed: division by zero; finished runs are kept in f")
 PER_CALL = 0.001  # dollars: every scripted reply reports 1000 prompt tokens, priced at $1 per million
 
 

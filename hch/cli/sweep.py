@@ -26,7 +26,7 @@ from hch.cli.options import (
     policy_option,
 )
 from hch.cli.render import plain
-from hch.errors import Stopped
+from hch.errors import NodeFailed, RunAborted, Stopped
 from hch.policies.spec import make_policy
 from hch.policies.vote import vote
 from hch.review.outcome import ExitStatus
@@ -96,7 +96,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
     --max-total-tokens and --max-cost bound the whole sweep (resumed invocations included).
     Exits with status 4 when any run failed (its root ended in error), else 5 when the budget left runs
-    unmade, after writing every output.
+    unmade, after writing every output; 4 also when --fail-fast or a policy that cannot work stops it.
     """
     depth_list = parse_numbers(depths, "depths", 0)
     vote_list = parse_numbers(votes, "vote counts", 1)
@@ -133,6 +133,9 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, or a person quitting at the prompt
         print(f"hch: interrupted; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
+    except (NodeFailed, RunAborted) as exc:  # --fail-fast, or a policy that cannot work at all: a failed run
+        print("hch: error: " + " ".join(f"{exc}; finished runs are kept in {out}".split()), file=sys.stderr)
+        sys.exit(ExitStatus.FAILED)
     finally:
         if call_cache is not None:
             call_cache.close()
