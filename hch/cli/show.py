@@ -56,7 +56,7 @@ def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
         console.print(f"context: {plain(str(trace.meta['context']))}", markup=False)
     answer = figures.answer if figures.answer is not None else "(none)"
     console.print(f"answer: {plain(answer)}", markup=False)
-    console.print(tree_view(trace, max_lines=lines))
+    console.print(tree_view(trace, max_lines=lines, whole=not console.is_terminal))
     console.print(figures.text(), markup=False)
 
 
