@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hch.errors import PolicySpecError
+from hch.errors import PolicySpecError, RunAborted
 from hch.policies.check import NOT_CONFIRMED, CheckPolicy, PositionalCheck, check, is_recheck
 from hch.policies.positional import PositionalPolicy
 from hch.policies.spec import make_policy
@@ -87,6 +87,15 @@ async def test_a_verifier_that_fails_or_asks_confirms_nothing() -> None:
     assert record["rounds"][0]["verifier_error"] == "RuntimeError: down"
     asking = await CheckPolicy(Script(said("4")), Script(Ask(questions=["x"]), name="v"), retries=0).act(WS)
     assert asking.raw["check"]["verified"] is False  # type: ignore[index]
+
+
+async def test_a_verifier_that_aborts_the_run_stops_it() -> None:
+    dead = RunAborted("http://127.0.0.1:9/v1 is unreachable")
+    with pytest.raises(RunAborted) as caught:
+        await CheckPolicy(Script(said("4")), Script(dead, name="v"), retries=0).act(WS)
+    assert caught.value is dead
+    with pytest.raises(RunAborted):
+        await answer("q", depth=1, policy=CheckPolicy(Script(said("4")), Script(dead, name="v")))
 
 
 async def test_nested_votes_inside_a_check_count_their_copies() -> None:

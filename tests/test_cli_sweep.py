@@ -196,8 +196,9 @@ def test_a_sweep_with_failed_runs_exits_4_with_a_count_after_writing_its_outputs
     fast = hch_cli("sweep", "q.jsonl", "--depths", "0,1", "--out", "f", "--no-cache", "--no-plot", "--fail-fast",
                    cwd=tmp_path)
     assert fast.returncode == 4, fast.stderr  # a failed run, not an error before the sweep (1)
-    assert fast.stderr.strip().splitlines()[-1] == (
-        "hch: error: node 0 ('What is 1 / 0?') failed: division by zero; finished runs are kept in f")
+    assert fast.stderr.strip().splitlines()[-1] == ("hch: error: the sweep stopped: node 0 ('What is 1 / 0?') failed: "
+                                                    "division by zero; finished runs are kept in f: rerun the same "
+                                                    "command to resume")
 PER_CALL = 0.001  # dollars: every scripted reply reports 1000 prompt tokens, priced at $1 per million
 
 
@@ -320,3 +321,24 @@ def test_estimate_without_a_basis_says_to_run_a_pilot_and_warns_about_a_missing_
                            "--estimate", "--out", "p", cwd=tmp_path)
         assert unpriced.returncode == 0 and not server.requests
     assert unpriced.stderr.count("\n") == 1 and "model 'm' has no price" in unpriced.stderr
+
+
+def test_a_sweep_against_a_dead_server_stops_with_one_line_and_exit_status_4(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port where nothing listens: every connection is refused
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    (tmp_path / "q.jsonl").write_text(
+        '{"id": "a", "question": "What is 1+2?"}\n{"id": "b", "question": "What is 3+4?"}\n'
+    )
+    (tmp_path / "fast.yaml").write_text(
+        "system: s\ntemplate: 'Your question: ${question}'\n"
+        "retry: {max_attempts: 6, initial_wait: 0.01, max_wait: 0.05, jitter: 0.01}\n"
+    )
+    done = hch_cli("sweep", "q.jsonl", "--depths", "0-1", "--policy", "llm", "--model", "m", "--base-url", url,
+                   "--preset", "fast.yaml", "--out", "o", "--no-plot", cwd=tmp_path)
+    assert done.returncode == 4 and "Traceback" not in done.stderr  # a failed sweep, not an error before it
+    last = done.stderr.rstrip("\n").splitlines()[-1]
+    assert last.startswith(f"hch: error: the sweep stopped: {url} is unreachable: 3 requests in a row got no reply")
+    assert last.endswith("finished runs are kept in o: rerun the same command to resume")

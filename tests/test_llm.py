@@ -280,15 +280,13 @@ async def test_retries_are_bounded_then_the_node_fails(server: OpenAIServer) -> 
 
 
 @pytest.mark.anyio
-async def test_each_retry_and_its_wait_are_reported_to_the_runs_live_progress(server: OpenAIServer) -> None:
+async def test_retries_are_reported_to_the_runs_progress(server: OpenAIServer) -> None:
     from hch.run.progress import Progress
 
-    server.inject('"What is 3+4?"', Step.error(503), Step.error(429, retry_after=0.02))
+    server.inject('"What is 3+4?"', Step.error(503), Step.error(429, retry_after=0.05))
     progress = Progress()
     result = await run("What is 1+2+3+4?", policy(server), progress=progress)
-    assert result.answer == "10"
-    assert progress.retries == 2  # what `hch ask` shows on a terminal while a server is failing
-    assert progress.wait_until > 0
+    assert result.answer == "10" and progress.retries == 2  # the live line on stderr shows them
 
 
 # -- failures that stop the run ------------------------------------------------------------
@@ -669,6 +667,25 @@ def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_4(tmp_
     assert len(call["attempts"]) == 3  # of the 6 the preset allows
 
 
+def test_cli_a_run_stopped_by_the_server_exits_4_even_after_a_node_hit_a_limit(tmp_path: Path) -> None:
+    def respond(seen: Seen) -> Step:  # a hits the asks-per-step limit and fails; then b's request gets a 401
+        question, answers = question_of(seen), subanswers_of(seen)
+        if question == "root":
+            return Step.ask("b") if answers else Step.ask("a")
+        if question == "a":
+            return Step.ask(*(f"part {i}" for i in range(9)))  # one more than --max-asks allows, every time
+        return Step.error(401, "key revoked")
+
+    with OpenAIServer(respond) as server:
+        trace = tmp_path / "t.json"
+        done = cli(tmp_path, "root", "--policy", "llm", "--model", "m", "--base-url", server.base_url, "--depth", "2",
+                   "--max-asks", "8", "--trace", str(trace))
+    nodes = {n["question"]: n for n in json.loads(trace.read_text())["nodes"] if n["kind"] == "workspace"}
+    assert nodes["a"]["limit"] == "max_asks_per_step" and nodes["a"]["status"] == "error"
+    assert done.returncode == 4, done.stderr  # the server stopped the run: not "stopped by a limit" (5)
+    assert done.stderr.startswith("hch: error: the run failed: ") and "rejected the API key (401" in done.stderr
+
+
 @pytest.mark.anyio
 async def test_a_wrong_model_name_on_a_server_that_ignores_it_is_caught_by_its_model_list() -> None:
     with OpenAIServer(hch_responder(TREE, combine), models={LLAMA_FILE}, ignore_model=True) as server:
@@ -873,6 +890,20 @@ async def test_independent_copies_send_different_seeds_for_the_same_subquestion(
     independent, merged = seeds_of("independent"), seeds_of("merged")
     assert len(independent) == 2 and len(set(independent)) == 2 and None not in independent
     assert merged == [None]  # merged: one copy, one request, the preset's settings as they were
+
+
+@pytest.mark.anyio
+async def test_a_vote_over_a_dead_server_stops_the_run_through_the_breaker_its_copies_share(tmp_path: Path) -> None:
+    from hch.policies.vote import VotePolicy
+
+    chosen = LLMPolicy(model="m", base_url=refused_url(), retry=FAST, request_timeout=5.0, environ={})
+    voted = VotePolicy(3, chosen)
+    assert all(copy._server is chosen._server for copy in voted.copies)  # type: ignore[attr-defined]
+    with pytest.raises(RunAborted, match="is unreachable: 3 requests in a row got no reply"):  # not a node's error
+        await run("What is 1+2+3+4?", voted, trace_path=tmp_path / "t.json")  # type: ignore[arg-type]
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert trace["graph"]["status"] == "interrupted" and "is unreachable" in trace["graph"]["error"]
+    assert len([n for n in trace["nodes"] if n["kind"] == "workspace"]) == 1  # the root's vote: nothing after it
 
 
 def test_copies_of_copies_of_an_llm_have_seeds_of_their_own() -> None:

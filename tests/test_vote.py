@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import anyio
 import pytest
 from helpers import FunctionPolicy
 
-from hch.errors import PolicyError, PolicySpecError
+from hch.errors import PolicyError, PolicySpecError, RunAborted, Stopped
 from hch.experts.noisy import NoisyExpertPolicy
 from hch.policies.positional import PositionalPolicy
 from hch.policies.spec import make_policy
@@ -57,6 +58,43 @@ async def test_failing_copies_abstain_and_all_failing_is_an_error() -> None:
     assert reply.raw["vote"]["failed"] == {"0": "RuntimeError: down"}  # type: ignore[index]
     with pytest.raises(PolicyError, match="all 2 voting copies failed"):
         await VotePolicy(2, Fixed([RuntimeError("a"), RuntimeError("b")])).act(WS)
+
+
+class AbortsWhileOthersWait:
+    """Copy 0 stops the run once the others are acting; the others would wait forever."""
+
+    fingerprint = "aborting"
+
+    def __init__(self, error: RunAborted, index: int | None = None, started: anyio.Event | None = None) -> None:
+        self.error, self.index, self.started = error, index, started or anyio.Event()
+        self.cancelled: list[int] = []
+
+    def replica(self, index: int) -> AbortsWhileOthersWait:
+        copy = AbortsWhileOthersWait(self.error, index, self.started)
+        copy.cancelled = self.cancelled
+        return copy
+
+    async def act(self, workspace: Workspace) -> Action:
+        if self.index == 0:
+            await self.started.wait()
+            raise self.error
+        self.started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            assert self.index is not None
+            self.cancelled.append(self.index)
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("error", [RunAborted("http://127.0.0.1:9/v1 is unreachable"), Stopped("quit")])
+async def test_a_copy_that_aborts_the_run_stops_the_vote_and_its_other_copies(error: RunAborted) -> None:
+    inner = AbortsWhileOthersWait(error)
+    with anyio.fail_after(30), pytest.raises(type(error)) as caught:  # not a failed copy that abstains
+        await VotePolicy(3, inner).act(WS)
+    assert caught.value is error and sorted(inner.cancelled) == [1, 2]
+    with anyio.fail_after(30), pytest.raises(RunAborted):  # in a run: the run stops, it is not a node's error
+        await answer("q", depth=1, policy=VotePolicy(3, AbortsWhileOthersWait(RunAborted("dead"))))
 
 
 async def test_asks_vote_too() -> None:

@@ -112,6 +112,8 @@ def report(result: Result | None, trace: Trace, trace_path: Path, failure: HchEr
     nothing there but the JSON object of `--json`, and says what happened on stderr.
     """
     status = exit_status(trace, "error" if failure is not None or result is None else result.status)
+    if isinstance(failure, RunAborted):  # the policy stopped the run, whatever limits nodes hit before
+        status = ExitStatus.FAILED
     answered = status in (ExitStatus.OK, ExitStatus.GUESSED)
     if as_json:
         print(json.dumps(payload(result, trace, trace_path, failure, status)))

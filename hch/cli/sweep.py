@@ -133,8 +133,9 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, or a person quitting at the prompt
         print(f"hch: interrupted; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
-    except (NodeFailed, RunAborted) as exc:  # --fail-fast, or a policy that cannot work at all: a failed run
-        print("hch: error: " + " ".join(f"{exc}; finished runs are kept in {out}".split()), file=sys.stderr)
+    except (NodeFailed, RunAborted) as exc:  # --fail-fast, or a policy that cannot work at all (a dead server)
+        print("hch: error: the sweep stopped: " + " ".join(str(exc).split()) +
+              f"; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
         sys.exit(ExitStatus.FAILED)
     finally:
         if call_cache is not None:

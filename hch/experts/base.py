@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Protocol
 
@@ -50,6 +51,17 @@ def rng_for(*parts: str) -> random.Random:
 def facts_in_view(context: str) -> bool:
     """Whether a workspace shows the task's facts (facts shown) or only its header line (facts hidden)."""
     return "\n" in context.strip()
+
+
+def look_up(workspace: Workspace, oracle: Callable[[str, str], str | None]) -> Answer:
+    """A primitive question answered from the facts in view (with facts hidden, the environment
+    answers these before any policy is called, so reaching here without facts is a misuse)."""
+    if not facts_in_view(workspace.context):
+        raise PolicyError(f"{workspace.question!r} is a look-up in the facts, which this node is not shown")
+    found = oracle(workspace.context, workspace.question)
+    if found is None:
+        raise PolicyError(f"the facts do not answer {workspace.question!r}")
+    return Answer(answer=found)
 
 
 def delegate(workspace: Workspace, questions: list[str], guess: str) -> Action:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from hch.errors import PolicyError
-from hch.experts.base import combined, facts_in_view, rng_for
+from hch.experts.base import combined, facts_in_view, look_up, rng_for
 from hch.tasks.base import NAMES, header
 from hch.tasks.sequential_assignments import (
     CONSTANT_OPERAND,
@@ -56,7 +56,7 @@ class SequentialAssignmentsExpert:
     def act(self, workspace: Workspace) -> Action:
         text = workspace.question
         if ROW_QUESTION.match(text) or OPERAND_QUESTION.match(text):
-            return self.look_up(workspace)
+            return look_up(workspace, oracle)
         match = VALUE_QUESTION.match(text)
         if match is None:
             raise PolicyError(f"not a sequential-assignments question: {text!r}")
@@ -68,15 +68,6 @@ class SequentialAssignmentsExpert:
             if x not in program.operands:
                 raise PolicyError(f"{x} is not a variable of this program")
         return self.step(x, workspace)
-
-    @staticmethod
-    def look_up(workspace: Workspace) -> Answer:
-        if not facts_in_view(workspace.context):
-            raise PolicyError(f"{workspace.question!r} is a look-up in the facts, which this node is not shown")
-        found = oracle(workspace.context, workspace.question)
-        if found is None:
-            raise PolicyError(f"the facts do not answer {workspace.question!r}")
-        return Answer(answer=found)
 
     def step(self, x: str, workspace: Workspace) -> Action:
         steps = workspace.steps

@@ -6,7 +6,7 @@ import random
 import re
 
 from hch.errors import PolicyError
-from hch.experts.base import combined, facts_in_view, rng_for
+from hch.experts.base import combined, facts_in_view, look_up, rng_for
 from hch.tasks.base import header, names_of
 from hch.tasks.shortest_path import (
     EDGE_QUESTION,
@@ -59,7 +59,7 @@ class ShortestPathExpert:
 
     def act(self, workspace: Workspace) -> Action:
         if OUT_QUESTION.match(workspace.question) or EDGE_QUESTION.match(workspace.question):
-            return self.look_up(workspace)
+            return look_up(workspace, oracle)
         if match := BOUNDED.match(workspace.question):
             return self.bounded(workspace, match[1].lower(), match[2].lower(), int(match[3]))
         match = QUESTION.match(workspace.question)
@@ -74,15 +74,6 @@ class ShortestPathExpert:
         if not workspace.can_ask or workspace.refusal:
             return self.guess(workspace)
         return Ask(questions=[bounded_question(a, b, len(subs) + 1)])
-
-    @staticmethod
-    def look_up(workspace: Workspace) -> Answer:
-        if not facts_in_view(workspace.context):
-            raise PolicyError(f"{workspace.question!r} is a look-up in the facts, which this node is not shown")
-        found = oracle(workspace.context, workspace.question)
-        if found is None:
-            raise PolicyError(f"the facts do not answer {workspace.question!r}")
-        return Answer(answer=found)
 
     def bounded(self, workspace: Workspace, a: str, b: str, steps: int) -> Action:
         if a == b:

@@ -6,7 +6,7 @@ import random
 import re
 
 from hch.errors import PolicyError
-from hch.experts.base import facts_in_view, rng_for
+from hch.experts.base import facts_in_view, look_up, rng_for
 from hch.tasks.base import header, names_of
 from hch.tasks.union_find import (
     GIVEN_QUESTION,
@@ -84,7 +84,7 @@ class UnionFindExpert:
     def act(self, workspace: Workspace) -> Action:
         steps: int | None = None
         if GIVEN_QUESTION.match(workspace.question) or NEIGHBOURS_QUESTION.match(workspace.question):
-            return self.look_up(workspace)
+            return look_up(workspace, oracle)
         if match := WITHIN.match(workspace.question):
             x, came_from, steps = match[1].lower(), match[2].lower(), int(match[3])
         elif match := AWAY.match(workspace.question):
@@ -112,15 +112,6 @@ class UnionFindExpert:
             asked = [away_question(n, x) if steps is None else within_question(n, x, steps - 1) for n in rest]
             return Ask(questions=asked[: workspace.max_asks])
         return settled(subs)
-
-    @staticmethod
-    def look_up(workspace: Workspace) -> Answer:
-        if not facts_in_view(workspace.context):
-            raise PolicyError(f"{workspace.question!r} is a look-up in the facts, which this node is not shown")
-        found = oracle(workspace.context, workspace.question)
-        if found is None:
-            raise PolicyError(f"the facts do not answer {workspace.question!r}")
-        return Answer(answer=found)
 
     @staticmethod
     def facts(workspace: Workspace, x: str) -> Facts | None:

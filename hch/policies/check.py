@@ -13,14 +13,14 @@ a retry at which P asks or guesses instead (its action is carried out as it is).
 
 The reply counts every invocation made: P's and the verifier's, over all rounds (a nested vote
 counts its copies), and sums their usage. A verifier that fails or asks instead of answering
-does not confirm.
+does not confirm; one that aborts the run (`RunAborted`: a dead server, a person quitting) stops it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hch.errors import PolicyError
+from hch.errors import PolicyError, RunAborted
 from hch.policies.callable import PolicyFunction
 from hch.policies.vote import as_policy, ballot, replica
 from hch.run.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
@@ -95,6 +95,8 @@ class CheckPolicy:
     async def _verify(self, workspace: Workspace, answer: Answer) -> _Verdict:
         try:
             return _Verdict(as_reply(await self.verifier.act(workspace)), None)
+        except RunAborted:
+            raise  # the verifier cannot work at all (a dead server, a person quitting): the run stops
         except Exception as exc:  # a failing verifier confirms nothing; P's answer still stands
             failed = exc if isinstance(exc, PolicyError) else None
             usage = failed.usage if failed is not None and failed.usage is not None else Usage()

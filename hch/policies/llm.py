@@ -475,7 +475,7 @@ class LLMPolicy:
         def note_wait(state: RetryCallState) -> None:
             attempts[-1]["wait"] = state.next_action.sleep if state.next_action else None
             attempts[-1]["outcome"] = "retry"
-            retrying(attempts[-1]["wait"] or 0.0)  # the live progress line shows the retry and the wait
+            retrying(attempts[-1]["wait"] or 0.0)  # the live progress line shows retries and the wait
 
         began = time.monotonic()
         first = len(attempts)

@@ -12,7 +12,9 @@ Ties go to the tied action of the lowest-numbered copy and are recorded in `Repl
 copy each (copy i is `replica(p_i, i)`, so two identical members are still independent copies);
 the same majority and tie rule apply, in the order the members are given. A vote's
 `Reply.invocations` is the sum of its copies' invocations (nested votes multiply) plus the
-copies that failed, so a vote of k counts as k policy invocations.
+copies that failed, so a vote of k counts as k policy invocations. A failing copy abstains,
+but one that aborts the run (`RunAborted`: a dead server, a person quitting) stops the other
+copies and the run.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import anyio
 
-from hch.errors import PolicyError
+from hch.errors import PolicyError, RunAborted
 from hch.policies.callable import PolicyFunction
 from hch.run.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
 from hch.workspace import Action, Answer, Reply, Usage, Workspace, normalize_question
@@ -55,16 +57,22 @@ class _Ballot:
     async def act(self, workspace: Workspace) -> Reply:
         replies: list[Reply | None] = [None] * self.k
         failures: dict[int, str] = {}
+        aborted: list[RunAborted] = []
 
         async def one(index: int) -> None:
             try:
                 replies[index] = as_reply(await self.copies[index].act(workspace))
+            except RunAborted as exc:  # the policy cannot work at all (a dead server, a person quitting)
+                aborted.append(exc)
+                group.cancel_scope.cancel()  # the other copies stop too: the whole run stops
             except Exception as exc:  # one failing copy abstains; the others still vote
                 failures[index] = f"{type(exc).__name__}: {exc}"
 
         async with anyio.create_task_group() as group:
             for index in range(self.k):
                 group.start_soon(one, index)
+        if aborted:
+            raise aborted[0]
         cast = [(i, r) for i, r in enumerate(replies) if r is not None]
         if not cast:
             raise PolicyError(f"all {self.k} voting copies failed; first: {failures[min(failures)]}")
