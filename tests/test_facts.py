@@ -228,3 +228,29 @@ def test_a_person_as_h_sees_only_the_header_and_the_environments_answers(tmp_pat
     assert child.exitstatus == 0, child.before
     trace = json.loads((tmp_path / "t.json").read_text())
     assert sum(bool(n.get("oracle")) for n in trace["nodes"]) == 2 and trace["graph"]["facts"] == "hidden"
+
+
+async def test_required_depth_is_the_built_in_decompositions_an_h_spending_steps_on_look_ups_needs_less() -> None:
+    """What hidden facts guarantee for any H: at depth 0 it sees no fact and cannot ask, so it can only
+    guess. Above 0 the required depth is the depth the built-in decomposition needs; another H may need
+    fewer levels, e.g. by chaining the environment's look-ups across the steps of one node."""
+    from helpers import FunctionPolicy
+
+    from hch.tasks.permutation_powering import parse_question
+    from hch.workspace import Answer, Ask
+
+    async def chain(ws: Workspace) -> Answer | Ask:
+        parsed = parse_question(ws.question)
+        assert parsed is not None and header(ws.context) == ws.context  # no fact in view
+        k, x = parsed
+        here = ws.answers[-1].answer if ws.answers else x
+        return Answer(answer=here) if len(ws.answers) == k else Ask(questions=[f"What is sigma^1({here})?"])
+
+    items = get_task("permutation-powering").generate(60, seed=1, facts="hidden")
+    item = next(i for i in items if i.question.startswith("What is sigma^8("))
+    assert item.required_depth == 3
+    result = await answer(item.question, depth=1, policy=FunctionPolicy(chain), context=item.context, facts="hidden")
+    assert (result.answer, result.status) == (item.answer, "ok")  # depth 1, eight steps of look-ups
+    assert len(oracle_nodes(result.trace)) == 8
+    blind = await answer(item.question, depth=0, policy=FunctionPolicy(chain), context=item.context, facts="hidden")
+    assert blind.status == "error"  # at depth 0 the same H may not ask: it has nothing but a guess
