@@ -136,3 +136,13 @@ def test_specs_and_positions() -> None:
     assert isinstance(by_place, PositionalCheck)
     leaf = resolve(by_place, 2, True)
     assert isinstance(leaf, CheckPolicy) and leaf.policy.fingerprint == "p"
+
+
+def test_check_takes_spec_strings_and_checks_its_arguments_when_built() -> None:
+    built = check("expert", "expert(noise=0.1, seed=1)")
+    assert isinstance(built, CheckPolicy) and built.fingerprint == check(
+        make_policy("expert"), make_policy("expert(noise=0.1, seed=1)")).fingerprint
+    with pytest.raises(TypeError, match=r"policy must be a Policy .* not int"):
+        check("expert", 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="retries must be a whole number, 0 or more, not -1"):
+        check(make_policy("root=expert,else=expert(noise=0.1, seed=1)"), "expert", retries=-1)

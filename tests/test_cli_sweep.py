@@ -241,6 +241,12 @@ def test_a_sweep_with_failed_runs_exits_4_with_a_count_after_writing_its_outputs
     assert done.returncode == 4
     assert done.stderr.strip().splitlines()[-1].startswith("hch: error: 2 of 4 runs failed")
     assert (tmp_path / "o" / "summary.csv").exists() and "by depth" in done.stdout
+    fast = hch_cli("sweep", "q.jsonl", "--depths", "0,1", "--out", "f", "--no-cache", "--no-plot", "--fail-fast",
+                   cwd=tmp_path)
+    assert fast.returncode == 4, fast.stderr  # a failed run, not an error before the sweep (1)
+    assert fast.stderr.strip().splitlines()[-1] == ("hch: error: the sweep stopped: node 0 ('What is 1 / 0?') failed: "
+                                                    "division by zero; finished runs are kept in f: rerun the same "
+                                                    "command to resume")
 PER_CALL = 0.001  # dollars: every scripted reply reports 1000 prompt tokens, priced at $1 per million
 
 
@@ -286,7 +292,7 @@ def test_max_cost_bounds_the_whole_sweep_and_a_resumed_sweep_spends_only_what_is
     in_flight = 4 * PER_CALL
     with budget_server() as server:
         first = llm_sweep(tmp_path, server, "--max-cost", "0.01")
-        assert first.returncode == 0, first.stderr
+        assert first.returncode == 5, first.stderr  # stopped by a limit: a Makefile must not take it as complete
         assert 0.01 <= spent_cost(server) <= 0.01 + in_flight
         assert "the sweep's budget is spent" in first.stderr and "runs not made" in first.stderr
         records = [json.loads(line) for line in (tmp_path / "o" / "runs.jsonl").read_text().splitlines()]
@@ -298,16 +304,18 @@ def test_max_cost_bounds_the_whole_sweep_and_a_resumed_sweep_spends_only_what_is
         assert totals["budget"]["cost"] == pytest.approx(spent_cost(server)) and totals["budget"]["cost_before"] == 0
 
         again = llm_sweep(tmp_path, server, "--max-cost", "0.01")  # nothing left: no request at all
-        assert again.returncode == 0, again.stderr
+        assert again.returncode == 5, again.stderr
         assert spent_cost(server) <= 0.01 + in_flight and "0 runs made" in again.stdout
         before = spent_cost(server)
 
         more = llm_sweep(tmp_path, server, "--max-cost", "0.02")  # a raised budget: only what is left is spent
-        assert more.returncode == 0, more.stderr
+        assert more.returncode == 5, more.stderr
         assert before < spent_cost(server) <= 0.02 + in_flight
         totals = json.loads((tmp_path / "o" / "sweep.json").read_text())["totals"]
         assert totals["budget"]["cost_before"] == pytest.approx(before)
         assert totals["budget"]["cost"] == pytest.approx(spent_cost(server))
+        rest = llm_sweep(tmp_path, server, "--max-cost", "1")  # enough for every run left: a complete sweep
+        assert rest.returncode == 0 and "budget is spent" not in rest.stderr, rest.stderr
         assert len(server.requests) == len({json.dumps(s.body["messages"]) for s in server.requests})  # no call twice
 
 
@@ -319,7 +327,7 @@ def test_max_total_tokens_bounds_the_sweep_and_an_unpriced_model_is_warned_about
         done = hch_cli("sweep", "q.jsonl", "--depths", "0-1", "--policy", "llm", "--model", "m", "--base-url",
                        server.base_url, "--out", "o", "--no-plot", "-j", "1", "--max-concurrency", "1",
                        "--max-total-tokens", "5000", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == 5, done.stderr
         assert 5 <= len(server.requests) <= 7  # 1000 tokens a call; a root's two subquestions may be in flight
     warnings = [line for line in done.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "model 'm' has no price" in warnings[0]

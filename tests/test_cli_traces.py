@@ -50,6 +50,22 @@ def test_show_node_prints_every_call_with_input_and_output(run: Path) -> None:
     assert "of workspace #2" in hch_cli("show", "t.json", "--node", str(call), cwd=run.parent).stdout
 
 
+def lookup(table: dict[str, str], key: str) -> str:
+    return table[key]
+
+
+async def buggy(ws: hch.Workspace) -> str:
+    return lookup({}, "missing")
+
+
+def test_show_node_prints_the_traceback_of_an_exception_a_policy_raised(tmp_path: Path) -> None:
+    hch.answer_sync("q", depth=0, policy=buggy, trace_path=tmp_path / "t.json")
+    done = hch_cli("show", "t.json", "--node", "0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback (most recent call last):" in done.stdout
+    assert "in lookup" in done.stdout and "KeyError: 'missing'" in done.stdout
+
+
 def test_replay_exits_zero_when_reproduced_and_one_on_divergence(run: Path) -> None:
     done = hch_cli("replay", "t.json", cwd=run.parent)
     assert done.returncode == 0 and done.stdout.startswith("reproduced: answer '31'"), done.stderr
@@ -224,7 +240,18 @@ def test_show_on_a_sweep_directory_lists_its_runs(tmp_path: Path) -> None:
     assert hch.load_trace(tmp_path / records[1]["trace"]).meta["answer"] == "14"
     other = hch_cli("show", "o/traces", cwd=tmp_path)
     assert other.returncode == 1 and other.stderr.count("\n") == 1 and "no runs.jsonl" in other.stderr
-    runs = tmp_path / "o" / "runs.jsonl"  # runs recorded before invocations were counted are listed too
+    runs = tmp_path / "o" / "runs.jsonl"
+    lines = sorted(runs.read_text().splitlines(), key=lambda line: json.loads(line)["depth"])
+    cut = {**json.loads(lines[1]), "status": "error", "answer": "", "correct": None, "finished": False}
+    runs.write_text(json.dumps(cut) + "\n" + "\n".join(lines) + "\n")  # cut short by a budget, then made
+    assert hch_cli("show", "o", cwd=tmp_path).stdout.splitlines() == done.stdout.splitlines()
+    runs.write_text(lines[0] + "\n" + json.dumps(cut) + "\n")  # cut short (or a participant quit), not made yet
+    assert hch_cli("show", "o", cwd=tmp_path).stdout.splitlines() == [
+        "2 runs in o (1 unfinished: rerun the sweep to finish them)",
+        "a votes=1 n=0 guess ✗ → 6 · o/traces/votes-1/a/depth-0.json",
+        "a votes=1 n=1 unfinished →  · o/traces/votes-1/a/depth-1.json",
+    ]
+    runs.write_text("\n".join(lines) + "\n")  # runs recorded before invocations were counted are listed too
     old = [{k: v for k, v in json.loads(line).items() if k not in ("invocations", "invocations_made", "guess_on_path")}
            for line in runs.read_text().splitlines()]
     runs.write_text("".join(json.dumps(record) + "\n" for record in old))
@@ -239,8 +266,7 @@ def test_piped_output_is_not_wrapped_at_80_columns(tmp_path: Path) -> None:
     shown = subprocess.run([sys.executable, "-m", "hch", "show", "t.json"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=120, env=env)
     for output in (asked.stdout, shown.stdout):  # the tree's line is whole: question, answer and markers
-        assert any(line.startswith("#0 n=0 " + long[:90]) and line.endswith("→ 362.5 [guess]")
-                   for line in output.splitlines()), output
+        assert f"#0 n=0 {long} → 362.5 [guess]" in output.splitlines(), output  # the question uncut too
     assert "1 node · 1 policy call · 0 cache hits · deepest level 0 · " in asked.stdout
     assert f"question: {long}\n" in shown.stdout
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -563,6 +565,19 @@ async def test_policy_may_be_a_plain_async_function_fingerprinted_by_name_and_so
 async def test_answer_sync_inside_a_running_event_loop_says_to_await_answer() -> None:
     with pytest.raises(RuntimeError, match=r"use `await hch\.answer\(\.\.\.\)`"):
         hch.answer_sync(SUM8, depth=1)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"question": 3, "depth": 1}, "the question and the context must be strings, not 3"),
+        ({"depth": "2"}, "depth must be an int and limits a hch.Limits, not '2'"),
+        ({"depth": 1, "limits": {"max_nodes": 3}}, "limits a hch.Limits, not 1 and {'max_nodes': 3}"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_refused_before_the_run(arguments: dict[str, Any], message: str) -> None:
+    with pytest.raises(TypeError, match=re.escape(message)):
+        hch.answer_sync(**{"question": SUM8, **arguments})
 
 
 def test_answer_sync_takes_exactly_the_keyword_arguments_of_answer() -> None:

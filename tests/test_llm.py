@@ -922,13 +922,18 @@ def test_copies_of_copies_of_an_llm_have_seeds_of_their_own() -> None:
         ({"max_concurrency": 0}, "at least 1, not 0"),
         ({"retry": {"max_attempts": 2}}, "retry must be a hch.policies.presets.Retry"),
         ({"request_timeout": -1}, "request timeout must be a number of seconds above 0, not -1"),
+        ({"model": 3}, "model must be a str, not 3"),
+        ({"base_url": 5}, "base_url must be a str, not 5"),
+        ({"api_key": 3}, "api_key must be a str, not 3"),
+        ({"preset": 3}, "preset must be a str or Preset, not 3"),
+        ({"settings": "temperature=0"}, "settings must be a Mapping, not 'temperature=0'"),
     ],
 )
 def test_constructor_arguments_are_checked_at_construction(arguments: dict[str, object], message: str) -> None:
     from hch.errors import HchError  # LLMConfigError, or PresetError for unparseable price text
 
     with pytest.raises(HchError, match=message):
-        LLMPolicy(model="m", base_url="http://127.0.0.1:9/v1", **arguments)  # type: ignore[arg-type]
+        LLMPolicy(**{"model": "m", "base_url": "http://127.0.0.1:9/v1", **arguments})  # type: ignore[arg-type]
 
 
 # -- credentials never ride in a base URL (issue 14, class 6) ---------------------------------------

@@ -226,3 +226,18 @@ def test_a_vote_too_large_is_refused_before_any_copy_is_made(spec: str) -> None:
     with pytest.raises(PolicySpecError, match="too large"):
         vote(10**9, NoisyExpertPolicy())
     assert vote(1000, NoisyExpertPolicy()).fingerprint.startswith("vote(1000,")
+
+
+async def test_vote_and_panel_take_spec_strings_and_check_their_arguments_when_built() -> None:
+    voted = vote(3, "expert")
+    assert isinstance(voted, VotePolicy) and voted.fingerprint == vote(3, make_policy("expert")).fingerprint
+    assert (await answer("What is the sum of 1, 2, 3, 4?", depth=2, policy=voted)).answer == "10"
+    assert isinstance(panel(["expert", "expert(noise=0.1, seed=1)", "expert(noise=0.1, seed=2)"]), PanelVote)
+    with pytest.raises(TypeError, match=r"policy must be a Policy .* not int"):
+        vote(3, 5)  # type: ignore[arg-type]
+    with pytest.raises(PolicySpecError, match="unknown policy 'nonsense'"):
+        vote(3, "nonsense")
+    with pytest.raises(ValueError, match=r"whole number of copies, at least 1, not 2\.5"):
+        vote(2.5, "expert")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-empty list of them, not 'expert'"):
+        panel("expert")

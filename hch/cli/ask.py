@@ -141,7 +141,7 @@ def report(result: Result | None, trace: Trace, trace_path: Path, failure: HchEr
 
 
 def show_run(out: Console, trace: Trace, summary: str, trace_path: Path | None) -> None:
-    out.print(tree_view(trace))
+    out.print(tree_view(trace, whole=not out.is_terminal))
     out.print(summary, markup=False, style="dim")
     if trace_path is not None:
         out.print(f"trace: {trace_path}", markup=False)

@@ -31,17 +31,18 @@ def plain(text: str, limit: int | None = None) -> str:
     return text
 
 
-def node_label(trace: Trace, node: int, reused: bool = False) -> Text:
+def node_label(trace: Trace, node: int, reused: bool = False, whole: bool = False) -> Text:
     """One line for a workspace: depth, question, answer, and markers (environment: answered from the
-    facts by the task's environment; reused, guess, error, cycle)."""
+    facts by the task's environment; reused, guess, error, cycle). Long text is cut unless `whole`."""
     data = trace.graph.nodes[node]
     label = Text()
     label.append(f"#{node} ", style="dim")
     label.append(f"n={data['depth']} ", style="cyan")
-    label.append(plain(data["question"], 100))
+    label.append(plain(data["question"], None if whole else 100))
     answer = data["answer"]
     label.append(" → ")
-    label.append(plain(answer if answer is not None else "…", 60), style=STATUS_STYLE.get(data["status"], ""))
+    shown = plain(answer if answer is not None else "…", None if whole else 60)
+    label.append(shown, style=STATUS_STYLE.get(data["status"], ""))
     markers = []
     if data.get("oracle"):
         markers.append("environment")
@@ -58,10 +59,11 @@ def node_label(trace: Trace, node: int, reused: bool = False) -> Text:
     return label
 
 
-def tree_view(trace: Trace, max_lines: int = 40) -> Tree:
-    """A compact tree of the run's workspaces, cut after `max_lines` with a count of the rest."""
+def tree_view(trace: Trace, max_lines: int = 40, whole: bool = False) -> Tree:
+    """A compact tree of the run's workspaces, cut after `max_lines` with a count of the rest; with
+    `whole` (output into a file or pipe, for grep), each question and answer is shown uncut."""
     root = trace.root
-    tree = Tree(node_label(trace, root))
+    tree = Tree(node_label(trace, root, whole=whole))
     shown = 1
     stack = [(tree, root)]
     total = sum(1 for _ in trace.workspaces())
@@ -71,7 +73,7 @@ def tree_view(trace: Trace, max_lines: int = 40) -> Tree:
             if shown >= max_lines:
                 break
             reused = edge["kind"] == "reuse"
-            sub = branch.add(node_label(trace, child, reused=reused))
+            sub = branch.add(node_label(trace, child, reused=reused, whole=whole))
             shown += 1
             if not reused:
                 stack.append((sub, child))

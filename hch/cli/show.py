@@ -6,7 +6,7 @@ import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from hch.errors import TraceError, read_text
 from hch.record.journal import load_any
 from hch.record.trace import Trace
 from hch.review import trace_stats
+
+if TYPE_CHECKING:
+    from hch.study.sweep import RunRecord
 
 
 @app.command()
@@ -54,7 +57,7 @@ def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
         console.print(f"context: {plain(str(trace.meta['context']))}", markup=False)
     answer = figures.answer if figures.answer is not None else "(none)"
     console.print(f"answer: {plain(answer)}", markup=False)
-    console.print(tree_view(trace, max_lines=lines))
+    console.print(tree_view(trace, max_lines=lines, whole=not console.is_terminal))
     console.print(figures.text(), markup=False)
 
 
@@ -125,23 +128,32 @@ def show_sweep(folder: Path, as_json: bool) -> None:
     path = folder / RUNS_FILE
     if not path.is_file():
         raise TraceError(f"{folder} is a directory but not a sweep's (no {RUNS_FILE}); give a trace file")
-    records = []
+    latest: dict[tuple[int, str, int], RunRecord] = {}
     for line in read_text(path, "list of finished runs", TraceError).splitlines():
         if line.strip():
             try:
-                records.append(RunRecord.model_validate(upgraded(json.loads(line), folder)))  # older runs too
+                record = RunRecord.model_validate(upgraded(json.loads(line), folder))  # older runs too
             except ValueError:
                 continue  # a torn last line of a killed sweep, or a foreign line: not a run
-    records.sort(key=lambda r: (r.votes, r.id, r.depth))
+            latest[(record.votes, record.id, record.depth)] = record  # a run cut short, then made: the latter
+    records = sorted(latest.values(), key=lambda r: (r.votes, r.id, r.depth))
     if as_json:
         for record in records:
-            print(json.dumps({"id": record.id, "votes": record.votes, "depth": record.depth, "status": record.status,
+            print(json.dumps({"id": record.id, "votes": record.votes, "depth": record.depth, "status": status(record),
                               "correct": record.correct, "answer": record.answer,
                               "trace": str(folder / record.trace)}, ensure_ascii=False))
         return
     out = render.console()
-    out.print(f"{len(records)} runs in {plain(str(folder))}", markup=False)
+    unfinished = sum(not r.finished for r in records)
+    out.print(f"{len(records)} runs in {plain(str(folder))}" + (f" ({unfinished} unfinished: rerun the sweep to "
+              "finish them)" if unfinished else ""), markup=False)
     for r in records:
         graded = "" if r.correct is None else (" ✓" if r.correct else " ✗")
-        out.print(f"{plain(r.id)} votes={r.votes} n={r.depth} {r.status}{graded} → {plain(r.answer, 60)} · "
+        out.print(f"{plain(r.id)} votes={r.votes} n={r.depth} {status(r)}{graded} → {plain(r.answer, 60)} · "
                   f"{plain(str(folder / r.trace))}", markup=False)
+
+
+def status(record: RunRecord) -> str:
+    """A run's status, or `unfinished` for one interrupted or cut short by the sweep's budget (its
+    record says `error`, but the run did not fail: a resumed sweep makes it)."""
+    return record.status if record.finished else "unfinished"

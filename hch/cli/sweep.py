@@ -109,7 +109,8 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
 
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
     --max-total-tokens and --max-cost bound the whole sweep (resumed invocations included).
-    Exits with status 4 when any run failed (its root ended in error), after writing every output.
+    Exits with status 4 when any run failed (its root ended in error), else 5 when the budget left runs
+    unmade, after writing every output; 4 also when --fail-fast or a policy that cannot work stops it.
     """
     depth_list = parse_numbers(depths, "depths", 0)
     vote_list = parse_numbers(votes, "vote counts", 1)
@@ -162,6 +163,8 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
         print(f"hch: error: {failed} of {len(outcome.records)} runs failed (root error; their records are in"
               f" {out / 'runs.jsonl'})", file=sys.stderr)
         sys.exit(ExitStatus.FAILED)
+    if outcome.not_run:  # nor for a complete one: the rest waits for a higher budget
+        sys.exit(ExitStatus.LIMITED)
 
 
 def warn_unpriced(policy: Any, budget: bool, estimate: bool) -> None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from hch.errors import PolicyError, RunAborted
-from hch.policies.vote import ballot, replica
+from hch.policies.callable import PolicyFunction
+from hch.policies.vote import as_policy, ballot, replica
 from hch.run.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
 from hch.workspace import Answer, Reply, Usage, Workspace
 
@@ -148,8 +149,14 @@ class PositionalCheck:
         raise PolicyError("a positional check acts through the parts chosen for each node")
 
 
-def check(policy: Policy, verifier: Policy, retries: int = DEFAULT_RETRIES) -> Policy:
-    """`CheckPolicy`, or `PositionalCheck` when either part picks its part by position."""
-    if isinstance(policy, Positional) or isinstance(verifier, Positional):
-        return PositionalCheck(policy, verifier, retries)
-    return CheckPolicy(policy, verifier, retries)
+def check(
+    policy: Policy | str | PolicyFunction, verifier: Policy | str | PolicyFunction, retries: int = DEFAULT_RETRIES
+) -> Policy:
+    """`CheckPolicy`, or `PositionalCheck` when either part picks its part by position. Either may be
+    a spec string or a function of the workspace, as for `hch.answer(policy=...)`."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a whole number, 0 or more, not {retries!r}")
+    acting, checking = as_policy(policy), as_policy(verifier)
+    if isinstance(acting, Positional) or isinstance(checking, Positional):
+        return PositionalCheck(acting, checking, retries)
+    return CheckPolicy(acting, checking, retries)

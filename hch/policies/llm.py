@@ -170,6 +170,18 @@ class _Server:
             self.dead = None  # half open
 
 
+def _check_types(**arguments: object) -> None:
+    """An `LLMConfigError` naming the first argument of `LLMPolicy` whose type is wrong (None is the default)."""
+    expected: dict[str, tuple[type, ...]] = {
+        "model": (str,), "base_url": (str,), "api_key": (str,), "preset": (str, Preset),
+        "settings": (Mapping,), "environ": (Mapping,),
+    }
+    for name, value in arguments.items():
+        if value is not None and not isinstance(value, expected[name]):
+            kinds = " or ".join(kind.__name__ for kind in expected[name])
+            raise LLMConfigError(f"{name} must be a {kinds}, not {value!r}")
+
+
 class LLMPolicy:
     """H as a chat model. Configuration: arguments, then the environment, then the preset."""
 
@@ -187,6 +199,8 @@ class LLMPolicy:
         request_timeout: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        _check_types(model=model, base_url=base_url, api_key=api_key, preset=preset, settings=settings,
+                     environ=environ)
         env = os.environ if environ is None else environ
         self.preset_name = preset if isinstance(preset, str) else "<object>"
         self.preset = presets.load(preset) if isinstance(preset, str) else preset

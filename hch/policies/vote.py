@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 
 from hch.errors import PolicyError, PolicySpecError, RunAborted
+from hch.policies.callable import PolicyFunction
 from hch.run.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
 from hch.workspace import Action, Answer, Reply, Usage, Workspace, normalize_question
 
@@ -198,19 +199,33 @@ def check_votes(k: int) -> None:
         raise PolicySpecError(f"a vote of {k} copies is too large: at most {MAX_VOTES} copies per vote")
 
 
-def vote(k: int, inner: Policy) -> Policy:
-    """`VotePolicy`, or `PositionalVote` when `inner` picks its part by position; k = 1 is `inner`."""
+def vote(k: int, inner: Policy | str | PolicyFunction) -> Policy:
+    """`VotePolicy`, or `PositionalVote` when `inner` picks its part by position; k = 1 is `inner`.
+    `inner` may be a spec string or a function of the workspace, as for `hch.answer(policy=...)`."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"a vote needs a whole number of copies, at least 1, not {k!r}")
     check_votes(k)
-    if isinstance(inner, Positional):
-        return PositionalVote(k, inner)
-    return inner if k == 1 else VotePolicy(k, inner)
+    policy = as_policy(inner)
+    if isinstance(policy, Positional):
+        return PositionalVote(k, policy)
+    return policy if k == 1 else VotePolicy(k, policy)
 
 
-def panel(members: Sequence[Policy]) -> Policy:
+def panel(members: Sequence[Policy | str | PolicyFunction]) -> Policy:
     """`PanelVote` over different policies (`PositionalPanel` if any picks its part by position);
-    a single member is that member."""
-    if len(members) == 1:
-        return members[0]
-    if any(isinstance(member, Positional) for member in members):
-        return PositionalPanel(members)
-    return PanelVote(members)
+    a single member is that member. Members may be spec strings or functions, as for `vote`."""
+    if isinstance(members, str) or not isinstance(members, Sequence) or not members:
+        raise ValueError(f"a vote over policies needs a non-empty list of them, not {members!r}")
+    policies = [as_policy(member) for member in members]
+    if len(policies) == 1:
+        return policies[0]
+    if any(isinstance(member, Positional) for member in policies):
+        return PositionalPanel(policies)
+    return PanelVote(policies)
+
+
+def as_policy(value: object) -> Policy:
+    """`hch.policies.spec.as_policy`, imported when used (the spec module builds votes)."""
+    from hch.policies.spec import as_policy as coerce
+
+    return coerce(value)

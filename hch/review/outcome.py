@@ -8,7 +8,7 @@ from hch.record.trace import Trace
 
 
 class ExitStatus(IntEnum):
-    """The exit status of `hch ask` (and of `hch sweep`: OK or FAILED) for each outcome."""
+    """The exit status of `hch ask` (and of `hch sweep`: OK, FAILED or LIMITED) for each outcome."""
 
     OK = 0
     """Answered: the root answered, and no node guessed, failed or hit a limit."""
@@ -24,7 +24,7 @@ class ExitStatus(IntEnum):
     policy could not work at all); for `hch sweep`: at least one run failed."""
     LIMITED = 5
     """Stopped by a limit: the root has no answer because a limit was reached (run timeout, token or
-    cost budget, node budget, steps, refusals)."""
+    cost budget, node budget, steps, refusals); for `hch sweep`: its budget left runs unmade."""
     INTERRUPTED = 130
     """Interrupted: Ctrl-C, or the person acting as H quit."""
 
@@ -37,7 +37,7 @@ TABLE = "\n".join(
         "   2  bad command line",
         "   3  answered, but a node guessed, failed or hit a limit on the way",
         "   4  failed: the root ended in error, or the run was aborted (sweep: a run failed)",
-        "   5  stopped by a limit (run timeout, token or cost budget, max nodes, ...)",
+        "   5  stopped by a limit (run timeout, token or cost budget, max nodes, ...; sweep: runs left unmade)",
         " 130  interrupted (Ctrl-C, or quit at the prompt)",
     ]
 )

@@ -439,6 +439,10 @@ async def answer(
     facts = check_facts(facts)
     if copies not in ("merged", "independent"):
         raise ValueError(f"copies must be 'merged' or 'independent', not {copies!r}")
+    if not isinstance(question, str) or not isinstance(context, str):
+        raise TypeError(f"the question and the context must be strings, not {question!r} and {context!r}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or not isinstance(limits, Limits | None):
+        raise TypeError(f"depth must be an int and limits a hch.Limits, not {depth!r} and {limits!r}")
     if depth < 0:
         raise ValueError(f"depth must be 0 or more, not {depth}")
     if not question.strip():
