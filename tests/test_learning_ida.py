@@ -229,7 +229,7 @@ def test_sigkill_mid_round_then_a_rerun_gives_the_same_result_and_repeats_no_h_c
     import subprocess
     import sys
 
-    config = TINY.model_copy(update={"concurrency": 1})  # nothing in flight when the kill comes
+    config = TINY.model_copy(update={"concurrency": 16})  # other Amp runs are in flight (half-written) at the kill
     (tmp_path / "driver.py").write_text(DRIVER)
 
     def drive(kill_after: int) -> int:
