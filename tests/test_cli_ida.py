@@ -52,3 +52,38 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert len(other.stderr.strip().splitlines()) == 1
     learner = hch_cli("ida", "--task", "union-find", "--learner", "forest", cwd=tmp_path)
     assert learner.returncode == 2 and "forest" in learner.stderr and len(learner.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_mid_round_then_the_same_command_finishes_with_the_same_result(tmp_path: Path) -> None:
+    import signal
+
+    args = ["ida", "--task", "permutation-powering", "--rounds", "3", "--max-depth", "3", "--eval-questions", "40",
+            "--seed", "5", "--no-plot"]
+    clean = hch_cli(*args, "--out", "clean", "--cache", "clean.sqlite", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    resumed = [*args, "--out", "study", "--cache", "study.sqlite"]
+    running = subprocess.Popen(
+        [sys.executable, "-m", "hch", *resumed], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, "COLUMNS": "200"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # background jobs may inherit SIG_IGN
+    )
+    assert running.stderr is not None
+    for line in running.stderr:  # round 1 starts labelling once X_1 is fitted: interrupt it there
+        if line.startswith("fitted sup-1"):
+            running.send_signal(signal.SIGINT)
+            break
+    rest = running.stderr.read()
+    assert running.wait(timeout=300) == 130
+    assert rest.strip().splitlines()[-1] == (
+        "hch: interrupted; finished work is kept in study: rerun the same command to resume")
+    assert not (tmp_path / "study" / "rounds.csv").exists()
+    again = hch_cli(*resumed, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+
+    def figures(name: str) -> list[dict[str, str]]:  # all but the fit's wall time and the calls the cache served
+        return [{k: v for k, v in r.items() if k not in ("fit_seconds", "h_calls_made")}
+                for r in csv.DictReader((tmp_path / name / "rounds.csv").open())]
+
+    # the same accuracies, labels and H calls as without the interruption (that no finished H call is made
+    # twice is checked by the SIGKILL test of hch.learning.ida, which logs every call H makes)
+    assert figures("study") == figures("clean")
