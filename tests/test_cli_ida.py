@@ -77,8 +77,11 @@ def test_ctrl_c_mid_round_then_the_same_command_finishes_with_the_same_result(tm
     assert rest.strip().splitlines()[-1] == (
         "hch: interrupted; finished work is kept in study: rerun the same command to resume")
     assert not (tmp_path / "study" / "rounds.csv").exists()
+    labelled = (tmp_path / "study" / "rounds" / "round-0" / "labels.jsonl").read_text().splitlines()
+    assert len(labelled) == 1024  # round 0 was finished and kept
     again = hch_cli(*resumed, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
+    assert "1024 done before" in again.stderr  # the rerun read round 0 back instead of labelling it again
 
     def figures(name: str) -> list[dict[str, str]]:  # all but the fit's wall time and the calls the cache served
         return [{k: v for k, v in r.items() if k not in ("fit_seconds", "h_calls_made")}
