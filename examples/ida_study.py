@@ -144,6 +144,9 @@ What does not:
 - **Schedule.** The paper generates data and trains concurrently, with a slowly updated teacher;
   hch runs discrete rounds (the reference says that is an equivalent, easier schedule to study).
   X_(t+1) is fitted afresh on round t's labels; the paper's X keeps training.
+- **Dropped labels.** An Amp run whose tree holds a marked guess (X_0's answers, or the table's
+  answer to an input it never saw) gives no label; the paper's X always answers and every label is
+  used. This sets how many labels a round keeps, and so the size of the supervised baseline.
 - **Table regime.** The table's 100% is memorization of a closed universe whose every subquestion is
   itself a training question: it shows that amplification alone produces correct labels for every
   class, one class per round, without gold. It says nothing about generalization.
