@@ -169,3 +169,36 @@ def test_an_ida_study_directory_gives_its_amp_runs(tmp_path: Path) -> None:
     assert summary.runs == 256  # the Amp runs; the study's JSON checkpoints and configuration are not traces
     chats = lines(tmp_path / "data" / "chat-train.jsonl")
     assert chats and all("learned:" not in json.dumps(c) for c in chats)
+
+
+def test_with_facts_hidden_chat_examples_are_the_header_only_prompts_the_llm_policy_sent(tmp_path: Path) -> None:
+    import re
+
+    from hch.testing.openai_server import Seen, Step, question_of, subanswers_of
+
+    def halving(seen: Seen) -> Step:  # an H that decomposes sigma^k(x) from the header alone
+        match = re.fullmatch(r"What is sigma\^(\d+)\((\w+)\)\?", question_of(seen))
+        assert match is not None
+        k, x, answers = int(match[1]), match[2], subanswers_of(seen)
+        if not answers:
+            return Step.ask(f"What is sigma^{k // 2}({x})?")
+        if len(answers) == 1:
+            return Step.ask(f"What is sigma^{k // 2}({answers[0]})?")
+        return Step.answer(answers[-1])
+
+    item = next(i for i in get_task("permutation-powering").generate(12, 4, facts="hidden") if i.required_depth == 2
+                and int(i.question.split("^")[1].split("(")[0]) % 2 == 0)
+    with OpenAIServer(halving) as server:
+        policy = LLMPolicy(model="scripted", base_url=server.base_url)
+        anyio.run(lambda: answer(item.question, depth=2, policy=policy, context=item.context, facts="hidden",
+                                 trace_path=tmp_path / "run.json"))
+        sent = [(seen.messages, json.loads(seen.step.content or "")) for seen in server.requests
+                if seen.status == 200 and seen.step is not None]
+    assert len(sent) == 9  # three steps at the root and at each sigma^(k/2) node; sigma^1 is the environment's
+    distill([tmp_path / "run.json"], tmp_path / "data", Options(validation=0))
+    exported = [(chat["messages"][:2], json.loads(chat["messages"][2]["content"]))  # type: ignore[index]
+                for chat in lines(tmp_path / "data" / "chat-train.jsonl")]
+    key = lambda pair: json.dumps(pair, sort_keys=True)  # noqa: E731
+    assert sorted(map(key, exported)) == sorted(map(key, sent))
+    assert not any(" -> " in m["content"].split(get_task("permutation-powering").header)[1].split("</context>")[0]
+                   for messages, _ in sent for m in messages if m["role"] == "user")

@@ -13,7 +13,7 @@ from hch.learning import MLPLearner, TableLearner
 from hch.learning.ida import AmpRun, Hooks, IdaConfig, IdaError, Study, amplified, question_sets, run_ida
 from hch.learning.report import rows, write_outputs
 from hch.run.call_cache import CallCache, call_key
-from hch.workspace import Action, Workspace
+from hch.workspace import Action, Answer, Workspace
 
 TINY = IdaConfig(task="permutation-powering", learner="table", rounds=2, questions=0, eval_questions=60,
                  instances=1, seed=3, max_depth=2)
@@ -143,7 +143,6 @@ def test_mlp_ida_runs_on_held_out_instances(tmp_path: Path) -> None:
 def test_in_amp_x_reads_the_facts_and_h_sees_only_the_header() -> None:
     from hch.learning import LearnedPolicy
     from hch.run.engine import answer
-    from hch.workspace import Answer
 
     seen: dict[str, list[str]] = {"x": [], "h": []}
 
@@ -230,7 +229,7 @@ def test_sigkill_mid_round_then_a_rerun_gives_the_same_result_and_repeats_no_h_c
     import subprocess
     import sys
 
-    config = TINY.model_copy(update={"concurrency": 1})  # nothing in flight when the kill comes
+    config = TINY.model_copy(update={"concurrency": 16})  # other Amp runs are in flight (half-written) at the kill
     (tmp_path / "driver.py").write_text(DRIVER)
 
     def drive(kill_after: int) -> int:
@@ -249,3 +248,48 @@ def test_sigkill_mid_round_then_a_rerun_gives_the_same_result_and_repeats_no_h_c
     resumed = study(tmp_path / "ida", h, config=config)  # everything is done: read back, no H call
     assert sum(h.seen.values()) == 0
     assert accuracy(resumed) == accuracy(study(tmp_path / "clean"))
+
+
+class WrongH:
+    """An H that answers every question at once with a name no permutation has (never a guess)."""
+
+    fingerprint = "wrong-h"
+
+    def __init__(self) -> None:
+        self.contexts: list[str] = []
+
+    async def act(self, workspace: Workspace) -> Answer:
+        self.contexts.append(workspace.context)
+        return Answer(answer="zz")
+
+
+def test_amplification_labels_are_what_amp_answered_never_gold_and_supervised_gets_as_many_gold(
+    tmp_path: Path,
+) -> None:
+    h = WrongH()
+    found = study(tmp_path / "ida", h, config=TINY.model_copy(update={"rounds": 1}))
+    train = {item.id: item for item in found.train}
+    runs = found.runs[0]
+    # the environment answers sigma^0 and sigma^1 at the root (class 0); every other label is H's wrong answer
+    assert {r.label for r in runs if train[r.id].required_depth != 0} == {"zz"}
+    assert h.contexts and all(context == train[runs[0].id].context.split("\n")[0] for context in h.contexts)
+    assert found.fits["amplification", 1].examples == found.fits["supervised", 1].examples == len(runs)
+    assert found.fits["amplification", 1].fingerprint != found.fits["supervised", 1].fingerprint
+    table = accuracy(found)
+    assert table["amplification", 1, 0] == 1.0 and table["amplification", 1, 1] == table["amplification", 1, 2] == 0.0
+    assert all(table["supervised", 1, depth] == 1.0 for depth in (0, 1, 2))
+
+
+def test_an_amp_trace_replays_from_its_recording_x_calls_included(tmp_path: Path) -> None:
+    from hch.record.format import load
+    from hch.review.replay import replay
+
+    found = study(tmp_path / "ida", config=TINY.model_copy(update={"rounds": 2}))
+    x_1 = found.fits["amplification", 1].fingerprint
+    with_x = [r for r in found.runs[1] if r.x_calls > 0][:20]
+    assert with_x
+    for run in with_x:
+        recorded = load(tmp_path / "ida" / run.trace)
+        assert any(data["policy"] == x_1 for _, data in recorded.calls())
+        report, _ = anyio.run(lambda: replay(recorded))  # noqa: B023
+        assert report.reproduced and not report.unserved and report.answer == run.label
