@@ -33,7 +33,7 @@ def test_a_table_study_writes_its_outputs_and_a_rerun_resumes_it(tmp_path: Path)
     assert rows["amplification", "1", ""]["accuracy"] == "1.0"  # classes 0 and 1 after one round
     assert len(list((out / "traces" / "round-0").glob("*.json"))) == 256
     payload = json.loads((out / "ida.json").read_text())
-    assert payload["totals"]["gold_labels_used_by_amplification"] == 0 and payload["totals"]["h_calls"] > 0
+    assert "gold_labels_used_by_amplification" not in payload["totals"] and payload["totals"]["h_calls"] > 0
     first = (out / "rounds.csv").read_text()
     again = hch_cli(*ARGS, cwd=tmp_path)
     assert again.returncode == 0 and (out / "rounds.csv").read_text() == first

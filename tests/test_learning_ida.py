@@ -293,3 +293,24 @@ def test_an_amp_trace_replays_from_its_recording_x_calls_included(tmp_path: Path
         assert any(data["policy"] == x_1 for _, data in recorded.calls())
         report, _ = anyio.run(lambda: replay(recorded))  # noqa: B023
         assert report.reproduced and not report.unserved and report.answer == run.label
+
+
+def test_every_file_a_study_writes_is_renamed_into_place_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os as os_module
+
+    from hch import files
+
+    replaced: list[str] = []
+    real = os_module.replace
+
+    def spy(src: str, dst: str | Path) -> None:
+        replaced.append(Path(dst).name)
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", spy)
+    write_outputs(study(tmp_path / "ida"))
+    written = {p.name for p in (tmp_path / "ida").rglob("*") if p.is_file()}
+    assert {"config.json", "complete.json", "rounds.csv", "ida.json", "plot.png", "plot.svg"} <= set(replaced)
+    appended = {"labels.jsonl"}  # an append-only log, like a sweep's runs.jsonl: a torn last line is dropped on resume
+    assert written - appended <= set(replaced), written - appended - set(replaced)
+    assert not [p for p in (tmp_path / "ida").rglob("*") if p.name.endswith(".tmp")]

@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hch.errors import HchError, read_text
+from hch.files import write_atomic
 from hch.learning.example import context_hash
 from hch.policies import presets
 from hch.record.journal import SUFFIX, load_any
@@ -349,29 +350,28 @@ def distill(inputs: list[Path], out: Path, options: Options) -> Summary:
     summary.instances = dict(Counter(side.values()))
     out.mkdir(parents=True, exist_ok=True)
     files = {f"{kind}-{s}": out / f"{kind}-{s}.jsonl" for kind in ("pairs", "chat") for s in SPLITS}
-    handles = {name: path.open("w", encoding="utf-8") for name, path in files.items()}
-    metas = {name: files[name].with_suffix(".meta.jsonl").open("w", encoding="utf-8")
-             for name in files if name.startswith("chat")}
-    try:
-        for pair in pairs.values():
-            s = side[pair.instance]
-            handles[f"pairs-{s}"].write(pair.model_dump_json() + "\n")
-            summary.kept["pairs"][f"{s}/{_class(pair.required_depth)}"] += 1
-        for chat, meta in chats.values():
-            s = side[meta["instance"]]
-            handles[f"chat-{s}"].write(json.dumps(chat, ensure_ascii=False) + "\n")
-            metas[f"chat-{s}"].write(json.dumps(meta, ensure_ascii=False) + "\n")
-            summary.kept["chat"][f"{s}/{_class(meta['required_depth'])}"] += 1
-    finally:
-        for handle in [*handles.values(), *metas.values()]:
-            handle.close()
+    texts: dict[str, list[str]] = {name: [] for name in files}
+    metas: dict[str, list[str]] = {name: [] for name in files if name.startswith("chat")}
+    for pair in pairs.values():
+        s = side[pair.instance]
+        texts[f"pairs-{s}"].append(pair.model_dump_json() + "\n")
+        summary.kept["pairs"][f"{s}/{_class(pair.required_depth)}"] += 1
+    for chat, meta in chats.values():
+        s = side[meta["instance"]]
+        texts[f"chat-{s}"].append(json.dumps(chat, ensure_ascii=False) + "\n")
+        metas[f"chat-{s}"].append(json.dumps(meta, ensure_ascii=False) + "\n")
+        summary.kept["chat"][f"{s}/{_class(meta['required_depth'])}"] += 1
+    for name, path in files.items():
+        write_atomic(path, "".join(texts[name]))
+        if name in metas:
+            write_atomic(path.with_suffix(".meta.jsonl"), "".join(metas[name]))
     summary.files = {name: str(path) for name, path in files.items()}
-    (out / "summary.json").write_text(json.dumps({
+    write_atomic(out / "summary.json", json.dumps({
         "runs": summary.runs, "instances": summary.instances,
         "kept": {k: dict(v) for k, v in summary.kept.items()},
         "dropped": {k: dict(v) for k, v in summary.dropped.items()},
         "options": {**options.__dict__, "statuses": sorted(options.statuses), "policies": list(options.policies)},
-    }, indent=2), encoding="utf-8")
+    }, indent=2))
     return summary
 
 

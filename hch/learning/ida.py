@@ -28,6 +28,7 @@ import anyio
 from pydantic import BaseModel, Field, ValidationError
 
 from hch.errors import HchError
+from hch.files import write_atomic
 from hch.learning.example import Example
 from hch.learning.learner import LearnedPolicy, Learner
 from hch.learning.questions import held_out, overlap, spread_sample, universe
@@ -205,7 +206,7 @@ def prepare(out: Path, config: IdaConfig) -> None:
             raise IdaError(f"{path} is not an IDA configuration ({type(exc).__name__}); use another --out") from None
         if not config.continues(previous):
             raise IdaError(f"{out} holds a different IDA study; use another --out or remove it")
-    path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
+    write_atomic(path, config.model_dump_json(indent=2))
 
 
 def load_jsonl(path: Path, model: type[M]) -> list[M]:
@@ -304,7 +305,7 @@ def fitted(study: Study, kind: Kind, t: int, examples: list[Example], hooks: Hoo
     model = study.learner.fit(examples)
     fit = Fit(fingerprint=model.fingerprint, examples=len(examples), seconds=time.perf_counter() - began)
     model.save(path)
-    meta.write_text(fit.model_dump_json(), encoding="utf-8")
+    write_atomic(meta, fit.model_dump_json())
     study.fits[kind, t] = fit
     if hooks.fitted:
         hooks.fitted(f"{PREFIX[kind]}-{t}", fit)
@@ -324,9 +325,7 @@ def evaluate(study: Study, kind: Kind, t: int, model: LearnedPolicy) -> list[Eva
         for item, p in zip(items, predictions, strict=True)
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
-    partial.replace(path)
+    write_atomic(path, "".join(r.model_dump_json() + "\n" for r in records))
     return records
 
 
@@ -353,5 +352,5 @@ async def run_ida(
         models["amplification"] = fitted(study, "amplification", t + 1, amp, hooks)
         if config.supervised:
             models["supervised"] = fitted(study, "supervised", t + 1, gold, hooks)
-    (out / "complete.json").write_text(json.dumps({"rounds": config.rounds}), encoding="utf-8")
+    write_atomic(out / "complete.json", json.dumps({"rounds": config.rounds}))
     return study

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hch.errors import HchError
+from hch.files import write_with
 from hch.learning.example import Example, canonical, data_hash
 from hch.learning.features import Encoder, by_name, encoder_for, matrix
 from hch.learning.learner import LearnedPolicy, Prediction
@@ -48,8 +49,9 @@ class MLPModel:
 
     def save(self, path: Path, header: dict[str, object]) -> None:
         _, joblib = _sklearn()
-        joblib.dump({"format": "hch-mlp", **header, "encoder": self.encoder.name, "estimator": self.estimator,
-                     "constant": self.constant}, path)
+        state = {"format": "hch-mlp", **header, "encoder": self.encoder.name, "estimator": self.estimator,
+                 "constant": self.constant}
+        write_with(path, lambda tmp: joblib.dump(state, tmp))
 
 
 class MLPLearner:

@@ -4,6 +4,7 @@ costs; written as CSV, JSON and plots (accuracy by round and class; amplificatio
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from hch.files import write_atomic, write_with
 from hch.learning.ida import Evaluation, Kind, Study
 from hch.study.stats import wilson
 
@@ -120,11 +122,12 @@ def write_outputs(study: Study, plot: bool = True) -> dict[str, Path]:
 
     table = rows(study)
     paths = {"csv": study.out / "rounds.csv", "json": study.out / "ida.json"}
-    with paths["csv"].open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=list(IdaRow.model_fields))
-        writer.writeheader()
-        for row in table:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.model_dump().items()})
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(IdaRow.model_fields))
+    writer.writeheader()
+    for row in table:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.model_dump().items()})
+    write_atomic(paths["csv"], text.getvalue())
     runs = [run for r in sorted(study.runs) for run in study.runs[r]]
     payload = {
         "format": "hch-ida", "schema_version": 1, "created": datetime.now(UTC).isoformat(),
@@ -137,11 +140,10 @@ def write_outputs(study: Study, plot: bool = True) -> dict[str, Path]:
             "amp_runs": len(runs), "h_calls": sum(r.h_calls for r in runs),
             "h_calls_made": sum(r.h_calls_made for r in runs),
             "fit_seconds": round(sum(f.seconds for f in study.fits.values()), 3),
-            "gold_labels_used_by_amplification": 0,
         },
         "rows": [row.model_dump() for row in table],
     }
-    paths["json"].write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    write_atomic(paths["json"], json.dumps(payload, indent=2))
     if plot:
         paths.update(plot_rows(table, study.out / "plot", title(study)))
     return paths
@@ -188,7 +190,7 @@ def plot_rows(table: list[IdaRow], stem: Path, heading: str) -> dict[str, Path]:
     figure.suptitle(heading, fontsize="medium")
     figure.tight_layout()
     paths = {"png": stem.with_suffix(".png"), "svg": stem.with_suffix(".svg")}
-    figure.savefig(paths["png"], dpi=110)
-    figure.savefig(paths["svg"], metadata={"Date": None})
+    write_with(paths["png"], lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    write_with(paths["svg"], lambda tmp: figure.savefig(tmp, metadata={"Date": None}, format="svg"))
     plt.close(figure)
     return paths

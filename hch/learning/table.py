@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hch.errors import HchError
 from hch.experts.base import rng_for
+from hch.files import write_atomic
 from hch.learning.example import Example, canonical, data_hash, key
 from hch.learning.learner import LearnedPolicy, Prediction
 
@@ -46,7 +47,7 @@ class TableModel:
 
     def save(self, path: Path, header: dict[str, object]) -> None:
         rows = [[q, c, a] for (q, c), a in sorted(self.entries.items())]
-        path.write_text(json.dumps({"format": "hch-table", **header, "entries": rows}), encoding="utf-8")
+        write_atomic(path, json.dumps({"format": "hch-table", **header, "entries": rows}))
 
 
 class TableLearner:
