@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
 
 from hch.record.trace import Trace
 from hch.workspace import Action, Reply, Workspace
@@ -37,3 +40,20 @@ def unforced_guesses(trace: Trace) -> list[str]:
         if seen["depth"] > 0 and seen["steps_left"] > 0 and seen["refusal"] is None:
             found.append(data["question"])
     return found
+
+
+def spy_on_renames(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files `hch.files` renames into place from now on (an atomic write's last step)."""
+    import os
+
+    from hch import files
+
+    replaced: list[str] = []
+    real = os.replace
+
+    def spy(src: str, dst: str | Path) -> None:
+        replaced.append(Path(dst).name)
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", spy)
+    return replaced

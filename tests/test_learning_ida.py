@@ -296,18 +296,9 @@ def test_an_amp_trace_replays_from_its_recording_x_calls_included(tmp_path: Path
 
 
 def test_every_file_a_study_writes_is_renamed_into_place_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os as os_module
+    from helpers import spy_on_renames
 
-    from hch import files
-
-    replaced: list[str] = []
-    real = os_module.replace
-
-    def spy(src: str, dst: str | Path) -> None:
-        replaced.append(Path(dst).name)
-        real(src, dst)
-
-    monkeypatch.setattr(files.os, "replace", spy)
+    replaced = spy_on_renames(monkeypatch)
     write_outputs(study(tmp_path / "ida"))
     written = {p.name for p in (tmp_path / "ida").rglob("*") if p.is_file()}
     assert {"config.json", "complete.json", "rounds.csv", "ida.json", "plot.png", "plot.svg"} <= set(replaced)

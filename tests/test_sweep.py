@@ -366,19 +366,11 @@ async def test_a_corrupt_configuration_says_how_to_recover_in_one_line(tmp_path:
 
 async def test_every_output_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each output file is renamed into place whole: the rename is the only way a file appears."""
-    import os as os_module
+    from helpers import spy_on_renames
 
-    from hch import files
-
-    replaced: list[str] = []
-    real = os_module.replace
-
-    def spy(src: str, dst: str | Path) -> None:
-        replaced.append(Path(dst).name)
-        real(src, dst)
-
-    monkeypatch.setattr(files.os, "replace", spy)
     from hch.study.report import write_outputs
+
+    replaced = spy_on_renames(monkeypatch)
 
     outcome = await sweep(HAND[:2], tmp_path, [0, 1])
     write_outputs(tmp_path, config([0, 1]), outcome, plot=True)
