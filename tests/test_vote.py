@@ -241,3 +241,33 @@ async def test_vote_and_panel_take_spec_strings_and_check_their_arguments_when_b
         vote(2.5, "expert")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="non-empty list of them, not 'expert'"):
         panel("expert")
+
+
+def test_a_vote_sees_the_facts_only_when_every_copy_does() -> None:
+    from hch.run.facts import sees_facts
+
+    class Learned:
+        sees_facts = True
+        fingerprint = "learned"
+
+        async def act(self, workspace: Workspace) -> Answer:
+            return Answer(answer=workspace.context)
+
+    assert sees_facts(VotePolicy(3, Learned()))  # type: ignore[arg-type]
+    assert not sees_facts(VotePolicy(3, NoisyExpertPolicy()))
+    assert not sees_facts(panel([Learned(), "expert"]))  # type: ignore[list-item]
+
+
+async def test_a_vote_of_a_model_that_sees_the_facts_is_shown_them_with_facts_hidden() -> None:
+    class Learned:
+        sees_facts = True
+        fingerprint = "learned"
+
+        async def act(self, workspace: Workspace) -> Answer:
+            return Answer(answer=str(len(workspace.context.splitlines())))
+
+    item = next(i for i in get_task("permutation-powering").generate(10, 0) if i.required_depth)
+    result = await answer(item.question, depth=0, policy=VotePolicy(3, Learned()), context=item.context,  # type: ignore[arg-type]
+                          facts="hidden")
+    lines = len(item.context.splitlines())
+    assert lines > 1 and result.answer == str(lines)  # every fact line, not the header alone

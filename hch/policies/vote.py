@@ -54,6 +54,11 @@ class _Ballot:
     def depth_stable(self) -> bool:
         return all(getattr(copy, "depth_stable", False) is True for copy in self.copies)
 
+    @property
+    def sees_facts(self) -> bool:
+        """Shown the facts with facts hidden only if every copy is (all copies see one workspace)."""
+        return all(getattr(copy, "sees_facts", False) is True for copy in self.copies)
+
     async def act(self, workspace: Workspace) -> Reply:
         replies: list[Reply | None] = [None] * self.k
         failures: dict[int, str] = {}
