@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar
 import anyio
 from pydantic import BaseModel, Field, ValidationError
 
-from hch.errors import HchError
+from hch.errors import HchError, read_text
 from hch.files import write_atomic
 from hch.learning.example import Example
 from hch.learning.learner import LearnedPolicy, Learner
@@ -201,7 +201,7 @@ def prepare(out: Path, config: IdaConfig) -> None:
     path = out / CONFIG_FILE
     if path.exists():
         try:
-            previous = IdaConfig.model_validate_json(path.read_text(encoding="utf-8"))
+            previous = IdaConfig.model_validate_json(read_text(path, "IDA configuration", IdaError))
         except (ValidationError, OSError) as exc:
             raise IdaError(f"{path} is not an IDA configuration ({type(exc).__name__}); use another --out") from None
         if not config.continues(previous):
@@ -213,7 +213,7 @@ def load_jsonl(path: Path, model: type[M]) -> list[M]:
     """Records of a JSONL file; a torn last line (a hard kill) is dropped, other bad lines refused."""
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, "IDA record file", IdaError).splitlines()
     records: list[M] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -299,7 +299,7 @@ def fitted(study: Study, kind: Kind, t: int, examples: list[Example], hooks: Hoo
     path = study.model_path(kind, t)
     meta = path.with_suffix(".fit.json")
     if path.exists() and meta.exists():
-        study.fits[kind, t] = Fit.model_validate_json(meta.read_text(encoding="utf-8"))
+        study.fits[kind, t] = Fit.model_validate_json(read_text(meta, "IDA fit record", IdaError))
         return study.learner.load(path)
     began = time.perf_counter()
     model = study.learner.fit(examples)
