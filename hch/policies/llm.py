@@ -46,6 +46,7 @@ from tenacity import (
 from hch.errors import HchError, PolicyError, RunAborted
 from hch.policies import presets
 from hch.policies.presets import Preset, Price, Retry
+from hch.policies.scrub import Scrubber
 from hch.run.progress import retrying
 from hch.workspace import Answer, Ask, Reply, Usage, Workspace
 
@@ -221,6 +222,9 @@ class LLMPolicy:
                 )
             key = NO_KEY
         self._api_key = key
+        self._scrubber = Scrubber([api_key, env.get(self.preset.api_key_env), env.get("OPENAI_API_KEY"),
+                                   key if key != NO_KEY else None])
+        """Everything this policy writes down (raw records, attempts, errors, actions) passes through it."""
         self.settings = {**self.preset.settings, **(settings or {})}
         if isinstance(price, str):
             price = Price.parse(price)
@@ -315,8 +319,18 @@ class LLMPolicy:
         try:
             await self._check_model()
             return await self._act(workspace)
+        except PolicyError as exc:  # RunAborted too: what it says and carries is written down
+            raise self._scrubbed_error(exc) from None
+        except Exception as exc:  # the client's own exceptions may quote the request (headers, URL)
+            raise PolicyError(self._scrubber.text(f"{type(exc).__name__}: {exc}")) from None
         finally:
             await self._leave()
+
+    def _scrubbed_error(self, exc: PolicyError) -> PolicyError:
+        """`exc` again, its message, record and attempts without credentials."""
+        raw = self._scrubber.data(exc.raw, forms=False) if exc.raw is not None else None  # `_raw` scrubbed it
+        return type(exc)(self._scrubber.text(str(exc)), usage=exc.usage, raw=raw,
+                         attempts=self._scrubbed_attempts(exc.attempts))
 
     async def _act(self, workspace: Workspace) -> Reply:
         messages: list[dict[str, Any]] = [
@@ -352,7 +366,8 @@ class LLMPolicy:
                 ]
                 continue
             attempts[-1]["outcome"] = "ok"
-            return Reply(action=action, usage=usage, raw=self._raw(exchanges, mode), attempts=attempts)
+            return Reply(action=self._scrubbed_action(action), usage=usage, raw=self._raw(exchanges, mode),
+                         attempts=self._scrubbed_attempts(attempts))
         attempts[-1]["outcome"] = "failed"  # invalid again, and no re-ask is left
         raise PolicyError(
             f"the model gave no valid action in {self.preset.max_reasks + 1} tries; last: {error}",
@@ -401,7 +416,14 @@ class LLMPolicy:
         return body
 
     def _raw(self, exchanges: list[dict[str, Any]], mode: str) -> dict[str, Any]:
-        return {"base_url": safe_url(self.base_url), "model": self.model, "output": mode, "exchanges": exchanges}
+        """The call's record for the trace and the cache, with every credential scrubbed (a server may
+        echo the key or its headers anywhere in a reply)."""
+        scrub = self._scrubber.data
+        return {  # the requests are this policy's own text: only a known secret could be in them
+            "base_url": safe_url(self.base_url), "model": self.model, "output": mode,
+            "exchanges": [{"request": scrub(e["request"], forms=False), "response": scrub(e["response"])}
+                          for e in exchanges],
+        }
 
     def _usage(self, completion: ChatCompletion) -> Usage:
         reported = completion.usage
@@ -646,11 +668,21 @@ class LLMPolicy:
         )
 
     def _scrub(self, text: str) -> str:
-        """A message from elsewhere, on one line and without the API key (a server may echo it)."""
-        if self._api_key and self._api_key != NO_KEY:
-            text = text.replace(self._api_key, "***")
-        text = text.replace(self.base_url, safe_url(self.base_url))  # credentials in the URL stay unwritten
-        return " ".join(text.split())[:300]
+        """A message from elsewhere, on one line and without credentials (a server may echo the key, its
+        headers or the URL's query): see `hch.policies.scrub`."""
+        text = text.replace(self.base_url, safe_url(self.base_url))  # the URL's query stays unwritten
+        return " ".join(self._scrubber.text(text).split())[:300]
+
+    def _scrubbed_action(self, action: Ask | Answer) -> Ask | Answer:
+        """The action with the secrets this policy knows replaced (a server echoing the request's headers
+        into its reply would otherwise put the key into the answer); credential forms in it are data."""
+        if isinstance(action, Ask):
+            return Ask(questions=[self._scrubber.known(q) for q in action.questions])
+        return Answer(answer=self._scrubber.known(action.answer), guess=action.guess)
+
+    def _scrubbed_attempts(self, attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        scrubbed: list[dict[str, Any]] = self._scrubber.data(attempts)
+        return scrubbed
 
 
 # -- helpers ------------------------------------------------------------------------------------
