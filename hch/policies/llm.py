@@ -48,6 +48,7 @@ from hch.policies import presets
 from hch.policies.presets import Preset, Price, Retry
 from hch.policies.scrub import Scrubber
 from hch.run.progress import retrying
+from hch.validate import action_problem
 from hch.workspace import Answer, Ask, Reply, Usage, Workspace
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -82,6 +83,44 @@ OUTPUT_REQUESTS = {
     "json_object_schema": "a json_object response_format with a schema",
     "json_object": "a json_object response_format",
 }
+
+
+MAX_REPLY_BYTES = 16 << 20
+"""Longest reply body read from a server (after decompression): a model's action is a few KB, and a
+server sending more (a runaway reply, a compression bomb) fails its node before the memory is spent."""
+
+
+class ReplyTooLarge(openai.OpenAIError):
+    """A reply body over `MAX_REPLY_BYTES`; raised while reading it, before more is read."""
+
+
+class _BoundedClient(openai.DefaultAsyncHttpxClient):
+    """The HTTP client, reading every reply body within `MAX_REPLY_BYTES` (decoded, chunk by chunk)."""
+
+    async def send(self, request: Any, *, stream: bool = False, **kwargs: Any) -> Any:
+        response = await super().send(request, stream=True, **kwargs)
+        if stream:
+            return response
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+                raise ReplyTooLarge(_too_large(f"announced {int(declared):,} bytes"))
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise ReplyTooLarge(_too_large("sent more"))
+        finally:
+            await response.aclose()
+        dropped = ("content-encoding", "content-length", "transfer-encoding")  # the body is decoded now
+        headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in dropped]
+        return type(response)(response.status_code, headers=headers, content=bytes(body), request=request,
+                              extensions=response.extensions)
+
+
+def _too_large(what: str) -> str:
+    return (f"the server's reply is too large: it {what}, and at most {MAX_REPLY_BYTES:,} bytes of a reply are "
+            "read (lower max_tokens in the preset's settings, or check what the server at this URL is)")
 
 
 class LLMConfigError(HchError):
@@ -354,7 +393,7 @@ class LLMPolicy:
             content, finish = choice.message.content, choice.finish_reason
             attempts[-1]["finish_reason"] = finish
             try:
-                action = parse_action(content, finish, getattr(choice.message, "refusal", None))
+                action = parse_action(content, finish, getattr(choice.message, "refusal", None), workspace.max_asks)
             except InvalidOutput as exc:
                 error = str(exc)
                 attempts[-1]["error"] = f"invalid output: {error}"
@@ -475,7 +514,7 @@ class LLMPolicy:
             return None
         except openai.APIConnectionError:
             raise _NoAnswer from None
-        except (openai.APIError, ValueError, TypeError, AttributeError):
+        except (openai.APIError, ReplyTooLarge, ValueError, TypeError, AttributeError):
             return None  # no list (404), or a broken one: the chat request will say what is wrong
         return names or None
 
@@ -552,7 +591,12 @@ class LLMPolicy:
                     "if it is only slow, raise --request-timeout"
                 )
             raise
-        except openai.APIConnectionError as exc:
+        except (ReplyTooLarge, openai.APIConnectionError) as exc:  # older clients wrap what `send` raises
+            too_large = next((inner for inner in _chain(exc) if isinstance(inner, ReplyTooLarge)), None)
+            if too_large is not None:  # not transient: the same request would get the same reply
+                server.replied()
+                record["error"] = str(too_large)
+                raise PolicyError(str(too_large)) from None
             record["error"] = self._scrub(f"connection error: {exc.__cause__ or exc}")
             self._connection_failed(_connection_failure(exc))
             raise
@@ -609,7 +653,9 @@ class LLMPolicy:
     def _resources(self) -> tuple[openai.AsyncOpenAI, anyio.CapacityLimiter]:
         home = self._home
         if home._client is None:
-            home._client = openai.AsyncOpenAI(api_key=home._api_key, base_url=home.base_url, max_retries=0)
+            home._client = openai.AsyncOpenAI(
+                api_key=home._api_key, base_url=home.base_url, max_retries=0, http_client=_BoundedClient()
+            )
         assert home._limiter is not None, "_enter() sets the limiter up"
         return home._client, home._limiter
 
@@ -627,7 +673,7 @@ class LLMPolicy:
 
     def _failure(self, exc: BaseException, attempts: list[dict[str, Any]], seconds: float) -> PolicyError:
         """The one-line error a final failure of these attempts becomes."""
-        if isinstance(exc, RunAborted):
+        if isinstance(exc, PolicyError):  # RunAborted too: it says all there is to say
             return exc
         where = safe_url(self.base_url)
         if isinstance(exc, openai.APIStatusError) and not transient(exc):
@@ -833,8 +879,11 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-def parse_action(content: str | None, finish_reason: str | None, refusal: str | None = None) -> Ask | Answer:
-    """The action in a reply, or `InvalidOutput` saying precisely what is wrong with it."""
+def parse_action(
+    content: str | None, finish_reason: str | None, refusal: str | None = None, max_asks: int = 0
+) -> Ask | Answer:
+    """The action in a reply, or `InvalidOutput` saying precisely what is wrong with it (an action too
+    large to use, see `hch.validate.action_problem`, included)."""
     if refusal and not (content or "").strip():
         raise InvalidOutput(f"the model refused: {' '.join(refusal.split())[:200]}")
     if finish_reason == "length":
@@ -848,13 +897,18 @@ def parse_action(content: str | None, finish_reason: str | None, refusal: str | 
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidOutput(f"it is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise InvalidOutput("it nests JSON too deeply") from None
     try:
-        return LLMAction.model_validate(data).to_action()
+        action = LLMAction.model_validate(data).to_action()
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise InvalidOutput(f"{where + ': ' if where else ''}{message}") from None
+    if (problem := action_problem(action, max_asks)) is not None:
+        raise InvalidOutput(problem)
+    return action
 
 
 FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

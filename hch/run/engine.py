@@ -41,10 +41,9 @@ from hch.run.position import DEADLINE, POSITION, Position
 from hch.run.progress import CURRENT as PROGRESS
 from hch.run.progress import Progress
 from hch.run.subtree_cache import SubtreeCache, SubtreeKey
-from hch.validate import unicode_problem, valid_text
+from hch.validate import MAX_QUESTION_CHARS, action_problem, unicode_problem, valid_text
 from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
-MAX_QUESTION_CHARS = 20_000
 ENVIRONMENT = "environment"
 """The `policy` of a workspace the task's environment answered (facts hidden): no policy call."""
 Copies = Literal["merged", "independent"]
@@ -350,9 +349,8 @@ class _Run:
             raise _NodeError(str(exc), failed=exc, cause=exc) from None
         except Exception as exc:  # a policy bug or failure must not sink the whole run
             raise _NodeError(f"policy raised {type(exc).__name__}: {exc}", cause=exc) from None
-        text = reply.action.answer if isinstance(reply.action, Answer) else "\n".join(reply.action.questions)
-        if (problem := unicode_problem(text)) is not None:
-            raise _NodeError(f"the policy's action is not valid text: {problem}")
+        if (problem := action_problem(reply.action, workspace.max_asks)) is not None:  # before it is recorded
+            raise _NodeError(f"the policy's action cannot be used: {problem}")
         return reply
 
     def _check_budget(self) -> None:
