@@ -1019,3 +1019,35 @@ async def test_an_action_too_large_to_use_is_reasked_then_fails_its_node(
     assert error in leaf["error"] and leaf["output"] is None
     reask = leaf["raw"]["exchanges"][1]["request"]["messages"]
     assert len(reask[-2]["content"]) < 1000  # only an excerpt of the reply goes back into the prompt
+
+
+# -- Retry-After of any value: bounded by the retry budget, never a hang (issue 14) --------------------
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("headers", "retried"), [
+    ({"retry-after": "nan"}, True), ({"retry-after": "-5"}, True), ({"retry-after": "garbage"}, True),
+    ({"retry-after": "Mon, 99 Foo 2020 99:99:99 GMT"}, True), ({"retry-after-ms": "-1"}, True),
+    ({"retry-after-ms": "NaN"}, True), ({"retry-after": "0.01"}, True),
+    ({"retry-after": "inf"}, False), ({"retry-after": "Infinity"}, False), ({"retry-after": "1e308"}, False),
+    ({"retry-after": "9" * 400}, False), ({"retry-after-ms": "inf"}, False), ({"retry-after": "3600"}, False),
+    ({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}, False),
+])
+async def test_any_retry_after_is_bounded_by_the_retry_budget(
+    server: OpenAIServer, tmp_path: Path, headers: dict[str, str], retried: bool
+) -> None:
+    server.inject('"What is 1+2?"', Step(status=429, message="slow down", headers=headers))
+    result = await run("What is 1+2+3+4?", policy(server), trace_path=tmp_path / "t.json")
+    leaf = call_of(result.trace, "What is 1+2?")
+    waits = [a["wait"] for a in leaf["attempts"] if a["wait"] is not None]
+    assert all(0 <= wait <= FAST.max_seconds for wait in waits), waits
+    if retried:
+        assert leaf["output"] == {"kind": "answer", "answer": "3", "guess": False}
+    else:  # never slept: the node fails at once, saying why
+        assert waits == [] and len(leaf["attempts"]) == 1
+        assert "the server asked to wait" in leaf["error"] and "beyond the retry budget" in leaf["error"]
+    assert hch_load(tmp_path / "t.json")  # the trace is strict JSON: no inf or nan in it
+
+
+def hch_load(path: Path) -> bool:
+    json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the trace"))
+    return True

@@ -20,6 +20,7 @@ import copy
 import email.utils
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -709,8 +710,13 @@ class LLMPolicy:
             last = f"{exc.status_code}: {self._scrub(_server_message(exc))}"
         else:
             last = self._scrub(_describe(exc))
+        after = retry_after(exc)
+        beyond = (
+            f"; the server asked to wait {after:g}s, beyond the retry budget (retry.max_seconds "
+            f"{self.retry.max_seconds:g}s)" if after is not None and seconds + after >= self.retry.max_seconds else ""
+        )
         return PolicyError(
-            f"{where} failed {len(attempts)} time(s) in {seconds:.1f}s; giving up; last error: {last}"
+            f"{where} failed {len(attempts)} time(s) in {seconds:.1f}s; giving up; last error: {last}{beyond}"
         )
 
     def _scrub(self, text: str) -> str:
@@ -827,24 +833,35 @@ def _connection_failure(exc: BaseException) -> str:
     return "connection dropped without a reply"
 
 
+FOREVER = 1e9
+"""What a `Retry-After` of infinity (or beyond) is taken as: longer than any retry budget, and a
+number JSON can hold."""
+
+
 def retry_after(exc: BaseException | None) -> float | None:
-    """Seconds the server asked us to wait (`retry-after-ms`, or `Retry-After` as seconds or a date)."""
+    """Seconds the server asked us to wait (`retry-after-ms`, or `Retry-After` as seconds or a date),
+    between 0 and `FOREVER`; None where it gave none that means anything (NaN, garbage): the backoff
+    then decides. A wait beyond the retry budget is never slept: the request fails at once (see `_send`)."""
     if not isinstance(exc, openai.APIStatusError):
         return None
     headers = exc.response.headers
     try:
         if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        if "retry-after" in headers:
+            seconds = float(headers["retry-after-ms"]) / 1000
+        elif "retry-after" in headers:
             value = headers["retry-after"]
             try:
-                return max(0.0, float(value))
+                seconds = float(value)
             except ValueError:
                 when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, when.timestamp() - time.time())
-    except (ValueError, TypeError, OverflowError):
+                seconds = when.timestamp() - time.time()
+        else:
+            return None
+    except (ValueError, TypeError, OverflowError, IndexError):
         return None
-    return None
+    if math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), FOREVER)
 
 
 def check_base_url(url: str) -> None:
