@@ -44,6 +44,7 @@ from hch.cli.render import plain
 from hch.errors import Stopped
 from hch.run.policy import components
 from hch.run.position import Position, current, deadline
+from hch.validate import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, action_problem, unicode_problem, valid_text
 from hch.workspace import Action, Answer, Ask, Reply, Workspace
 
 COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · show · help · quit"
@@ -59,6 +60,16 @@ quit, Ctrl-D     stop the run; answers given so far are kept, and rerunning the 
                  asks only what was not answered yet (Ctrl-C stops it the same way)"""
 STATUS_STYLE = {"ok": "green", "guess": "yellow", "error": "red"}
 POLL_SECONDS = 0.05
+MAX_LINE_CHARS = MAX_ANSWER_CHARS + 1000
+"""Longest line read from piped input; the rest of a longer one is dropped as it arrives (not held)."""
+
+
+OVERLONG = "[a line too long to keep]"
+"""What the record of typed lines holds for a line that was dropped as too long."""
+
+
+class _Overlong(str):
+    """Stands for a line that was too long to keep (what the person is told, not what they typed)."""
 
 
 class Lines(Protocol):
@@ -98,8 +109,10 @@ class TerminalLines:
             return line
 
     def _pump(self) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # bytes that are not UTF-8 become lone surrogates, so the session can name them and ask again
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         pending = ""
+        overlong = False
         while True:
             try:
                 chunk = os.read(self.fd, 4096)
@@ -108,10 +121,13 @@ class TerminalLines:
             pending += decoder.decode(chunk, final=not chunk)
             *lines, pending = pending.split("\n")
             for line in lines:
-                self._lines.put(line.removesuffix("\r"))
+                self._lines.put(_Overlong() if overlong or len(line) > MAX_LINE_CHARS else line.removesuffix("\r"))
+                overlong = False
+            if len(pending) > MAX_LINE_CHARS:  # keep none of it: say so when its newline comes
+                pending, overlong = "", True
             if not chunk:
-                if pending:
-                    self._lines.put(pending)
+                if pending or overlong:
+                    self._lines.put(_Overlong() if overlong else pending)
                 self._lines.put(None)
                 return
 
@@ -266,7 +282,8 @@ class _Session:
             if line is None:
                 self.console.print()
                 raise Stopped("input ended at the prompt")
-            typed.append(line)
+            overlong = isinstance(line, _Overlong) or len(line) > MAX_LINE_CHARS
+            typed.append(OVERLONG if overlong else valid_text(line))  # what was typed, as files can hold it
             action = self.command(line)
             if action is not None:
                 raw = {
@@ -289,7 +306,21 @@ class _Session:
             raise
 
     def command(self, line: str) -> Action | None:
-        """Carry out one typed line: an action ends the session, anything else re-prompts."""
+        """Carry out one typed line: an action ends the session, anything else re-prompts (a line that
+        is not valid text or too long too: it is explained, and nothing of it is kept)."""
+        if isinstance(line, _Overlong) or len(line) > MAX_LINE_CHARS:
+            self.explain(f"that line is over {MAX_LINE_CHARS:,} characters long and was dropped; type a shorter one")
+            return None
+        if (problem := unicode_problem(line)) is not None:
+            self.explain(f"that line is not valid text ({problem}); type it again")
+            return None
+        action = self._command(line)
+        if action is not None and (problem := action_problem(action, self.workspace.max_asks)) is not None:
+            self.explain(f"that cannot be used: {problem}; try again")
+            return None
+        return action
+
+    def _command(self, line: str) -> Action | None:
         words = line.strip().split(maxsplit=1)
         if not words:
             return None
@@ -322,6 +353,10 @@ class _Session:
             self.explain("this node is HCH_0 (depth 0): it cannot ask subquestions; answer with: answer <text>")
         elif ws.steps_left <= 0:
             self.explain("this node has no steps of asking left; answer with: answer <text>")
+        elif len(question) > MAX_QUESTION_CHARS:
+            self.explain(
+                f"the question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are accepted"
+            )
         elif len(self.pending) >= ws.max_asks:
             self.explain(f"one step may ask at most {ws.max_asks} subquestions; send these with go first")
         else:
