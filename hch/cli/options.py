@@ -35,7 +35,13 @@ class NamedPath(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not value.strip():
             self.fail("an empty path names no file; give a path", param, ctx)
-        return super().convert(value, param, ctx)
+        converted = super().convert(value, param, ctx)
+        if not self.file_okay and str(value) != "-":  # a directory to write into: nothing else in its way
+            from hch.files import directory_problem
+
+            if (problem := directory_problem(Path(value))) is not None:
+                self.fail(problem, param, ctx)  # escaped where it is printed (`hch.cli.fail`)
+        return converted
 
 
 def stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
