@@ -46,7 +46,8 @@ STUDIES = Path("studies")
               help="Steps of asking per H node.")
 @click.option("--hidden", type=click.IntRange(min=1, max=100_000), default=128, show_default=True,
               help="mlp: hidden units (one layer).")
-@click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=40, show_default=True, help="mlp: passes over the data.")
+@click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=40, show_default=True,
+              help="mlp: passes over the data.")
 @click.option("--no-supervised", is_flag=True, help="Skip the supervised baseline (gold labels).")
 @click.option("--concurrency", "-j", type=click.IntRange(min=1, max=10_000), default=16, show_default=True,
               help="Amp runs in flight at once.")
