@@ -16,6 +16,7 @@ HTTP request itself, never while a node waits for its children, so no tree shape
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import email.utils
 import hashlib
@@ -115,8 +116,11 @@ class _BoundedClient(openai.DefaultAsyncHttpxClient):
             await response.aclose()
         dropped = ("content-encoding", "content-length", "transfer-encoding")  # the body is decoded now
         headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in dropped]
-        return type(response)(response.status_code, headers=headers, content=bytes(body), request=request,
-                              extensions=response.extensions)
+        rebuilt = type(response)(response.status_code, headers=headers, content=bytes(body), request=request,
+                                 extensions=response.extensions)
+        with contextlib.suppress(RuntimeError, AttributeError):  # set when the stream closed: keep it
+            rebuilt.elapsed = response.elapsed
+        return rebuilt
 
 
 def _too_large(what: str) -> str:
