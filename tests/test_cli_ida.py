@@ -107,7 +107,7 @@ SMALL = ["ida", "--task", "permutation-powering", "--rounds", "1", "--max-depth"
     (["--questions", "10000000"], "--questions"), (["--hidden", "10000000"], "--hidden"),
     (["--epochs", "10000000"], "--epochs"), (["--concurrency", "99999999"], "--concurrency"),
     (["--depth", "1000"], "--depth"), (["--eval-questions", "nan"], "--eval-questions"),
-    (["--out", ""], "empty path"), (["--out", "/dev/zero"], "not a directory"),
+    (["--out", ""], "empty path"), (["--out", "/dev/zero"], "not a directory"), (["--out", "/proc/x/y"], "/proc/x"),
     (["--task", "\x1b[31mred"], "unknown task '\\x1b[31mred'"), (["--policy", "\u202e"], "\\u202e"),
 ])
 def test_bad_ida_options_are_one_line_before_any_work(

@@ -427,16 +427,19 @@ def test_a_question_file_that_is_none_is_refused_in_one_line(
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "file", "under-a-file"])
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "file", "under-a-file", "uncreatable"])
 def test_an_output_directory_that_cannot_be_one_is_refused_before_any_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "q.jsonl").write_text(QUESTIONS)
     out = {"fifo": str(bad_files(tmp_path)["fifo"]), "dev-zero": "/dev/zero", "file": "q.jsonl",
-           "under-a-file": "q.jsonl/sub"}[kind]
+           "under-a-file": "q.jsonl/sub", "uncreatable": "/proc/hch-nope/out"}[kind]
     err = rejected(["sweep", "q.jsonl", "--depths", "0", "--no-plot", "--no-cache", "--out", out], capsys)
-    assert ("not a directory" in err or "is a file" in err) and "--out" in err
+    if kind == "uncreatable":  # the folder cannot be made: the system's reason, before any run or progress bar
+        assert "/proc/hch-nope" in err
+    else:
+        assert ("not a directory" in err or "is a file" in err) and "--out" in err
 
 
 @pytest.mark.parametrize(("option", "values"), [

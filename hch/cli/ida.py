@@ -87,6 +87,7 @@ def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: in
     call_cache = open_cache(cache, no_cache)
     console = Console(highlight=False, stderr=True)
     try:
+        out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made: one line, before the bar is drawn
         study = anyio.run(lambda: with_progress(config, chosen, h, out, call_cache, console))
     except KeyboardInterrupt:
         print(f"hch: interrupted; finished work is kept in {plain(str(out))}: rerun the same command to resume",

@@ -142,6 +142,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
                                             pilot=pilot))
             print_estimate(estimate_rows(items, config, policies, out), config, policies, out, pilot)
             return
+        out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made: one line, before the bar is drawn
         outcome = anyio.run(lambda: run_with_progress(items, config, policies, out, call_cache, console, fail_fast,
                                                       quiet=human, participant=participant))
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, or a person quitting at the prompt
