@@ -64,10 +64,12 @@ def test_data_is_scrubbed_through_and_credential_fields_are_masked_whatever_thei
     scrubbed = Scrubber([KEY]).data({
         "headers": {"Authorization": "x", "API-Key": "y", "cookie": "z", "other": f"has {KEY}"},
         "list": [f"Bearer {KEY}", 3, None, ("tuple", "?key=v")],
+        "logprobs": {"content": [{"token": "Hello", "logprob": -0.1}]},
     })
     assert scrubbed == {
         "headers": {"Authorization": MASK, "API-Key": MASK, "cookie": MASK, "other": "has ***"},
         "list": ["Bearer ***", 3, None, ["tuple", "?key=***"]],
+        "logprobs": {"content": [{"token": "Hello", "logprob": -0.1}]},  # a sampled token is no credential
     }
 
 

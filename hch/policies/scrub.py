@@ -23,9 +23,10 @@ the credential forms still catch them."""
 
 SENSITIVE_FIELDS = frozenset({
     "authorization", "proxy-authorization", "api-key", "api_key", "apikey", "x-api-key", "openai-api-key",
-    "cookie", "set-cookie", "x-goog-api-key", "access_token", "token", "password", "secret",
+    "cookie", "set-cookie", "x-goog-api-key", "access_token", "refresh_token", "password", "client_secret",
 })
-"""Names of fields (headers, JSON keys) whose value is a credential whatever it looks like."""
+"""Names of fields (headers, JSON keys) whose value is a credential whatever it looks like (not `token`:
+a reply's logprobs name each sampled token so)."""
 
 _SCHEMES = re.compile(r"(?i)\b(bearer|basic)(\s+)(?!\*\*\*)[A-Za-z0-9._~+/=:-]{4,}")
 _HEADER = re.compile(
