@@ -78,6 +78,10 @@ class ExpertPolicy:
     async def act(self, workspace: Workspace) -> Action:
         from hch.policies.check import redo
 
+        if workspace.pointers:  # pointer mode: it reads or routes what it sees (hch.experts.pointers)
+            from hch.experts import pointers
+
+            return pointers.act(redo(workspace), lambda view: self.decide(view)[1])
         return self.decide(redo(workspace))[1]  # a check's "not confirmed" is not a refused ask
 
 
