@@ -46,12 +46,18 @@ def _route(workspace: Workspace, op: str, pointer: str) -> Action:
     if not all(POINTER.fullmatch(item) or re.fullmatch(NUMBER, item) for item in items):
         return Answer(answer=f"{pointer} is not a list of numbers", guess=True)
     pointers = [item for item in items if POINTER.fullmatch(item)]
+    subs = workspace.answers
+    unread = next((sub.answer for sub in subs if POINTER.fullmatch(sub.answer.strip()) and
+                   sub.answer.strip() not in contents), None)
+    if unread is not None:  # a sub-answer too long for the view came as a pointer: read it
+        return Expand(pointer=unread.strip()) if workspace.refusal is None else _read_guess(workspace, op)
+    subs = [sub.model_copy(update={"answer": contents.get(sub.answer.strip(), sub.answer)}) for sub in subs]
     if not pointers:  # numbers only: the list as any list
         numbers = [Fraction(item) for item in items]
-        view = workspace.model_copy(update={"question": list_question(op, numbers)})
+        steps = (tuple(subs),) if subs else ()
+        view = workspace.model_copy(update={"question": list_question(op, numbers), "steps": steps})
         return ListExpert().act(view)
     numbers = [Fraction(item) for item in items if not POINTER.fullmatch(item)]
-    subs = workspace.answers
     if len(subs) == len(pointers):
         return _combine(op, numbers + [number_of(sub) for sub in subs], subs)
     if workspace.can_ask and workspace.refusal is None and len(pointers) <= workspace.max_asks:
