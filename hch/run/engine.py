@@ -487,7 +487,7 @@ async def answer(
     limits = limits or Limits()
     pointers, asked = _pointers(limits, question, shown)  # pointer mode: `asked` holds the run's pointers
     if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
-        root_policy.check(question if pointers is None else pointers.messages.resolve(asked), shown)
+        _check(root_policy, question, shown, pointers, asked)
     trace = trace or Trace()
     trace.meta.update(
         question=question, depth=depth, policy=policy.fingerprint, context=context,
@@ -619,6 +619,18 @@ def _pointers(limits: Limits, question: str, shown: str) -> tuple[Pointers | Non
     except PointerError as exc:
         raise QuestionError(f"pointer mode: {exc}") from None
     return Pointers(messages, limits.bandwidth), asked
+
+
+def _check(policy: ChecksQuestions, question: str, shown: str, pointers: Pointers | None, asked: str) -> None:
+    """The root policy's up-front check; in pointer mode the question as its view shows it (`$1`),
+    or else as it reads once expanded (an expert reads pointers before it decides)."""
+    if pointers is None:
+        return policy.check(question, shown)
+    try:
+        policy.check(pointers.view().show(Workspace(question=asked, depth=0)).question, shown)
+    except QuestionError:
+        policy.check(pointers.messages.resolve(asked), shown)
+    return None
 
 
 def _visible_context(context: str) -> str:
