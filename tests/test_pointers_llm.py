@@ -64,7 +64,8 @@ async def test_the_llm_is_told_its_bandwidth_and_a_refused_expansion() -> None:
         return Step.answer("could not read") if "previous reply was refused" in text else Step.expand("$1")
 
     with OpenAIServer(act) as server:
-        result = await answer("Report [[" + "x" * 30 + "]]", depth=0, policy=policy(server), limits=Limits(bandwidth=20))
+        result = await answer("Report [[" + "x" * 30 + "]]", depth=0, policy=policy(server),
+                              limits=Limits(bandwidth=20))
         first, second = (seen.body["messages"][-1]["content"] for seen in server.ok_requests())
     assert "Bandwidth left: 11 characters" in first
     assert "expanding $1 would show 30 characters" in second and result.answer == "could not read"

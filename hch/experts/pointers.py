@@ -18,14 +18,14 @@ from fractions import Fraction
 
 from hch.experts.arithmetic import ALIASES, NUMBER, REDUCTIONS, ListExpert, list_question
 from hch.experts.base import combined, format_number, number_of
-from hch.workspace import Action, Answer, Ask, Expand, SubAnswer, Workspace
+from hch.workspace import Action, Answer, Ask, Expand, Reply, SubAnswer, Workspace
 
 POINTER = re.compile(r"\$(\d+)")
 ROUTED = re.compile(r"^\s*what\s+is\s+the\s+(sum|product|maximum|minimum|max|min)\s+of\s+(\$\d+)\s*\?\s*$", re.I)
-Decide = Callable[[Workspace], Action]
+Decide = Callable[[Workspace], Action | Reply]
 
 
-def act(workspace: Workspace, decide: Decide) -> Action:
+def act(workspace: Workspace, decide: Decide) -> Action | Reply:
     """The expert's action on a pointer-mode view; `decide` is its action on a view without pointers."""
     routed = ROUTED.match(workspace.question)
     if routed is not None:
@@ -97,7 +97,7 @@ def _unread(contents: dict[str, str]) -> str | None:
     return None
 
 
-def _read(workspace: Workspace, decide: Decide) -> Action:
+def _read(workspace: Workspace, decide: Decide) -> Action | Reply:
     contents = _contents(workspace)
     texts = [workspace.question, workspace.context, *[s.answer for s in workspace.answers], *contents.values()]
     unread = next((f.group(0) for t in texts for f in POINTER.finditer(t) if f.group(0) not in contents), None)

@@ -355,7 +355,8 @@ class _Session:
         elif not pointer:
             self.explain("expand which pointer? type: expand $1")
         elif self.pending:
-            self.explain(f"{len(self.pending)} queued subquestion(s) not sent: send them with go, or forget them with drop")
+            count = len(self.pending)
+            self.explain(f"{count} queued subquestion(s) not sent: send them with go, or forget them with drop")
         else:
             return Expand(pointer=pointer)  # a pointer the workspace lacks is refused, and shown as refused
         return None
