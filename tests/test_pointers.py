@@ -215,3 +215,19 @@ async def test_where_the_bandwidth_is_too_small_to_read_the_expert_guesses_hones
     assert result.status == "guess"  # it sees its question and nothing more: it may not read, so it guesses
     root = result.trace.graph.nodes[result.trace.root]
     assert root["expansions"] == []
+
+
+def test_a_sweep_in_pointer_mode_grades_the_resolved_answers(tmp_path: Path) -> None:
+    lines = [f'{{"question": "What is the sum of [[{LONG}]]?", "answer": "{sum(NUMBERS)}"}}',
+             '{"question": "What is the sum of [[2, 3]]?", "answer": "5"}']
+    (tmp_path / "q.jsonl").write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "hch", "sweep", "q.jsonl", "--depths", "4", "--bandwidth", "80", "--no-cache",
+         "--out", "out"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    runs = [line for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines() if line]
+    assert len(runs) == 2 and all('"correct":true' in line for line in runs)
+    bad = subprocess.run([sys.executable, "-m", "hch", "sweep", "q.jsonl", "--depths", "1", "--bandwidth", "-1"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--bandwidth" in bad.stderr and "Traceback" not in bad.stderr

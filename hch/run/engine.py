@@ -37,6 +37,7 @@ from hch.run.call_cache import CallCache, call_key
 from hch.run.collector import paced
 from hch.run.facts import Facts, check_facts, sees_facts
 from hch.run.pointers import Messages, PointerError, Pointers
+from hch.run.pointers import check as check_pointers
 from hch.run.policy import ChecksQuestions, Policy, as_reply, resolve
 from hch.run.position import DEADLINE, POSITION, Position
 from hch.run.progress import CURRENT as PROGRESS
@@ -487,7 +488,7 @@ async def answer(
     limits = limits or Limits()
     pointers, asked = _pointers(limits, question, shown)  # pointer mode: `asked` holds the run's pointers
     if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
-        _check(root_policy, question, shown, pointers, asked)
+        _check(root_policy, question, shown, pointers)
     trace = trace or Trace()
     trace.meta.update(
         question=question, depth=depth, policy=policy.fingerprint, context=context,
@@ -621,16 +622,12 @@ def _pointers(limits: Limits, question: str, shown: str) -> tuple[Pointers | Non
     return Pointers(messages, limits.bandwidth), asked
 
 
-def _check(policy: ChecksQuestions, question: str, shown: str, pointers: Pointers | None, asked: str) -> None:
-    """The root policy's up-front check; in pointer mode the question as its view shows it (`$1`),
-    or else as it reads once expanded (an expert reads pointers before it decides)."""
+def _check(policy: ChecksQuestions, question: str, shown: str, pointers: Pointers | None) -> None:
+    """The root policy's up-front check (in pointer mode, see `hch.run.pointers.check`)."""
     if pointers is None:
-        return policy.check(question, shown)
-    try:
-        policy.check(pointers.view().show(Workspace(question=asked, depth=0)).question, shown)
-    except QuestionError:
-        policy.check(pointers.messages.resolve(asked), shown)
-    return None
+        policy.check(question, shown)
+    else:
+        check_pointers(policy, question, shown)
 
 
 def _visible_context(context: str) -> str:

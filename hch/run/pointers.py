@@ -28,6 +28,8 @@ import hashlib
 import re
 from typing import Any
 
+from hch.errors import QuestionError
+from hch.run.policy import ChecksQuestions
 from hch.workspace import Action, Answer, Expand, Expansion, SubAnswer, Workspace
 
 MESSAGE_CHARS = 40
@@ -287,3 +289,18 @@ class Pointers:
 def escape_pointers(text: str) -> str:
     """Engine-made text (an error message) for a view: a `$N` it quotes is not a pointer there."""
     return LOCAL.sub(lambda found: "\uff04" + found.group(1), text)
+
+
+def check(policy: ChecksQuestions, question: str, context: str) -> None:
+    """A policy's up-front check of a root question in pointer mode: the question as the root's view shows
+    it (`Report $1`), or else as it reads once its pointers are expanded (an expert reads before it decides).
+    Markup that does not parse, or a `$` before a digit, is a `QuestionError`."""
+    messages = Messages()
+    try:
+        asked = messages.outside(question)
+    except PointerError as exc:
+        raise QuestionError(f"pointer mode: {exc}") from None
+    try:
+        policy.check(View(messages, None).show(Workspace(question=asked, depth=0)).question, context)
+    except QuestionError:
+        policy.check(messages.resolve(asked), context)
