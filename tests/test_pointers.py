@@ -175,6 +175,14 @@ async def test_expand_without_pointer_mode_is_refused() -> None:
 
 
 async def test_runs_without_pointer_mode_keep_their_dumps_and_keys() -> None:
+    seen = Workspace(question="What is 2 + 3?", depth=2, context="ctx", refusal="r", copy="abc",
+                     steps=((SubAnswer(question="a?", answer="1"),),))
+    # the key the code before pointer mode gave this workspace (computed with that code)
+    assert call_key("expert", seen) == "961058abd634f345c6ea875fad997b5fa74842966432918ccce82a8708008934"
+    assert Limits().model_dump() == {
+        "max_asks_per_step": 8, "max_cost": None, "max_nodes": 100000, "max_refusals": 3, "max_steps_per_node": 8,
+        "max_total_tokens": None, "node_timeout": None, "run_timeout": None,
+    }
     plain = Workspace(question="What is 2 + 3?", depth=1)
     assert set(plain.model_dump()) == {"question", "depth", "context", "steps", "max_asks", "steps_left", "refusal"}
     assert call_key("expert", plain) == call_key("expert", plain.model_copy(update={"pointers": False}))
