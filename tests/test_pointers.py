@@ -188,6 +188,9 @@ async def test_runs_without_pointer_mode_keep_their_dumps_and_keys() -> None:
     assert call_key("expert", plain) == call_key("expert", plain.model_copy(update={"pointers": False}))
     assert "pointers" not in Limits().model_dump() and "bandwidth" not in Limits().model_dump()
     assert Limits(bandwidth=5).pointers
+    for bad in (0, -1, float("nan"), "many"):
+        with pytest.raises(ValueError, match="bandwidth"):
+            Limits(bandwidth=bad)  # type: ignore[arg-type]
     result = await hch.answer("What is the sum of 2, 3?", depth=0)
     assert "messages" not in result.trace.meta
     assert not any("pointers" in data for _, data in result.trace.workspaces())
