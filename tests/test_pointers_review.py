@@ -74,3 +74,15 @@ def _relay(tmp_path: Path) -> Path:
     path.write_text("rules:\n  - match: 'Report (?P<p>\\$\\d+)'\n    expand: ['{{ p }}']\n"
                     "    answer: 'It was {{ expanded[p] }}'\n")
     return path
+
+
+def test_chromium_shows_a_node_s_pointers_and_expansions_as_text(tmp_path: Path) -> None:
+    from test_viewer import EVIL, dump_dom
+
+    from hch.review import viewer
+
+    result = hch.answer_sync(f"Report [[{EVIL}]]", depth=0, policy="script:" + str(_relay(tmp_path)),
+                             limits=Limits(pointers=True))
+    dom = dump_dom(viewer.write(result.trace, tmp_path / "p.html"), tmp_path)
+    assert 'data-ready="1"' in dom and "data-pwned" not in dom
+    assert "<dt>pointers</dt>" in dom and "$1 = $m" in dom and "<dt>expanded</dt>" in dom and "$1 after step 0" in dom
