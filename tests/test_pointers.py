@@ -201,6 +201,8 @@ async def test_a_dollar_before_a_digit_in_the_question_is_refused_in_pointer_mod
         await hch.answer("What is $3 plus [[4]]?", depth=1, limits=POINTERS)
     with pytest.raises(QuestionError, match=r"not closed"):
         await hch.answer("What is [[4?", depth=1, limits=POINTERS)
+    with pytest.raises(QuestionError, match=r"'\$12' would be a pointer"):
+        await hch.answer("What is [[4]]?", depth=1, context="costs $12", limits=POINTERS)
     result = await hch.answer("What is the sum of 2, 3?", depth=0)  # outside pointer mode `$3` is text
     assert result.answer == "5"
 

@@ -486,7 +486,7 @@ async def answer(
     root_policy = resolve(policy, depth, root=True)  # for a positional policy, the part at the root
     shown = _visible_context(context) if facts == "hidden" and not sees_facts(root_policy) else context
     limits = limits or Limits()
-    pointers, asked = _pointers(limits, question, shown)  # pointer mode: `asked` holds the run's pointers
+    pointers, asked = _pointers(limits, question, (shown, context))  # pointer mode: `asked` holds the run's pointers
     if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
         _check(root_policy, question, shown, pointers)
     trace = trace or Trace()
@@ -609,14 +609,15 @@ def _node_failure(exc: BaseException) -> HchError | None:
     return None
 
 
-def _pointers(limits: Limits, question: str, shown: str) -> tuple[Pointers | None, str]:
+def _pointers(limits: Limits, question: str, contexts: tuple[str, str]) -> tuple[Pointers | None, str]:
     """Pointer mode's store (None when off) and the root question with its `[[...]]` made messages."""
     if not limits.pointers:
         return None, question
     messages = Messages()
     try:
         asked = messages.outside(question)
-        messages.outside(shown)
+        for context in contexts:  # what a policy may be shown of the context: checked here, made messages later
+            Messages().outside(context)
     except PointerError as exc:
         raise QuestionError(f"pointer mode: {exc}") from None
     return Pointers(messages, limits.bandwidth), asked

@@ -298,6 +298,7 @@ def check(policy: ChecksQuestions, question: str, context: str) -> None:
     messages = Messages()
     try:
         asked = messages.outside(question)
+        Messages().outside(context)
     except PointerError as exc:
         raise QuestionError(f"pointer mode: {exc}") from None
     try:
