@@ -35,6 +35,13 @@ async def test_a_pointer_trace_saves_loads_and_replays_exactly(tmp_path: Path) -
     assert report.reproduced and report.answer == result.answer == str(sum(range(10, 30)))
 
 
+async def test_a_replay_with_another_policy_from_the_root_lets_it_act_on_the_view(tmp_path: Path) -> None:
+    result = await hch.answer(QUESTION, depth=4, limits=Limits(pointers=True))
+    other = hch.policies.callable.CallablePolicy(lambda ws: "seen " + ws.question, "other")
+    report, _ = await replay(result.trace, policy=other)
+    assert report.answer == f"seen What is the sum of {LONG}?"  # it acted at the root; its $1 resolved
+
+
 async def test_distilled_pairs_hold_the_text_and_chats_hold_the_view_and_the_expand_action(tmp_path: Path) -> None:
     await hch.answer(QUESTION, depth=4, limits=Limits(pointers=True), trace_path=tmp_path / "t.json")
     distill([tmp_path / "t.json"], tmp_path / "out", Options(validation=0))

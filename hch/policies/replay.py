@@ -93,7 +93,9 @@ class ReplayPolicy:
         if override is not None:
             start = from_node if from_node is not None else root
             data = trace.graph.nodes[start]
-            self._start = (normalize_question(data["question"]), data["depth"])
+            calls = sorted(trace.node_calls(start))  # the question as the policy saw it (pointer mode: `$1`)
+            seen = trace.graph.nodes[calls[0]]["input"]["question"] if calls else data["question"]
+            self._start = (normalize_question(seen), data["depth"])
 
     @property
     def fingerprint(self) -> str:
