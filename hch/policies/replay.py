@@ -86,6 +86,9 @@ class ReplayPolicy:
             self._fast.setdefault(_compact(data["input"]), queue)
         for node, data in trace.workspaces():
             self._by_question.setdefault((normalize_question(data["question"]), data["depth"]), node)
+        for _, data in trace.calls():  # as the policy saw it (in pointer mode `$1`, not the run's pointer)
+            seen = data["input"]
+            self._by_question.setdefault((normalize_question(seen["question"]), seen["depth"]), data["workspace"])
         root = trace.root
         self._fingerprints = {(data["depth"], node == root): data["policy"] for node, data in trace.workspaces()}
         self._default = str(trace.meta.get("policy", trace.graph.nodes[root]["policy"]))
