@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from hch.workspace import Answer, Ask
+    from hch.workspace import Answer, Ask, Expand
 
 MAX_QUESTION_CHARS = 20_000
 """Longest question: a root's, a question file's, and every subquestion a policy asks."""
@@ -61,15 +61,19 @@ def valid_text(text: str) -> str:
     return text if unicode_problem(text) is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def action_problem(action: Ask | Answer, max_asks: int = 0) -> str | None:
+def action_problem(action: Ask | Answer | Expand, max_asks: int = 0) -> str | None:
     """Why a policy's action cannot be used at all (too large, or not valid text), or None.
 
     Sizes are checked first, each before anything is done with the text: an ask of a million
     questions, a 50 MB question or answer ends its node here, before the trace, the cache or a
     prompt holds it.
     """
-    if action.kind == "answer":
-        texts: list[str] = [action.answer]
+    if action.kind == "expand":
+        texts: list[str] = [action.pointer]
+        if len(action.pointer) > MAX_QUESTION_CHARS:
+            return f"the pointer is {len(action.pointer):,} characters long; at most {MAX_QUESTION_CHARS:,} are read"
+    elif action.kind == "answer":
+        texts = [action.answer]
         if len(action.answer) > MAX_ANSWER_CHARS:
             return f"the answer is {len(action.answer):,} characters long; at most {MAX_ANSWER_CHARS:,} are accepted"
     else:

@@ -125,7 +125,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     })
     base = make_policy(policy, flags)
     policies = {k: vote(k, base) for k in vote_list}
-    check_items(items, policies, facts)
+    check_items(items, policies, facts, limits.pointers)
     estimate = estimate or pilot is not None
     warn_unpriced(base, limits.max_total_tokens is not None or limits.max_cost is not None, estimate)
     from hch.policies.human import has_human  # hch.policies.human imports hch.cli.render: not at module level

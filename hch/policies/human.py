@@ -7,6 +7,7 @@ Commands at the prompt:
     answer <text>     end this node with an answer
     guess <text>      the same, marked as a guess
     drop [N]          forget the queued subquestion N (default: all of them)
+    expand $N         show the content of pointer $N (pointer mode only)
     show              show the workspace again
     help              list the commands
     quit              stop the run (like Ctrl-D); what was answered is kept
@@ -45,7 +46,7 @@ from hch.errors import Stopped
 from hch.run.policy import components
 from hch.run.position import Position, current, deadline
 from hch.validate import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, action_problem, unicode_problem, valid_text
-from hch.workspace import Action, Answer, Ask, Reply, Workspace
+from hch.workspace import Action, Answer, Ask, Expand, Reply, Workspace
 
 COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · show · help · quit"
 HELP = """\
@@ -58,6 +59,11 @@ show             show this workspace again
 help             this list
 quit, Ctrl-D     stop the run; answers given so far are kept, and rerunning the same command
                  asks only what was not answered yet (Ctrl-C stops it the same way)"""
+COMMANDS_POINTERS = COMMANDS.replace(" · show", " · expand $N · show")
+HELP_POINTERS = HELP.replace("\nshow ", """
+expand $N        show the content of pointer $N (it costs a step, and bandwidth if there is a limit);
+                 write $N in a question or answer to pass it on unread, [[text]] to make a message
+show """)
 STATUS_STYLE = {"ok": "green", "guess": "yellow", "error": "red"}
 POLL_SECONDS = 0.05
 MAX_LINE_CHARS = MAX_ANSWER_CHARS + 1000
@@ -335,14 +341,16 @@ class _Session:
             return self.answer(rest, guess=verb == "guess")
         elif verb == "drop":
             self.drop(rest)
+        elif verb == "expand":
+            return self.expand(rest)
         elif verb == "show":
             self.show()
         elif verb in ("help", "?"):
-            self.console.print(Text(HELP))
+            self.console.print(Text(HELP_POINTERS if self.workspace.pointers else HELP))
         elif verb in ("quit", "exit"):
             raise Stopped("you quit at the prompt")
         else:
-            self.explain(f"unknown command {plain(verb, 40)!r}; commands: {COMMANDS}")
+            self.explain(f"unknown command {plain(verb, 40)!r}; commands: {self.commands()}")
         return None
 
     def ask(self, question: str) -> None:
@@ -375,6 +383,21 @@ class _Session:
             self.explain(f"{count} queued subquestion(s) not sent: send them with go, or forget them with drop")
             return None
         return Answer(answer=text, guess=guess)
+
+    def expand(self, pointer: str) -> Action | None:
+        if not self.workspace.pointers:
+            self.explain("this run has no pointers to expand (pointer mode is off)")
+        elif not pointer:
+            self.explain("expand which pointer? type: expand $1")
+        elif self.pending:
+            count = len(self.pending)
+            self.explain(f"{count} queued subquestion(s) not sent: send them with go, or forget them with drop")
+        else:
+            return Expand(pointer=pointer)  # a pointer the workspace lacks is refused, and shown as refused
+        return None
+
+    def commands(self) -> str:
+        return COMMANDS_POINTERS if self.workspace.pointers else COMMANDS
 
     def drop(self, which: str) -> None:
         if not which:
@@ -418,6 +441,10 @@ class _Session:
                 if sub.status != "ok":
                     line.append(f" [{sub.status}]", style="dim")
                 console.print(line)
+        for expansion in ws.expanded:
+            console.print(_field(f"Expanded {expansion.pointer}", expansion.content))
+        if ws.bandwidth_left is not None:
+            console.print(_field("Bandwidth", f"{ws.bandwidth_left} characters left to see in this workspace"))
         budget = f"{ws.steps_left} steps of asking left · up to {ws.max_asks} subquestions per step"
         console.print(_field("Budget", budget if ws.depth > 0 else "no asking at depth 0"))
         if self.deadline is not None:
@@ -428,7 +455,7 @@ class _Session:
             console.print(_field("Refused", ws.refusal, "red"))
         for index, question in enumerate(self.pending, 1):
             console.print(Text(f"Queued {index}: ", style="cyan") + Text(plain(question)))
-        console.print(Text(f"Commands: {COMMANDS}", style="dim"))
+        console.print(Text(f"Commands: {self.commands()}", style="dim"))
 
     def header(self) -> str:
         """Where this workspace sits in the tree, and how many others wait behind it."""

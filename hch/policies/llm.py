@@ -51,7 +51,7 @@ from hch.policies.presets import Preset, Price, Retry
 from hch.policies.scrub import Scrubber
 from hch.run.progress import retrying
 from hch.validate import action_problem
-from hch.workspace import Answer, Ask, Reply, Usage, Workspace
+from hch.workspace import Answer, Ask, Expand, Reply, Usage, Workspace
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_CONCURRENCY = 8
@@ -69,11 +69,21 @@ ACTION_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 """One flat object (no unions), the shape every structured-output implementation accepts."""
+POINTER_SCHEMA: dict[str, Any] = {
+    **ACTION_SCHEMA,
+    "properties": {
+        **ACTION_SCHEMA["properties"], "kind": {"type": "string", "enum": ["ask", "answer", "expand"]},
+        "pointer": {"type": "string"},
+    },
+    "required": ["kind", "questions", "answer", "pointer"],
+}
+"""The schema in pointer mode (`Workspace.pointers`): `expand` shows the content of `pointer`."""
 
 REASK = (
     "Your reply could not be used: {error}. Reply again with only one JSON object: "
     '{{"kind": "ask", "questions": [...], "answer": ""}} or {{"kind": "answer", "questions": [], "answer": "..."}}.'
 )
+REASK_POINTERS = REASK.removesuffix(".") + ', or {{"kind": "expand", "questions": [], "answer": "", "pointer": "$1"}}.'
 REASK_EXCERPT = 400
 """Characters of an invalid reply quoted back in a re-ask: the prompt grows by a bounded amount,
 not by max_tokens, per re-ask."""
@@ -139,9 +149,10 @@ class InvalidOutput(ValueError):
 class LLMAction(BaseModel):
     """The action as the model writes it: one flat object."""
 
-    kind: Literal["ask", "answer"]
+    kind: Literal["ask", "answer", "expand"]
     questions: list[str] = []
     answer: str = ""
+    pointer: str = ""
 
     @model_validator(mode="after")
     def _complete(self) -> LLMAction:
@@ -149,9 +160,13 @@ class LLMAction(BaseModel):
             raise ValueError('kind is "ask" but "questions" has no non-empty question')
         if self.kind == "answer" and not self.answer.strip():
             raise ValueError('kind is "answer" but "answer" is empty')
+        if self.kind == "expand" and not self.pointer.strip():
+            raise ValueError('kind is "expand" but "pointer" is empty')
         return self
 
-    def to_action(self) -> Ask | Answer:
+    def to_action(self) -> Ask | Answer | Expand:
+        if self.kind == "expand":
+            return Expand(pointer=self.pointer.strip())
         if self.kind == "ask":
             return Ask(questions=[q.strip() for q in self.questions if q.strip()])
         return Answer(answer=self.answer.strip())
@@ -388,7 +403,9 @@ class LLMPolicy:
         mode = self.output
         for _ in range(self.preset.max_reasks + 1):
             try:
-                mode, body, completion = await self._send_accepted(messages, attempts, self.sampling_seed(workspace))
+                mode, body, completion = await self._send_accepted(
+                    messages, attempts, self.sampling_seed(workspace), workspace.pointers
+                )
             except (PolicyError, RunAborted) as exc:
                 exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges, self.output), attempts
                 raise
@@ -406,7 +423,7 @@ class LLMPolicy:
                 messages = [
                     *messages,
                     {"role": "assistant", "content": excerpt(content or "")},
-                    {"role": "user", "content": REASK.format(error=error)},
+                    {"role": "user", "content": (REASK_POINTERS if workspace.pointers else REASK).format(error=error)},
                 ]
                 continue
             attempts[-1]["outcome"] = "ok"
@@ -419,14 +436,15 @@ class LLMPolicy:
         )
 
     async def _send_accepted(
-        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None
+        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None,
+        pointers: bool = False,
     ) -> tuple[str, dict[str, Any], ChatCompletion]:
         """One exchange in an output mode the server accepts: the mode used, the body sent and the
         reply. A mode rejected as unsupported falls back, for the rest of the run, where it has a
         fallback; otherwise the run stops with a line saying which `output:` to set."""
         while True:
             mode = self.output
-            body = self._body(messages, mode, seed)
+            body = self._body(messages, mode, seed, pointers)
             try:
                 return mode, body, await self._send(body, attempts)
             except _Unsupported as exc:
@@ -443,18 +461,22 @@ class LLMPolicy:
                         file=sys.stderr,
                     )
 
-    def _body(self, messages: list[dict[str, Any]], mode: str, seed: int | None = None) -> dict[str, Any]:
-        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed."""
+    def _body(
+        self, messages: list[dict[str, Any]], mode: str, seed: int | None = None, pointers: bool = False
+    ) -> dict[str, Any]:
+        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed;
+        in pointer mode the schema has the `expand` action."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, **self.settings}
+        action_schema = POINTER_SCHEMA if pointers else ACTION_SCHEMA
         if seed is not None:
             body["seed"] = seed
         if mode == "json_schema":
-            schema: dict[str, Any] = {"name": "hch_action", "schema": ACTION_SCHEMA}
+            schema: dict[str, Any] = {"name": "hch_action", "schema": action_schema}
             if self.strict:
                 schema["strict"] = True
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif mode == "json_object_schema":  # llama.cpp's servers: the schema becomes a grammar
-            body["response_format"] = {"type": "json_object", "schema": ACTION_SCHEMA}
+            body["response_format"] = {"type": "json_object", "schema": action_schema}
         elif mode == "json_object":
             body["response_format"] = {"type": "json_object"}
         return body
@@ -729,12 +751,14 @@ class LLMPolicy:
         text = text.replace(self.base_url, safe_url(self.base_url))  # the URL's query stays unwritten
         return " ".join(self._scrubber.text(text).split())[:300]
 
-    def _scrubbed_action(self, action: Ask | Answer) -> Ask | Answer:
+    def _scrubbed_action(self, action: Ask | Answer | Expand) -> Ask | Answer | Expand:
         """The action with the secrets this policy knows replaced (a server echoing the request's headers
         into its reply would otherwise put the key into the answer); credential forms in it are data."""
         if isinstance(action, Ask):
-            return Ask(questions=[self._scrubber.known(q) for q in action.questions])
-        return Answer(answer=self._scrubber.known(action.answer), guess=action.guess)
+            return action.model_copy(update={"questions": [self._scrubber.known(q) for q in action.questions]})
+        if isinstance(action, Answer):
+            return action.model_copy(update={"answer": self._scrubber.known(action.answer)})
+        return action  # a pointer such as $3 holds no text the server could have echoed
 
     def _scrubbed_attempts(self, attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         scrubbed: list[dict[str, Any]] = self._scrubber.data(attempts)
@@ -902,7 +926,7 @@ def safe_url(url: str) -> str:
 
 def parse_action(
     content: str | None, finish_reason: str | None, refusal: str | None = None, max_asks: int = 0
-) -> Ask | Answer:
+) -> Ask | Answer | Expand:
     """The action in a reply, or `InvalidOutput` saying precisely what is wrong with it (an action too
     large to use, see `hch.validate.action_problem`, included)."""
     if refusal and not (content or "").strip():

@@ -86,6 +86,11 @@ class Step:
         return cls(content=json.dumps({"kind": "ask", "questions": list(questions), "answer": ""}))
 
     @classmethod
+    def expand(cls, pointer: str) -> Step:
+        """A well-formed HCH action in pointer mode: expand `pointer` (e.g. "$1")."""
+        return cls(content=json.dumps({"kind": "expand", "questions": [], "answer": "", "pointer": pointer}))
+
+    @classmethod
     def error(cls, status: int, message: str = "", retry_after: float | None = None) -> Step:
         """An HTTP error reply (429, 500, 503, 401, 404, ...)."""
         return cls(status=status, message=message or f"scripted error {status}", retry_after=retry_after)
