@@ -15,6 +15,7 @@ import hashlib
 import math
 import time
 import traceback
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from hch.run.call_cache import CallCache, call_key
 from hch.run.collector import paced
 from hch.run.facts import Facts, check_facts, sees_facts
 from hch.run.policy import ChecksQuestions, Policy, as_reply, resolve
-from hch.run.position import DEADLINE, POSITION, Position
+from hch.run.position import DEADLINE, POSITION, RUN, Position
 from hch.run.progress import CURRENT as PROGRESS
 from hch.run.progress import Progress
 from hch.run.subtree_cache import SubtreeCache, SubtreeKey
@@ -482,6 +483,7 @@ async def answer(
     run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast, facts, copies)
     run.progress = progress if progress is not None else run.progress
     reporting = PROGRESS.set(run.progress)  # policies report retries and waits to it
+    naming = RUN.set(str(trace_path) if trace_path is not None else uuid.uuid4().hex)  # the tree, for hch serve
     run.shared = budget
     if earlier and not any(True for _ in trace.workspaces()):  # a resumed session: keep the ids shown before
         run.previous = earlier
@@ -501,6 +503,7 @@ async def answer(
             raise
         finally:
             PROGRESS.reset(reporting)
+            RUN.reset(naming)
             if call_cache is not None:
                 call_cache.flush()
             summary = summarize(trace, wall_time=time.perf_counter() - began)
