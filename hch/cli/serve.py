@@ -17,8 +17,17 @@ import anyio
 import click
 
 from hch.cli import app
-from hch.cli.options import NamedPath, cache_options, copies_option, depth_option, facts_option, limit_options
-from hch.cli.options import limits_from, llm_options, open_cache
+from hch.cli.options import (
+    NamedPath,
+    cache_options,
+    copies_option,
+    depth_option,
+    facts_option,
+    limit_options,
+    limits_from,
+    llm_options,
+    open_cache,
+)
 from hch.errors import HchError
 from hch.review.outcome import ExitStatus
 
@@ -63,7 +72,8 @@ class ServeError(HchError):
               help="tree: nobody gets two workspaces of one tree (default); path: nobody gets two on one "
                    "root-to-leaf path.")
 @click.option("--time-budget", type=click.FloatRange(min=0), default=None,
-              help="Seconds a participant has for a workspace before it goes to someone else (default 600; 0: no limit).")
+              help="Seconds a participant has for a workspace before it goes to someone else "
+                   "(default 600; 0: no limit).")
 @click.option("--exit-when-done", is_flag=True, help="Stop once every run has finished (exit 0, or 4 if one failed).")
 @cache_options
 @limit_options

@@ -70,7 +70,8 @@ class SecurityHeaders:
         async def add(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items() if k.lower().encode() not in present]
+                extra = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()
+                         if k.lower().encode() not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
@@ -276,13 +277,13 @@ def experimenter_view(server: Server) -> dict[str, Any]:
     for person in store.participants():
         assignment = desk.current.get(person.id)
         last = desk.last_seen.get(person.id)
-        item = desk.item(assignment.item) if assignment is not None else None
+        doing = desk.item(assignment.item) if assignment is not None else None
         people.append({
             "id": person.id, "name": names[person.id], "link": server.participant_link(person.token),
             "state": "working" if assignment else ("away" if last is None or now - last > AWAY_SECONDS else "idle"),
-            "working_on": None if item is None else {
-                "tree": label.get(item.tree, Path(item.tree).name), "node": item.node,
-                "question": item.workspace.get("question", "")},
+            "working_on": None if doing is None else {
+                "tree": label.get(doing.tree, Path(doing.tree).name), "node": doing.node,
+                "question": doing.workspace.get("question", "")},
             "answered": answered.get(person.id, 0),
         })
     jobs = server.jobs_view() if server.jobs_view is not None else []

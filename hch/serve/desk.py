@@ -9,7 +9,6 @@ event loop (one thread), so choosing and assigning an item cannot race.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field

@@ -50,7 +50,8 @@ class Job:
     def title(self) -> str:
         if self.kind == "ask":
             return f"{self.spec['question']} (n={self.spec['depth']}, {self.spec['policy']})"
-        return f"{len(self.spec['items'])} questions × depths {self.spec['config']['depths']} ({self.spec['config']['policy']})"
+        config = self.spec["config"]
+        return f"{len(self.spec['items'])} questions at depths {config['depths']} ({config['policy']})"
 
 
 def job_id(kind: str, spec: Mapping[str, Any]) -> str:
@@ -63,7 +64,8 @@ def check_question(question: Any, depth: Any) -> tuple[str, int]:
     if not isinstance(question, str) or not question.strip():
         raise QuestionError("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS} are accepted")
+        raise QuestionError(
+            f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS} are accepted")
     if (problem := unicode_problem(question)) is not None:
         raise QuestionError(f"the question is not valid text: {problem}")
     if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:

@@ -184,7 +184,8 @@ class Store:
     def add_tree(self, key: str, job: str, label: str) -> None:
         """Record a tree (a run's trace path) of a job, once."""
         seq = self.db.execute("SELECT coalesce(max(seq), 0) + 1 FROM trees").fetchone()[0]
-        self.db.execute("INSERT OR IGNORE INTO trees (key, job, label, seq) VALUES (?, ?, ?, ?)", (key, job, label, seq))
+        self.db.execute("INSERT OR IGNORE INTO trees (key, job, label, seq) VALUES (?, ?, ?, ?)",
+                        (key, job, label, seq))
 
     def trees(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT key, job, label, seq FROM trees ORDER BY seq").fetchall()
@@ -207,7 +208,8 @@ class Store:
                 (tree, node, parent, key, json.dumps(workspace), now, "waiting"))
             assert cursor.lastrowid is not None
             return Item(cursor.lastrowid, tree, node, parent, key, workspace, now, "waiting")
-        self.db.execute("UPDATE items SET status = 'waiting', node = ?, parent = ? WHERE id = ?", (node, parent, row[0]))
+        self.db.execute("UPDATE items SET status = 'waiting', node = ?, parent = ? WHERE id = ?",
+                        (node, parent, row[0]))
         return Item(row[0], tree, node, parent, key, workspace, row[1], "waiting")
 
     def items(self) -> list[Item]:
@@ -249,7 +251,8 @@ class Store:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT OR REPLACE INTO answers (key, item, participant, reply, answered) "
-                            "VALUES (?, ?, ?, ?, ?)", (item.key, item.id, assignment.participant, json.dumps(reply), now))
+                            "VALUES (?, ?, ?, ?, ?)",
+                            (item.key, item.id, assignment.participant, json.dumps(reply), now))
             self.db.execute("UPDATE items SET status = 'answered' WHERE id = ?", (item.id,))
             self.db.execute("UPDATE assignments SET ended = ?, outcome = 'answered' WHERE id = ?", (now, assignment.id))
         item.status, assignment.ended, assignment.outcome = "answered", now, "answered"
