@@ -151,16 +151,20 @@ def routes(server: Server) -> list[Route]:
 
         return show
 
+    def allowed(request: Request) -> bool:
+        """Whether the token in the path is one of its kind's: `/p/` a participant's, `/x/` the experimenter's."""
+        if request.url.path.startswith("/p/"):
+            return server.participant(request) is not None
+        return server.experimenter(request)
+
     async def asset(request: Request) -> Response:
         name = str(request.path_params["asset"])
-        allowed = server.participant(request) is not None or server.experimenter(request)
-        if not allowed or name not in ASSETS:
+        if not allowed(request) or name not in ASSETS:
             return not_found()
         return Response(_static(name), media_type=ASSETS[name])
 
     async def bare(request: Request) -> Response:
-        allowed = server.participant(request) is not None or server.experimenter(request)
-        return RedirectResponse(request.url.path + "/") if allowed else not_found()
+        return RedirectResponse(request.url.path + "/") if allowed(request) else not_found()
 
     async def work(request: Request) -> Response:
         participant = server.participant(request)

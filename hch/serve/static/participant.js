@@ -47,6 +47,7 @@
     $("idle").hidden = true;
     $("work").hidden = false;
     $("question").textContent = ws.question;
+    $("depth").dataset.n = String(ws.depth);
     $("depth").textContent = ws.depth > 0
       ? "n=" + ws.depth + ": you may ask subquestions; each is answered by HCH_" + (ws.depth - 1)
       : "n=0: you cannot ask subquestions; answer directly (or guess)";
@@ -111,6 +112,7 @@
         if (view.view !== seen) {
           seen = view.view;
           render(view);
+          document.body.dataset.view = seen; // what is shown (for scripts driving the page, e.g. tests)
         }
       } catch (error) {
         $("connection").textContent = "Connection lost: trying again…";
@@ -139,6 +141,7 @@
         }
         const data = await response.json().catch(() => ({}));
         if (response.ok) {
+          document.body.dataset.sent = String(Number(document.body.dataset.sent || "0") + 1);
           say("Sent. Thank you.");
           current = null;
           deadline = null;
