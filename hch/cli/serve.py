@@ -124,7 +124,8 @@ def serve(state: Path, host: str, port: int, public_url: str | None, count: int,
             server = Server(store, desk, url, start_run=lambda data: start_from_form(jobs, data, policy),
                             jobs_view=jobs.view)
             print_links(server, sys.stdout)
-            print(f"hch serve: {len([j for j in todo if j.status == 'running'])} runs going · state in {state} · "
+            todo = list({job.id: job for job in todo if job.status == "running"}.values())
+            print(f"hch serve: {len(todo)} runs going · state in {state} · "
                   "Ctrl-C stops; rerun the same command to resume", file=sys.stderr, flush=True)
             interrupted = anyio.run(lambda: main(server, make_app(server), sock, jobs, todo, exit_when_done))
         finally:
@@ -229,7 +230,7 @@ async def start_from_form(jobs: Any, data: dict[str, Any], default_policy: str) 
     if not isinstance(spec, str):
         raise Refused(400, "the policy is a spec such as web or root=web,else=expert")
     job = jobs.ask(data.get("question"), data.get("depth"), spec)
-    if job.status == "running" and job.id not in jobs.launched:
+    if job.status == "running":
         jobs.launch(job)
     return str(job.id)
 

@@ -160,7 +160,10 @@ class Jobs:
             self.all_done.set()
 
     def launch(self, job: Job) -> None:
+        """Run `job` in its own task, once (the same job given twice runs once)."""
         assert self.group is not None
+        if job.id in self.launched:
+            return
         if self.all_done.is_set():
             self.all_done = anyio.Event()
         self.running += 1

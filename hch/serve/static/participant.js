@@ -103,12 +103,15 @@
   setInterval(tick, 1000);
 
   async function poll() {
+    let fresh = true; // after a failure, ask for an answer at once (not a long wait) to learn the server is back
     for (;;) {
       try {
-        const response = await fetch(base + "/api/work?seen=" + encodeURIComponent(seen), { cache: "no-store" });
+        const query = "?seen=" + encodeURIComponent(fresh ? "" : seen);
+        const response = await fetch(base + "/api/work" + query, { cache: "no-store" });
         if (!response.ok) throw new Error("status " + response.status);
         const view = await response.json();
         $("connection").hidden = true;
+        fresh = false;
         if (view.view !== seen) {
           seen = view.view;
           render(view);
@@ -117,6 +120,7 @@
       } catch (error) {
         $("connection").textContent = "Connection lost: trying again…";
         $("connection").hidden = false;
+        fresh = true;
         await sleep(1000);
       }
     }
