@@ -21,7 +21,8 @@ from hch.workspace import Answer, Ask, Workspace
 def decide(workspace: dict[str, Any]) -> dict[str, Any]:
     """A participant's rule: ask once for each half where asking is allowed, then add the answers up."""
     if workspace["depth"] > 0 and not workspace["steps"]:
-        return {"kind": "ask", "questions": [f"half A of {workspace['question']}", f"half B of {workspace['question']}"]}
+        question = workspace["question"]
+        return {"kind": "ask", "questions": [f"half A of {question}", f"half B of {question}"]}
     parts = [sub["answer"] for step in workspace["steps"] for sub in step]
     return {"kind": "answer", "answer": "+".join(parts) if parts else "1"}
 
@@ -138,7 +139,7 @@ def test_a_passed_workspace_goes_to_someone_else(tmp_path: Path) -> None:
 
 def test_a_stored_answer_survives_a_restart_and_is_not_asked_again(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    result, took = run_with(Desk(store), ["p1", "p2", "p3"], 1, tmp_path / "t.json")
+    result, _ = run_with(Desk(store), ["p1", "p2", "p3"], 1, tmp_path / "t.json")
     store.close()
     again = Store(tmp_path / "s.sqlite")
     desk = Desk(again)
@@ -181,11 +182,14 @@ def test_actions_are_checked_against_the_workspace() -> None:
     assert parse_action({"kind": "answer", "answer": " 4 "}, leaf) == Answer(answer="4")
     assert parse_action({"kind": "guess", "answer": "4"}, leaf) == Answer(answer="4", guess=True)
     assert parse_action({"kind": "ask", "questions": ["a", " ", "b"]}, inner) == Ask(questions=["a", "b"])
-    for bad, where in [({"kind": "ask", "questions": ["a"]}, leaf), ({"kind": "ask", "questions": ["a", "b", "c"]}, inner),
-                       ({"kind": "ask", "questions": "a"}, inner), ({"kind": "ask", "questions": [" "]}, inner),
-                       ({"kind": "answer", "answer": ""}, leaf), ({"kind": "answer", "answer": 4}, leaf),
-                       ({"kind": "answer", "answer": "x" * 20_001}, leaf), ({"kind": "answer", "answer": "\ud800"}, leaf),
-                       ({"kind": "quit"}, leaf)]:
+    bad_actions = [
+        ({"kind": "ask", "questions": ["a"]}, leaf), ({"kind": "ask", "questions": ["a", "b", "c"]}, inner),
+        ({"kind": "ask", "questions": "a"}, inner), ({"kind": "ask", "questions": [" "]}, inner),
+        ({"kind": "answer", "answer": ""}, leaf), ({"kind": "answer", "answer": 4}, leaf),
+        ({"kind": "answer", "answer": "x" * 20_001}, leaf), ({"kind": "answer", "answer": "\ud800"}, leaf),
+        ({"kind": "quit"}, leaf),
+    ]
+    for bad, where in bad_actions:
         with pytest.raises(Refused) as refused:
             parse_action(bad, where)
         assert refused.value.status == 400
