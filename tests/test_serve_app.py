@@ -61,7 +61,8 @@ class Serve:
         self.base = self.experimenter.split("/x/")[0]
 
     def err(self) -> str:
-        self.stderr.flush()
+        if not self.stderr.closed:
+            self.stderr.flush()
         return Path(self.stderr.name).read_text()
 
     def state(self) -> dict[str, Any]:
@@ -384,3 +385,28 @@ def test_the_barrier_holds_across_a_sweep_of_many_trees(browser: Any, servers: l
     assert len(db.execute("SELECT key FROM trees").fetchall()) == 6  # each tree listed for the experimenter
     runs = (next((tmp_path / "st" / "sweeps").glob("*")) / "runs.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["question"] for line in runs) == questions
+
+
+def test_the_experimenter_starts_a_run_and_adds_a_participant_from_the_page(
+        browser: Any, servers: list[Serve], tmp_path: Path) -> None:
+    serve = Serve(tmp_path, "--participants", "1", participants=1)
+    servers.append(serve)
+    page = open_page(browser, serve.experimenter, width=1200)
+    page.fill("#person-name", "Dana")
+    page.click("#new-person button")
+    page.wait_for_selector("#people td:text-is('Dana')")
+    page.fill("#run-question", "Form question?")
+    page.fill("#run-depth", "0")
+    page.fill("#run-policy", "nope")
+    page.click("#new-run button")
+    page.wait_for_selector("#message:text-matches('unknown policy')")
+    page.fill("#run-policy", "web")
+    page.click("#new-run button")
+    participant = open_page(browser, serve.links[0])
+    participant.wait_for_selector("#question:text-is('Form question?')")
+    page.wait_for_selector("#people td:text-is('working')")  # who works on what
+    act(participant, {"kind": "answer", "answer": "42"})
+    page.wait_for_selector("#jobs td:text-is('ok: 42')")
+    assert page.locator("#trees a").count() == 1
+    assert serve.stop() == 130
+    assert "interrupted; the state is kept" in serve.err()
