@@ -410,3 +410,15 @@ def test_the_experimenter_starts_a_run_and_adds_a_participant_from_the_page(
     assert page.locator("#trees a").count() == 1
     assert serve.stop() == 130
     assert "interrupted; the state is kept" in serve.err()
+
+
+def test_the_pages_ship_with_the_package() -> None:
+    import tomllib
+    from importlib import resources
+
+    from hch.serve.app import ASSETS
+
+    for name in [*ASSETS, "participant.html", "experimenter.html"]:
+        assert resources.files("hch.serve").joinpath("static", name).is_file()
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["tool"]["setuptools"]["package-data"]["hch.serve"] == ["static/*"]

@@ -205,3 +205,36 @@ def test_the_web_policy_exists_only_inside_hch_serve(tmp_path: Path) -> None:
         assert policy.fingerprint.startswith("positional(root=web(study1),else=expert(")
     finally:
         activate(None)
+
+
+def test_the_same_workspace_asked_twice_at_once_is_one_item_answered_once(tmp_path: Path) -> None:
+    desk = Desk(Store(tmp_path / "s.sqlite"))
+    workspace = Workspace(question="twice", depth=0)
+    replies: list[Any] = []
+
+    async def ask() -> None:
+        replies.append(await desk.serve("web", workspace, "tree", 5, 1))
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(ask)
+            group.start_soon(ask)
+            while len(desk.live) != 1 or next(iter(desk.live.values())).waiters != 2:
+                await desk.changed(5)
+            assignment = desk.work("p1")
+            assert assignment is not None
+            desk.submit("p1", assignment.id, {"kind": "answer", "answer": "once"})
+
+    anyio.run(main)
+    assert [r.action.answer for r in replies] == ["once", "once"]
+    assert len(desk.store.items()) == 1
+
+
+def test_a_workspace_left_open_by_a_finished_job_is_withdrawn_at_a_restart(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    item = store.queue("tree", 0, None, "k", Workspace(question="q", depth=0).model_dump(mode="json"))
+    store.assign(item, "p1", None)
+    desk = Desk(store)
+    assert "p1" in desk.current  # a restarted server gives an open workspace back to its participant
+    desk.job_ended({"tree"})
+    assert "p1" not in desk.current and desk.messages["p1"] == WITHDRAWN

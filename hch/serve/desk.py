@@ -51,6 +51,8 @@ class _Live:
     reply: Reply | None = None
     deadline: float | None = None
     """The engine's deadline for the call (wall clock), when a time limit applies."""
+    waiters: int = 1
+    """Calls waiting for it (the same workspace asked twice at once in one tree waits once)."""
 
 
 def _iso(seconds: float) -> str:
@@ -106,14 +108,19 @@ class Desk:
             if self.on_tree is not None:
                 self.on_tree(tree)
         item = self.store.queue(tree, node, parent, key, workspace.model_dump(mode="json"))
-        self._items[item.id] = item
-        self.parents[tree, node] = parent
-        live = self.live[item.id] = _Live(item, deadline=deadline)
-        self.notify()
+        live = self.live.get(item.id)
+        if live is not None:
+            live.waiters += 1
+        else:
+            self._items[item.id] = item
+            self.parents[tree, node] = parent
+            live = self.live[item.id] = _Live(item, deadline=deadline)
+            self.notify()
         try:
             await live.done.wait()
         finally:
-            if live.reply is None:
+            live.waiters -= 1
+            if live.reply is None and live.waiters == 0:
                 self._withdraw(live)
         assert live.reply is not None
         return live.reply

@@ -96,6 +96,8 @@ class Jobs:
             if job.status == "running":
                 self._build(job)  # a policy that cannot be built now is an error before anything starts
             self.jobs[job.id] = job
+        finished = {tree for job in self.jobs.values() if job.status != "running" for tree in job.trees}
+        self.desk.job_ended(finished)  # a workspace left open by a run that has finished is nobody's any more
         return [job for job in self.jobs.values() if job.status == "running"]
 
     def ask(self, question: str, depth: int, policy: str, context: str = "", facts: str = "shown",
