@@ -9,11 +9,9 @@ import anyio
 import pytest
 
 import hch
-from hch.errors import PolicySpecError
 from hch.limits import Limits
-from hch.policies.spec import make_policy
 from hch.serve.desk import EXPIRED, WITHDRAWN, Desk, Refused, parse_action
-from hch.serve.policy import WebPolicy, activate
+from hch.serve.policy import WebPolicy
 from hch.serve.store import Store
 from hch.workspace import Answer, Ask, Workspace
 
@@ -193,18 +191,6 @@ def test_actions_are_checked_against_the_workspace() -> None:
         with pytest.raises(Refused) as refused:
             parse_action(bad, where)
         assert refused.value.status == 400
-
-
-def test_the_web_policy_exists_only_inside_hch_serve(tmp_path: Path) -> None:
-    with pytest.raises(PolicySpecError, match="hch serve"):
-        make_policy("web")
-    desk = Desk(Store(tmp_path / "s.sqlite"))
-    activate(desk)
-    try:
-        policy = make_policy("root=web(study1),else=expert")
-        assert policy.fingerprint.startswith("positional(root=web(study1),else=expert(")
-    finally:
-        activate(None)
 
 
 def test_the_same_workspace_asked_twice_at_once_is_one_item_answered_once(tmp_path: Path) -> None:
