@@ -109,7 +109,7 @@ def serve(state: Path, host: str, port: int, public_url: str | None, count: int,
             store.set_setting("time_budget", str(budget))
             desk = Desk(store, chosen_barrier, budget or None)  # type: ignore[arg-type]
             activate(desk)
-            call_cache = open_cache(cache, no_cache)
+            call_cache = open_cache(own_cache(cache, state), no_cache)
             options = {name: flags[name] for name in LLM_OPTIONS}
             jobs = Jobs(store, desk, state, call_cache, options, limits_from(flags), fail_fast)
             todo = jobs.resume()
@@ -135,6 +135,13 @@ def serve(state: Path, host: str, port: int, public_url: str | None, count: int,
         print(f"hch: interrupted; the state is kept in {state}: rerun to resume", file=sys.stderr)
         sys.exit(130)
     sys.exit(ExitStatus.FAILED if jobs.failed() else ExitStatus.OK)
+
+
+def own_cache(cache: Path, state: Path) -> Path:
+    """The call cache: the state directory's own unless --cache names one, so one study's answers are not
+    served to another's participants from a shared cache."""
+    source = click.get_current_context().get_parameter_source("cache")
+    return cache if source is not click.core.ParameterSource.DEFAULT else state / "cache.sqlite"
 
 
 def check_public_url(value: str | None) -> str | None:
