@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -211,21 +212,27 @@ def test_several_participants_at_once_complete_a_depth_2_tree_on_phone_screens(
 
 def test_a_participant_who_leaves_mid_answer_has_the_workspace_reassigned(
         browser: Any, servers: list[Serve], tmp_path: Path) -> None:
-    serve = Serve(tmp_path, "--ask", "Who leaves?", "--depth", "0", "--participants", "2", "--time-budget", "2",
-                  "--exit-when-done", participants=2)
+    serve = Serve(tmp_path, "--ask", "Who leaves?", "--depth", "0", "--participants", "3", "--away", "1",
+                  "--time-budget", "5", "--exit-when-done", participants=3)
     servers.append(serve)
     first = open_page(browser, serve.links[0])
     first.wait_for_selector("#question:text('Who leaves?')")
     first.fill("#answer", "half an ans")
-    first.context.close()  # gone, mid-answer
+    first.context.close()  # gone, mid-answer: a second later the workspace is someone else's
     second = open_page(browser, serve.links[1])
-    second.wait_for_selector("#question:text('Who leaves?')", timeout=30_000)  # once the 2 s budget ran out
-    act(second, {"kind": "answer", "answer": "answered by the second"})
+    second.wait_for_selector("#question:text('Who leaves?')", timeout=30_000)
+    assert re.fullmatch(r"Time left: 0:0[0-5]", second.locator("#countdown").text_content() or "")
+    second.fill("#answer", "too slow")  # stays on the page, but its 5 s run out: the third gets it
+    third = open_page(browser, serve.links[2])
+    third.wait_for_selector("#question:text('Who leaves?')", timeout=30_000)
+    second.wait_for_selector("#message:text('your time for that workspace ran out')")
+    assert second.locator("#work").is_hidden()
+    act(third, {"kind": "answer", "answer": "answered by the third"})
     assert serve.wait() == 0, serve.err()
     (call,) = web_calls(next((tmp_path / "st" / "traces").glob("*.json")))
-    assert call["output"]["answer"] == "answered by the second"
-    assert call["raw"]["participant"] == "p2"
-    assert [(e["participant"], e["outcome"]) for e in call["raw"]["earlier"]] == [("p1", "expired")]
+    assert call["output"]["answer"] == "answered by the third"
+    assert call["raw"]["participant"] == "p3"
+    assert [(e["participant"], e["outcome"]) for e in call["raw"]["earlier"]] == [("p1", "left"), ("p2", "expired")]
 
 
 def test_a_server_restart_mid_run_loses_nothing(browser: Any, servers: list[Serve], tmp_path: Path) -> None:

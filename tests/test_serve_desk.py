@@ -224,3 +224,28 @@ def test_a_workspace_left_open_by_a_finished_job_is_withdrawn_at_a_restart(tmp_p
     assert "p1" in desk.current  # a restarted server gives an open workspace back to its participant
     desk.job_ended({"tree"})
     assert "p1" not in desk.current and desk.messages["p1"] == WITHDRAWN
+
+
+def test_a_workspace_whose_participant_has_no_page_open_goes_to_someone_else(tmp_path: Path) -> None:
+    now = [1000.0]
+    desk = Desk(Store(tmp_path / "s.sqlite"), clock=lambda: now[0], away=30)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_run, desk, tmp_path / "t.json")
+            while not desk.live:
+                await desk.changed(1)
+            with desk.present("p1"):
+                first = desk.work("p1")
+                now[0] += 100  # a page that stays open keeps its workspace, however long it waits
+                desk.work("p2")
+                assert first is not None and desk.current["p1"] is first
+            now[0] += 29
+            assert desk.work("p2") is None  # a page closed a moment ago may come back (a reload)
+            now[0] += 2
+            second = desk.work("p2")
+            assert second is not None and second.item == first.item and "p1" not in desk.current
+            desk.submit("p2", second.id, {"kind": "answer", "answer": "4"})
+
+    anyio.run(main)
+    assert [a.outcome for a in desk.store.assignments()] == ["left", "answered"]

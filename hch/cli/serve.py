@@ -74,6 +74,9 @@ class ServeError(HchError):
 @click.option("--time-budget", type=click.FloatRange(min=0), default=None,
               help="Seconds a participant has for a workspace before it goes to someone else "
                    "(default 600; 0: no limit).")
+@click.option("--away", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds a participant may have no page open while a workspace is theirs before it goes to "
+                   "someone else (0: only the time budget).")
 @click.option("--exit-when-done", is_flag=True, help="Stop once every run has finished (exit 0, or 4 if one failed).")
 @cache_options
 @limit_options
@@ -81,8 +84,8 @@ class ServeError(HchError):
 def serve(state: Path, host: str, port: int, public_url: str | None, count: int, names: tuple[str, ...],
           questions: tuple[str, ...], depth: int, policy: str, context: str, facts: str, copies: str,
           questions_file: Path | None, task: str | None, question_count: int, depths: str | None, concurrency: int,
-          barrier: str | None, time_budget: float | None, exit_when_done: bool, cache: Path, no_cache: bool,
-          fail_fast: bool, **flags: Any) -> None:
+          barrier: str | None, time_budget: float | None, away: float, exit_when_done: bool, cache: Path,
+          no_cache: bool, fail_fast: bool, **flags: Any) -> None:
     """Serve workspaces to participants in their browsers while runs and sweeps go on.
 
     Prints the experimenter's link and one link per participant, each with its own secret token.
@@ -107,7 +110,7 @@ def serve(state: Path, host: str, port: int, public_url: str | None, count: int,
             store.set_setting("barrier", chosen_barrier)
             budget = time_budget if time_budget is not None else float(store.setting("time_budget") or 600)
             store.set_setting("time_budget", str(budget))
-            desk = Desk(store, chosen_barrier, budget or None)  # type: ignore[arg-type]
+            desk = Desk(store, chosen_barrier, budget or None, away=away or None)  # type: ignore[arg-type]
             activate(desk)
             call_cache = open_cache(own_cache(cache, state), no_cache)
             options = {name: flags[name] for name in LLM_OPTIONS}

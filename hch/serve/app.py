@@ -172,11 +172,16 @@ def routes(server: Server) -> list[Route]:
             return not_found()
         seen = request.query_params.get("seen", "")
         end = anyio.current_time() + POLL_SECONDS
-        while True:
-            view = participant_view(server, participant, take=not await request.is_disconnected())
-            if view["view"] != seen or anyio.current_time() >= end or desk.closing:
-                return JSONResponse(view)
-            await desk.changed(end - anyio.current_time())
+        with desk.present(participant):
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch, request, group.cancel_scope)  # a closed page ends the wait at once
+                while True:
+                    view = participant_view(server, participant, take=not await request.is_disconnected())
+                    if view["view"] != seen or anyio.current_time() >= end or desk.closing:
+                        group.cancel_scope.cancel()
+                        return JSONResponse(view)
+                    await desk.changed(end - anyio.current_time())
+        return Response(status_code=204)  # the page is gone: nobody reads this
 
     async def act(request: Request) -> Response:
         participant = server.participant(request)
@@ -259,6 +264,15 @@ def routes(server: Server) -> list[Route]:
     ]
 
 
+async def watch(request: Request, scope: anyio.CancelScope) -> None:
+    """Cancel `scope` when the client goes away (a closed tab), so its participant counts as away at once."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
 def experimenter_view(server: Server) -> dict[str, Any]:
     """The runs, the queue and who works on what."""
     desk, store = server.desk, server.store
@@ -284,7 +298,8 @@ def experimenter_view(server: Server) -> dict[str, Any]:
         doing = desk.item(assignment.item) if assignment is not None else None
         people.append({
             "id": person.id, "name": names[person.id], "link": server.participant_link(person.token),
-            "state": "working" if assignment else ("away" if last is None or now - last > AWAY_SECONDS else "idle"),
+            "state": "working" if assignment else (
+                "idle" if desk.polling.get(person.id) or (last is not None and now - last < AWAY_SECONDS) else "away"),
             "working_on": None if doing is None else {
                 "tree": label.get(doing.tree, Path(doing.tree).name), "node": doing.node,
                 "question": doing.workspace.get("question", "")},

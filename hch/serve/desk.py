@@ -9,8 +9,9 @@ event loop (one thread), so choosing and assigning an item cannot race.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ REAP_SECONDS = 0.25
 """How often time budgets are checked."""
 WITHDRAWN = "the run no longer needs that workspace (its time limit ran out, or the run stopped)"
 EXPIRED = "your time for that workspace ran out; it went to someone else"
+LEFT = "you left the page while a workspace was yours; it went to someone else"
 PASSED = "you passed that workspace on; it goes to someone else"
 
 
@@ -63,8 +65,12 @@ class Desk:
     """The queue of one server: items waiting, who works on what, and the barrier's memory."""
 
     def __init__(self, store: Store, barrier: Barrier = "tree", time_budget: float | None = 600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, away: float | None = 60.0) -> None:
         self.store, self.barrier, self.time_budget, self.clock = store, barrier, time_budget, clock
+        self.away = away
+        """Seconds a participant holding a workspace may have no page open before it goes to someone else."""
+        self.polling: dict[str, int] = {}
+        """How many of each participant's pages wait for work right now (an open page always does)."""
         self.live: dict[int, _Live] = {}
         self.parents: dict[Node, int | None] = {}
         self.seen: dict[str, set[Node]] = {}
@@ -88,10 +94,11 @@ class Desk:
             self.parents[item.tree, item.node] = item.parent
         for assignment in self.store.assignments():
             self.seen.setdefault(assignment.participant, set()).add((assignment.tree, assignment.node))
-            if assignment.outcome in ("expired", "passed"):
+            if assignment.outcome in ("expired", "left", "passed"):
                 self.refused.setdefault(assignment.participant, set()).add(assignment.item)
             elif assignment.outcome is None:
                 self.current[assignment.participant] = assignment  # until its run asks again, or it expires
+                self.last_seen[assignment.participant] = self.clock()  # their page may come back
 
     # the run's side
 
@@ -180,11 +187,25 @@ class Desk:
     def item(self, item: int) -> Item:
         return self._items[item]
 
+    @contextlib.contextmanager
+    def present(self, participant: str) -> Iterator[None]:
+        """While a participant's page waits for work (their page is open)."""
+        self.polling[participant] = self.polling.get(participant, 0) + 1
+        self.last_seen[participant] = self.clock()
+        try:
+            yield
+        finally:
+            self.polling[participant] -= 1
+            self.last_seen[participant] = self.clock()
+
     def _expire(self) -> None:
         now = self.clock()
         for participant, assignment in list(self.current.items()):
             if assignment.deadline is not None and now >= assignment.deadline:
                 self._let_go(participant, assignment, "expired", EXPIRED)
+            elif (self.away and not self.polling.get(participant)
+                  and now - self.last_seen.get(participant, now) > self.away):
+                self._let_go(participant, assignment, "left", LEFT)
 
     def _let_go(self, participant: str, assignment: Assignment, outcome: str, message: str) -> None:
         self.store.end_assignment(assignment, outcome)

@@ -92,7 +92,8 @@ class Assignment:
     deadline: float | None
     ended: float | None = None
     outcome: str | None = None
-    """None while open; then `answered`, `expired` (time budget), `passed` or `withdrawn` (the run stopped)."""
+    """None while open; then `answered`, `expired` (time budget), `left` (their page closed), `passed` or
+    `withdrawn` (the run stopped)."""
 
 
 class Store:
