@@ -355,7 +355,7 @@ def test_script_in_every_field_stays_text(browser: Any, servers: list[Serve], tm
     drive(pages, rule, lambda: serve.process.poll() is not None)
     assert serve.wait() == 0, serve.err()
     assert checked == ["experimenter", "sub-answers"]
-    for page in pages:
+    for page in [*pages, experimenter]:
         assert page.evaluate(INERT)
     trace = next((tmp_path / "st" / "traces").glob("*.json"))
     assert json.loads(trace.read_text())["graph"]["answer"] == "R " + EVIL
