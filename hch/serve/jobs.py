@@ -180,6 +180,8 @@ class Jobs:
                 await self._run_sweep(job)
         except (NodeFailed, RunAborted, HchError) as exc:
             job.status, job.outcome = "failed", " ".join(str(exc).split())
+        except Exception as exc:  # a bug in one job must not stop the server and the other jobs
+            job.status, job.outcome = "failed", f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
         self.store.end_job(job.id, job.status, {"line": job.outcome})
         self.desk.job_ended(job.trees)
         self.running -= 1
