@@ -414,6 +414,9 @@ def test_the_experimenter_starts_a_run_and_adds_a_participant_from_the_page(
     page.wait_for_selector("#people td:text-is('working')")  # who works on what
     act(participant, {"kind": "answer", "answer": "42"})
     page.wait_for_selector("#jobs td:text-is('ok: 42')")
+    page.fill("#run-question", "Form question?")
+    page.click("#new-run button")
+    page.wait_for_selector("#message:text-matches('this run was made already')")
     assert page.locator("#trees a").count() == 1
     assert serve.stop() == 130
     assert "interrupted; the state is kept" in serve.err()

@@ -240,8 +240,9 @@ async def start_from_form(jobs: Any, data: dict[str, Any], default_policy: str) 
     if not isinstance(spec, str):
         raise Refused(400, "the policy is a spec such as web or root=web,else=expert")
     job = jobs.ask(data.get("question"), data.get("depth"), spec)
-    if job.status == "running":
-        jobs.launch(job)
+    if job.status != "running":
+        raise Refused(409, f"this run was made already: job {job.id}, {job.status}")
+    jobs.launch(job)
     return str(job.id)
 
 
