@@ -128,6 +128,7 @@
 
   async function send(path, body) {
     if (busy || current === null) return;
+    const sentFor = current; // the poll may show the next workspace before this reply arrives
     busy = true;
     document.querySelectorAll("button").forEach((b) => { b.disabled = true; });
     try {
@@ -136,7 +137,7 @@
         try {
           response = await fetch(base + path, {
             method: "POST", headers: { "Content-Type": "application/json" },
-            body: JSON.stringify(Object.assign({ assignment: current }, body)),
+            body: JSON.stringify(Object.assign({ assignment: sentFor }, body)),
           });
         } catch (error) {
           say("The server cannot be reached: sending again…");
@@ -146,11 +147,13 @@
         const data = await response.json().catch(() => ({}));
         if (response.ok) {
           document.body.dataset.sent = String(Number(document.body.dataset.sent || "0") + 1);
-          say("Sent. Thank you.");
-          current = null;
-          deadline = null;
-          $("work").hidden = true;
-          $("idle").hidden = false;
+          if (current === sentFor) { // not yet replaced by the next workspace
+            say("Sent. Thank you.");
+            current = null;
+            deadline = null;
+            $("work").hidden = true;
+            $("idle").hidden = false;
+          }
           return;
         }
         if (data.retry) {
