@@ -23,11 +23,12 @@ from hch.cli import distill as _distill  # noqa: E402
 from hch.cli import export as _export  # noqa: E402
 from hch.cli import ida as _ida  # noqa: E402
 from hch.cli import replay as _replay  # noqa: E402
+from hch.cli import serve as _serve  # noqa: E402
 from hch.cli import show as _show  # noqa: E402
 from hch.cli import sweep as _sweep  # noqa: E402
 from hch.cli import view as _view  # noqa: E402  (each command module registers itself on `app`)
 
-_COMMANDS = (_ask, _diff, _distill, _export, _ida, _replay, _show, _sweep, _view)
+_COMMANDS = (_ask, _diff, _distill, _export, _ida, _replay, _serve, _show, _sweep, _view)
 
 
 def main(argv: list[str] | None = None) -> None:

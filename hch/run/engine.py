@@ -15,6 +15,7 @@ import hashlib
 import math
 import time
 import traceback
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ from hch.run.facts import Facts, check_facts, sees_facts
 from hch.run.pointers import Messages, PointerError, Pointers
 from hch.run.pointers import check as check_pointers
 from hch.run.policy import ChecksQuestions, Policy, as_reply, resolve
-from hch.run.position import DEADLINE, POSITION, Position
+from hch.run.position import DEADLINE, POSITION, RUN, Position
 from hch.run.progress import CURRENT as PROGRESS
 from hch.run.progress import Progress
 from hch.run.subtree_cache import SubtreeCache, SubtreeKey
@@ -503,6 +504,7 @@ async def answer(
     run.pointers = pointers
     run.progress = progress if progress is not None else run.progress
     reporting = PROGRESS.set(run.progress)  # policies report retries and waits to it
+    naming = RUN.set(str(trace_path) if trace_path is not None else uuid.uuid4().hex)  # the tree, for hch serve
     run.shared = budget
     if earlier and not any(True for _ in trace.workspaces()):  # a resumed session: keep the ids shown before
         run.previous = earlier
@@ -524,6 +526,7 @@ async def answer(
             raise
         finally:
             PROGRESS.reset(reporting)
+            RUN.reset(naming)
             if call_cache is not None:
                 call_cache.flush()
             summary = summarize(trace, wall_time=time.perf_counter() - began)
