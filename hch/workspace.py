@@ -27,6 +27,10 @@ def _empty(value: str) -> bool:
     return not value
 
 
+def _none(value: object) -> bool:
+    return value is None
+
+
 # `copy` shadows pydantic v1's deprecated `BaseModel.copy()` (use `model_copy()`): the field is
 # the name the design gives a node's copy id, so the shadowing warning is silenced here only.
 warnings.filterwarnings("ignore", message='Field name "copy" in "Workspace" shadows', category=UserWarning)
@@ -61,11 +65,18 @@ class Workspace(BaseModel):
     Policies that sample (the noisy expert, an LLM at temperature > 0) seed from it, so identical
     subquestions asked at different places draw independently. It tells H nothing about its place
     in the tree. Left out of every dump when empty, so merged runs keep their cache keys and traces."""
+    budget: int | None = Field(default=None, exclude_if=_none)
+    """Budgeted HCH (`answer(budget=N)`): the policy calls this node and its subquestions may still make
+    after the call being made now (None: the run is not budgeted). At 0 this is the node's last call: it
+    must answer. An ask gives each subquestion at least one call and keeps one for the node's own next
+    call, so it needs `budget >= 1 + len(questions)` (see `hch.run.call_budget`). Left out of every dump
+    when None, so runs without a budget keep their cache keys and traces."""
 
     @property
     def can_ask(self) -> bool:
-        """Whether an ask would be accepted (depth and step budget permitting)."""
-        return self.depth > 0 and self.steps_left > 0
+        """Whether an ask would be accepted (depth, step and call budget permitting; a budgeted ask of
+        k subquestions needs `budget >= k + 1`, so this checks room for one)."""
+        return self.depth > 0 and self.steps_left > 0 and (self.budget is None or self.budget >= 2)
 
     @property
     def answers(self) -> list[SubAnswer]:
@@ -79,6 +90,10 @@ class Ask(BaseModel):
     kind: Literal["ask"] = "ask"
     questions: list[str] = Field(min_length=1)
     """The subquestions of this step."""
+    budgets: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, exclude_if=_none)
+    """Budgeted HCH: the policy calls given to each subquestion, in order (one per question, together at
+    most `Workspace.budget - 1`); None: the default share, `(budget - 1) // len(questions)` each. Ignored
+    in a run without a budget. Left out of every dump when None."""
 
 
 class Answer(BaseModel):
