@@ -29,6 +29,11 @@ class WorkspaceNode(BaseModel):
 
     Runs with `copies="independent"` also record `copy` (a string): the node's copy id, as in
     `Workspace.copy`; merged runs leave it out (so their traces are as before).
+
+    Budgeted runs (budgeted HCH, `answer(budget=N)`; the run's `budget` is in the metadata) also record
+    `budget` (an int): the policy calls this node and its subtree were given, and `spent` (an int): how
+    many of them they used (0 for the environment's answers; a reused subtree keeps what it spent when
+    computed). Runs without a budget leave both out.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -98,7 +103,13 @@ class CallNode(BaseModel):
 
 
 class EdgeRecord(BaseModel):
-    """A delegation, a cache reuse, or a workspace's policy call."""
+    """A delegation, a cache reuse, or a workspace's policy call.
+
+    In budgeted runs, delegate and reuse edges also record `budget` (an int): the policy calls the asker
+    gave the subquestion, and `returned` (an int): what the subtree did not spend, back to the asker
+    (`budget - returned` is the child's `spent`; an unfinished run's journal may lack `returned` on an
+    edge whose subtree was still running). Runs without a budget leave both out.
+    """
 
     model_config = ConfigDict(extra="allow")
 

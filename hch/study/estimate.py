@@ -86,9 +86,9 @@ def estimate_rows(items: list[Item], config: SweepConfig, policies: dict[int, Po
     fingerprints = {k: p.fingerprint for k, p in policies.items()}
     rows = []
     for votes in sorted(policies):
-        for depth in sorted(set(config.depths)):
-            left = sum((votes, item.id, depth) not in done for item in items)
-            basis = [r for key, r in done.items() if key[0] == votes and key[2] == depth
+        for depth, budget in sorted(config.points(), key=lambda point: (point[0], point[1] or 0)):
+            left = sum((votes, item.id, depth, budget) not in done for item in items)
+            basis = [r for key, r in done.items() if key[0] == votes and key[2:] == (depth, budget)
                      and r.policy == fingerprints[votes]]
             rows.append(row(votes, depth, left, basis))
     return rows
