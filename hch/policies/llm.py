@@ -66,6 +66,18 @@ ACTION_SCHEMA: dict[str, Any] = {
 }
 """One flat object (no unions), the shape every structured-output implementation accepts."""
 
+BUDGETED_ACTION_SCHEMA: dict[str, Any] = {
+    **ACTION_SCHEMA,
+    "properties": {
+        **ACTION_SCHEMA["properties"],
+        "budgets": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1}},
+    },
+    "required": [*ACTION_SCHEMA["required"], "budgets"],
+}
+"""The schema sent for a workspace of a budgeted run: `budgets` (null: the default share) gives each
+subquestion its calls; required but nullable, as strict structured output wants optional keys. Runs
+without a budget send `ACTION_SCHEMA`, so their requests (and traces) are as before."""
+
 REASK = (
     "Your reply could not be used: {error}. Reply again with only one JSON object: "
     '{{"kind": "ask", "questions": [...], "answer": ""}} or {{"kind": "answer", "questions": [], "answer": "..."}}.'
@@ -97,6 +109,7 @@ class LLMAction(BaseModel):
     kind: Literal["ask", "answer"]
     questions: list[str] = []
     answer: str = ""
+    budgets: list[int] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> LLMAction:
@@ -104,11 +117,18 @@ class LLMAction(BaseModel):
             raise ValueError('kind is "ask" but "questions" has no non-empty question')
         if self.kind == "answer" and not self.answer.strip():
             raise ValueError('kind is "answer" but "answer" is empty')
+        if self.kind == "ask" and self.budgets is not None and any(b < 1 for b in self.budgets):
+            raise ValueError('"budgets" must be whole numbers of calls, each at least 1 (or null)')
         return self
 
-    def to_action(self) -> Ask | Answer:
+    def to_action(self, budgeted: bool = False) -> Ask | Answer:
+        """The action; `budgets` only in a budgeted run (kept aligned with the non-empty questions)."""
         if self.kind == "ask":
-            return Ask(questions=[q.strip() for q in self.questions if q.strip()])
+            kept = [i for i, q in enumerate(self.questions) if q.strip()]
+            budgets = self.budgets if budgeted else None
+            if budgets is not None and len(budgets) == len(self.questions):
+                budgets = [budgets[i] for i in kept]
+            return Ask(questions=[self.questions[i].strip() for i in kept], budgets=budgets)
         return Answer(answer=self.answer.strip())
 
 
@@ -330,7 +350,9 @@ class LLMPolicy:
         mode = self.output
         for _ in range(self.preset.max_reasks + 1):
             try:
-                mode, body, completion = await self._send_accepted(messages, attempts, self.sampling_seed(workspace))
+                mode, body, completion = await self._send_accepted(
+                    messages, attempts, self.sampling_seed(workspace), workspace.budget is not None
+                )
             except (PolicyError, RunAborted) as exc:
                 exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges, self.output), attempts
                 raise
@@ -340,7 +362,8 @@ class LLMPolicy:
             content, finish = choice.message.content, choice.finish_reason
             attempts[-1]["finish_reason"] = finish
             try:
-                action = parse_action(content, finish, getattr(choice.message, "refusal", None))
+                action = parse_action(content, finish, getattr(choice.message, "refusal", None),
+                                      workspace.budget is not None)
             except InvalidOutput as exc:
                 error = str(exc)
                 attempts[-1]["error"] = f"invalid output: {error}"
@@ -360,14 +383,15 @@ class LLMPolicy:
         )
 
     async def _send_accepted(
-        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None
+        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None,
+        budgeted: bool = False,
     ) -> tuple[str, dict[str, Any], ChatCompletion]:
         """One exchange in an output mode the server accepts: the mode used, the body sent and the
         reply. A mode rejected as unsupported falls back, for the rest of the run, where it has a
         fallback; otherwise the run stops with a line saying which `output:` to set."""
         while True:
             mode = self.output
-            body = self._body(messages, mode, seed)
+            body = self._body(messages, mode, seed, budgeted)
             try:
                 return mode, body, await self._send(body, attempts)
             except _Unsupported as exc:
@@ -384,18 +408,21 @@ class LLMPolicy:
                         file=sys.stderr,
                     )
 
-    def _body(self, messages: list[dict[str, Any]], mode: str, seed: int | None = None) -> dict[str, Any]:
-        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed."""
+    def _body(self, messages: list[dict[str, Any]], mode: str, seed: int | None = None,
+              budgeted: bool = False) -> dict[str, Any]:
+        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed;
+        `budgeted`: the schema with `budgets` (a budgeted run's workspace)."""
+        action_schema = BUDGETED_ACTION_SCHEMA if budgeted else ACTION_SCHEMA
         body: dict[str, Any] = {"model": self.model, "messages": messages, **self.settings}
         if seed is not None:
             body["seed"] = seed
         if mode == "json_schema":
-            schema: dict[str, Any] = {"name": "hch_action", "schema": ACTION_SCHEMA}
+            schema: dict[str, Any] = {"name": "hch_action", "schema": action_schema}
             if self.strict:
                 schema["strict"] = True
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif mode == "json_object_schema":  # llama.cpp's servers: the schema becomes a grammar
-            body["response_format"] = {"type": "json_object", "schema": ACTION_SCHEMA}
+            body["response_format"] = {"type": "json_object", "schema": action_schema}
         elif mode == "json_object":
             body["response_format"] = {"type": "json_object"}
         return body
@@ -801,7 +828,8 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-def parse_action(content: str | None, finish_reason: str | None, refusal: str | None = None) -> Ask | Answer:
+def parse_action(content: str | None, finish_reason: str | None, refusal: str | None = None,
+                 budgeted: bool = False) -> Ask | Answer:
     """The action in a reply, or `InvalidOutput` saying precisely what is wrong with it."""
     if refusal and not (content or "").strip():
         raise InvalidOutput(f"the model refused: {' '.join(refusal.split())[:200]}")
@@ -817,7 +845,7 @@ def parse_action(content: str | None, finish_reason: str | None, refusal: str | 
     except json.JSONDecodeError as exc:
         raise InvalidOutput(f"it is not valid JSON ({exc.msg} at character {exc.pos})") from None
     try:
-        return LLMAction.model_validate(data).to_action()
+        return LLMAction.model_validate(data).to_action(budgeted)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
