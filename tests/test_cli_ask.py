@@ -302,3 +302,44 @@ def test_on_a_terminal_progress_shows_live_on_stderr_and_never_on_stdout(tmp_pat
 def test_progress_is_not_shown_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     done = hch_cli("ask", SUM, "--depth", "3", cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""
+
+
+def in_process(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
+               capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`hch ARGV` run in this process (no interpreter start-up): exit status, stdout, stderr."""
+    from hch.cli import main
+
+    monkeypatch.chdir(cwd)
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    else:
+        code = 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf", "1e3", "2.5", "", "100001", str(10**30)])
+def test_a_bad_budget_is_one_line_and_exit_status_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    code, out, err = in_process(["ask", SUM, "--budget", bad], tmp_path, monkeypatch, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--budget" in err, err
+    assert not (tmp_path / "traces").exists()
+
+
+def test_a_budgeted_ask_leaves_depth_unbounded_unless_depth_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = in_process(["ask", SUM, "--budget", "10", "--json", "--no-cache"], tmp_path, monkeypatch, capsys)
+    found = json.loads(out)
+    assert (code, found["answer"], found["summary"]["policy_calls"]) == (0, "31", 10)
+    trace = hch.load_trace(tmp_path / found["trace"])
+    assert (trace.meta["budget"], trace.meta["depth"], trace.graph.nodes[trace.root]["spent"]) == (10, 10, 10)
+    code, out, _ = in_process(["ask", SUM, "--budget", "9", "-q", "--no-cache"], tmp_path, monkeypatch, capsys)
+    assert (code, out) == (3, "32\n")  # 9 calls cannot pay for the whole tree: the halves guess
+    code, out, _ = in_process(["ask", SUM, "--budget", "100", "--depth", "1", "--json", "--no-cache"],
+                              tmp_path, monkeypatch, capsys)
+    found = json.loads(out)
+    assert (code, found["status"], hch.load_trace(tmp_path / found["trace"]).meta["depth"]) == (3, "guess", 1)
