@@ -277,7 +277,8 @@ def table(rows: list[Row], title: str, by_bucket: bool = False) -> Table:
     priced = any(row.tokens_mean for row in rows)
     view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     budgeted = any(row.budget for row in rows)
-    names = ["variant", "needs" if by_bucket else ("budget" if budgeted else "n"), "qs", "acc", "95% CI", "acc*", "guess", "nodes", "calls",
+    axis = "needs" if by_bucket else ("budget" if budgeted else "n")
+    names = ["variant", axis, "qs", "acc", "95% CI", "acc*", "guess", "nodes", "calls", *(["spent"] if budgeted else []),
              "inv", "made", "inv made", "hits", *(["tokens", "cost"] if priced else []), "wall s"]
     for name in names:
         view.add_column(name, justify="left" if name == "variant" else "right", no_wrap=True)
@@ -286,7 +287,8 @@ def table(rows: list[Row], title: str, by_bucket: bool = False) -> Table:
         cells = [
             row.variant or str(row.votes), str(row.required_depth if by_bucket else row.point), str(row.questions),
             fmt(row.accuracy), ci, fmt(row.guess_free_accuracy),
-            str(row.guesses), f"{row.nodes_mean:.1f}", f"{row.calls_mean:.1f}", f"{row.invocations_mean:.1f}",
+            str(row.guesses), f"{row.nodes_mean:.1f}", f"{row.calls_mean:.1f}",
+            *([f"{row.spent_mean or 0:.1f}"] if budgeted else []), f"{row.invocations_mean:.1f}",
             str(row.calls_made), str(row.invocations_made),
             str(row.cache_hits), *([f"{row.tokens_mean:.0f}", f"${row.cost_mean:.4f}"] if priced else []),
             f"{row.wall_mean:.3f}",
@@ -331,7 +333,9 @@ def report(outcome: Outcome, paths: dict[str, Path], policy: str, participant: b
     console.print("acc*: accuracy counting an answer with a guess behind it as wrong · 95% CI over instances · "
                   "nodes, calls, inv: means per question as a standalone run would make them (inv: policy "
                   "invocations, a vote of k counts k) · made, inv made: calls and invocations this sweep made · "
-                  "hits: call-cache hits and reused subtrees", markup=False, style="dim")
+                  "hits: call-cache hits and reused subtrees"
+                  + (" · spent: calls charged to the budget (a reused subtree to every copy)" if axis == "budget" else ""),
+                  markup=False, style="dim")
     console.print(
         f"{outcome.ran} runs made, {outcome.resumed} resumed · {outcome.calls_made} policy calls "
         f"({outcome.invocations_made} invocations) · "

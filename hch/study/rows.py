@@ -86,6 +86,9 @@ class Row(BaseModel):
     """Tokens the sweep actually spent on these runs."""
     budget: int | None = None
     """Budgeted HCH: the runs' call budget (a sweep over budget has a row per budget); None: not budgeted."""
+    spent_mean: float | None = None
+    """Budgeted HCH: mean calls charged to a run's budget (reused subtrees charged to every copy; see
+    `RunRecord.spent`); None: not budgeted."""
 
     @property
     def point(self) -> int:
@@ -134,7 +137,7 @@ def row(votes: int, depth: int, bucket: int | None, group: list[RunRecord], vari
         guessed_on_path=sum(r.guess_on_path for r in group),
         invocations_mean=invocations_mean, invocations_median=invocations_median,
         invocations_made=sum(r.invocations_made for r in group), tokens_spent=sum(r.tokens_spent for r in group),
-        budget=budget,
+        budget=budget, spent_mean=mean([r.spent for r in group if r.spent is not None]) if budget else None,
     )
 
 

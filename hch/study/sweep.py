@@ -130,6 +130,9 @@ class RunRecord(BaseModel):
     """The n of HCH_n (a budget sweep without a depth bound: the budget, which no chain reaches)."""
     budget: int | None = Field(default=None, exclude_if=lambda value: value is None)
     """Budgeted HCH: the run's call budget (None: not budgeted)."""
+    spent: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Budgeted HCH: the calls charged to the run's budget (its root's `spent`): every call of the tree, and a
+    reused subtree's calls again for each copy that reused it, so it can exceed `calls`."""
     required_depth: int | None
     """The depth the question needs, when known."""
     instance: str | None = None
@@ -209,6 +212,7 @@ def figures(trace: Trace) -> dict[str, Any]:
         "guess_on_path": guess_on_path(trace),
         "subtree_hits": reuses + root_grafted, "tokens": tokens, "cost": cost,
         "tokens_spent": tokens_spent, "cost_spent": cost_spent,
+        "spent": trace.graph.nodes[trace.root].get("spent"),
     }
 
 
