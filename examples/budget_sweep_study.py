@@ -18,6 +18,7 @@ line: `hch sweep --task NAME -n 30 --seed 1 --facts hidden --budgets 1,3,10,30,1
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import sys
 from pathlib import Path
@@ -100,10 +101,11 @@ CURVES = [
     "What each curve is (one colour per task; the x axis is the budget on a log scale):",
     "",
     "- **Accuracy (top left; solid: accuracy, dashed: guess-free).** A run is right without a guess once its "
-    "budget, split evenly at each step, pays for every subtree of the question's tree; below that the honest expert asks while the budget pays for "
-    "its step, the nodes that run out guess, and the root's answer rests on those guesses (right only by luck: "
-    "the gap between the solid and the dashed line). The budget a question needs grows with the depth it needs "
-    "and with the tree's width, so each curve climbs over the budgets that span the task's tree sizes.",
+    "budget, split evenly at each step, pays for every subtree of the question's tree; below that the honest "
+    "expert asks while the budget pays for its step, the nodes that run out guess, and the root's answer rests "
+    "on those guesses (right only by luck: the gap between the solid and the dashed line). The budget a "
+    "question needs grows with the depth it needs and with the tree's width, so each curve climbs over the "
+    "budgets that span the task's tree sizes.",
     "- **Calls in the tree (top right).** Policy calls per question as a standalone run with merged copies "
     "makes them: identical subquestions share one subtree. They level off once every tree fits: a larger "
     "budget is not spent (what a subtree does not spend returns to its asker, and the root keeps it).",
@@ -128,7 +130,7 @@ def measured(found: dict[str, tuple[list[Row], list[RunRecord]]]) -> list[str]:
     largest = {name: max(whole_tree(records).values()) for name, (_, records) in found.items()}
     dips = [name for name, (rows, _) in found.items()
             if any(b.accuracy is not None and a.accuracy is not None and b.accuracy < a.accuracy
-                   for a, b in zip(rows, rows[1:], strict=False))]
+                   for a, b in itertools.pairwise(rows))]
     return [
         "What the runs show:", "",
         f"- **Charge against calls.** At budget {max(BUDGETS)} the charge exceeds the calls in the tree by at most "
@@ -175,7 +177,8 @@ async def main() -> None:
         found[name] = (rows, outcome.records)
     save(render([accuracy, calls, charged], f"budgeted HCH, honest expert, {QUESTIONS} questions per task"),
          OUT / "budget-sweep")
-    report += [*CURVES, *measured(found), "", "acc: accuracy · acc*: guess-free accuracy (a right answer with a guess behind it counts as wrong) · "
+    report += [*CURVES, *measured(found), "",
+               "acc: accuracy · acc*: guess-free accuracy (a right answer with a guess behind it counts as wrong) · "
                "root guessed: runs whose root guessed · calls in the tree: mean policy calls per question as a "
                "standalone run makes them · calls charged: mean calls charged to the budget (never above it).",
                *tables]

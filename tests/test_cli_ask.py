@@ -304,8 +304,8 @@ def test_progress_is_not_shown_when_stderr_is_not_a_terminal(tmp_path: Path) -> 
     assert done.returncode == 0 and done.stderr == ""
 
 
-def in_process(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
-               capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def run_in_process(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
+                   capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """`hch ARGV` run in this process (no interpreter start-up): exit status, stdout, stderr."""
     from hch.cli import main
 
@@ -324,7 +324,7 @@ def in_process(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
 def test_a_bad_budget_is_one_line_and_exit_status_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bad: str
 ) -> None:
-    code, out, err = in_process(["ask", SUM, "--budget", bad], tmp_path, monkeypatch, capsys)
+    code, out, err = run_in_process(["ask", SUM, "--budget", bad], tmp_path, monkeypatch, capsys)
     assert code == 2 and out == "" and err.count("\n") == 1 and "--budget" in err, err
     assert not (tmp_path / "traces").exists()
 
@@ -332,14 +332,14 @@ def test_a_bad_budget_is_one_line_and_exit_status_2(
 def test_a_budgeted_ask_leaves_depth_unbounded_unless_depth_is_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = in_process(["ask", SUM, "--budget", "10", "--json", "--no-cache"], tmp_path, monkeypatch, capsys)
+    code, out, _ = run_in_process(["ask", SUM, "--budget", "10", "--json", "--no-cache"], tmp_path, monkeypatch, capsys)
     found = json.loads(out)
     assert (code, found["answer"], found["summary"]["policy_calls"]) == (0, "31", 10)
     trace = hch.load_trace(tmp_path / found["trace"])
     assert (trace.meta["budget"], trace.meta["depth"], trace.graph.nodes[trace.root]["spent"]) == (10, 10, 10)
-    code, out, _ = in_process(["ask", SUM, "--budget", "9", "-q", "--no-cache"], tmp_path, monkeypatch, capsys)
+    code, out, _ = run_in_process(["ask", SUM, "--budget", "9", "-q", "--no-cache"], tmp_path, monkeypatch, capsys)
     assert (code, out) == (3, "32\n")  # 9 calls cannot pay for the whole tree: the halves guess
-    code, out, _ = in_process(["ask", SUM, "--budget", "100", "--depth", "1", "--json", "--no-cache"],
-                              tmp_path, monkeypatch, capsys)
+    code, out, _ = run_in_process(["ask", SUM, "--budget", "100", "--depth", "1", "--json", "--no-cache"],
+                                  tmp_path, monkeypatch, capsys)
     found = json.loads(out)
     assert (code, found["status"], hch.load_trace(tmp_path / found["trace"]).meta["depth"]) == (3, "guess", 1)

@@ -444,7 +444,7 @@ def test_bad_budgets_are_one_line_and_exit_status_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     args: tuple[str, ...], message: str,
 ) -> None:
-    code, out, err = in_process(["sweep", "--task", "arithmetic", "-n", "2", *args], tmp_path, monkeypatch, capsys)
+    code, _, err = in_process(["sweep", "--task", "arithmetic", "-n", "2", *args], tmp_path, monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "studies").exists()
 

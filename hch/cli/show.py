@@ -135,7 +135,8 @@ def show_sweep(folder: Path, as_json: bool) -> None:
                 record = RunRecord.model_validate(upgraded(json.loads(line), folder))  # older runs too
             except ValueError:
                 continue  # a torn last line of a killed sweep, or a foreign line: not a run
-            latest[(record.votes, record.id, record.depth, record.budget)] = record  # a run cut short, then made: the latter
+            key = (record.votes, record.id, record.depth, record.budget)
+            latest[key] = record  # a run cut short, then made: the latter
     records = sorted(latest.values(), key=lambda r: (r.votes, r.id, r.depth, r.budget or 0))
     if as_json:
         for record in records:

@@ -278,8 +278,9 @@ def table(rows: list[Row], title: str, by_bucket: bool = False) -> Table:
     view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     budgeted = any(row.budget for row in rows)
     axis = "needs" if by_bucket else ("budget" if budgeted else "n")
-    names = ["variant", axis, "qs", "acc", "95% CI", "acc*", "guess", "nodes", "calls", *(["spent"] if budgeted else []),
-             "inv", "made", "inv made", "hits", *(["tokens", "cost"] if priced else []), "wall s"]
+    names = ["variant", axis, "qs", "acc", "95% CI", "acc*", "guess", "nodes", "calls",
+             *(["spent"] if budgeted else []), "inv", "made", "inv made", "hits",
+             *(["tokens", "cost"] if priced else []), "wall s"]
     for name in names:
         view.add_column(name, justify="left" if name == "variant" else "right", no_wrap=True)
     for row in rows:
@@ -334,7 +335,8 @@ def report(outcome: Outcome, paths: dict[str, Path], policy: str, participant: b
                   "nodes, calls, inv: means per question as a standalone run would make them (inv: policy "
                   "invocations, a vote of k counts k) · made, inv made: calls and invocations this sweep made · "
                   "hits: call-cache hits and reused subtrees"
-                  + (" · spent: calls charged to the budget (a reused subtree to every copy)" if axis == "budget" else ""),
+                  + (" · spent: calls charged to the budget (a reused subtree to every copy)"
+                     if axis == "budget" else ""),
                   markup=False, style="dim")
     console.print(
         f"{outcome.ran} runs made, {outcome.resumed} resumed · {outcome.calls_made} policy calls "

@@ -260,7 +260,9 @@ class _Run:
                         raise _NodeError(f"{refusals} actions refused; last: {refusal}", limit)
                     continue
                 children = _give(allowance, action)
-                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors, copy, children))
+                steps.append(
+                    await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors, copy, children)
+                )
                 if allowance is not None and children is not None:  # what the subtrees did not spend returns
                     allowance.left += sum(child.left for child in children)
         except _NodeError as exc:

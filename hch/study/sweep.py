@@ -464,7 +464,8 @@ async def run_sweep(
     cache = SweepCache(set().union(*stable.values()))
     wanted = {(k, item.id, d, b) for k in policies for item in items for d, b in points}
     resumed = [key for key in done if key in wanted]
-    todo = [(k, item, [(d, b) for d, b in points if (k, item.id, d, b) not in done]) for k in policies for item in items]
+    todo = [(k, item, [(d, b) for d, b in points if (k, item.id, d, b) not in done])
+            for k in policies for item in items]
     todo = [entry for entry in todo if entry[2]]
     if pilot is not None:
         first = {item.id for item in items[:pilot]}
