@@ -237,3 +237,36 @@ def test_a_budgeted_trace_saves_loads_and_replays(tmp_path: Path) -> None:
     check_accounts(loaded, 12)
     report, _ = anyio.run(lambda: replay(loaded))
     assert report.reproduced
+
+
+def test_an_interrupted_budgeted_run_resumes_from_the_cache_with_the_same_books(tmp_path: Path) -> None:
+    from hch.errors import Stopped
+    from hch.experts import ExpertPolicy
+
+    expert, armed = ExpertPolicy(), [True]
+
+    async def behaviour(workspace: Workspace) -> Ask | Answer:
+        if workspace.question == "What is the sum of 5, 9?" and armed[0]:
+            armed[0] = False
+            raise Stopped("you quit at the prompt")
+        action = await expert.act(workspace)
+        assert isinstance(action, Ask | Answer)
+        return action
+
+    policy, path = FunctionPolicy(behaviour), tmp_path / "run.json"
+    cache = CallCache(tmp_path / "c.sqlite")
+    try:
+        with pytest.raises(Stopped):
+            hch.answer_sync(SUM, budget=11, policy=policy, call_cache=cache, trace_path=path)
+        resumed = hch.answer_sync(SUM, budget=11, policy=policy, call_cache=cache, trace_path=path)
+    finally:
+        cache.close()
+    fresh = hch.answer_sync(SUM, budget=11, policy=FunctionPolicy(behaviour))
+    assert (resumed.answer, resumed.status) == (fresh.answer, fresh.status) == ("31", "ok")
+    assert any(data["cached"] for _, data in resumed.trace.calls())
+
+    def books(trace: Trace) -> list[tuple[str, int, int]]:
+        return sorted((d["question"], d["budget"], d["spent"]) for _, d in trace.workspaces())
+
+    assert books(resumed.trace) == books(fresh.trace)
+    check_accounts(resumed.trace, 11)

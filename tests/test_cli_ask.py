@@ -339,6 +339,8 @@ def test_a_budgeted_ask_leaves_depth_unbounded_unless_depth_is_given(
     assert (trace.meta["budget"], trace.meta["depth"], trace.graph.nodes[trace.root]["spent"]) == (10, 10, 10)
     code, out, _ = run_in_process(["ask", SUM, "--budget", "9", "-q", "--no-cache"], tmp_path, monkeypatch, capsys)
     assert (code, out) == (3, "32\n")  # 9 calls cannot pay for the whole tree: the halves guess
+    code, out, _ = run_in_process(["ask", SUM, "--budget", "12", "--no-cache"], tmp_path, monkeypatch, capsys)
+    assert code == 0 and f"#0 n=12 calls=10/12 {SUM} → 31" in out and "n=11 calls=4/5 " in out
     code, out, _ = run_in_process(["ask", SUM, "--budget", "100", "--depth", "1", "--json", "--no-cache"],
                                   tmp_path, monkeypatch, capsys)
     found = json.loads(out)
