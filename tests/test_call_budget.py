@@ -270,3 +270,13 @@ def test_an_interrupted_budgeted_run_resumes_from_the_cache_with_the_same_books(
 
     assert books(resumed.trace) == books(fresh.trace)
     check_accounts(resumed.trace, 11)
+
+
+def test_a_vote_is_one_call_of_the_budget_and_k_invocations() -> None:
+    result = hch.answer_sync(SUM, budget=10, policy="vote(3, expert)")
+    check_accounts(result.trace, 10)
+    assert (result.answer, result.status) == ("31", "ok")
+    assert result.summary.policy_calls == 10 and result.summary.invocations == 30
+    mixed = hch.answer_sync(SUM, budget=10, policy="root=expert(early_guess),else=vote(3, expert)")
+    assert (mixed.answer, mixed.status) == ("31", "ok")
+    check_accounts(mixed.trace, 10)
