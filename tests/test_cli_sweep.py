@@ -473,3 +473,15 @@ def test_a_sweep_over_budget_reports_by_budget_and_resumes(
     assert code == 0, err
     rows = list(csv.DictReader((tmp_path / "p" / "summary.csv").open()))
     assert [(r["budget"], r["depth"]) for r in rows] == [("10", "2")]
+
+
+def test_an_estimate_of_a_sweep_over_budget_is_by_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = in_process(["sweep", "--task", "arithmetic", "-n", "4", "--budgets", "3,10", "--depths", "5",
+                                 "--pilot", "2", "--out", "o"], tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.split()[:1] == ["votes"]).split()
+    assert header[:2] == ["votes", "budget"] and "at the same budget" in out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["1"]]
+    assert [(r[1], r[2]) for r in rows] == [("3", "2"), ("10", "2")]  # per budget: 2 runs left after the pilot
