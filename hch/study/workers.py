@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import socket
 import threading
@@ -69,7 +71,7 @@ def parse_workers(text: str) -> int:
     value = text.strip().lower()
     if value == "auto":
         return min(cores(), MAX_WORKERS)
-    if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:  # refuses -1, 0, nan, 1e3, 2.5
+    if not re.fullmatch(r"[0-9]{1,6}", value) or not 1 <= int(value) <= MAX_WORKERS:  # -1, 0, nan, 1e3, 2.5
         raise ValueError(f"{text!r} is not a number of workers: give a whole number from 1 to {MAX_WORKERS}, or auto")
     return int(value)
 
@@ -523,9 +525,12 @@ class RayPool(Pool):
             except BaseException as exc:
                 failure.append(exc)
 
+        quiet = logging.getLogger("ray")  # spare the user Ray's note that it runs outside the main thread
+        level, quiet.level = quiet.level, logging.ERROR
         thread = threading.Thread(target=connect, daemon=True)  # ray.init may hang on a port that is not Ray's
         thread.start()
         thread.join(self.connect_seconds)
+        quiet.setLevel(level)
         if thread.is_alive():
             raise WorkersError(f"the Ray cluster at {self.address} did not answer within {self.connect_seconds:.0f} s")
         if failure:
