@@ -566,9 +566,9 @@ class RayPool(Pool):
         except ray.exceptions.RayTaskError as exc:
             cause = exc.as_instanceof_cause()
             raise (cause if isinstance(cause, HchError) else WorkersError(
-                f"a Ray task failed: {' '.join(str(exc).split())[:300]}")) from None
+                f"a Ray task failed: {_one_line(exc)}")) from None
         except ray.exceptions.RayError as exc:
-            raise WorkersError(f"a Ray task was lost: {' '.join(str(exc).split())[:300]}") from None
+            raise WorkersError(f"a Ray task was lost: {_one_line(exc)}") from None
 
     def spent(self) -> tuple[int, float]:
         if self._budget is None:
@@ -592,6 +592,11 @@ class RayPool(Pool):
         if self._started:
             _import_ray().shutdown()
             self._started = False
+
+
+def _one_line(error: BaseException) -> str:
+    """Ray's message for a failed task, as one plain line (without its colour codes), cut to 300 characters."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())[:300]
 
 
 def _wait_one(ray: Any, refs: list[Any]) -> tuple[list[Any], list[Any]]:
