@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -524,8 +524,9 @@ class RayPool(Pool):
 
     def _connect(self, ray: Any) -> None:
         if self.address == "local":  # a new instance on this machine: nothing to wait for but its start
-            ray.init(num_cpus=self.workers or None, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            with _quiet_ray():
+                ray.init(num_cpus=self.workers or None, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
             self._started = True
             return
         _reachable(self.address, min(5.0, self.connect_seconds))
@@ -537,14 +538,13 @@ class RayPool(Pool):
             except BaseException as exc:
                 failure.append(exc)
 
-        quiet = logging.getLogger("ray")  # spare the user Ray's note that it runs outside the main thread
-        level, quiet.level = quiet.level, logging.ERROR
         thread = threading.Thread(target=connect, daemon=True)  # ray.init may hang on a port that is not Ray's
-        thread.start()
-        thread.join(self.connect_seconds)
-        quiet.setLevel(level)
+        with _quiet_ray():
+            thread.start()
+            thread.join(self.connect_seconds)
         if thread.is_alive():
-            raise WorkersError(f"the Ray cluster at {self.address} did not answer within {self.connect_seconds:.0f} s")
+            raise WorkersError(f"the Ray cluster at {self.address} did not answer within {self.connect_seconds:.0f} s "
+                               "(a cluster with token authentication also needs RAY_AUTH_MODE=token and its token)")
         if failure:
             raise WorkersError(f"cannot connect to Ray at {self.address}: {' '.join(str(failure[0]).split())[:300]}")
         self._started = True
@@ -604,6 +604,19 @@ class RayPool(Pool):
         if self._started:
             _import_ray().shutdown()
             self._started = False
+
+
+@contextlib.contextmanager
+def _quiet_ray() -> Iterator[None]:
+    """Ray's notes while it connects (that it runs outside the main thread, how its authentication is set)
+    are not the user's business: only its errors are shown."""
+    quiet = logging.getLogger("ray")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
 
 
 def _one_line(error: BaseException) -> str:
