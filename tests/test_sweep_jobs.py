@@ -18,8 +18,9 @@ from hch.record import format as trace_format
 from hch.run.call_cache import CallCache
 from hch.run.policy import Policy
 from hch.study.question_set import Item
+from hch.study.ray_workers import RayPool
 from hch.study.sweep import Outcome, RunRecord, SweepConfig, run_sweep
-from hch.study.workers import LocalPool, Pool, RayPool
+from hch.study.workers import LocalPool, Pool
 from hch.tasks import get_task
 
 pytestmark = pytest.mark.anyio

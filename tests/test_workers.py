@@ -1,23 +1,13 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 from pool_helpers import die, double, fail, spend
 
 from hch.run.budget import SharedBudget
-from hch.study.workers import (
-    MAX_WORKERS,
-    Groups,
-    LocalPool,
-    RayPool,
-    WorkersError,
-    check_ray_address,
-    cores,
-    make_pool,
-    parse_workers,
-)
+from hch.study.ray_workers import RayPool
+from hch.study.workers import MAX_WORKERS, Groups, LocalPool, WorkersError, cores, make_pool, parse_workers
 
 pytestmark = pytest.mark.anyio
 
@@ -36,31 +26,6 @@ def test_auto_is_every_core_and_one_worker_is_this_process() -> None:
     assert parse_workers("3") == 3
     assert make_pool(1, None) is None and make_pool(None, None) is None
     assert isinstance(make_pool(2, None), LocalPool) and isinstance(make_pool(None, "local"), RayPool)
-
-
-@pytest.mark.parametrize("address", ["", "host", "host:", ":80", "host:0", "host:70000", "host:80x", "http://h:1",
-                                     "ray://", "a b:1", "h/x:1", "u@h:1"])
-def test_a_malformed_ray_address_is_refused_in_one_line(address: str) -> None:
-    with pytest.raises(WorkersError, match="is not a Ray address: give HOST:PORT") as caught:
-        check_ray_address(address)
-    assert "\n" not in str(caught.value)
-
-
-def test_addresses_ray_takes_pass() -> None:
-    for address in ("local", "auto", "10.0.0.1:6379", "head.example:6379", "ray://head:10001", "[::1]:6379"):
-        assert check_ray_address(address) == address
-
-
-def test_a_ray_address_where_nothing_listens_is_refused_at_once() -> None:
-    pytest.importorskip("ray")
-    with socket.socket() as probe:  # a port nothing listens on: bound, never listening
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        pool = RayPool(f"127.0.0.1:{port}", connect_seconds=5)
-        with pytest.raises(WorkersError, match=f"no Ray cluster answers at 127.0.0.1:{port}") as caught:
-            pool.start()
-    assert "\n" not in str(caught.value)
-    pool.close()  # nothing to close: never connected
 
 
 def test_a_worker_keeps_to_its_group_then_takes_a_fresh_one_then_helps() -> None:

@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from hch.cli.options import stack
-from hch.study.workers import MAX_WORKERS, Pool, WorkersError, check_ray_address, make_pool, parse_workers
+from hch.study.ray_workers import check_ray_address
+from hch.study.workers import MAX_WORKERS, Pool, WorkersError, make_pool, parse_workers
 
 
 class Workers(click.ParamType[int]):

@@ -19,7 +19,7 @@ from hch.learning.learner import LearnedPolicy
 from hch.run.call_cache import CallCache
 from hch.run.policy import Policy
 from hch.study.question_set import Item
-from hch.study.sweep_jobs import _collect, _inside
+from hch.study.sweep_jobs import collect_files, inside
 from hch.study.workers import Env, Pool, worker_cache
 
 
@@ -72,7 +72,7 @@ def amp_job(job: AmpJob) -> AmpJobResult:
 
     try:
         anyio.run(main)
-        return AmpJobResult(runs, _collect(out, set()) if not job.out else {})
+        return AmpJobResult(runs, collect_files(out, set()) if not job.out else {})
     finally:
         if cache is not None:
             cache.flush()
@@ -91,7 +91,7 @@ async def label_on_pool(pool: Pool, todo: list[Item], t: int, h: Policy, remake_
 
     def arrived(result: AmpJobResult) -> None:
         for name, data in result.files.items():
-            write_atomic(_inside(out, name), data)
+            write_atomic(inside(out, name), data)
         for run in result.runs:
             take(run)
 

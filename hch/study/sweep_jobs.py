@@ -26,7 +26,7 @@ from hch.run.call_cache import CallCache
 from hch.run.policy import Policy
 from hch.study.sweep import Question, RunRecord, SweepConfig, run_question
 from hch.study.sweep_cache import SweepCache
-from hch.study.workers import Env, Pool, WorkersError, worker_budget, worker_cache, worker_state
+from hch.study.workers import Env, Pool, WorkersError, pickles, worker_budget, worker_cache, worker_state
 
 Policies = dict[int, Policy] | Callable[[], dict[int, Policy]]
 
@@ -96,16 +96,16 @@ async def _run(job: SweepJob, out: Path, ships: bool) -> SweepJobResult:
     try:
         not_run = await run_question(job.question, state["policies"][job.question.votes], job.config, out,
                                      call_cache, cache, worker_budget(job.env), job.fail_fast, records.append)
-    except HchError as exc:
-        failure, not_run = exc, 0
+    except HchError as exc:  # sent to the parent, which raises it: whole if it pickles, else its one line
+        failure, not_run = exc if pickles(exc) else HchError(str(exc)), 0
     finally:
         if call_cache is not None:
             call_cache.flush()
-    files = _collect(out, set(job.files)) if ships else {}
+    files = collect_files(out, set(job.files)) if ships else {}
     return SweepJobResult(records, not_run, cache.cross_depth_hits - hits, files, failure)
 
 
-def _collect(out: Path, skip: set[str]) -> dict[str, bytes]:
+def collect_files(out: Path, skip: set[str]) -> dict[str, bytes]:
     """Every file under `out` but `skip`, by path relative to it."""
     found: dict[str, bytes] = {}
     for path in sorted(out.rglob("*")):
@@ -122,7 +122,7 @@ def _files_of(out: Path, name: str) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in paths}
 
 
-def _inside(out: Path, name: str) -> Path:
+def inside(out: Path, name: str) -> Path:
     """`out / name`, refusing a name that would leave `out` (files shipped back by a worker)."""
     parts = PurePosixPath(name).parts
     if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
@@ -156,7 +156,7 @@ async def on_pool(pool: Pool, questions: list[Question], config: SweepConfig, po
 
     def take(result: SweepJobResult) -> None:
         for name, data in result.files.items():
-            write_atomic(_inside(out, name), data)
+            write_atomic(inside(out, name), data)
         for record in result.records:
             emit(record)
         tally["not_run"] += result.not_run

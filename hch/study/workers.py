@@ -14,6 +14,8 @@ What every worker shares with the others and with the parent (`Env`):
 - files: local workers write their traces into the output directory; Ray workers write them into
   a temporary directory and ship them back with the job's result (`Pool.ships`), the parent writes them.
 
+The Ray pool, its actors and its relayed cache are in `hch.study.ray_workers`.
+
 Local workers die with the parent (Linux: `PR_SET_PDEATHSIG`, elsewhere a watchdog thread), so a
 killed sweep leaves no process writing behind it; Ray kills a dead driver's tasks itself.
 """
@@ -22,18 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import multiprocessing
 import os
 import pickle
 import re
 import signal
-import socket
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -43,13 +43,10 @@ import anyio
 
 from hch.errors import HchError
 from hch.run.budget import SharedBudget
-from hch.run.call_cache import SLOW_CALL_SECONDS, CallCache
-from hch.workspace import Reply
+from hch.run.call_cache import CallCache
 
 MAX_WORKERS = 256
 """The most workers one study may ask for (local processes or Ray tasks in flight)."""
-RAY_CONNECT_SECONDS = 20.0
-"""How long connecting to a Ray cluster may take before hch gives up with one line."""
 J = TypeVar("J")
 R = TypeVar("R")
 
@@ -112,8 +109,12 @@ def worker_cache(env: Env) -> CallCache | None:
     if _STATE.get("cache_key") != key:
         if "cache" in _STATE:
             _STATE["cache"].close()
-        relayed = env.cache_actor is not None
-        _STATE["cache"] = RelayCache(env.cache_actor) if relayed else CallCache(env.cache_path or "")
+        if env.cache_actor is not None:
+            from hch.study.ray_workers import RelayCache
+
+            _STATE["cache"] = RelayCache(env.cache_actor)
+        else:
+            _STATE["cache"] = CallCache(env.cache_path or "")
         _STATE["cache_key"] = key
     cache: CallCache = _STATE["cache"]
     return cache
@@ -123,7 +124,12 @@ def worker_budget(env: Env) -> SharedBudget | None:
     """The study's budget as this worker sees it: every worker's spend, as it goes."""
     if env.budget is None:
         return None
-    counter: Counter = RayCounter(env.budget_actor) if env.budget_actor is not None else _STATE["cell"]
+    if env.budget_actor is not None:
+        from hch.study.ray_workers import RayCounter
+
+        counter: Counter = RayCounter(env.budget_actor)
+    else:
+        counter = _STATE["cell"]
     return CountedBudget(*env.budget, counter=counter)
 
 
@@ -153,22 +159,6 @@ class CellCounter(Counter):
             return int(self.cell[0]), float(self.cell[1])
 
 
-class RayCounter(Counter):
-    """The counters in an actor (Ray workers, on any machine)."""
-
-    def __init__(self, actor: Any) -> None:
-        self.actor = actor
-
-    def add(self, tokens: int, cost: float) -> None:
-        self.actor.add.remote(tokens, cost)  # the actor runs one caller's messages in order
-
-    def totals(self) -> tuple[int, float]:
-        import ray
-
-        found: tuple[int, float] = ray.get(self.actor.totals.remote())
-        return found
-
-
 class CountedBudget(SharedBudget):
     """A `SharedBudget` whose spend lives in a `Counter` shared by every worker: a worker checks the
     total spent by all before each call, and adds what each of its calls spent."""
@@ -183,76 +173,6 @@ class CountedBudget(SharedBudget):
     def exhausted(self) -> tuple[str, str] | None:
         self.tokens, self.cost = self.counter.totals()
         return super().exhausted()
-
-
-class BudgetServer:
-    """The Ray actor counting a sweep's spend."""
-
-    def __init__(self, tokens: int, cost: float) -> None:
-        self.tokens, self.cost = tokens, cost
-
-    def add(self, tokens: int, cost: float) -> None:
-        self.tokens, self.cost = self.tokens + tokens, self.cost + cost
-
-    def totals(self) -> tuple[int, float]:
-        return self.tokens, self.cost
-
-
-class CacheServer:
-    """The Ray actor that serves the parent's call cache file to workers on any machine."""
-
-    def __init__(self, path: str) -> None:
-        self.cache = CallCache(path)
-
-    def entry(self, key: str) -> tuple[Reply, float | None] | None:
-        return self.cache.entry(key)
-
-    def put(self, rows: list[tuple[str, str, Reply, float]]) -> None:
-        for key, fingerprint, reply, latency in rows:
-            self.cache.put(key, fingerprint, reply, latency)
-        self.cache.flush()  # committed when the actor has them, as a slow call is in one process
-
-    def close(self) -> None:
-        self.cache.close()
-
-
-class RelayCache(CallCache):
-    """A `CallCache` on a Ray worker: lookups ask the `CacheServer`; a slow call is sent at once, fast ones
-    in batches (sent when the run flushes, or BATCH_SIZE at a time), as one process commits them."""
-
-    def __init__(self, actor: Any) -> None:  # no file here: the actor holds it
-        self.path = Path("<ray>")
-        self.actor = actor
-        self._rows: list[tuple[str, str, Reply, float]] = []
-        self._local: dict[str, tuple[Reply, float | None]] = {}
-
-    def entry(self, key: str) -> tuple[Reply, float | None] | None:
-        if key in self._local:
-            return self._local[key]
-        import ray
-
-        found: tuple[Reply, float | None] | None = ray.get(self.actor.entry.remote(key))
-        return found
-
-    def put(self, key: str, fingerprint: str, reply: Reply, latency: float) -> None:
-        self._rows.append((key, fingerprint, reply, latency))
-        self._local[key] = (reply, latency)
-        if latency >= SLOW_CALL_SECONDS or len(self._rows) >= 512:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._rows:
-            import ray
-
-            ray.get(self.actor.put.remote(self._rows))  # committed before the run (or the call) goes on
-            self._rows = []
-        self._local.clear()
-
-    def __len__(self) -> int:
-        raise NotImplementedError("a relayed call cache is not counted")
-
-    def close(self) -> None:
-        self.flush()
 
 
 # ---- pools -------------------------------------------------------------------------------------------------------
@@ -315,7 +235,10 @@ class Groups(Generic[J]):
             key = self._fresh.popleft() if self._fresh else next(k for k, jobs in self._groups.items() if jobs)
             self._has[worker] = key
         self._left -= 1
-        return self._groups[key].popleft()
+        job = self._groups[key].popleft()
+        if not self._groups[key]:
+            del self._groups[key]  # helping finds a group with jobs left at once
+        return job
 
 
 def _die_with(parent: int) -> None:
@@ -350,11 +273,11 @@ def _serve(conn: Connection, cell: Any, parent: int) -> None:
         try:
             reply: tuple[str, Any] = ("ok", fn(job))
         except BaseException as exc:  # sent back whole when it pickles, else as one line
-            reply = ("error", exc if _pickles(exc) else WorkersError(f"a worker failed: {type(exc).__name__}: {exc}"))
+            reply = ("error", exc if pickles(exc) else WorkersError(f"a worker failed: {type(exc).__name__}: {exc}"))
         conn.send(reply)
 
 
-def _pickles(value: object) -> bool:
+def pickles(value: object) -> bool:
     try:
         pickle.loads(pickle.dumps(value))
     except Exception:
@@ -457,196 +380,12 @@ def _cpu_of(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def check_ray_address(address: str) -> str:
-    """`local`, `auto`, HOST:PORT or ray://HOST:PORT; anything else is refused in one line."""
-    if address in ("local", "auto"):
-        return address
-    rest = address.removeprefix("ray://")
-    host, colon, port = rest.rpartition(":")
-    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/ @?#"):
-        raise WorkersError(f"{address!r} is not a Ray address: give HOST:PORT (a cluster's head), ray://HOST:PORT "
-                           "(Ray Client), auto (the cluster started on this machine) or local (a new one here)")
-    return address
-
-
-def _reachable(address: str, seconds: float) -> None:
-    """Refuse at once an address where nothing listens (Ray itself would retry for minutes)."""
-    if address in ("local", "auto"):
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
-    except OSError as exc:
-        raise WorkersError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
-                           "`ray start --head` or check the address") from None
-
-
-class RayPool(Pool):
-    """Tasks on a Ray cluster: `address` as `ray.init` takes it, or `local` for a new Ray instance here.
-
-    hch must be installed on every node (`pip install 'hch[ray]'`); nothing else is shared through the file
-    system: traces come back with each job's result and the call cache is served by an actor on this machine.
-    """
-
-    ships = True
-
-    def __init__(self, address: str, workers: int | None = None, connect_seconds: float = RAY_CONNECT_SECONDS) -> None:
-        self.address = check_ray_address(address)
-        if workers is not None and not 1 <= workers <= MAX_WORKERS:
-            raise WorkersError(f"workers must be from 1 to {MAX_WORKERS}, not {workers}")
-        self.connect_seconds = connect_seconds
-        self.workers = workers or 0
-        self._actors: list[Any] = []
-        self._budget: Any = None
-        self._cache: Any = None
-        self._started = False
-
-    def start(self) -> None:
-        if not self._started:
-            self._connect(_import_ray())
-
-    def open(self, cache: CallCache | None, budget: SharedBudget | None) -> Env:
-        ray = _import_ray()
-        self.start()
-        if not self.workers:
-            self.workers = max(1, min(MAX_WORKERS, int(ray.cluster_resources().get("CPU", 1))))
-        here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
-            ray.get_runtime_context().get_node_id(), soft=False)
-        if cache is not None:
-            cache.flush()
-            self._cache = ray.remote(num_cpus=0)(CacheServer).options(scheduling_strategy=here).remote(str(cache.path))
-            self._actors.append(self._cache)
-        if budget is not None:
-            self._budget = ray.remote(num_cpus=0)(BudgetServer).remote(budget.tokens, budget.cost)
-            self._actors.append(self._budget)
-        return Env(cache_actor=self._cache, budget_actor=self._budget, token=uuid.uuid4().hex,
-                   budget=(budget.max_total_tokens, budget.max_cost) if budget is not None else None)
-
-    def _connect(self, ray: Any) -> None:
-        if self.address == "local":  # a new instance on this machine: nothing to wait for but its start
-            with _quiet_ray():
-                ray.init(num_cpus=self.workers or None, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False)
-            self._started = True
-            return
-        _reachable(self.address, min(5.0, self.connect_seconds))
-        failure: list[BaseException] = []
-
-        def connect() -> None:
-            try:
-                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
-            except BaseException as exc:
-                failure.append(exc)
-
-        thread = threading.Thread(target=connect, daemon=True)  # ray.init may hang on a port that is not Ray's
-        with _quiet_ray():
-            thread.start()
-            thread.join(self.connect_seconds)
-        if thread.is_alive():
-            raise WorkersError(f"the Ray cluster at {self.address} did not answer within {self.connect_seconds:.0f} s "
-                               "(a cluster with token authentication also needs RAY_AUTH_MODE=token and its token)")
-        if failure:
-            raise WorkersError(f"cannot connect to Ray at {self.address}: {' '.join(str(failure[0]).split())[:300]}")
-        self._started = True
-
-    async def run(self, fn: Callable[[J], R], jobs: Sequence[J], take: Callable[[R], None],
-                  group: Callable[[J], Hashable] | None = None) -> None:
-        ray = _import_ray()
-        task = ray.remote(num_cpus=1, max_retries=0)(_call)
-        queue = Groups(jobs, group)
-        flying: dict[Any, int] = {}  # task -> the slot it runs in (a slot keeps to one group, as a local worker)
-        free = list(range(min(self.workers, len(jobs))))
-        try:
-            while queue or flying:
-                while queue and free:
-                    slot = free.pop()
-                    flying[task.remote(fn, queue.next_for(slot))] = slot
-                ready, _ = await anyio.to_thread.run_sync(_wait_one, ray, list(flying))
-                for ref in ready:
-                    free.append(flying.pop(ref))
-                    take(self._result(ray, ref))
-        except BaseException:
-            for ref in flying:
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
-            raise
-
-    @staticmethod
-    def _result(ray: Any, ref: Any) -> Any:
-        try:
-            return ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:
-            cause = exc.as_instanceof_cause()
-            raise (cause if isinstance(cause, HchError) else WorkersError(
-                f"a Ray task failed: {_one_line(exc)}")) from None
-        except ray.exceptions.RayError as exc:
-            raise WorkersError(f"a Ray task was lost: {_one_line(exc)}") from None
-
-    def spent(self) -> tuple[int, float]:
-        if self._budget is None:
-            return 0, 0.0
-        return RayCounter(self._budget).totals()
-
-    def release(self) -> None:
-        if not self._started:
-            return
-        ray = _import_ray()
-        if self._cache is not None:  # commits what it holds before it goes
-            with contextlib.suppress(Exception):
-                ray.get(self._cache.close.remote(), timeout=10)
-        for actor in self._actors:
-            with contextlib.suppress(Exception):
-                ray.kill(actor)
-        self._actors, self._cache, self._budget = [], None, None
-
-    def close(self) -> None:
-        self.release()
-        if self._started:
-            _import_ray().shutdown()
-            self._started = False
-
-
-@contextlib.contextmanager
-def _quiet_ray() -> Iterator[None]:
-    """Ray's notes while it connects (that it runs outside the main thread, how its authentication is set)
-    are not the user's business: only its errors are shown."""
-    quiet = logging.getLogger("ray")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        quiet.setLevel(level)
-
-
-def _one_line(error: BaseException) -> str:
-    """Ray's message for a failed task, as one plain line (without its colour codes), cut to 300 characters."""
-    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())[:300]
-
-
-def _wait_one(ray: Any, refs: list[Any]) -> tuple[list[Any], list[Any]]:
-    ready, rest = ray.wait(refs, num_returns=1, timeout=0.2)
-    return list(ready), list(rest)
-
-
-def _call(fn: Callable[[Any], Any], job: Any) -> Any:
-    """A Ray task: run one job."""
-    return fn(job)
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-        import ray.util.scheduling_strategies
-    except ImportError:
-        raise WorkersError("--ray needs Ray: pip install 'hch[ray]'") from None
-    return ray
-
-
 def make_pool(workers: int | None, ray: str | None) -> Pool | None:
     """The pool `--workers N` / `--ray ADDRESS` ask for, or None to run everything in this process
     (`--workers 1` without Ray)."""
     if ray is not None:
+        from hch.study.ray_workers import RayPool
+
         return RayPool(ray, workers)
     if workers is None or workers == 1:
         return None
