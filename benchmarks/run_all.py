@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["bench_overhead.py", "bench_concurrency.py", "bench_caching.py", "bench_memory.py", "bench_trace_io.py"]
+SCRIPTS = ["bench_overhead.py", "bench_concurrency.py", "bench_caching.py", "bench_memory.py", "bench_trace_io.py",
+           "bench_workers.py"]
 
 
 def main() -> int:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ["bench_overhead.py", "bench_concurrency.py", "bench_caching.py", "bench_memory.py", "bench_trace_io.py"]
+SCRIPTS = ["bench_overhead.py", "bench_concurrency.py", "bench_caching.py", "bench_memory.py", "bench_trace_io.py",
+           "bench_workers.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,12 @@ from rich.table import Table
 from hch.cli import app
 from hch.cli.options import NamedPath, cache_options, llm_options, open_cache, policy_option
 from hch.cli.render import plain
+from hch.cli.workers import open_pool, workers_options
 from hch.learning import LEARNERS, Learner, make_learner
 from hch.learning.ida import AmpRun, Fit, Hooks, IdaConfig, Study, run_ida
 from hch.learning.report import IdaRow, rows, write_outputs
 from hch.policies.spec import make_policy
+from hch.study.workers import Pool
 from hch.tasks import TASKS, get_task
 
 STUDIES = Path("studies")
@@ -57,10 +60,11 @@ STUDIES = Path("studies")
 @policy_option
 @cache_options
 @llm_options
+@workers_options
 def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: int, instances: int | None,
         max_depth: int | None, depth: int, max_steps: int, hidden: int, epochs: int, no_supervised: bool,
         concurrency: int, out: Path | None, no_plot: bool, policy: str, cache: Path, no_cache: bool,
-        **flags: Any) -> None:
+        workers: int | None, ray_address: str | None, **flags: Any) -> None:
     """Iterated distillation and amplification: X_(t+1) imitates Amp(X_t), with facts hidden from H.
 
     Amp(X_t) is H at the root (--policy, default the honest expert) with its subquestions answered
@@ -84,16 +88,22 @@ def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: in
     h = make_policy(policy, flags)
     chosen = mlp(hidden, epochs, seed) if learner == "mlp" else make_learner(learner)
     out = out or STUDIES / f"ida-{name}-{learner}-seed{seed}"
+    from hch.policies.human import has_human  # hch.policies.human imports hch.cli.render: not at module level
+
+    pool = open_pool(workers, ray_address, has_human(h))
+    remake_h = functools.partial(make_policy, policy, flags) if pool is not None else None
     call_cache = open_cache(cache, no_cache)
     console = Console(highlight=False, stderr=True)
     try:
         out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made: one line, before the bar is drawn
-        study = anyio.run(lambda: with_progress(config, chosen, h, out, call_cache, console))
+        study = anyio.run(lambda: with_progress(config, chosen, h, out, call_cache, console, pool, remake_h))
     except KeyboardInterrupt:
         print(f"hch: interrupted; finished work is kept in {plain(str(out))}: rerun the same command to resume",
               file=sys.stderr)
         sys.exit(130)
     finally:
+        if pool is not None:
+            pool.close()
         if call_cache is not None:
             call_cache.close()
     paths = write_outputs(study, plot=not no_plot)
@@ -107,7 +117,7 @@ def mlp(hidden: int, epochs: int, seed: int) -> Learner:
 
 
 async def with_progress(config: IdaConfig, learner: Learner, h: Any, out: Path, call_cache: Any,
-                        console: Console) -> Study:
+                        console: Console, pool: Pool | None = None, remake_h: Any = None) -> Study:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -130,7 +140,7 @@ async def with_progress(config: IdaConfig, learner: Learner, h: Any, out: Path, 
             progress.console.print(f"fitted {model} on {fit.examples} labels in {fit.seconds:.1f}s", markup=False)
 
         hooks = Hooks(stage=stage, run=run, fitted=fitted)
-        return await run_ida(config, learner, h, out, call_cache, hooks)
+        return await run_ida(config, learner, h, out, call_cache, hooks, pool, remake_h)
 
 
 def table(found: list[IdaRow], title: str) -> Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from hch.cli.options import (
     policy_option,
 )
 from hch.cli.render import plain
+from hch.cli.workers import open_pool, workers_options
 from hch.errors import NodeFailed, RunAborted, Stopped
 from hch.policies.spec import make_policy
 from hch.policies.vote import vote
@@ -35,11 +37,13 @@ from hch.review.outcome import ExitStatus
 from hch.run.budget import unpriced_models
 from hch.run.call_budget import MAX_BUDGET
 from hch.run.facts import Facts
+from hch.run.policy import Policy
 from hch.study.estimate import estimate_rows, print_estimate
 from hch.study.grading import GRADERS
 from hch.study.question_set import Item, load
 from hch.study.rows import Row, aggregate
 from hch.study.sweep import Outcome, RunRecord, SweepConfig, check_items, run_sweep
+from hch.study.workers import Pool
 from hch.tasks import TASKS, get_task
 
 STUDIES = Path("studies")
@@ -107,11 +111,12 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @cache_options
 @limit_options
 @llm_options
+@workers_options
 def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, budget: int | None,
           budgets: str | None, policy: str, facts: Facts,
           votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, estimate: bool,
           pilot: int | None, participant: bool | None, copies: str, cache: Path, no_cache: bool, fail_fast: bool,
-          **flags: Any) -> None:
+          workers: int | None, ray_address: str | None, **flags: Any) -> None:
     """Run every question at every depth and report accuracy, cost and time per depth.
 
     Give a task (--task wildcard-search) or a JSONL file of questions (QUESTIONS_FILE).
@@ -146,18 +151,20 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     human = has_human(base)
     participant = human if participant is None else participant
     out = out or STUDIES / (default_name(questions_file, task, count, seed) + ("-hidden" if facts == "hidden" else ""))
+    pool = open_pool(workers, ray_address, human) if not estimate or pilot is not None else None
+    remake = functools.partial(variants, policy, flags, tuple(vote_list)) if pool is not None else None
     call_cache = open_cache(cache, no_cache)
     console = Console(highlight=False, stderr=True)
     try:
         if estimate:
             if pilot is not None:
                 anyio.run(lambda: run_sweep(items, config, policies, out, call_cache, fail_fast=fail_fast,
-                                            pilot=pilot))
+                                            pilot=pilot, pool=pool, remake=remake))
             print_estimate(estimate_rows(items, config, policies, out), config, policies, out, pilot)
             return
         out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made: one line, before the bar is drawn
         outcome = anyio.run(lambda: run_with_progress(items, config, policies, out, call_cache, console, fail_fast,
-                                                      quiet=human, participant=participant))
+                                                      quiet=human, participant=participant, pool=pool, remake=remake))
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, or a person quitting at the prompt
         print(f"hch: interrupted; finished runs are kept in {plain(str(out))}: rerun the same command to resume",
               file=sys.stderr)
@@ -168,6 +175,8 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
               file=sys.stderr)
         sys.exit(ExitStatus.FAILED)
     finally:
+        if pool is not None:
+            pool.close()
         if call_cache is not None:
             call_cache.close()
     from hch.study.report import write_outputs  # here, not at the top: matplotlib would slow every `hch` start
@@ -193,6 +202,10 @@ def budget_points(budget: int | None, budgets: str | None, depths: list[int]) ->
     if found[-1] > MAX_BUDGET:
         raise click.BadParameter(f"budgets must be at most {MAX_BUDGET}, not {found[-1]}", param_hint="--budgets")
     return found
+def variants(spec: str, flags: dict[str, Any], votes: tuple[int, ...]) -> dict[int, Policy]:
+    """The policy of each number of votes (a module-level function: workers call it to make their own)."""
+    base = make_policy(spec, flags)
+    return {k: vote(k, base) for k in votes}
 
 
 def warn_unpriced(policy: Any, budget: bool, estimate: bool) -> None:
@@ -228,7 +241,7 @@ def default_name(questions_file: Path | None, task: str | None, count: int, seed
 
 async def run_with_progress(items: list[Item], config: SweepConfig, policies: dict[int, Any], out: Path,
                             call_cache: Any, console: Console, fail_fast: bool, quiet: bool = False,
-                            participant: bool = False) -> Outcome:
+                            participant: bool = False, pool: Pool | None = None, remake: Any = None) -> Outcome:
     """The sweep with a live progress bar on stderr; `quiet` (a person at the prompt): no bar, the count of
     runs done goes into the prompt's header instead; `participant`: no gold-derived figure is shown."""
     if quiet:
@@ -245,7 +258,7 @@ async def run_with_progress(items: list[Item], config: SweepConfig, policies: di
             note_progress(f"{total['done']} of {total['runs']} runs done")
 
         return await run_sweep(items, config, policies, out, call_cache, on_run=finished, on_plan=planned,
-                               fail_fast=fail_fast)
+                               fail_fast=fail_fast, pool=pool, remake=remake)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -268,7 +281,7 @@ async def run_with_progress(items: list[Item], config: SweepConfig, policies: di
             progress.update(bar, advance=1, status=status)
 
         return await run_sweep(items, config, policies, out, call_cache, on_run=advance, on_plan=plan,
-                               fail_fast=fail_fast)
+                               fail_fast=fail_fast, pool=pool, remake=remake)
 
 
 def fmt(value: float | None, digits: int = 2) -> str:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel, Field, ValidationError
@@ -41,6 +41,9 @@ from hch.study.grading import grade
 from hch.study.question_set import Item
 from hch.study.sweep import safe_name
 from hch.tasks import get_task
+
+if TYPE_CHECKING:
+    from hch.study.workers import Pool
 
 CONFIG_FILE = "config.json"
 Kind = Literal["amplification", "supervised"]
@@ -240,7 +243,8 @@ def count_calls(trace: Any, x: str) -> dict[str, int]:
 
 
 async def label_round(study: Study, t: int, x: LearnedPolicy, h: Policy, cache: CallCache | None,
-                      hooks: Hooks) -> list[AmpRun]:
+                      hooks: Hooks, pool: Pool | None = None,
+                      remake_h: Callable[[], Policy] | None = None) -> list[AmpRun]:
     """Amp(X_t)'s answers to every training question (resuming the round's recorded runs)."""
     folder = study.round_dir(t)
     folder.mkdir(parents=True, exist_ok=True)
@@ -250,37 +254,60 @@ async def label_round(study: Study, t: int, x: LearnedPolicy, h: Policy, cache: 
     if hooks.stage:
         hooks.stage(f"round {t}: Amp(X_{t}) labels", len(study.train), len(study.train) - len(todo))
     policy = amplified(h, x)
-    limits = Limits(max_steps_per_node=study.config.max_steps)
-    limiter = anyio.CapacityLimiter(study.config.concurrency)
     new: list[AmpRun] = []
     with path.open("a", encoding="utf-8") as records:
 
-        async def one(item: Item) -> None:
-            async with limiter:
-                trace = f"traces/round-{t}/{safe_name(item.id)}.json"
-                result = await answer(
-                    item.question, depth=study.config.depth, policy=policy, context=item.context, limits=limits,
-                    call_cache=cache, trace_path=study.out / trace, facts="hidden",
-                    meta={"ida": {"round": t, "id": item.id, "instance": item.instance}},
-                )
-                run = AmpRun(id=item.id, label=result.answer, status=result.status, trace=trace,
-                             **count_calls(result.trace, x.fingerprint))
-                records.write(run.model_dump_json() + "\n")
-                records.flush()
-                new.append(run)
-                if hooks.run:
-                    hooks.run(run)
+        def take(run: object) -> None:
+            assert isinstance(run, AmpRun)
+            records.write(run.model_dump_json() + "\n")
+            records.flush()
+            new.append(run)
+            if hooks.run:
+                hooks.run(run)
 
-        try:
-            async with anyio.create_task_group() as group:
-                for item in todo:
-                    group.start_soon(one, item)
-        except BaseExceptionGroup as failed:  # one failure (a crash, a hook's exception): raise it as it is
-            if len(failed.exceptions) == 1:
-                raise failed.exceptions[0] from None
-            raise
+        if pool is not None:
+            from hch.learning.ida_jobs import label_on_pool  # the pool's modules load only when asked for
+
+            c = study.config
+            await label_on_pool(pool, todo, t, h, remake_h, x, c.depth, c.max_steps, c.concurrency, study.out, cache,
+                                take)
+        else:
+            await _label_here(study, todo, t, policy, x, cache, take)
     every = {**done, **{r.id: r for r in new}}
     return [every[item.id] for item in study.train]
+
+
+async def amp_run(item: Item, t: int, depth: int, max_steps: int, policy: Policy, x: LearnedPolicy,
+                  cache: CallCache | None, out: Path) -> AmpRun:
+    """Amp(X_t)'s answer to one training question, its trace written under `out`."""
+    trace = f"traces/round-{t}/{safe_name(item.id)}.json"
+    result = await answer(
+        item.question, depth=depth, policy=policy, context=item.context, limits=Limits(max_steps_per_node=max_steps),
+        call_cache=cache, trace_path=out / trace, facts="hidden",
+        meta={"ida": {"round": t, "id": item.id, "instance": item.instance}},
+    )
+    return AmpRun(id=item.id, label=result.answer, status=result.status, trace=trace,
+                  **count_calls(result.trace, x.fingerprint))
+
+
+async def _label_here(study: Study, todo: list[Item], t: int, policy: Policy, x: LearnedPolicy,
+                      cache: CallCache | None, take: Callable[[AmpRun], None]) -> None:
+    """Label `todo` in this process, `concurrency` at a time."""
+    limiter = anyio.CapacityLimiter(study.config.concurrency)
+    c = study.config
+
+    async def one(item: Item) -> None:
+        async with limiter:
+            take(await amp_run(item, t, c.depth, c.max_steps, policy, x, cache, study.out))
+
+    try:
+        async with anyio.create_task_group() as group:
+            for item in todo:
+                group.start_soon(one, item)
+    except BaseExceptionGroup as failed:  # one failure (a crash, a hook's exception): raise it as it is
+        if len(failed.exceptions) == 1:
+            raise failed.exceptions[0] from None
+        raise
 
 
 def targets(study: Study, runs: list[AmpRun]) -> tuple[list[Example], list[Example]]:
@@ -331,9 +358,13 @@ def evaluate(study: Study, kind: Kind, t: int, model: LearnedPolicy) -> list[Eva
 
 async def run_ida(
     config: IdaConfig, learner: Learner, h: Policy, out: Path, call_cache: CallCache | None = None,
-    hooks: Hooks | None = None,
+    hooks: Hooks | None = None, pool: Pool | None = None, remake_h: Callable[[], Policy] | None = None,
 ) -> Study:
-    """Run (or resume) the study in `out`; returns everything needed for the report."""
+    """Run (or resume) the study in `out`; returns everything needed for the report.
+
+    `pool` runs each round's Amp runs on several processes or machines (`hch.study.workers`), with the
+    same labels, traces and resume as here; H goes to the workers pickled, or is made there by `remake_h`.
+    """
     hooks = hooks or Hooks()
     config = config.model_copy(update={"h_fingerprint": h.fingerprint, "learner_name": learner.name})
     train, evaluation = question_sets(config)
@@ -346,7 +377,7 @@ async def run_ida(
             study.evaluations[kind, t] = evaluate(study, kind, t, models[kind])
         if t == config.rounds:
             break
-        runs = await label_round(study, t, models["amplification"], h, call_cache, hooks)
+        runs = await label_round(study, t, models["amplification"], h, call_cache, hooks, pool, remake_h)
         study.runs[t] = runs
         amp, gold = targets(study, runs)
         models["amplification"] = fitted(study, "amplification", t + 1, amp, hooks)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import networkx as nx
@@ -45,6 +45,9 @@ from hch.study.grading import grade
 from hch.study.question_set import Item
 from hch.study.sweep_cache import SweepCache, stable_fingerprints
 from hch.tasks import oracle_answer, visible_context
+
+if TYPE_CHECKING:
+    from hch.study.workers import Pool
 
 RUNS_FILE = "runs.jsonl"
 CONFIG_FILE = "config.json"
@@ -435,6 +438,73 @@ def _runs_belong(out: Path, config: SweepConfig) -> bool:
     return all(config.fingerprints.get(str(r.votes)) == r.policy for r in load_runs(out).values())
 
 
+@dataclass(frozen=True)
+class Question:
+    """One question of one voting variant, with the points left to run: (depth, budget or None), deepest
+    (largest budget) first."""
+
+    votes: int
+    item: Item
+    points: list[tuple[int, int | None]]
+
+
+async def run_question(question: Question, policy: Policy, config: SweepConfig, out: Path,
+                       call_cache: CallCache | None, cache: SweepCache, budget: SharedBudget | None, fail_fast: bool,
+                       emit: Callable[[RunRecord], None]) -> int:
+    """Run a question's points in turn (its deeper subtrees serve the shallower runs); `emit` every record,
+    finished or cut short (an interrupted run's too: what it spent counts). Returns the runs not made."""
+    votes, item, not_run = question.votes, question.item, 0
+    for depth, calls in question.points:
+        if budget is not None and budget.exhausted() is not None:
+            not_run += 1  # no run starts once the budget is spent
+            continue
+        path, trace = trace_file(votes, item, depth, calls), Trace()
+        try:
+            result = await answer(
+                item.question, depth=depth, policy=policy, context=item.context,
+                limits=config.limits, call_cache=call_cache, subtree_cache=cache,
+                trace_path=out / path, fail_fast=fail_fast, trace=trace, budget=calls, shared_budget=budget,
+                facts=config.facts, copies=config.copies,
+                meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
+                                "required_depth": item.required_depth, "instance": item.instance}},
+            )
+        except BaseException:  # interrupted: what it spent still counts against the budget
+            if any(True for _ in trace.workspaces()):
+                emit(unfinished_record(trace, item, depth, votes, policy, path, calls))
+            raise
+        if budget is not None and cut_short(result.trace):
+            not_run += 1
+            emit(unfinished_record(result.trace, item, depth, votes, policy, path, calls))
+            continue
+        emit(record_of(result, item, depth, votes, policy, path, calls))
+    return not_run
+
+
+async def _here(questions: list[Question], config: SweepConfig, policies: dict[int, Policy], out: Path,
+                call_cache: CallCache | None, cache: SweepCache, budget: SharedBudget | None, fail_fast: bool,
+                emit: Callable[[RunRecord], None]) -> int:
+    """Every question in this process, `config.concurrency` at once; returns the runs not made."""
+    limiter = anyio.CapacityLimiter(config.concurrency)
+    not_run = 0
+
+    async def one(question: Question) -> None:
+        nonlocal not_run
+        async with limiter:
+            not_run += await run_question(question, policies[question.votes], config, out, call_cache, cache,
+                                          budget, fail_fast, emit)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for question in questions:
+                group.start_soon(one, question)
+    except BaseExceptionGroup as exc:
+        failure = first_failure(exc)
+        if failure is None:
+            raise
+        raise failure from None
+    return not_run
+
+
 async def run_sweep(
     items: list[Item],
     config: SweepConfig,
@@ -445,6 +515,8 @@ async def run_sweep(
     on_plan: Callable[[int, int], None] | None = None,
     fail_fast: bool = False,
     pilot: int | None = None,
+    pool: Pool | None = None,
+    remake: Callable[[], dict[int, Policy]] | None = None,
 ) -> Outcome:
     """Run every (variant, question, depth) not already finished in `out`; `policies` maps votes to policy.
 
@@ -453,6 +525,10 @@ async def run_sweep(
     quitting at the prompt stops it too (`Stopped`). `pilot` runs only the first N questions (at every
     depth), recorded like any run of this sweep. `config.max_total_tokens` / `max_cost` bound the whole
     sweep, including what earlier invocations spent in `out`.
+
+    `pool` runs the questions on several processes or machines (`hch.study.workers`) with the same
+    records, traces and resume as here; the policies go to the workers pickled, or are made there by
+    `remake` (a picklable function, e.g. for an LLM policy whose client does not pickle).
     """
     began = anyio.current_time()
     check_items(items, policies, config.facts, config.limits.pointers)
@@ -464,7 +540,6 @@ async def run_sweep(
     done = load_runs(out)
     points = config.points()  # deepest (largest budget) first: its subtrees serve the other runs
     stable = {k: stable_fingerprints(p, range(max(d for d, _ in points) + 1)) for k, p in policies.items()}
-    cache = SweepCache(set().union(*stable.values()))
     wanted = {(k, item.id, d, b) for k in policies for item in items for d, b in points}
     resumed = [key for key in done if key in wanted]
     todo = [(k, item, [(d, b) for d, b in points if (k, item.id, d, b) not in done])
@@ -475,65 +550,36 @@ async def run_sweep(
         todo = [entry for entry in todo if entry[1].id in first]
     before = spent_in(out)
     budget = config.budget(*before)
-    # Finished runs re-prime the cache, so the runs left reuse their subtrees as in one go; only runs
-    # sharing a context (and a variant) with a run left can serve one.
+    # Finished runs re-prime the subtree cache, so the runs left reuse their subtrees as in one go; only
+    # runs sharing a context (and a variant) with a run left can serve one.
     open_contexts = {(k, item.context) for k, item, _ in todo}
     context_of = {item.id: item.context for item in items}
-    for key in resumed:
-        if stable[key[0]] and (key[0], context_of[key[1]]) in open_contexts:
-            cache.prime(trace_format.load(out / done[key].trace))
+    primers = [done[key] for key in resumed if stable[key[0]] and (key[0], context_of[key[1]]) in open_contexts]
     if on_plan is not None:
         on_plan(sum(len(d) for _, _, d in todo), len(resumed))
-    limiter = anyio.CapacityLimiter(config.concurrency)
     new: list[RunRecord] = []
-    not_run = 0
     with (out / RUNS_FILE).open("a", encoding="utf-8") as runs:
 
-        def write(record: RunRecord) -> None:
+        def emit(record: RunRecord) -> None:
             runs.write(record.model_dump_json() + "\n")
             runs.flush()
+            if record.finished:
+                new.append(record)
+                if on_run is not None:
+                    on_run(record)
 
-        async def question(votes: int, item: Item, todo_depths: list[tuple[int, int | None]]) -> None:
-            nonlocal not_run
-            async with limiter:
-                for depth, calls in todo_depths:
-                    if budget is not None and budget.exhausted() is not None:
-                        not_run += 1  # no run starts once the budget is spent
-                        continue
-                    path, trace = trace_file(votes, item, depth, calls), Trace()
-                    try:
-                        result = await answer(
-                            item.question, depth=depth, policy=policies[votes], context=item.context,
-                            limits=config.limits, call_cache=call_cache, subtree_cache=cache,
-                            trace_path=out / path, fail_fast=fail_fast, trace=trace, budget=calls,
-                            shared_budget=budget,
-                            facts=config.facts, copies=config.copies,
-                            meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
-                                            "required_depth": item.required_depth, "instance": item.instance}},
-                        )
-                    except BaseException:  # interrupted: what it spent still counts against the budget
-                        if any(True for _ in trace.workspaces()):
-                            write(unfinished_record(trace, item, depth, votes, policies[votes], path, calls))
-                        raise
-                    if budget is not None and cut_short(result.trace):
-                        not_run += 1
-                        write(unfinished_record(result.trace, item, depth, votes, policies[votes], path, calls))
-                        continue
-                    record = record_of(result, item, depth, votes, policies[votes], path, calls)
-                    write(record)
-                    new.append(record)
-                    if on_run is not None:
-                        on_run(record)
+        questions = [Question(votes, item, todo_points) for votes, item, todo_points in todo]
+        if pool is None:
+            cache = SweepCache(set().union(*stable.values()))
+            for record in primers:
+                cache.prime(trace_format.load(out / record.trace))
+            not_run = await _here(questions, config, policies, out, call_cache, cache, budget, fail_fast, emit)
+            hits = cache.cross_depth_hits
+        else:
+            from hch.study.sweep_jobs import on_pool  # the pool's modules load only when asked for
 
-        try:
-            async with anyio.create_task_group() as group:
-                for votes, item, todo_depths in todo:
-                    group.start_soon(question, votes, item, todo_depths)
-        except BaseExceptionGroup as exc:
-            failure = first_failure(exc)
-            if failure is None:
-                raise
-            raise failure from None
+            not_run, hits = await on_pool(pool, questions, config, remake or policies, out, call_cache, budget,
+                                          fail_fast, emit, stable, primers)
     records = {**{key: done[key] for key in resumed}, **{(r.votes, r.id, r.depth, r.budget): r for r in new}}
     order = {item.id: i for i, item in enumerate(items)}
     ordered = sorted(records.values(), key=lambda r: (r.votes, order[r.id], r.depth, r.budget or 0))
@@ -542,7 +588,7 @@ async def run_sweep(
         spent = {"max_total_tokens": config.max_total_tokens, "max_cost": config.max_cost, "tokens_before": before[0],
                  "cost_before": before[1], "tokens": budget.tokens, "cost": budget.cost}
     return Outcome(
-        ordered, len(resumed), len(new), cache.cross_depth_hits, anyio.current_time() - began,
+        ordered, len(resumed), len(new), hits, anyio.current_time() - began,
         calls_made=sum(r.calls_made for r in new), invocations_made=sum(r.invocations_made for r in new),
         not_run=not_run, spent=spent,
     )

@@ -1,0 +1,77 @@
+"""Sweeps on several processes: how much sooner a CPU-bound sweep ends on N workers than in one process.
+
+The sweep: the offline expert (every call is pure CPU) over union-find and permutation-powering
+questions at depths 0-4, with a fresh call cache each time, so every call is made. Measured in CPU
+time only (time.process_time here, /proc for the workers), so the figures do not depend on what
+else the machine runs:
+
+- one process: the sweep's CPU time in this process;
+- N workers: the parent's CPU time plus the CPU time of its busiest worker (start-up and imports
+  included). With N idle cores the workers run side by side, so the sweep ends after about that long:
+  speed-up = one process / (parent + busiest worker). Total CPU (parent + every worker) / one process
+  is the overhead paid for it (each worker starts Python and imports hch, and a subtree two workers
+  both need is computed by both).
+
+Target: a speed-up of at least 0.75 x N with N = 2 workers (on 2 cores: at least 1.5x).
+
+    python benchmarks/bench_workers.py [--quick]
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from _common import parser, write
+
+from hch.experts import ExpertPolicy
+from hch.run.call_cache import CallCache
+from hch.study.question_set import Item
+from hch.study.sweep import SweepConfig, run_sweep
+from hch.study.workers import LocalPool
+from hch.tasks import get_task
+
+WORKERS = 2
+TARGET = 0.75 * WORKERS
+
+
+def sweep(items: list[Item], depths: list[int], folder: Path, pool: LocalPool | None) -> tuple[int, float]:
+    """Calls made and this process's CPU seconds for one sweep."""
+    config = SweepConfig(source="bench", questions=len(items), depths=depths, policy="expert")
+    cache = CallCache(folder / "cache.sqlite")
+    began = time.process_time()
+    try:
+        outcome = anyio.run(lambda: run_sweep(items, config, {1: ExpertPolicy()}, folder / "out", cache, pool=pool))
+    finally:
+        cache.close()
+    return outcome.calls_made, time.process_time() - began
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    count, depths = (4, [0, 1, 2]) if args.quick else (150, [0, 1, 2, 3, 4])
+    items = get_task("union-find").generate(count, seed=1) + get_task("permutation-powering").generate(count, seed=1)
+    with tempfile.TemporaryDirectory() as scratch:
+        calls_one, one = sweep(items, depths, Path(scratch) / "one", None)
+        pool = LocalPool(WORKERS)
+        calls_many, parent = sweep(items, depths, Path(scratch) / "many", pool)
+    workers = pool.cpu_seconds or [0.0]
+    critical = parent + max(workers)
+    speedup = one / critical if critical else 0.0
+    overhead = (parent + sum(workers)) / one if one else 0.0
+    print(f"{len(items)} questions x {len(depths)} depths; one process: {one:.2f} s CPU, {calls_one} calls")
+    print(f"{WORKERS} workers: parent {parent:.2f} s + busiest worker {max(workers):.2f} s CPU "
+          f"(workers: {', '.join(f'{w:.2f}' for w in workers)}), {calls_many} calls")
+    print(f"speed-up {speedup:.2f}x, total CPU {overhead:.2f}x one process")
+    print(f"target: speed-up >= {TARGET:.2f} with {WORKERS} workers: {'ok' if speedup >= TARGET else 'MISSED'}")
+    write("workers", args.quick, args.out, {
+        "questions": len(items), "depths": depths, "workers": WORKERS, "calls_one_process": calls_one,
+        "calls_workers": calls_many, "cpu_one_process": one, "cpu_parent": parent, "cpu_workers": workers,
+        "speedup": speedup, "total_cpu_ratio": overhead, "target_speedup": TARGET, "met": speedup >= TARGET,
+    })
+
+
+if __name__ == "__main__":
+    main()
