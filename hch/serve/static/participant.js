@@ -55,8 +55,11 @@
     if (ws.depth > 0) budget.push(ws.steps_left + " steps of asking left, up to " + ws.max_asks + " subquestions per step");
     else budget.push("no asking at depth 0");
     if (ws.budget !== undefined) budget.push(ws.budget + " policy calls left for this workspace and below");
-    if (ws.bandwidth_left !== undefined) budget.push(ws.bandwidth_left + " characters of bandwidth left");
     $("budget").textContent = budget.join(" · ");
+    const limited = ws.bandwidth_left !== undefined && ws.bandwidth_left !== null;
+    $("bandwidth-label").hidden = $("bandwidth").hidden = !limited;
+    $("bandwidth").dataset.left = limited ? String(ws.bandwidth_left) : "";
+    $("bandwidth").textContent = limited ? ws.bandwidth_left + " characters left to see in this workspace" : "";
     $("context").hidden = !ws.context;
     $("context-text").textContent = ws.context || "";
     const steps = $("steps");
@@ -76,6 +79,7 @@
       part.appendChild(list);
       steps.appendChild(part);
     });
+    showPointers(ws);
     $("refusal").hidden = !ws.refusal;
     $("refusal").textContent = ws.refusal ? "Your last action was refused: " + ws.refusal : "";
     const canAsk = ws.depth > 0 && ws.steps_left > 0;
@@ -83,9 +87,59 @@
     $("asks").replaceChildren();
     if (canAsk) addAsk();
     $("answer").value = "";
+    restoreDrafts(ws, canAsk);
     deadline = view.seconds_left === null || view.seconds_left === undefined
       ? null : performance.now() + view.seconds_left * 1000;
     tick();
+  }
+
+  // Pointer mode: every $N the workspace shows, with its content once expanded, else a button to expand it.
+  function showPointers(ws) {
+    const list = $("pointers");
+    list.replaceChildren();
+    $("pointer-part").hidden = !ws.pointers;
+    if (!ws.pointers) return;
+    const contents = new Map((ws.expanded || []).map((e) => [e.pointer, e.content]));
+    const texts = [ws.question, ws.context || ""].concat((ws.expanded || []).map((e) => e.content));
+    (ws.steps || []).forEach((step) => step.forEach((sub) => texts.push(sub.question, sub.answer)));
+    const numbers = new Set();
+    texts.forEach((text) => { for (const found of String(text).matchAll(/\$(\d+)/g)) numbers.add(Number(found[1])); });
+    Array.from(numbers).sort((a, b) => a - b).forEach((number) => {
+      const name = "$" + number;
+      const row = el("li", null, "pointer");
+      row.dataset.pointer = name;
+      row.appendChild(el("span", name, "pointer-name"));
+      if (contents.has(name)) {
+        row.appendChild(el("pre", contents.get(name), "pointer-content"));
+      } else {
+        const button = el("button", "Expand " + name, "expand");
+        button.type = "button";
+        button.addEventListener("click", () => expand(name));
+        row.appendChild(button);
+      }
+      list.appendChild(row);
+    });
+  }
+
+  // What the person typed before expanding a pointer comes back with the workspace that shows its content.
+  let drafts = null;
+  function expand(name) {
+    const question = $("question").textContent;
+    const asks = Array.from(document.querySelectorAll(".ask-input")).map((b) => b.value);
+    drafts = { question: question, context: $("context-text").textContent, asks: asks, answer: $("answer").value };
+    send("/api/act", { kind: "expand", pointer: name }, "Expanding " + name + "…");
+  }
+
+  function restoreDrafts(ws, canAsk) {
+    const kept = drafts;
+    drafts = null;
+    if (kept === null || kept.question !== ws.question || kept.context !== (ws.context || "")) return;
+    $("answer").value = kept.answer;
+    if (!canAsk) return;
+    const typed = kept.asks.filter((q) => q.trim());
+    if (!typed.length) return;
+    $("asks").replaceChildren();
+    typed.forEach((q) => addAsk(q));
   }
 
   function tick() {
@@ -126,7 +180,7 @@
     }
   }
 
-  async function send(path, body) {
+  async function send(path, body, note) {
     if (busy || current === null) return;
     const sentFor = current; // the poll may show the next workspace before this reply arrives
     busy = true;
@@ -148,7 +202,7 @@
         if (response.ok) {
           document.body.dataset.sent = String(Number(document.body.dataset.sent || "0") + 1);
           if (current === sentFor) { // not yet replaced by the next workspace
-            say("Sent. Thank you.");
+            say(note || "Sent. Thank you.");
             current = null;
             deadline = null;
             $("work").hidden = true;
