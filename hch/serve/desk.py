@@ -179,8 +179,8 @@ class Desk:
     def _assign(self, participant: str) -> Assignment | None:
         taken = {a.item for a in self.current.values()}
         candidates = [((live.item.tree, live.item.node), live.item.enqueued, item_id)
-                      for item_id, live in self.live.items()
-                      if item_id not in taken and not self._held((live.item.tree, live.item.node), item_id, participant)]
+                      for item_id, live in self.live.items() if item_id not in taken]
+        candidates = [c for c in candidates if not self._held(c[0], c[2], participant)]
         seen = self.seen.setdefault(participant, set())
         chosen = pick(candidates, seen, self.refused.get(participant, set()), self.parents, self.barrier)
         if chosen is None:
