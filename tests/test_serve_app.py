@@ -505,3 +505,46 @@ def test_a_pointers_content_stays_text_on_the_page(browser: Any, servers: list[S
     assert page.evaluate(INERT)
     data = json.loads(next((tmp_path / "st" / "traces").glob("*.json")).read_text())
     assert data["graph"]["answer"] == EVIL
+
+
+def test_in_budgeted_hch_a_person_gives_each_subquestion_a_share_of_the_calls(
+        browser: Any, servers: list[Serve], tmp_path: Path) -> None:
+    serve = Serve(tmp_path, "--ask", "Share my calls", "--budget", "6", "--participants", "3", "--exit-when-done",
+                  participants=3)
+    servers.append(serve)
+    root = open_page(browser, serve.links[0])
+    root.wait_for_selector("#question:text-is('Share my calls')")
+    assert root.locator("#calls").get_attribute("data-left") == "5"  # the root's own call is the first of 6
+    others = [open_page(browser, link) for link in serve.links[1:]]
+    root.locator(".ask-input").first.fill("first part")
+    root.click("#add-ask")
+    root.locator(".ask-input").nth(1).fill("second part")
+    root.locator(".ask-budget").first.fill("4")
+    root.click("#send-ask")
+    root.wait_for_selector("#message:text-matches('Give every subquestion')")  # one share given, one not
+    root.locator(".ask-budget").nth(1).fill("1")
+    root.click("#send-ask")
+    root.wait_for_selector("#message:text-matches('add up to 5, but with 5 calls left you may give at most 4')")
+    root.locator(".ask-budget").first.fill("3")
+    act(root, {"kind": "ask", "questions": ["first part", "second part"]})  # the shares typed above: 3 and 1
+    seen = {}
+    for page in others:
+        page.wait_for_selector("#work:not([hidden])")
+        ws = shown(page)
+        assert ws is not None
+        seen[ws["question"]] = page.locator("#calls").get_attribute("data-left")
+        if ws["question"] == "second part":
+            assert page.locator("#ask-part").is_hidden()  # 0 calls left: it can only answer
+        act(page, {"kind": "answer", "answer": ws["question"] + " done"})
+    assert seen == {"first part": "2", "second part": "0"}
+    root.wait_for_selector(".sub-a:text-is('second part done')")
+    assert root.locator("#calls").get_attribute("data-left") == "2"  # 5 - 4 given + 2 unspent back - this call
+    act(root, {"kind": "answer", "answer": "both done"})
+    assert serve.wait() == 0, serve.err()
+    data = json.loads(next((tmp_path / "st" / "traces").glob("*.json")).read_text())
+    assert data["graph"]["answer"] == "both done" and data["graph"]["budget"] == 6
+    (ask,) = [c for c in web_calls(next((tmp_path / "st" / "traces").glob("*.json")))
+              if c["output"]["kind"] == "ask"]
+    assert ask["output"]["budgets"] == [3, 1]
+    delegations = sorted((e["budget"], e["returned"]) for e in data["edges"] if e["kind"] == "delegate")
+    assert delegations == [(1, 0), (3, 2)]

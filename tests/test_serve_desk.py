@@ -316,3 +316,20 @@ def test_a_held_workspace_goes_to_someone_else_once_its_holder_is_away(tmp_path:
 
     anyio.run(main)
     assert desk.holders["tree", 0] == "p2"
+
+
+def test_in_budgeted_hch_an_ask_may_give_each_subquestion_a_share() -> None:
+    budgeted, plain = Workspace(question="q", depth=3, budget=5), Workspace(question="q", depth=3)
+    ask = {"kind": "ask", "questions": ["a", " ", "b"]}
+    assert parse_action(ask, budgeted) == Ask(questions=["a", "b"])  # the default share
+    assert parse_action({**ask, "budgets": [3, 9, 1]}, budgeted) == Ask(questions=["a", "b"], budgets=[3, 1])
+    for bad, where, says in [
+        ({**ask, "budgets": [3, 1]}, budgeted, "whole number"), ({**ask, "budgets": [3, 0, 1]}, budgeted, "at least 1"),
+        ({**ask, "budgets": [3, 1, True]}, budgeted, "whole number"), ({**ask, "budgets": "3"}, budgeted, "whole"),
+        ({**ask, "budgets": [3, 1, 1]}, plain, "no call budget"),
+        ({**ask, "budgets": [4, 1, 1]}, budgeted, "add up to 5, but with 5 calls left you may give at most 4"),
+        (ask, Workspace(question="q", depth=3, budget=2), "cannot pay for 2 subquestion"),
+        (ask, Workspace(question="q", depth=3, budget=1), "cannot ask"),
+    ]:
+        with pytest.raises(Refused, match=says):
+            parse_action(bad, where)

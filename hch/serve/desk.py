@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
+from hch.run.call_budget import MAX_BUDGET, shares
 from hch.run.call_cache import call_key
 from hch.serve.assignment import Barrier, Node, pick
 from hch.serve.store import Assignment, Item, Store
@@ -302,16 +303,23 @@ def parse_action(action: dict[str, Any], workspace: Workspace) -> Action:
         questions = action.get("questions")
         if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
             raise Refused(400, "an ask needs a list of questions")
-        questions = [q.strip() for q in questions if q.strip()]
+        given = _budgets(action.get("budgets"), questions, workspace)
+        paired: list[int | None] = list(given) if given is not None else [None] * len(questions)
+        kept = [(q.strip(), b) for q, b in zip(questions, paired, strict=True) if q.strip()]
+        questions = [q for q, _ in kept]
         if not workspace.can_ask:
-            raise Refused(400, "this workspace cannot ask (depth 0, or no steps left): answer or guess")
+            raise Refused(400, "this workspace cannot ask (depth 0, no steps or calls left): answer or guess")
         if not questions:
             raise Refused(400, "write a subquestion first")
         if len(questions) > workspace.max_asks:
             raise Refused(400, f"one step may ask at most {workspace.max_asks} subquestions")
         for question in questions:
             _check_text(question, MAX_QUESTION_CHARS, "a subquestion")
-        return Ask(questions=questions)
+        budgets = None if given is None else [b for _, b in kept if b is not None]
+        if workspace.budget is not None and isinstance(problem := shares(budgets, len(questions), workspace.budget),
+                                                       str):
+            raise Refused(400, problem)
+        return Ask(questions=questions, budgets=budgets)
     if kind in ("answer", "guess"):
         text = action.get("answer")
         if not isinstance(text, str) or not text.strip():
@@ -331,6 +339,19 @@ def parse_action(action: dict[str, Any], workspace: Workspace) -> Action:
         return Expand(pointer=pointer.strip())  # one the workspace does not show is refused by the run, in `refusal`
     raise Refused(400, "an action is ask, answer, guess or expand" if workspace.pointers
                   else "an action is ask, answer or guess")
+
+
+def _budgets(budgets: Any, questions: list[Any], workspace: Workspace) -> list[int] | None:
+    """An ask's shares of the call budget (budgeted HCH), one per question as the page sent them, or None
+    (the default share)."""
+    if budgets is None:
+        return None
+    if workspace.budget is None:
+        raise Refused(400, "this run has no call budget: there is nothing to share")
+    if (not isinstance(budgets, list) or len(budgets) != len(questions)
+            or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BUDGET for b in budgets)):
+        raise Refused(400, "give each subquestion a whole number of calls, at least 1 (or none: the default share)")
+    return budgets
 
 
 def _check_text(text: str, limit: int, what: str) -> None:
