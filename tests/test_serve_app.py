@@ -418,6 +418,12 @@ def test_the_experimenter_starts_a_run_and_adds_a_participant_from_the_page(
     page.click("#new-run button")
     page.wait_for_selector("#message:text-matches('this run was made already')")
     assert page.locator("#trees a").count() == 1
+    page.fill("#run-depth", "")  # budgeted HCH: one call in all, depth unbounded
+    page.fill("#run-budget", "1")
+    page.click("#new-run button")
+    participant.wait_for_selector("#calls[data-left='0']")
+    act(participant, {"kind": "answer", "answer": "7"})
+    page.wait_for_selector("#jobs td:text-is('ok: 7')")
     assert serve.stop() == 130
     assert "interrupted; the state is kept" in serve.err()
 

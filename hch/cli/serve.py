@@ -249,13 +249,13 @@ def sweep_job(jobs: Any, questions_file: Path | None, task: str | None, count: i
 
 
 async def start_from_form(jobs: Any, data: dict[str, Any], default_policy: str) -> str:
-    """A run the experimenter started from the page: question, depth and policy spec."""
+    """A run the experimenter started from the page: question, depth, policy spec and (budgeted HCH) call budget."""
     from hch.serve.desk import Refused
 
     spec = data.get("policy") or default_policy
     if not isinstance(spec, str):
         raise Refused(400, "the policy is a spec such as web or root=web,else=expert")
-    job = jobs.ask(data.get("question"), data.get("depth"), spec)
+    job = jobs.ask(data.get("question"), data.get("depth"), spec, budget=data.get("budget"))
     if job.status != "running":
         raise Refused(409, f"this run was made already: job {job.id}, {job.status}")
     jobs.launch(job)
