@@ -31,6 +31,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     (["--sweep", "missing.jsonl"], 1, "missing.jsonl"),
     (["--task", "arithmetic", "--depths", "x"], 2, "is not a list of depths"),
     (["--sweep", "q.jsonl", "--task", "arithmetic"], 2, "not both"),
+    (["--ask", "Q", "--budget", "0"], 2, "--budget"),
+    (["--task", "arithmetic", "--budget", "5", "--budgets", "5,10"], 2, "not both"),
+    (["--task", "arithmetic", "--budgets", "5", "--depths", "1-2"], 2, "at most one depth"),
 ])
 def test_bad_input_is_one_line_and_a_documented_status(
         argv: list[str], status: int, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -79,3 +82,22 @@ def test_the_web_policy_outside_hch_serve_is_one_line(tmp_path: Path, capsys: py
 def test_public_urls_are_bases() -> None:
     assert check_public_url("https://example.org/hch/") == "https://example.org/hch"
     assert check_public_url(None) is None
+
+
+def test_a_sweep_over_budget_is_made_as_hch_sweep_makes_it() -> None:
+    from hch.cli.serve import sweep_job
+    from hch.limits import Limits
+
+    class Jobs:
+        def sweep(self, items: object, config: object) -> object:
+            return config
+
+    defaults = Limits()
+    flags = {"seed": None, "max_asks": defaults.max_asks_per_step, "max_steps": defaults.max_steps_per_node,
+             "max_nodes": defaults.max_nodes, "node_timeout": None, "run_timeout": None, "max_total_tokens": None,
+             "max_cost": None}
+    made = sweep_job(Jobs(), None, "arithmetic", 2, "1", "web", "shown", "merged", 4, flags, (None, "20,5", False))
+    assert made.budgets == [5, 20] and made.depths == []  # depth unbounded unless --depths names one
+    made = sweep_job(Jobs(), None, "arithmetic", 2, "2", "web", "shown", "merged", 4, flags, (7, None, True))
+    assert made.budgets == [7] and made.depths == [2]
+    assert sweep_job(Jobs(), None, "arithmetic", 2, "1-2", "web", "shown", "merged", 4, flags).budgets is None

@@ -418,6 +418,12 @@ def test_the_experimenter_starts_a_run_and_adds_a_participant_from_the_page(
     page.click("#new-run button")
     page.wait_for_selector("#message:text-matches('this run was made already')")
     assert page.locator("#trees a").count() == 1
+    page.fill("#run-depth", "")  # budgeted HCH: one call in all, depth unbounded
+    page.fill("#run-budget", "1")
+    page.click("#new-run button")
+    participant.wait_for_selector("#calls[data-left='0']")
+    act(participant, {"kind": "answer", "answer": "7"})
+    page.wait_for_selector("#jobs td:text-is('ok: 7')")
     assert serve.stop() == 130
     assert "interrupted; the state is kept" in serve.err()
 
@@ -432,3 +438,119 @@ def test_the_pages_ship_with_the_package() -> None:
         assert resources.files("hch.serve").joinpath("static", name).is_file()
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["tool"]["setuptools"]["package-data"]["hch.serve"] == ["static/*"]
+
+
+POINTERS = """() => [...document.querySelectorAll('#pointers li')].map(li => ({
+  pointer: li.dataset.pointer, content: (c => c ? c.textContent : null)(li.querySelector('pre')),
+  button: (b => b ? b.textContent : null)(li.querySelector('button'))}))"""
+
+
+def expand(page: Any, pointer: str) -> None:
+    """Press a pointer's Expand button and wait until the workspace shows its content."""
+    page.click(f"#pointers li[data-pointer='{pointer}'] button")
+    page.wait_for_selector(f"#pointers li[data-pointer='{pointer}'] pre")
+
+
+def test_in_pointer_mode_a_person_expands_a_pointer_and_routes_another_unread(
+        browser: Any, servers: list[Serve], tmp_path: Path) -> None:
+    serve = Serve(tmp_path, "--ask", "What is the sum of [[10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120]]?",
+                  "--depth", "1", "--bandwidth", "60", "--participants", "2", "--exit-when-done", participants=2)
+    servers.append(serve)
+    root = open_page(browser, serve.links[0])
+    root.wait_for_selector("#question:text-is('What is the sum of $1?')")
+    child = open_page(browser, serve.links[1])
+    assert root.evaluate(POINTERS) == [{"pointer": "$1", "content": None, "button": "Expand $1"}]
+    assert root.locator("#bandwidth").text_content() == "38 characters left to see in this workspace"
+    expand(root, "$1")
+    assert root.evaluate(POINTERS) == [{"pointer": "$1", "content": "$2, $3", "button": None},
+                                       {"pointer": "$2", "content": None, "button": "Expand $2"},
+                                       {"pointer": "$3", "content": None, "button": "Expand $3"}]
+    root.locator(".ask-input").first.fill("What is the sum of $3?")  # typed before expanding $2: kept
+    expand(root, "$2")
+    assert root.evaluate(POINTERS)[1] == {"pointer": "$2", "content": "10, 20, 30, 40, 50, 60", "button": None}
+    assert root.locator("#bandwidth").text_content() == "10 characters left to see in this workspace"
+    assert child.locator("#work").is_hidden()  # the root's workspace waited for the person who expanded
+    assert root.input_value(".ask-input") == "What is the sum of $3?"
+    root.click("#send-ask")
+    child.wait_for_selector("#question:text-is('What is the sum of $1?')")
+    expand(child, "$1")
+    assert child.evaluate(POINTERS)[0]["content"] == "70, 80, 90, 100, 110, 120"
+    act(child, {"kind": "answer", "answer": "570"})
+    root.wait_for_selector(".sub-a:text-is('570')")
+    after = shown(root)
+    assert after is not None and after["questions"] == ["What is the sum of $3?"]
+    act(root, {"kind": "answer", "answer": "780"})
+    assert serve.wait() == 0, serve.err()
+    trace = next((tmp_path / "st" / "traces").glob("*.json"))
+    data = json.loads(trace.read_text())
+    assert data["graph"]["answer"] == "780"
+    calls = sorted(web_calls(trace), key=lambda c: str(c["raw"]["answered_at"]))
+    assert [c["output"]["kind"] for c in calls] == ["expand", "expand", "ask", "expand", "answer", "answer"]
+    assert [c["raw"]["participant"] for c in calls] == ["p1", "p1", "p1", "p2", "p2", "p1"]
+    nodes = {n["id"]: n for n in data["nodes"] if n.get("kind") == "workspace"}
+    top = nodes[0]
+    routed = top["pointers"]["$3"]  # the half the root passed on without reading
+    assert routed not in {e["message"] for e in top["expansions"]}
+    (leaf,) = [n for i, n in nodes.items() if i != 0]
+    assert leaf["pointers"]["$1"] == routed and [e["message"] for e in leaf["expansions"]] == [routed]
+
+
+def test_a_pointers_content_stays_text_on_the_page(browser: Any, servers: list[Serve], tmp_path: Path) -> None:
+    serve = Serve(tmp_path, "--ask", "Q [[" + EVIL + "]]", "--depth", "0", "--pointers", "--participants", "1",
+                  "--exit-when-done", participants=1)
+    servers.append(serve)
+    page = open_page(browser, serve.links[0])
+    page.wait_for_selector("#question:text-is('Q $1')")
+    while unread := [p["pointer"] for p in page.evaluate(POINTERS) if p["content"] is None]:
+        expand(page, unread[0])  # the message comes in halves: read them all
+        assert page.evaluate(INERT)
+    contents = " ".join(p["content"] for p in page.evaluate(POINTERS))
+    assert "<img src=x" in contents and "</script>" in contents  # shown as the text it is
+    act(page, {"kind": "answer", "answer": "$1"})  # passed on unread as the answer: resolved for the user
+    assert serve.wait() == 0, serve.err()
+    assert page.evaluate(INERT)
+    data = json.loads(next((tmp_path / "st" / "traces").glob("*.json")).read_text())
+    assert data["graph"]["answer"] == EVIL
+
+
+def test_in_budgeted_hch_a_person_gives_each_subquestion_a_share_of_the_calls(
+        browser: Any, servers: list[Serve], tmp_path: Path) -> None:
+    serve = Serve(tmp_path, "--ask", "Share my calls", "--budget", "6", "--participants", "3", "--exit-when-done",
+                  participants=3)
+    servers.append(serve)
+    root = open_page(browser, serve.links[0])
+    root.wait_for_selector("#question:text-is('Share my calls')")
+    assert root.locator("#calls").get_attribute("data-left") == "5"  # the root's own call is the first of 6
+    others = [open_page(browser, link) for link in serve.links[1:]]
+    root.locator(".ask-input").first.fill("first part")
+    root.click("#add-ask")
+    root.locator(".ask-input").nth(1).fill("second part")
+    root.locator(".ask-budget").first.fill("4")
+    root.click("#send-ask")
+    root.wait_for_selector("#message:text-matches('Give every subquestion')")  # one share given, one not
+    root.locator(".ask-budget").nth(1).fill("1")
+    root.click("#send-ask")
+    root.wait_for_selector("#message:text-matches('add up to 5, but with 5 calls left you may give at most 4')")
+    root.locator(".ask-budget").first.fill("3")
+    act(root, {"kind": "ask", "questions": ["first part", "second part"]})  # the shares typed above: 3 and 1
+    seen = {}
+    for page in others:
+        page.wait_for_selector("#work:not([hidden])")
+        ws = shown(page)
+        assert ws is not None
+        seen[ws["question"]] = page.locator("#calls").get_attribute("data-left")
+        if ws["question"] == "second part":
+            assert page.locator("#ask-part").is_hidden()  # 0 calls left: it can only answer
+        act(page, {"kind": "answer", "answer": ws["question"] + " done"})
+    assert seen == {"first part": "2", "second part": "0"}
+    root.wait_for_selector(".sub-a:text-is('second part done')")
+    assert root.locator("#calls").get_attribute("data-left") == "2"  # 5 - 4 given + 2 unspent back - this call
+    act(root, {"kind": "answer", "answer": "both done"})
+    assert serve.wait() == 0, serve.err()
+    data = json.loads(next((tmp_path / "st" / "traces").glob("*.json")).read_text())
+    assert data["graph"]["answer"] == "both done" and data["graph"]["budget"] == 6
+    (ask,) = [c for c in web_calls(next((tmp_path / "st" / "traces").glob("*.json")))
+              if c["output"]["kind"] == "ask"]
+    assert ask["output"]["budgets"] == [3, 1]
+    delegations = sorted((e["budget"], e["returned"]) for e in data["edges"] if e["kind"] == "delegate")
+    assert delegations == [(1, 0), (3, 2)]

@@ -10,10 +10,10 @@ import pytest
 
 import hch
 from hch.limits import Limits
-from hch.serve.desk import EXPIRED, WITHDRAWN, Desk, Refused, parse_action
+from hch.serve.desk import EXPIRED, HOLD_SECONDS, WITHDRAWN, Desk, Refused, parse_action
 from hch.serve.policy import WebPolicy
 from hch.serve.store import Store
-from hch.workspace import Answer, Ask, Workspace
+from hch.workspace import Answer, Ask, Expand, Workspace
 
 
 def decide(workspace: dict[str, Any]) -> dict[str, Any]:
@@ -246,3 +246,90 @@ def test_a_workspace_whose_participant_has_no_page_open_goes_to_someone_else(tmp
 
     anyio.run(main)
     assert [a.outcome for a in desk.store.assignments()] == ["left", "answered"]
+
+
+def test_in_pointer_mode_an_expand_is_an_action_and_off_it_is_refused() -> None:
+    plain, pointed = Workspace(question="q $1", depth=0), Workspace(question="q $1", depth=0, pointers=True)
+    assert parse_action({"kind": "expand", "pointer": " $1 "}, pointed) == Expand(pointer="$1")
+    for bad, where in [({"kind": "expand", "pointer": "$1"}, plain), ({"kind": "expand", "pointer": ""}, pointed),
+                       ({"kind": "expand", "pointer": 1}, pointed), ({"kind": "expand", "pointer": "$" * 41}, pointed),
+                       ({"kind": "expand"}, pointed)]:
+        with pytest.raises(Refused) as refused:
+            parse_action(bad, where)
+        assert refused.value.status == 400
+    with pytest.raises(Refused, match="ask, answer, guess or expand"):
+        parse_action({"kind": "x"}, pointed)
+
+
+def test_a_nodes_next_workspace_waits_for_whoever_did_its_last_step_while_they_are_here(tmp_path: Path) -> None:
+    now = [1000.0]
+    desk = Desk(Store(tmp_path / "s.sqlite"), clock=lambda: now[0])
+
+    async def main() -> str:
+        async with anyio.create_task_group() as group:
+            result: list[Any] = []
+
+            async def run() -> None:
+                result.append(await hch.answer("Sum [[1, 2, 3]]", depth=0, policy=WebPolicy(desk),
+                                               trace_path=tmp_path / "t.json", limits=Limits(pointers=True)))
+
+            group.start_soon(run)
+            while (first := desk.work("p1")) is None:
+                await desk.changed(5)
+            assert desk.item(first.item).workspace["question"] == "Sum $1"
+            desk.submit("p1", first.id, {"kind": "expand", "pointer": "$1"})
+            while not desk.live:
+                await desk.changed(5)
+            assert desk.work("p2") is None  # p1 expanded $1: the content is theirs to see
+            second = desk.work("p1")
+            assert second is not None
+            workspace = desk.item(second.item).workspace
+            assert workspace["expanded"] == [{"pointer": "$1", "content": "1, 2, 3", "step": 0}]
+            desk.submit("p1", second.id, {"kind": "answer", "answer": "6"})
+            while not result:
+                await desk.changed(5)
+        return str(result[0].answer)
+
+    assert anyio.run(main) == "6"
+
+
+def test_a_held_workspace_goes_to_someone_else_once_its_holder_is_away(tmp_path: Path) -> None:
+    now = [1000.0]
+    desk = Desk(Store(tmp_path / "s.sqlite"), clock=lambda: now[0])
+    desk.holders["tree", 0] = "p1"
+    workspace = Workspace(question="again", depth=0)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(desk.serve, "web", workspace, "tree", 0, None)
+            while not desk.live:
+                await desk.changed(5)
+            desk.last_seen["p1"] = now[0]
+            assert desk.work("p2") is None
+            with desk.present("p1"):
+                now[0] += HOLD_SECONDS + 1
+                assert desk.work("p2") is None  # p1's page is open: it waits for them
+            now[0] += HOLD_SECONDS + 1
+            taken = desk.work("p2")
+            assert taken is not None
+            desk.submit("p2", taken.id, {"kind": "answer", "answer": "x"})
+
+    anyio.run(main)
+    assert desk.holders["tree", 0] == "p2"
+
+
+def test_in_budgeted_hch_an_ask_may_give_each_subquestion_a_share() -> None:
+    budgeted, plain = Workspace(question="q", depth=3, budget=5), Workspace(question="q", depth=3)
+    ask = {"kind": "ask", "questions": ["a", " ", "b"]}
+    assert parse_action(ask, budgeted) == Ask(questions=["a", "b"])  # the default share
+    assert parse_action({**ask, "budgets": [3, 9, 1]}, budgeted) == Ask(questions=["a", "b"], budgets=[3, 1])
+    for bad, where, says in [
+        ({**ask, "budgets": [3, 1]}, budgeted, "whole number"), ({**ask, "budgets": [3, 0, 1]}, budgeted, "at least 1"),
+        ({**ask, "budgets": [3, 1, True]}, budgeted, "whole number"), ({**ask, "budgets": "3"}, budgeted, "whole"),
+        ({**ask, "budgets": [3, 1, 1]}, plain, "no call budget"),
+        ({**ask, "budgets": [4, 1, 1]}, budgeted, "add up to 5, but with 5 calls left you may give at most 4"),
+        (ask, Workspace(question="q", depth=3, budget=2), "cannot pay for 2 subquestion"),
+        (ask, Workspace(question="q", depth=3, budget=1), "cannot ask"),
+    ]:
+        with pytest.raises(Refused, match=says):
+            parse_action(bad, where)

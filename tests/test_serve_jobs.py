@@ -19,6 +19,11 @@ def test_questions_from_outside_are_checked() -> None:
                                   ("x" * 20_001, 1, "characters long"), ("a\ud800b", 1, "not valid text")]:
         with pytest.raises(QuestionError, match=says):
             check_question(question, depth)
+    assert check_question("Q?", None, 10) == ("Q?", None)  # budgeted HCH: depth may be unbounded
+    assert check_question("Q?", 2, 10) == ("Q?", 2)
+    for depth, budget in [(None, None), (1, 0), (1, True), (1, "5"), (1, 100_001)]:
+        with pytest.raises(QuestionError, match="depth" if budget is None else "call budget"):
+            check_question("Q?", depth, budget)
 
 
 def test_the_same_ask_is_one_job_and_is_resumed_by_a_new_server(tmp_path: Path) -> None:
@@ -30,7 +35,10 @@ def test_the_same_ask_is_one_job_and_is_resumed_by_a_new_server(tmp_path: Path) 
         first = jobs.ask("Q?", 1, "web")
         assert jobs.ask("Q?", 1, "web") is first
         assert jobs.ask("Q?", 2, "web") is not first
-        assert [t["label"] for t in store.trees()] == ["Q?", "Q?"]
+        budgeted = jobs.ask("Q?", None, "web", budget=9)
+        assert budgeted is not first and budgeted.spec["budget"] == 9 and "budget" not in first.spec
+        assert budgeted.title == "Q? (9 calls, web)" and first.title == "Q? (n=1, web)"
+        assert [t["label"] for t in store.trees()] == ["Q?", "Q?", "Q?"]
         again = Jobs(store, desk, tmp_path, None, {}, Limits())
         assert sorted(job.id for job in again.resume()) == sorted(jobs.jobs)
         store.end_job(first.id, "done", {"line": "ok: 4"})

@@ -19,6 +19,7 @@ import click
 from hch.cli import app
 from hch.cli.options import (
     NamedPath,
+    budget_option,
     cache_options,
     copies_option,
     depth_option,
@@ -55,6 +56,9 @@ class ServeError(HchError):
               help="A participant with this name (repeat for more; names appear on the experimenter's page only).")
 @click.option("--ask", "questions", multiple=True, metavar="QUESTION", help="Run this question (repeat for more).")
 @depth_option
+@budget_option
+@click.option("--budgets", metavar="LIST",
+              help="Sweep over call budgets instead of depth, e.g. 10,100 (see hch sweep --budgets).")
 @click.option("--policy", "-p", default="web", show_default=True,
               help="Policy spec whose web parts participants play, e.g. web or root=web,else=expert.")
 @click.option("--context", default="", help="Shared context of the --ask runs (text, or @FILE).")
@@ -82,7 +86,8 @@ class ServeError(HchError):
 @limit_options
 @llm_options
 def serve(state: Path, host: str, port: int, public_url: str | None, count: int, names: tuple[str, ...],
-          questions: tuple[str, ...], depth: int, policy: str, context: str, facts: str, copies: str,
+          questions: tuple[str, ...], depth: int, budget: int | None, budgets: str | None, policy: str, context: str,
+          facts: str, copies: str,
           questions_file: Path | None, task: str | None, question_count: int, depths: str | None, concurrency: int,
           barrier: str | None, time_budget: float | None, away: float, exit_when_done: bool, cache: Path,
           no_cache: bool, fail_fast: bool, **flags: Any) -> None:
@@ -101,6 +106,8 @@ def serve(state: Path, host: str, port: int, public_url: str | None, count: int,
         raise ServeError(f"hch serve needs the serve extra: pip install 'hch[serve]' ({exc})") from None
     from hch.cli.ask import read_context
 
+    depth_given = click.get_current_context().get_parameter_source("depth") is not click.core.ParameterSource.DEFAULT
+    run_depth = depth if budget is None or depth_given else None  # a budgeted run without --depth: unbounded
     base_url = check_public_url(public_url)
     context = read_context(context)
     with locked(state):
@@ -108,19 +115,19 @@ def serve(state: Path, host: str, port: int, public_url: str | None, count: int,
         try:
             chosen_barrier = barrier or store.setting("barrier") or "tree"
             store.set_setting("barrier", chosen_barrier)
-            budget = time_budget if time_budget is not None else float(store.setting("time_budget") or 600)
-            store.set_setting("time_budget", str(budget))
-            desk = Desk(store, chosen_barrier, budget or None, away=away or None)  # type: ignore[arg-type]
+            seconds = time_budget if time_budget is not None else float(store.setting("time_budget") or 600)
+            store.set_setting("time_budget", str(seconds))
+            desk = Desk(store, chosen_barrier, seconds or None, away=away or None)  # type: ignore[arg-type]
             activate(desk)
             call_cache = open_cache(own_cache(cache, state), no_cache)
             options = {name: flags[name] for name in LLM_OPTIONS}
             jobs = Jobs(store, desk, state, call_cache, options, limits_from(flags), fail_fast)
             todo = jobs.resume()
             for question in questions:
-                todo.append(jobs.ask(question, depth, policy, context, facts, copies))
+                todo.append(jobs.ask(question, run_depth, policy, context, facts, copies, budget))
             if questions_file is not None or task is not None:
                 todo.append(sweep_job(jobs, questions_file, task, question_count, depths or str(depth), policy,
-                                      facts, copies, concurrency, flags))
+                                      facts, copies, concurrency, flags, (budget, budgets, depths is not None)))
             add_participants(store, count, names)
             sock = listen(host, port)
             url = base_url or f"http://{display_host(host)}:{sock.getsockname()[1]}"
@@ -216,11 +223,19 @@ def print_links(server: Any, out: IO[str]) -> None:
 
 
 def sweep_job(jobs: Any, questions_file: Path | None, task: str | None, count: int, depths: str, policy: str,
-              facts: str, copies: str, concurrency: int, flags: dict[str, Any]) -> Any:
-    from hch.cli.sweep import parse_numbers, source
+              facts: str, copies: str, concurrency: int, flags: dict[str, Any],
+              budgeted: tuple[int | None, str | None, bool] = (None, None, False)) -> Any:
+    """The sweep job; `budgeted` is (--budget, --budgets, whether --depths was given), as `hch sweep` takes them."""
+    from hch.cli.sweep import budget_points, parse_numbers, source
     from hch.limits import Limits
 
     depth_list = parse_numbers(depths, "depths", 0)
+    budget, budgets, depths_given = budgeted
+    budget_list = budget_points(budget, budgets, depth_list)
+    if budget_list is not None:  # a sweep over budget leaves depth unbounded unless --depths names one
+        if depths_given and len(depth_list) != 1:
+            raise click.UsageError("a sweep over budget takes at most one depth (--depths D, an extra bound)")
+        depth_list = depth_list if depths_given else []
     seed = flags["seed"] if flags["seed"] is not None else 0
     items, config = source(questions_file, task, count, seed, None, facts)  # type: ignore[arg-type]
     limits: Limits = limits_from(flags)
@@ -228,18 +243,19 @@ def sweep_job(jobs: Any, questions_file: Path | None, task: str | None, count: i
         "depths": depth_list, "policy": policy, "votes": [1], "concurrency": concurrency,
         "limits": limits.model_copy(update={"max_total_tokens": None, "max_cost": None}),
         "max_total_tokens": limits.max_total_tokens, "max_cost": limits.max_cost, "facts": facts, "copies": copies,
+        "budgets": budget_list,
     })
     return jobs.sweep(items, config)
 
 
 async def start_from_form(jobs: Any, data: dict[str, Any], default_policy: str) -> str:
-    """A run the experimenter started from the page: question, depth and policy spec."""
+    """A run the experimenter started from the page: question, depth, policy spec and (budgeted HCH) call budget."""
     from hch.serve.desk import Refused
 
     spec = data.get("policy") or default_policy
     if not isinstance(spec, str):
         raise Refused(400, "the policy is a spec such as web or root=web,else=expert")
-    job = jobs.ask(data.get("question"), data.get("depth"), spec)
+    job = jobs.ask(data.get("question"), data.get("depth"), spec, budget=data.get("budget"))
     if job.status != "running":
         raise Refused(409, f"this run was made already: job {job.id}, {job.status}")
     jobs.launch(job)

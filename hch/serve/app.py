@@ -44,7 +44,7 @@ HEADERS = {
 }
 ASSETS = {"style.css": "text/css", "participant.js": "text/javascript", "experimenter.js": "text/javascript"}
 WORKSPACE_FIELDS = ("question", "depth", "context", "steps", "max_asks", "steps_left", "refusal", "budget",
-                    "bandwidth_left")
+                    "bandwidth_left", "pointers", "expanded")
 
 
 def _static(name: str) -> str:

@@ -7,7 +7,8 @@ same tree (run). With `path` the rule is weaker: never two nodes on one root-to-
 its descendant), so siblings and cousins may go to the same person.
 
 A node that takes several steps (ask, read the answers, ask again or answer) is one workspace: its later
-steps may go to the person who did its earlier ones, and go to them first. Being shown a workspace counts,
+steps may go to the person who did its earlier ones, and go to them first (and the desk holds them for
+that person while they are free and here: `hch.serve.desk.Desk.holders`). Being shown a workspace counts,
 whether or not the person answered it; a workspace a person let run out of time, or passed, never comes back
 to them. Ancestry is known through the workspaces served on the web (each records its asker); where it is
 not known (an asker played by another policy), `path` falls back to the `tree` rule for that pair.

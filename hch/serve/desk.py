@@ -19,19 +19,25 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
+from hch.run.call_budget import MAX_BUDGET, shares
 from hch.run.call_cache import call_key
 from hch.serve.assignment import Barrier, Node, pick
 from hch.serve.store import Assignment, Item, Store
 from hch.validate import MAX_QUESTION_CHARS, unicode_problem
-from hch.workspace import Action, Answer, Ask, Reply, Workspace
+from hch.workspace import Action, Answer, Ask, Expand, Reply, Workspace
 
 MAX_ANSWER_CHARS = 20_000
+MAX_POINTER_CHARS = 40
+"""The longest pointer an expand may name (a pointer is `$` and a number)."""
 REAP_SECONDS = 0.25
 """How often time budgets are checked."""
 WITHDRAWN = "the run no longer needs that workspace (its time limit ran out, or the run stopped)"
 EXPIRED = "your time for that workspace ran out; it went to someone else"
 LEFT = "you left the page while a workspace was yours; it went to someone else"
 PASSED = "you passed that workspace on; it goes to someone else"
+HOLD_SECONDS = 10.0
+"""How long a node's next workspace waits for the person who did its last step while no page of theirs is
+open (between two polls, or a reload); while one is open, it waits for them as long as they are free."""
 
 
 class Refused(Exception):
@@ -75,6 +81,9 @@ class Desk:
         self.seen: dict[str, set[Node]] = {}
         self.refused: dict[str, set[int]] = {}
         self.current: dict[str, Assignment] = {}
+        self.holders: dict[Node, str] = {}
+        """Who answered each node's last step: its next workspace (after an expansion, or when its
+        sub-answers are in) is theirs while they are free and their page is open."""
         self.messages: dict[str, str] = {}
         self.last_seen: dict[str, float] = {}
         self.closing = False
@@ -93,6 +102,8 @@ class Desk:
             self.parents[item.tree, item.node] = item.parent
         for assignment in self.store.assignments():
             self.seen.setdefault(assignment.participant, set()).add((assignment.tree, assignment.node))
+            if assignment.outcome == "answered":
+                self.holders[assignment.tree, assignment.node] = assignment.participant
             if assignment.outcome in ("expired", "left", "passed"):
                 self.refused.setdefault(assignment.participant, set()).add(assignment.item)
             elif assignment.outcome is None:
@@ -169,6 +180,7 @@ class Desk:
         taken = {a.item for a in self.current.values()}
         candidates = [((live.item.tree, live.item.node), live.item.enqueued, item_id)
                       for item_id, live in self.live.items() if item_id not in taken]
+        candidates = [c for c in candidates if not self._held(c[0], c[2], participant)]
         seen = self.seen.setdefault(participant, set())
         chosen = pick(candidates, seen, self.refused.get(participant, set()), self.parents, self.barrier)
         if chosen is None:
@@ -182,6 +194,16 @@ class Desk:
         self.messages.pop(participant, None)
         self.notify()
         return assignment
+
+    def _held(self, node: Node, item: int, participant: str) -> bool:
+        """Whether `node`'s next workspace (`item`) waits for someone else: the person who did its last step,
+        while they are free and here (a page of theirs open, or one within `HOLD_SECONDS`) and have not let
+        it go. One H goes on with a node: what they expanded or asked they see come back themselves."""
+        holder = self.holders.get(node)
+        if (holder is None or holder == participant or holder in self.current
+                or item in self.refused.get(holder, set())):
+            return False
+        return bool(self.polling.get(holder)) or self.clock() - self.last_seen.get(holder, 0.0) < HOLD_SECONDS
 
     def item(self, item: int) -> Item:
         return self._items[item]
@@ -251,6 +273,7 @@ class Desk:
         reply = Reply(action=parsed, raw=raw)
         self.store.record_answer(live.item, assignment, reply.model_dump(mode="json"))
         del self.current[participant]
+        self.holders[assignment.tree, assignment.node] = participant
         live.reply = reply
         self.live.pop(assignment.item, None)
         live.done.set()
@@ -273,22 +296,30 @@ class Desk:
 
 
 def parse_action(action: dict[str, Any], workspace: Workspace) -> Action:
-    """A page's action as an `Ask` or `Answer`, checked against the workspace; a problem is `Refused` (400)."""
+    """A page's action as an `Ask`, `Answer` or (pointer mode) `Expand`, checked against the workspace; a problem
+    is `Refused` (400)."""
     kind = action.get("kind")
     if kind == "ask":
         questions = action.get("questions")
         if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
             raise Refused(400, "an ask needs a list of questions")
-        questions = [q.strip() for q in questions if q.strip()]
+        given = _budgets(action.get("budgets"), questions, workspace)
+        paired: list[int | None] = list(given) if given is not None else [None] * len(questions)
+        kept = [(q.strip(), b) for q, b in zip(questions, paired, strict=True) if q.strip()]
+        questions = [q for q, _ in kept]
         if not workspace.can_ask:
-            raise Refused(400, "this workspace cannot ask (depth 0, or no steps left): answer or guess")
+            raise Refused(400, "this workspace cannot ask (depth 0, no steps or calls left): answer or guess")
         if not questions:
             raise Refused(400, "write a subquestion first")
         if len(questions) > workspace.max_asks:
             raise Refused(400, f"one step may ask at most {workspace.max_asks} subquestions")
         for question in questions:
             _check_text(question, MAX_QUESTION_CHARS, "a subquestion")
-        return Ask(questions=questions)
+        budgets = None if given is None else [b for _, b in kept if b is not None]
+        if workspace.budget is not None and isinstance(problem := shares(budgets, len(questions), workspace.budget),
+                                                       str):
+            raise Refused(400, problem)
+        return Ask(questions=questions, budgets=budgets)
     if kind in ("answer", "guess"):
         text = action.get("answer")
         if not isinstance(text, str) or not text.strip():
@@ -298,7 +329,29 @@ def parse_action(action: dict[str, Any], workspace: Workspace) -> Action:
             return Answer(answer=text.strip(), guess=kind == "guess")
         except ValidationError as exc:  # pragma: no cover - the checks above cover what Answer requires
             raise Refused(400, str(exc)) from None
-    raise Refused(400, "an action is ask, answer or guess")
+    if kind == "expand":
+        pointer = action.get("pointer")
+        if not workspace.pointers:
+            raise Refused(400, "this run has no pointers to expand (pointer mode is off)")
+        if not isinstance(pointer, str) or not pointer.strip():
+            raise Refused(400, "expand which pointer? e.g. $1")
+        _check_text(pointer.strip(), MAX_POINTER_CHARS, "the pointer")
+        return Expand(pointer=pointer.strip())  # one the workspace does not show is refused by the run, in `refusal`
+    raise Refused(400, "an action is ask, answer, guess or expand" if workspace.pointers
+                  else "an action is ask, answer or guess")
+
+
+def _budgets(budgets: Any, questions: list[Any], workspace: Workspace) -> list[int] | None:
+    """An ask's shares of the call budget (budgeted HCH), one per question as the page sent them, or None
+    (the default share)."""
+    if budgets is None:
+        return None
+    if workspace.budget is None:
+        raise Refused(400, "this run has no call budget: there is nothing to share")
+    if (not isinstance(budgets, list) or len(budgets) != len(questions)
+            or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BUDGET for b in budgets)):
+        raise Refused(400, "give each subquestion a whole number of calls, at least 1 (or none: the default share)")
+    return budgets
 
 
 def _check_text(text: str, limit: int, what: str) -> None:

@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 from hch.errors import HchError, NodeFailed, QuestionError, RunAborted
 from hch.limits import Limits
 from hch.policies.spec import make_policy
+from hch.run.call_budget import MAX_BUDGET
 from hch.run.call_cache import CallCache
 from hch.run.engine import answer
 from hch.serve.desk import Desk
@@ -49,7 +50,9 @@ class Job:
     @property
     def title(self) -> str:
         if self.kind == "ask":
-            return f"{self.spec['question']} (n={self.spec['depth']}, {self.spec['policy']})"
+            bounds = [f"n={self.spec['depth']}"] if self.spec["depth"] is not None else []
+            bounds += [f"{self.spec['budget']} calls"] if self.spec.get("budget") is not None else []
+            return f"{self.spec['question']} ({', '.join([*bounds, self.spec['policy']])})"
         config = self.spec["config"]
         return f"{len(self.spec['items'])} questions at depths {config['depths']} ({config['policy']})"
 
@@ -59,8 +62,9 @@ def job_id(kind: str, spec: Mapping[str, Any]) -> str:
     return f"{kind[0]}-{digest}"
 
 
-def check_question(question: Any, depth: Any) -> tuple[str, int]:
-    """A question and depth from outside (the command line, the experimenter's form), or one-line `QuestionError`."""
+def check_question(question: Any, depth: Any, budget: Any = None) -> tuple[str, int | None]:
+    """A question and depth from outside (the command line, the experimenter's form), or one-line `QuestionError`.
+    With a call `budget` the depth may be None (unbounded); the budget is a whole number of calls."""
     if not isinstance(question, str) or not question.strip():
         raise QuestionError("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
@@ -68,6 +72,11 @@ def check_question(question: Any, depth: Any) -> tuple[str, int]:
             f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS} are accepted")
     if (problem := unicode_problem(question)) is not None:
         raise QuestionError(f"the question is not valid text: {problem}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
+                               or not 1 <= budget <= MAX_BUDGET):
+        raise QuestionError(f"the call budget must be a whole number from 1 to {MAX_BUDGET}, not {budget!r}")
+    if budget is not None and depth is None:
+        return question, None
     if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:
         raise QuestionError(f"the depth must be a whole number from 0 to {MAX_DEPTH}, not {depth!r}")
     return question, depth
@@ -100,12 +109,14 @@ class Jobs:
         self.desk.job_ended(finished)  # a workspace left open by a run that has finished is nobody's any more
         return [job for job in self.jobs.values() if job.status == "running"]
 
-    def ask(self, question: str, depth: int, policy: str, context: str = "", facts: str = "shown",
-            copies: str = "merged") -> Job:
-        """An ask job (the one already recorded, if the same ask was given before)."""
-        question, depth = check_question(question, depth)
+    def ask(self, question: str, depth: int | None, policy: str, context: str = "", facts: str = "shown",
+            copies: str = "merged", budget: int | None = None) -> Job:
+        """An ask job (the one already recorded, if the same ask was given before). With a call `budget`
+        (budgeted HCH) `depth` may be None: unbounded."""
+        question, depth = check_question(question, depth, budget)
         spec = {"question": question, "depth": depth, "policy": policy, "context": context, "facts": facts,
-                "copies": copies, "limits": self.limits.model_dump(mode="json"), "options": self._options()}
+                "copies": copies, "limits": self.limits.model_dump(mode="json"), "options": self._options(),
+                **({"budget": budget} if budget is not None else {})}  # unbudgeted jobs keep their ids
         return self._add(Job(job_id("ask", spec), "ask", spec))
 
     def sweep(self, items: list[Item], config: Any) -> Job:
@@ -191,7 +202,8 @@ class Jobs:
     async def _run_ask(self, job: Job) -> None:
         spec = job.spec
         result = await answer(
-            spec["question"], depth=spec["depth"], policy=self._build(job), context=spec["context"],
+            spec["question"], depth=spec["depth"], budget=spec.get("budget"), policy=self._build(job),
+            context=spec["context"],
             limits=Limits.model_validate(spec["limits"]), call_cache=self.call_cache, trace_path=self.trace_path(job),
             fail_fast=self.fail_fast, facts=spec["facts"], copies=spec["copies"],
             meta={"policy_spec": spec["policy"], "serve_job": job.id},

@@ -87,8 +87,10 @@
   });
   $("new-run").addEventListener("submit", (event) => {
     event.preventDefault();
+    const number = (id) => ($(id).value.trim() === "" ? null : Number($(id).value));
     post("/api/runs", {
-      question: $("run-question").value, depth: Number($("run-depth").value), policy: $("run-policy").value,
+      question: $("run-question").value, depth: number("run-depth"), policy: $("run-policy").value,
+      budget: number("run-budget"),
     }).then((ok) => { if (ok) $("run-question").value = ""; });
   });
   refresh();
