@@ -80,3 +80,19 @@ def test_ids_can_be_reserved_and_given_back_to_nodes_that_had_them() -> None:
     assert trace.add_node("workspace", question="new") == 6  # above the reserved ids
     assert trace.add_node("workspace", 3, question="taken") == 7  # an id in use is never given twice
     assert trace.graph.nodes[3]["question"] == "kept"
+
+
+def test_the_networkx_graph_is_made_only_when_asked_for_and_follows_later_changes() -> None:
+    import hch
+
+    result = hch.answer_sync("What is the sum of 1, 2, 3, 4?", depth=2)
+    trace = result.trace
+    assert trace._graph is None  # a run never builds it
+    graph = trace.graph
+    assert graph is trace.graph and graph.graph is trace.meta
+    assert graph.number_of_nodes() == len(trace.nodes) and graph.number_of_edges() == len(list(trace.edges()))
+    node = trace.add_node("workspace", question="later")
+    trace.add_edge(trace.root, node, "delegate", step=9, order=0)
+    trace.update_node(node, status="ok")
+    assert graph.nodes[node]["status"] == "ok" and graph.has_edge(trace.root, node)
+    assert trace.root in graph.pred[node]
