@@ -60,6 +60,58 @@ print(json.dumps({"nodes": size, "peak_kib": peak, "before_kib": before}))
 '''
 
 
+SHAPE = r'''
+import json, resource, sys, time
+import hch
+from hch.limits import Limits
+from hch.workspace import Answer, Ask
+
+shape, size = sys.argv[1], int(sys.argv[2])
+
+class Chain:  # "n" asks "n-1" down to 0: a chain of size nodes
+    fingerprint = "bench-chain"
+    async def act(self, w):
+        n = int(w.question)
+        return Ask(questions=[str(n - 1)]) if n and not w.steps else Answer(answer="done")
+
+class Fan:  # the root asks size - 1 questions in one step, each answered at once
+    fingerprint = "bench-fan"
+    async def act(self, w):
+        if w.question == "root" and not w.steps:
+            return Ask(questions=[f"q{i}" for i in range(size - 1)])
+        return Answer(answer="done")
+
+policy, depth, question = (Chain(), size - 1, str(size - 1)) if shape == "chain" else (Fan(), 1, "root")
+limits = Limits(max_nodes=size, max_asks_per_step=max(8, size))
+hch.answer_sync("2", depth=2, policy=Chain(), limits=limits)  # warm up: first-use imports and caches
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+began = time.process_time()
+result = hch.answer_sync(question, depth=depth, policy=policy, limits=limits)
+seconds = time.process_time() - began
+assert result.summary.nodes == size, result.summary
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"shape": shape, "nodes": size, "seconds": seconds, "peak_kib": peak, "before_kib": before}))
+'''
+SHAPES = {"chain": (1_000, 10_000), "fan-out": (101, 1_001)}
+"""Issue 14's shapes: a chain of 10^3 and 10^4 nodes, one step asking 10^2 and 10^3 questions."""
+LINEAR = 1.5
+"""Per-node CPU time and memory of the larger size at most this many times the smaller's."""
+
+
+def shapes(quick: bool) -> list[dict[str, Any]]:
+    """CPU µs and KiB per node of each shape at two sizes, each in a fresh process (trace in memory)."""
+    rows = []
+    for shape, sizes in SHAPES.items():
+        for size in ((20, 200) if quick else sizes):
+            out = subprocess.run([sys.executable, "-c", SHAPE, shape.split("-")[0], str(size)],
+                                 capture_output=True, text=True, check=True)
+            row = json.loads(out.stdout)
+            row.update(shape=shape, us_per_node=row["seconds"] / size * 1e6,
+                       kib_per_node=(row["peak_kib"] - row["before_kib"]) / size)
+            rows.append(row)
+    return rows
+
+
 def measure(size: int, mode: str) -> dict[str, Any]:
     child = CHILD.replace("BENCHMARKS", repr(str(Path(__file__).resolve().parent)))
     out = subprocess.run([sys.executable, "-c", child, str(size), mode], capture_output=True, text=True, check=True)
@@ -100,11 +152,24 @@ def main() -> None:
               f"{row['kib_per_node']:9.2f}  {'' if marginal is None else f'{marginal:9.2f}':>9}  "
               f"{row['breadth_first_floor_kib_per_node']:13.2f}  {row['trace_bytes_per_node']:11.0f}")
     print("  ref.: a bare asyncio task-group recursion over the same tree, its tasks run breadth first")
-    met = largest_mb <= TARGET_MB
+    shape_rows = shapes(args.quick)
+    growth = {}
+    print("  shape       nodes   CPU µs/node   KiB/node   (trace in memory)")
+    for row in shape_rows:
+        print(f"  {row['shape']:<9}{row['nodes']:>8}  {row['us_per_node']:12.1f}  {row['kib_per_node']:9.2f}")
+    for small, large in zip(shape_rows[::2], shape_rows[1::2], strict=True):
+        growth[small["shape"]] = {"time": large["us_per_node"] / small["us_per_node"],
+                                  "memory": large["kib_per_node"] / max(small["kib_per_node"], 1e-9)}
+    worst_growth = max(max(g.values()) for g in growth.values())
+    print(f"target: per-node time and memory of the larger of each shape <= {LINEAR}x the smaller's: "
+          + ", ".join(f"{k} time {g['time']:.2f}x memory {g['memory']:.2f}x" for k, g in growth.items())
+          + f" {verdict(worst_growth, LINEAR)}")
+    met = largest_mb <= TARGET_MB and worst_growth <= LINEAR
     print(f"target: a streamed run of {largest['nodes']} nodes under {TARGET_MB:.0f} MiB above the baseline: "
           f"{largest_mb:.0f} MiB {verdict(largest_mb, TARGET_MB)}")
     write("memory", args.quick, args.out, {
-        "baseline": base, "rows": rows, "target_mib": TARGET_MB, "largest_streamed_mib": largest_mb, "met": met,
+        "baseline": base, "rows": rows, "target_mib": TARGET_MB, "largest_streamed_mib": largest_mb,
+        "shapes": shape_rows, "shape_growth": growth, "target_linear": LINEAR, "met": met,
     })
 
 

@@ -37,6 +37,9 @@ def create_task(group: asyncio.TaskGroup, coro: Coroutine[Any, Any, None]) -> No
     A task that finishes within that step is handed back to the group at once (as Python 3.12's task
     groups do for eager tasks), so neither it nor its parent waits for another loop iteration.
     """
+    if getattr(group, "_aborting", False):  # a sibling failed in its first step: the group is shutting down
+        coro.close()
+        return
     task = group.create_task(coro)
     done = getattr(group, "_on_task_done", None)
     if done is None or not task.remove_done_callback(done):
