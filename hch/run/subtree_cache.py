@@ -19,7 +19,7 @@ class Flight:
     its result held as a plain tuple (a `SubAnswer` model is ~400 bytes; `result` rebuilds one).
     """
 
-    __slots__ = ("_answer", "node", "trace", "_event", "_finished")
+    __slots__ = ("_answer", "_event", "_finished", "node", "trace")
 
     def __init__(self, result: SubAnswer | None = None, node: int | None = None, trace: Trace | None = None) -> None:
         self._answer: tuple[str, str, Status] | None = None
