@@ -35,7 +35,8 @@ def create_task(group: asyncio.TaskGroup, coro: Coroutine[Any, Any, None]) -> No
     """`group.create_task(coro)`, with the task's first step run at once when that can be done safely.
 
     A task that finishes within that step is handed back to the group at once (as Python 3.12's task
-    groups do for eager tasks), so neither it nor its parent waits for another loop iteration.
+    groups do for eager tasks), so neither it nor its parent waits for another loop iteration. One that
+    failed is reported to the group by the loop, as without eager starts, so its siblings still start.
     """
     if getattr(group, "_aborting", False):  # a sibling failed in its first step: the group is shutting down
         coro.close()
@@ -47,9 +48,9 @@ def create_task(group: asyncio.TaskGroup, coro: Coroutine[Any, Any, None]) -> No
     try:
         start(task)
     finally:
-        if task.done():
+        if task.done() and not task.cancelled() and task.exception() is None:
             done(task)  # what the callback would have done one iteration later
-        else:
+        else:  # still going, or failed: the group hears of it from the loop, as usual (siblings start first)
             task.add_done_callback(done)
 
 
