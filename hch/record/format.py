@@ -329,7 +329,7 @@ def load(path: str | Path) -> Trace:
 
 def parse(text: str, source: str = "<text>") -> Trace:
     """Validate trace text (records, or node-link JSON) and build the trace."""
-    if text.lstrip(" ").encode()[:24].startswith(_HEAD) and "\n" in text[:1 << 20]:
+    if text[:64].lstrip(" ").encode().startswith(_HEAD) and "\n" in text[:1 << 20]:
         first, _, _ = text.partition("\n")
         head = _json(first, source)
         if isinstance(head, dict) and "meta" in head and "nodes" not in head:
@@ -474,14 +474,15 @@ def ends(path: str | Path, limit: int = 1 << 24) -> tuple[dict[str, Any], dict[s
 
 def _records(text: str, source: str, journal: bool) -> list[dict[str, Any]]:
     """The records after the header line: parsed at once, or line by line to find a bad one."""
-    lines = text.split("\n")[1:]
-    body = ",".join(line for line in lines if line.strip())
+    body = text.partition("\n")[2].rstrip("\n").replace("\n", ",")  # one record per line: a JSON list
     try:
         records = pydantic_core.from_json("[" + body + "]")
         if all(isinstance(record, dict) for record in records):
             return records  # type: ignore[no-any-return]
     except ValueError:
-        pass
+        pass  # a cut or bad line (or a blank one): found below, line by line
+    del body
+    lines = text.split("\n")[1:]
     found: list[dict[str, Any]] = []
     last = max((n for n, line in enumerate(lines) if line.strip()), default=-1)
     for number, line in enumerate(lines):
