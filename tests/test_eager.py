@@ -88,3 +88,16 @@ def test_a_failure_in_a_first_step_still_fails_the_run_fast(tmp_path: Path) -> N
     with pytest.raises(NodeFailed, match="broken"):
         hch.answer_sync("root", depth=1, policy=FunctionPolicy(policy), fail_fast=True, trace_path=tmp_path / "t.json")
     assert hch.answer_sync("root", depth=1, policy=FunctionPolicy(policy)).status == "ok"  # without: the node errs
+
+
+def test_the_anyio_task_groups_used_under_trio_give_the_same_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under trio the engine uses anyio's task groups (no eager starts); the run is the same."""
+    from hch.run import engine
+
+    native = hch.answer_sync("What is (1 + 2) * (1 + 2) + (1 + 2) * (5 - 1)?", depth=3)
+    monkeypatch.setattr(engine, "_under_asyncio", lambda: False)
+    portable = hch.answer_sync("What is (1 + 2) * (1 + 2) + (1 + 2) * (5 - 1)?", depth=3)
+    assert portable.answer == native.answer
+    assert portable.summary.model_dump(exclude={"wall_time"}) == native.summary.model_dump(exclude={"wall_time"})
+    questions = sorted(d["question"] for _, d in portable.trace.workspaces())
+    assert questions == sorted(d["question"] for _, d in native.trace.workspaces())
