@@ -487,13 +487,13 @@ async def answer(
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
         hch_version=_version(), status="running", facts=facts, copies=copies, **(meta or {}),
     )
+    if not keep_trace and (trace_path is None or subtree_cache is not None):
+        raise ValueError("keep_trace=False needs a trace_path and the run's own subtree cache")
     earlier = previous_ids(Path(trace_path), question, depth, policy.fingerprint, context) if trace_path else {}
     journal = open_journal(trace_path, trace) if trace_path is not None else None  # claims the path
     if journal is not None:  # the trace file, written as the run goes
         trace.sinks.append(journal)
     if not keep_trace:
-        if journal is None or subtree_cache is not None:
-            raise ValueError("keep_trace=False needs a trace_path and the run's own subtree cache")
         trace.stream(Tally())
     # `is None`, not `or`: an empty shared cache has len() 0 and must still be the one used
     subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
