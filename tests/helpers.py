@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +111,12 @@ def bad_files(folder: Path) -> dict[str, Path]:
     with open(made["huge"], "wb") as sparse:  # 3 GiB that take no disk: over every read bound
         sparse.truncate(3 << 30)
     return made
+def trace_data(path: Path) -> dict[str, Any]:
+    """A trace file as node-link JSON data (`graph`, `nodes`, `edges`; what `hch export --format json`
+    writes), whatever its schema: runs write schema 2, one record per line."""
+    import json
+
+    from hch.record.format import load, to_data
+
+    data: dict[str, Any] = json.loads(json.dumps(to_data(load(path)), default=str))
+    return data

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import trace_data
 
 import hch
 
@@ -93,10 +94,10 @@ def test_hidden_facts_show_the_environments_answers_in_the_tree(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == item.answer
     assert "What are the neighbours of" in done.stdout and "[environment]" in done.stdout
-    assert json.loads((tmp_path / "t.json").read_text())["graph"]["facts"] == "hidden"
+    assert trace_data(tmp_path / "t.json")["graph"]["facts"] == "hidden"
     shown = hch_cli("show", "t.json", cwd=tmp_path)
     assert shown.returncode == 0 and "[environment]" in shown.stdout
-    node = next(n["id"] for n in json.loads((tmp_path / "t.json").read_text())["nodes"] if n.get("oracle"))
+    node = next(n["id"] for n in trace_data(tmp_path / "t.json")["nodes"] if n.get("oracle"))
     detail = hch_cli("show", "t.json", "--node", str(node), cwd=tmp_path)
     assert "policy environment" in detail.stdout and "answered by the task's environment" in detail.stdout
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import bad_files, rejected
+from helpers import bad_files, rejected, trace_data
 
 from hch.cli.sweep import parse_numbers
 from hch.study.plot import panels, render
@@ -226,7 +226,7 @@ def test_a_sweep_with_independent_copies_records_them_and_resumes(tmp_path: Path
     assert done.returncode == 0, done.stderr
     out = tmp_path / "studies" / "permutation-powering-n4-seed2"
     assert json.loads((out / "sweep.json").read_text())["config"]["copies"] == "independent"
-    trace = json.loads(next((out / "traces").rglob("*.json")).read_text())
+    trace = trace_data(next((out / "traces").rglob("*.json")))
     assert trace["graph"]["copies"] == "independent"
     again = hch_cli(*args, cwd=tmp_path)
     assert again.returncode == 0 and "0 runs made, 24 resumed · 0 policy calls" in again.stdout

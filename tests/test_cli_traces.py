@@ -10,7 +10,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from helpers import bad_files, cli_in_process, rejected
+from helpers import bad_files, cli_in_process, rejected, trace_data
 
 import hch
 from hch.cli import main
@@ -81,7 +81,8 @@ def test_replay_exits_zero_when_reproduced_and_one_on_divergence(run: Path) -> N
     report = json.loads(done.stdout)
     assert report["reproduced"] is False and report["divergence"]["question"] == "What is the sum of 5, 9, 2, 6?"
     text = hch_cli("replay", "tampered.json", cwd=run.parent).stdout
-    assert "first call the recording could not serve: node 4" in text
+    asker = next(n for n, d in trace.workspaces() if d["question"] == "What is the sum of 5, 9, 2, 6?")
+    assert f"first call the recording could not serve: node {asker}" in text
 
 
 def test_replay_with_another_policy_from_a_node_reports_and_writes_its_trace(run: Path) -> None:
@@ -279,7 +280,7 @@ def test_diff_of_a_valid_and_a_corrupt_trace_fails_with_exit_2(tmp_path: Path) -
     import hch
 
     hch.answer_sync("What is the sum of 3, 1, 4, 1?", depth=2, trace_path=tmp_path / "ok.json")
-    data = json.loads((tmp_path / "ok.json").read_text())
+    data = trace_data(tmp_path / "ok.json")
     child = next(e for e in data["edges"] if e["kind"] == "delegate")
     data["edges"].append({**child, "source": child["target"], "target": child["source"]})
     (tmp_path / "cycle.json").write_text(json.dumps(data))

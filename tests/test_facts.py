@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import trace_data
 
 from hch.errors import QuestionError
 from hch.experts import ExpertPolicy
@@ -226,7 +227,7 @@ def test_a_person_as_h_sees_only_the_header_and_the_environments_answers(tmp_pat
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
-    trace = json.loads((tmp_path / "t.json").read_text())
+    trace = trace_data(tmp_path / "t.json")
     assert sum(bool(n.get("oracle")) for n in trace["nodes"]) == 2 and trace["graph"]["facts"] == "hidden"
 
 

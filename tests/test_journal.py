@@ -198,12 +198,12 @@ def test_sigkill_leaves_a_journal_show_reads_and_the_rerun_repeats_no_finished_c
 def test_when_the_trace_cannot_be_saved_the_journal_stays_complete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hch.record import format as trace_format
+    from hch.record import journal as journal_module
 
-    def full_disk(trace: Trace, path: object) -> Path:
+    def full_disk(source: object, target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(trace_format, "save", full_disk)
+    monkeypatch.setattr(journal_module.os, "replace", full_disk)  # the journal's last step: becoming the trace
     with pytest.raises(OSError, match="No space left"):
         hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
     rebuilt = load_any(tmp_path / "t.json")

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from helpers import trace_data
 
 from hch.errors import PolicyError, RunAborted
 from hch.limits import Limits
@@ -299,7 +300,7 @@ async def test_a_wrong_key_stops_the_run_at_once(server: OpenAIServer, tmp_path:
     message = str(caught.value)
     assert "rejected the API key (401" in message and "OPENAI_API_KEY" in message and "\n" not in message
     assert len(server.requests) == 1
-    trace = json.loads((tmp_path / "t.json").read_text())
+    trace = trace_data(tmp_path / "t.json")
     call = next(n for n in trace["nodes"] if n["kind"] == "call")
     assert call["attempts"][0]["status"] == 401 and call["attempts"][0]["outcome"] == "failed"
     assert trace["graph"]["error"] == message
@@ -310,7 +311,7 @@ async def test_a_401_deep_in_the_tree_stops_the_run_and_keeps_the_trace(server: 
     server.inject('"What is 3+4?"', Step.error(401, "key revoked"))
     with pytest.raises(RunAborted, match="rejected the API key"):
         await run("What is 1+2+3+4?", policy(server), trace_path=tmp_path / "t.json")
-    trace = json.loads((tmp_path / "t.json").read_text())
+    trace = trace_data(tmp_path / "t.json")
     nodes = {n["question"]: n for n in trace["nodes"] if n["kind"] == "workspace"}
     assert nodes["What is 3+4?"]["status"] == "error" and "401: key revoked" in nodes["What is 3+4?"]["error"]
     assert nodes["What is 1+2+3+4?"]["status"] == "interrupted"
@@ -372,7 +373,7 @@ def test_cli_401_and_404_are_one_line_errors_that_say_where_the_trace_went(
     assert done.stderr.rstrip().endswith(f"(trace: {trace})")
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert len(server.requests) == requests
-    assert json.loads(trace.read_text())["graph"]["error"] in done.stderr  # the trace is there, with the error
+    assert trace_data(trace)["graph"]["error"] in done.stderr  # the trace is there, with the error
 
 
 @pytest.mark.parametrize(
@@ -585,7 +586,7 @@ async def test_refused_connections_stop_the_run_through_the_breaker(tmp_path: Pa
     message = str(caught.value)
     assert message.startswith(f"{url} is unreachable: 3 requests in a row got no reply (connection refused)")
     assert "Start it, or fix --base-url/OPENAI_BASE_URL" in message and "\n" not in message
-    trace = json.loads((tmp_path / "t.json").read_text())
+    trace = trace_data(tmp_path / "t.json")
     (call,) = [n for n in trace["nodes"] if n["kind"] == "call"]
     assert len(call["attempts"]) == FAST.max_connection_failures < FAST.max_attempts  # stopped before its budget
     assert [a["outcome"] for a in call["attempts"]] == ["retry", "retry", "failed"]
@@ -626,7 +627,7 @@ async def test_a_server_gone_bad_stops_a_wide_run_with_few_attempts_in_all(tmp_p
     # fail (or succeed, resetting the count) once each, and no attempt starts after it opens.
     # Without it, each of the 16 leaves would have been tried FAST.max_attempts times.
     assert 3 <= len(dropped) <= 3 + 2 * 2 < 16 * FAST.max_attempts
-    trace = json.loads((tmp_path / "t.json").read_text())
+    trace = trace_data(tmp_path / "t.json")
     assert trace["graph"]["status"] == "interrupted" and "is unreachable" in trace["graph"]["error"]
 
 
@@ -663,7 +664,7 @@ def test_cli_run_against_a_dead_server_ends_with_one_line_and_exit_status_4(tmp_
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"hch: error: the run failed: {url} is unreachable: 3 requests")
     assert done.stderr.rstrip().endswith(f"(trace: {tmp_path / 't.json'})")
-    (call,) = [n for n in json.loads((tmp_path / "t.json").read_text())["nodes"] if n["kind"] == "call"]
+    (call,) = [n for n in trace_data(tmp_path / "t.json")["nodes"] if n["kind"] == "call"]
     assert len(call["attempts"]) == 3  # of the 6 the preset allows
 
 
@@ -680,7 +681,7 @@ def test_cli_a_run_stopped_by_the_server_exits_4_even_after_a_node_hit_a_limit(t
         trace = tmp_path / "t.json"
         done = cli(tmp_path, "root", "--policy", "llm", "--model", "m", "--base-url", server.base_url, "--depth", "2",
                    "--max-asks", "8", "--trace", str(trace))
-    nodes = {n["question"]: n for n in json.loads(trace.read_text())["nodes"] if n["kind"] == "workspace"}
+    nodes = {n["question"]: n for n in trace_data(trace)["nodes"] if n["kind"] == "workspace"}
     assert nodes["a"]["limit"] == "max_asks_per_step" and nodes["a"]["status"] == "error"
     assert done.returncode == 4, done.stderr  # the server stopped the run: not "stopped by a limit" (5)
     assert done.stderr.startswith("hch: error: the run failed: ") and "rejected the API key (401" in done.stderr
@@ -901,7 +902,7 @@ async def test_a_vote_over_a_dead_server_stops_the_run_through_the_breaker_its_c
     assert all(copy._server is chosen._server for copy in voted.copies)  # type: ignore[attr-defined]
     with pytest.raises(RunAborted, match="is unreachable: 3 requests in a row got no reply"):  # not a node's error
         await run("What is 1+2+3+4?", voted, trace_path=tmp_path / "t.json")  # type: ignore[arg-type]
-    trace = json.loads((tmp_path / "t.json").read_text())
+    trace = trace_data(tmp_path / "t.json")
     assert trace["graph"]["status"] == "interrupted" and "is unreachable" in trace["graph"]["error"]
     assert len([n for n in trace["nodes"] if n["kind"] == "workspace"]) == 1  # the root's vote: nothing after it
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
-from helpers import FunctionPolicy
+from helpers import FunctionPolicy, trace_data
 
 from hch.errors import HchError, Stopped
 from hch.experts import ExpertPolicy
@@ -124,7 +124,7 @@ async def test_with_hidden_facts_each_paper_task_is_exact_from_its_required_dept
         else:
             assert record.status == "guess", record
     assert json.loads((tmp_path / "config.json").read_text())["facts"] == "hidden"
-    trace = json.loads((tmp_path / outcome.records[-1].trace).read_text())
+    trace = trace_data(tmp_path / outcome.records[-1].trace)
     assert trace["graph"]["facts"] == "hidden"
     shown = SweepConfig(source="test", questions=0, depths=list(range(6)), policy="expert")
     with pytest.raises(SweepError, match="holds a different sweep"):

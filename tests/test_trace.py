@@ -80,3 +80,65 @@ def test_ids_can_be_reserved_and_given_back_to_nodes_that_had_them() -> None:
     assert trace.add_node("workspace", question="new") == 6  # above the reserved ids
     assert trace.add_node("workspace", 3, question="taken") == 7  # an id in use is never given twice
     assert trace.graph.nodes[3]["question"] == "kept"
+
+
+def test_the_networkx_graph_is_made_only_when_asked_for_and_follows_later_changes() -> None:
+    import hch
+
+    result = hch.answer_sync("What is the sum of 1, 2, 3, 4?", depth=2)
+    trace = result.trace
+    assert trace._graph is None  # a run never builds it
+    graph = trace.graph
+    assert graph is trace.graph and graph.graph is trace.meta
+    assert graph.number_of_nodes() == len(trace.nodes) and graph.number_of_edges() == len(list(trace.edges()))
+    node = trace.add_node("workspace", question="later")
+    trace.add_edge(trace.root, node, "delegate", step=9, order=0)
+    trace.update_node(node, status="ok")
+    assert graph.nodes[node]["status"] == "ok" and graph.has_edge(trace.root, node)
+    assert trace.root in graph.pred[node]
+
+
+def test_a_streamed_run_keeps_only_the_work_in_flight_and_writes_the_same_trace(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    import hch
+    from hch.record.format import load
+    from hch.workspace import Answer, Ask, Workspace
+
+    streamed, held = Trace(), []
+
+    class Tree:
+        fingerprint = "tree"
+
+        async def act(self, w: Workspace) -> Ask | Answer:
+            held.append(len(streamed.nodes))
+            if w.depth > 0 and not w.steps:
+                return Ask(questions=[f"{w.question}.{i}" for i in range(4)] + ["same"])
+            return Answer(answer=w.question)
+
+    kept = hch.answer_sync("q", depth=4, policy=Tree(), trace_path=tmp_path / "kept.json")
+    held.clear()
+    result = hch.answer_sync("q", depth=4, policy=Tree(), trace_path=tmp_path / "streamed.json", trace=streamed,
+                             keep_trace=False)
+    assert result.summary.nodes == kept.summary.nodes > 300 and result.summary.subtree_cache_hits > 0
+    assert result.summary.model_dump(exclude={"wall_time"}) == kept.summary.model_dump(exclude={"wall_time"})
+    assert not streamed.nodes  # all let go
+    distinct, held[:] = Trace(), []
+
+    class Distinct(Tree):
+        async def act(self, w: Workspace) -> Ask | Answer:
+            held.append(len(distinct.nodes))
+            if w.depth > 0 and not w.steps:
+                return Ask(questions=[f"{w.question}.{i}" for i in range(4)])
+            return Answer(answer=w.question)
+
+    result = hch.answer_sync("q", depth=4, policy=Distinct(), trace_path=tmp_path / "distinct.json", trace=distinct,
+                             keep_trace=False)
+    assert result.summary.nodes == 341 and max(held) <= 5  # in flight: one path of the tree, never the tree
+    a, b = load(tmp_path / "kept.json"), load(tmp_path / "streamed.json")
+    assert {n: d["question"] for n, d in a.workspaces()} == {n: d["question"] for n, d in b.workspaces()}
+    assert sorted((s, t, d["kind"]) for s, t, d in a.edges()) == sorted((s, t, d["kind"]) for s, t, d in b.edges())
+    with pytest.raises(ValueError, match="keep_trace=False needs a trace_path"):
+        hch.answer_sync("q", depth=1, policy=Tree(), keep_trace=False)
+    with pytest.raises(ValueError, match="streamed trace keeps no finished subtree"):
+        Trace().graft(streamed, 0)

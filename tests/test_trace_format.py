@@ -3,8 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import networkx as nx
 import pytest
+from helpers import trace_data
 
 import hch
 from hch.errors import TraceError
@@ -93,26 +95,60 @@ def test_the_fast_loader_builds_what_the_models_build() -> None:
     assert fast.nodes[1]["usage"]["completion_tokens"] == 0 and fast.nodes[0]["note"] == "an extra field is kept"
 
 
-def test_save_writes_exactly_the_json_of_to_data(tmp_path: Path) -> None:
+def test_export_json_writes_exactly_the_node_link_json_of_to_data(tmp_path: Path) -> None:
     import pydantic_core
 
-    from hch.record.format import to_data
+    from hch.record.format import NODE_LINK_VERSION, to_data, write_json
     from hch.workspace import Usage
 
     result = hch.answer_sync(SUM, depth=3)
     result.trace.graph.nodes[1]["usage"] = Usage(prompt_tokens=3)  # a model among the attributes
-    save(result.trace, tmp_path / "t.json")
+    with open(tmp_path / "t.json", "wb") as file:
+        write_json(result.trace, file)
     assert (tmp_path / "t.json").read_bytes() == pydantic_core.to_json(to_data(result.trace))
-    empty = hch.Trace()
-    save(empty, tmp_path / "empty.json")
-    assert json.loads((tmp_path / "empty.json").read_text())["nodes"] == []
+    assert to_data(result.trace)["schema_version"] == NODE_LINK_VERSION
     big = hch.Trace()  # more nodes and edges than one chunk holds
     for n in range(5000):
         big.add_node("workspace", question=f"q{n}", depth=0, policy="p")
         if n:
             big.add_edge(n - 1, n, "delegate", step=0, order=0)
-    save(big, tmp_path / "big.json")
+    with open(tmp_path / "big.json", "wb") as file:
+        write_json(big, file)
     assert (tmp_path / "big.json").read_bytes() == pydantic_core.to_json(to_data(big))
+
+
+def test_a_run_writes_one_record_per_line_and_ends_with_its_final_metadata(tmp_path: Path) -> None:
+    result = hch.answer_sync(SUM, depth=2, trace_path=tmp_path / "t.json")
+    lines = [json.loads(line) for line in (tmp_path / "t.json").read_text().splitlines()]
+    assert lines[0]["format"] == "hch-trace" and lines[0]["schema_version"] == SCHEMA_VERSION == 2
+    assert lines[-1]["end"]["answer"] == result.answer and lines[-1]["end"]["summary"]["nodes"] == result.summary.nodes
+    assert all(set(line) in ({"node"}, {"edge"}) for line in lines[1:-1])
+    big = hch.Trace(question="q")  # saved from memory: the same layout, more records than one chunk
+    for n in range(5000):
+        big.add_node("workspace", question=f"q{n}", depth=0, policy="p")
+        if n:
+            big.add_edge(n - 1, n, "delegate", step=0, order=0)
+    save(big, tmp_path / "big.json")
+    loaded = load(tmp_path / "big.json")
+    assert loaded.nodes.keys() == big.nodes.keys() and list(loaded.edges()) == list(big.edges())
+
+
+def test_a_schema_1_trace_still_loads_shows_replays_and_diffs(tmp_path: Path) -> None:
+    """A node-link trace written by hch before schema 2 (committed as written then)."""
+    from hch.review.diff import diff
+    from hch.review.replay import replay
+    from hch.review.trace_stats import compute
+
+    path = Path(__file__).parent / "data" / "v1_trace.json"
+    assert json.loads(path.read_text())["schema_version"] == 1
+    old = load(path)
+    assert old.meta["answer"] == "31" and len(list(old.workspaces())) == 7
+    assert compute(old).summary.nodes == 7
+    report, again = anyio.run(replay, old)
+    assert report.reproduced and report.served == 10
+    assert diff(old, again).same
+    saved = hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "new.json")
+    assert diff(old, load(tmp_path / "new.json")).same and saved.answer == "31"
 
 
 # -- structural validation on load (issue 14, class 8) -------------------------------------------
@@ -121,7 +157,7 @@ def test_save_writes_exactly_the_json_of_to_data(tmp_path: Path) -> None:
 def _valid(tmp_path: Path) -> dict:  # type: ignore[type-arg]
     """A saved trace with delegations, a reuse edge and calls, as JSON data."""
     hch.answer_sync("What is (1 + 2) * (1 + 2) + (1 + 2) * (5 - 1)?", depth=3, trace_path=tmp_path / "ok.json")
-    return json.loads((tmp_path / "ok.json").read_text())
+    return trace_data(tmp_path / "ok.json")
 
 
 def _edge(data: dict, kind: str) -> dict:  # type: ignore[type-arg]

@@ -156,7 +156,7 @@ def what_failed(trace: Trace, failure: HchError | None) -> str:
     """The error of the run: the exception that stopped it, or the root's recorded error."""
     if failure is not None:
         return str(failure)
-    root = trace.graph.nodes[trace.root]
+    root = trace.nodes[trace.root]
     return str(root.get("error") or root.get("answer"))
 
 

@@ -34,7 +34,7 @@ def plain(text: str, limit: int | None = None) -> str:
 def node_label(trace: Trace, node: int, reused: bool = False, whole: bool = False) -> Text:
     """One line for a workspace: depth, question, answer, and markers (environment: answered from the
     facts by the task's environment; reused, guess, error, cycle). Long text is cut unless `whole`."""
-    data = trace.graph.nodes[node]
+    data = trace.nodes[node]
     label = Text()
     label.append(f"#{node} ", style="dim")
     label.append(f"n={data['depth']} ", style="cyan")

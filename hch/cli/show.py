@@ -14,12 +14,17 @@ from hch.cli import app, render
 from hch.cli.options import NamedPath
 from hch.cli.render import plain, tree_view
 from hch.errors import TraceError, read_text
+from hch.record import format as trace_format
 from hch.record.journal import load_any
+from hch.record.summary import Summary
 from hch.record.trace import Trace
 from hch.review import trace_stats
 
 if TYPE_CHECKING:
     from hch.study.sweep import RunRecord
+
+WHOLE_BYTES = 256 << 20
+"""`hch show` loads a trace file whole up to this size (a 10^5-workspace trace is about 120 MB)."""
 
 
 @app.command()
@@ -27,13 +32,17 @@ if TYPE_CHECKING:
 @click.option("--node", "-n", "node", type=int, help="Show this workspace (or call) in full.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead (statistics, or the node).")
 @click.option("--lines", type=click.IntRange(min=1), default=40, show_default=True, help="Tree lines to show.")
-def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
+@click.option("--full", is_flag=True, help="Load a large trace whole for its tree and statistics (by default a "
+              f"trace file over {WHOLE_BYTES >> 20} MB shows only the summary its last record holds).")
+def show(path: Path, node: int | None, as_json: bool, lines: int, full: bool = False) -> None:
     """Show the trace at PATH: its tree and statistics (an unfinished run's journal is read if needed).
 
     PATH may also be a sweep's output directory: its runs are listed (from runs.jsonl).
     """
     if path.is_dir() and (path.name or (path / "runs.jsonl").is_file()):  # '' (Path('.')) is no path given
         show_sweep(path, as_json)
+        return
+    if not full and node is None and _large(path) and show_summary(path, as_json):
         return
     trace = load_any(path)
     gc.freeze()  # the trace lives until exit: collections need not walk its objects again
@@ -61,15 +70,52 @@ def show(path: Path, node: int | None, as_json: bool, lines: int) -> None:
     console.print(figures.text(), markup=False)
 
 
+def _large(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > WHOLE_BYTES
+    except OSError:
+        return False
+
+
+def show_summary(path: Path, as_json: bool) -> bool:
+    """A large finished trace's question, answer and summary from its first and last records only
+    (nothing else is read); False when the file has no end record to take them from."""
+    try:
+        meta, end = trace_format.ends(path)
+    except TraceError:
+        return False
+    if end is None:
+        return False
+    meta.update(end)
+    summary = meta.get("summary")
+    if not isinstance(summary, dict):
+        return False
+    if as_json:
+        print(json.dumps({"question": meta.get("question"), "answer": meta.get("answer"),
+                          "status": meta.get("status"), "summary": summary, "whole": False}, default=str))
+        return True
+    console = render.console()
+    console.print(f"question: {plain(str(meta.get('question')))}", markup=False)
+    console.print(f"answer: {plain(str(meta.get('answer')))} ({plain(str(meta.get('status')))})", markup=False)
+    try:
+        console.print(Summary.model_validate(summary).line(), markup=False)
+    except ValueError:
+        console.print(plain(json.dumps(summary, default=str)), markup=False)
+    size = path.stat().st_size
+    console.print(f"(a {size / 1e6:,.0f} MB trace: the summary above is its last record; "
+                  "`hch show --full` loads it whole for the tree and statistics)", markup=False, style="yellow")
+    return True
+
+
 def node_record(trace: Trace, node: int) -> dict[str, Any]:
     """A workspace with its policy calls (or a single call), as plain data."""
-    if node not in trace.graph:
-        raise TraceError(f"the trace has no node {node} (it has ids 0 to {max(trace.graph.nodes)})")
-    data = {"id": node, **trace.graph.nodes[node]}
+    if node not in trace.nodes:
+        raise TraceError(f"the trace has no node {node} (it has ids 0 to {max(trace.nodes)})")
+    data = {"id": node, **trace.node(node)}
     if data["kind"] == "workspace":
-        data["calls"] = [{"id": c, **trace.graph.nodes[c]} for c in sorted(trace.node_calls(node))]
+        data["calls"] = [{"id": c, **trace.node(c)} for c in sorted(trace.node_calls(node))]
         data["subquestions"] = [
-            {"id": child, "question": trace.graph.nodes[child]["question"], "step": edge["step"],
+            {"id": child, "question": trace.node(child)["question"], "step": edge["step"],
              "reused": edge["kind"] == "reuse"}
             for child, edge in trace.children(node)
         ]

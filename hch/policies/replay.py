@@ -91,13 +91,13 @@ class ReplayPolicy:
             self._by_question.setdefault((normalize_question(seen["question"]), seen["depth"]), data["workspace"])
         root = trace.root
         self._fingerprints = {(data["depth"], node == root): data["policy"] for node, data in trace.workspaces()}
-        self._default = str(trace.meta.get("policy", trace.graph.nodes[root]["policy"]))
+        self._default = str(trace.meta.get("policy", trace.nodes[root]["policy"]))
         self._start: tuple[str, int] | None = None
         if override is not None:
             start = from_node if from_node is not None else root
-            data = trace.graph.nodes[start]
+            data = trace.nodes[start]
             calls = sorted(trace.node_calls(start))  # the question as the policy saw it (pointer mode: `$1`)
-            seen = trace.graph.nodes[calls[0]]["input"]["question"] if calls else data["question"]
+            seen = trace.nodes[calls[0]]["input"]["question"] if calls else data["question"]
             self._start = (normalize_question(seen), data["depth"])
 
     @property
@@ -148,7 +148,7 @@ class ReplayPolicy:
         if node is not None:
             calls = sorted(self.trace.node_calls(node))
             if index <= len(calls):
-                expected = self.trace.graph.nodes[calls[index - 1]]["input"]
+                expected = self.trace.nodes[calls[index - 1]]["input"]
         self.divergence = Divergence(node=node, question=got["question"], call=index, expected=expected, got=got)
 
 

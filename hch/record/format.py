@@ -1,10 +1,24 @@
-"""The trace file: versioned node-link JSON validated by pydantic, saved atomically."""
+"""The trace file: a stream of JSON records (schema 2) or node-link JSON (schema 1), validated by pydantic.
+
+Schema 2, what runs write: one JSON record per line. A header line (`format`, `schema_version`,
+the run's `meta` as it started), then `{"node": {...}}` and `{"edge": {...}}` records in the order
+things happened (the last record of a node wins; a call's `call` edge is implied by its `workspace`),
+then an `{"end": {...}}` record with the run's final metadata (summary, status, answer). A run writes
+it as it goes (see `hch.record.journal`): the file it appends to while running becomes the trace by
+one atomic rename once the end record is written, so nothing is written twice. Without an end record
+the run is `unfinished` (killed, or still going).
+
+Schema 1, node-link JSON (networkx's `node_link_data` layout plus a header): what earlier versions
+wrote and what `hch export --format json` writes for other tools; read as before.
+"""
 
 from __future__ import annotations
 
 import gc
 import itertools
 import json
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +35,10 @@ from hch.record.trace import Trace
 from hch.workspace import Status, Usage
 
 FORMAT = "hch-trace"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The newest schema this hch reads, and the one runs write (records, one per line)."""
+NODE_LINK_VERSION = 1
+"""The schema of node-link JSON (one document): still read, and written by `hch export --format json`."""
 
 
 class WorkspaceNode(BaseModel):
@@ -237,69 +254,267 @@ _USAGE_DEFAULTS = Usage().model_dump()
 _EDGE_DEFAULTS = {name: field.default for name, field in EdgeRecord.model_fields.items() if not field.is_required()}
 
 
+_NODES = TypeAdapter(list[Annotated[_WorkspaceDict | _CallDict, Field(discriminator="kind")]])
+_EDGES = TypeAdapter(list[_EdgeDict])
+_HEAD = (b'{"format":"hch-trace"', b'{"format":"hch-journal"')
+JOURNAL_FORMAT = "hch-journal"
+"""The header of journals written by hch before schema 2 (same records as a schema-2 trace); still read."""
+
+
 def to_data(trace: Trace) -> dict[str, Any]:
-    """The trace as plain JSON-ready data in the file format."""
-    data = nx.node_link_data(trace.graph, edges="edges")
+    """The trace as plain JSON-ready data in the node-link layout (schema 1; what `hch export` writes)."""
+    graph = trace.graph
+    data = nx.node_link_data(graph, edges="edges")
     for node in data["nodes"]:
         usage = node.get("usage")
         if isinstance(usage, Usage):
             node["usage"] = usage.model_dump()
-    return {"format": FORMAT, "schema_version": SCHEMA_VERSION, **data}
+    return {"format": FORMAT, "schema_version": NODE_LINK_VERSION, **data}
 
 
 def save(trace: Trace, path: str | Path) -> Path:
-    """Write the trace atomically: a temporary file beside `path`, then a rename (see `hch.files`).
+    """Write the trace atomically in the record layout (schema 2): a temporary file beside `path`,
+    then a rename (see `hch.files`). Runs do not call this: their trace file is written as they go.
 
     The file gets the permissions a plain `open(path, "w")` would give it (see `hch.record.claim`).
     """
     path = Path(path)
-    with atomic_file(path, sync=False) as file, _no_gc():
-        write_json(trace, file)
+    with atomic_file(path, sync=False) as file, no_gc():
+        write_records(trace, file)
     return path
 
 
+def write_records(trace: Trace, file: BinaryIO, chunk: int = 4096) -> None:
+    """The whole trace as schema-2 records: header, nodes, edges (call edges implied), end."""
+    file.write(header_line(trace.meta))
+    batch: list[bytes] = []
+    for node, attrs in trace.nodes.items():
+        batch.append(node_line(node, attrs))
+        if len(batch) >= chunk:
+            file.write(b"".join(batch))
+            batch.clear()
+    nodes = trace.nodes
+    for source, target, data in trace.edges():
+        if data["kind"] != "call" or nodes[target].get("workspace") != source:  # else implied
+            batch.append(edge_line(source, target, data))
+            if len(batch) >= chunk:
+                file.write(b"".join(batch))
+                batch.clear()
+    batch.append(end_line(trace.meta))
+    file.write(b"".join(batch))
+
+
+def header_line(meta: dict[str, Any], trace_name: str | None = None) -> bytes:
+    """The first line of a schema-2 trace: format, version, and the run's metadata as it started."""
+    head: dict[str, Any] = {"format": FORMAT, "schema_version": SCHEMA_VERSION}
+    if trace_name is not None:
+        head["trace"] = trace_name  # the file this journal becomes (`x` and `x.json` share a journal name)
+    head["meta"] = meta
+    return _record(head)
+
+
+def node_line(node: int, attrs: dict[str, Any]) -> bytes:
+    """`{"node": {"id": node, ...attrs}}` and a newline, without copying `attrs`."""
+    body = _record(attrs)
+    return b'{"node":{"id":' + str(node).encode() + (b"," if len(body) > 3 else b"") + body[1:-1] + b"}\n"
+
+
+def edge_line(source: int, target: int, attrs: dict[str, Any]) -> bytes:
+    """`{"edge": {"source": source, "target": target, ...attrs}}` and a newline."""
+    body = _record(attrs)
+    return (b'{"edge":{"source":' + str(source).encode() + b',"target":' + str(target).encode()
+            + (b"," if len(body) > 3 else b"") + body[1:-1] + b"}\n")
+
+
+def end_line(meta: dict[str, Any]) -> bytes:
+    """The last line of a finished trace: the run's final metadata."""
+    return _record({"end": meta})
+
+
+def _record(data: dict[str, Any]) -> bytes:
+    """One record as compact JSON and a newline (JSON never holds a raw newline, so one per line)."""
+    return _to_json(data) + b"\n"
+
+
 def load(path: str | Path) -> Trace:
-    """Read a trace file; any problem is a one-line `TraceError`."""
+    """Read a trace file (either schema); any problem is a one-line `TraceError`."""
     path = Path(path)
     text = read_text(path, "trace file", TraceError)
-    with _no_gc():
+    with no_gc():
         return parse(text, source=str(path))
 
 
 def parse(text: str, source: str = "<text>") -> Trace:
-    """Validate trace JSON text and build its graph."""
-    try:
-        raw = pydantic_core.from_json(text)  # json.loads' result, twice as fast
-    except ValueError:
-        raw = None
-    try:
-        if raw is None:
-            raw = json.loads(text)  # for its precise error message (or what from_json refused)
-    except json.JSONDecodeError as exc:
-        reason = f"{exc.msg} at line {exc.lineno}"
-        raise TraceError(f"{source} is not valid JSON (truncated or corrupt?): {reason}") from None
+    """Validate trace text (records, or node-link JSON) and build the trace."""
+    if text[:64].lstrip(" ").encode().startswith(_HEAD) and "\n" in text[:1 << 20]:
+        first, _, _ = text.partition("\n")
+        head = _json(first, source)
+        if isinstance(head, dict) and "meta" in head and "nodes" not in head:
+            return parse_records(head, text, source)
+    raw = _json(text, source)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise TraceError(f"{source} is not an hch trace (no \"format\": \"{FORMAT}\" header)")
-    version = raw.get("schema_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
-        raise TraceError(
-            f"{source} was written by a newer hch (trace schema version {version}; this hch reads versions"
-            f" 1 to {SCHEMA_VERSION}): upgrade hch to read it"
-        )
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise TraceError(
-            f"{source} has trace schema version {version!r}; this hch reads versions 1 to {SCHEMA_VERSION}"
-        )
+    _check_version(raw.get("schema_version"), source)
     try:
         data = _FILE.validate_python(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise TraceError(f"{source} is not a valid hch trace: {where}: {first['msg']}") from None
+        raise TraceError(f"{source} is not a valid hch trace: {_first_error(exc)}") from None
     problem = structure_problem(data)
     if problem is not None:
         raise TraceError(f"{source} is not a valid hch trace: {problem}")
     return from_data(data)
+
+
+def _json(text: str, source: str) -> Any:
+    try:
+        return pydantic_core.from_json(text)  # json.loads' result, twice as fast
+    except ValueError:
+        pass
+    try:
+        return json.loads(text)  # for its precise error message (or what from_json refused)
+    except json.JSONDecodeError as exc:
+        reason = f"{exc.msg} at line {exc.lineno}"
+        raise TraceError(f"{source} is not valid JSON (truncated or corrupt?): {reason}") from None
+
+
+def _check_version(version: Any, source: str, newest: int = SCHEMA_VERSION) -> None:
+    if isinstance(version, int) and not isinstance(version, bool) and version > newest:
+        raise TraceError(
+            f"{source} was written by a newer hch (trace schema version {version}; this hch reads versions"
+            f" 1 to {newest}): upgrade hch to read it"
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise TraceError(
+            f"{source} has trace schema version {version!r}; this hch reads versions 1 to {newest}"
+        )
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return ".".join(str(part) for part in first["loc"]) + ": " + first["msg"]
+
+
+def parse_records(head: dict[str, Any], text: str, source: str, journal: bool = False) -> Trace:
+    """A schema-2 trace (or a journal) from its text, `head` its parsed first line.
+
+    A trace file ends with its end record (a run renames its journal to the trace only after writing
+    it), so one without is truncated: an error. A `journal` may lack it (the run was killed, or still
+    goes): the run's status is then `unfinished` and a last line cut short is ignored. A bad line
+    elsewhere is an error.
+    """
+    if head.get("format") == JOURNAL_FORMAT:
+        _check_version(head.get("schema_version"), source, newest=1)
+    elif head.get("format") == FORMAT:
+        _check_version(head.get("schema_version"), source)
+    else:
+        raise TraceError(f"{source} is not an hch trace (no \"format\": \"{FORMAT}\" header)")
+    records = _records(text, source, journal)
+    nodes: dict[int, dict[str, Any]] = {}
+    edges: dict[tuple[int, int], dict[str, Any]] = {}
+    end: dict[str, Any] | None = None
+    for number, record in enumerate(records, start=2):
+        try:
+            if "node" in record:
+                nodes[record["node"]["id"]] = record["node"]
+            elif "edge" in record:
+                edge = record["edge"]
+                edges[edge["source"], edge["target"]] = edge
+            elif isinstance(record.get("end"), dict):
+                end = record["end"]
+            else:
+                raise KeyError(number)
+        except (KeyError, TypeError, ValueError):
+            raise TraceError(f"{source} line {number} is not a trace record") from None
+    try:
+        node_list = _NODES.validate_python(list(nodes.values()))
+        edge_list = _EDGES.validate_python(list(edges.values()))
+    except ValidationError as exc:
+        raise TraceError(f"{source} is not a valid hch trace: {_first_error(exc)}") from None
+    called = {edge["target"] for edge in edge_list if edge["kind"] == "call"}
+    for node in node_list:  # a call's edge from its workspace is implied, unless written
+        if node["kind"] == "call" and node["id"] not in called:
+            edge_list.append({"source": node["workspace"], "target": node["id"], "kind": "call"})
+    if end is None and not journal:
+        raise TraceError(f"{source} is truncated or corrupt: it has no end record (a run writes it last)")
+    meta = dict(head.get("meta") or {})
+    if end is not None:
+        meta.update(end)
+    else:
+        meta.update(status="unfinished", source="journal")
+    if not node_list:
+        raise TraceError(f"{source} holds no workspace yet: the run died before its first node")
+    data = {"graph": meta, "nodes": node_list, "edges": edge_list}
+    problem = structure_problem(data)
+    if problem is not None:
+        raise TraceError(f"{source} is not a valid hch trace: {problem}")
+    return from_data(data)
+
+
+def ends(path: str | Path, limit: int = 1 << 24) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The header's metadata and the end record of a schema-2 trace file, reading only its first and
+    last lines (at most `limit` bytes each), however large the file: what a summary needs. The end
+    record is None for a run that has not finished (or was killed). A file in another layout, or not
+    a regular file, is a `TraceError`."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise TraceError(f"cannot read the trace file {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TraceError(f"the trace file {path} is not a regular file; give a file")
+        with os.fdopen(os.dup(fd), "rb") as file:
+            first = file.readline(limit)
+            size = info.st_size
+            tail = b""
+            while size > len(first) and tail.count(b"\n") < 2 and len(tail) < limit:
+                step = min(max(len(tail), 1 << 16), size - len(tail) - len(first))
+                if step <= 0:
+                    break
+                file.seek(size - len(tail) - step)
+                tail = file.read(step) + tail
+    finally:
+        os.close(fd)
+    head = _json(first.decode("utf-8", "replace"), str(path)) if first.strip() else None
+    if not isinstance(head, dict) or head.get("format") != FORMAT or "meta" not in head:
+        raise TraceError(f"{path} is not a trace in the record layout (schema {SCHEMA_VERSION})")
+    _check_version(head.get("schema_version"), str(path))
+    last = tail.rstrip(b"\n").rpartition(b"\n")[2]
+    try:
+        record = pydantic_core.from_json(last) if last.startswith(b'{"end":') else None
+    except ValueError:
+        record = None
+    end = record.get("end") if isinstance(record, dict) and isinstance(record.get("end"), dict) else None
+    return dict(head["meta"]) if isinstance(head["meta"], dict) else {}, end
+
+
+def _records(text: str, source: str, journal: bool) -> list[dict[str, Any]]:
+    """The records after the header line: parsed at once, or line by line to find a bad one."""
+    body = text.partition("\n")[2].rstrip("\n").replace("\n", ",")  # one record per line: a JSON list
+    try:
+        records = pydantic_core.from_json("[" + body + "]")
+        if all(isinstance(record, dict) for record in records):
+            return records  # type: ignore[no-any-return]
+    except ValueError:
+        pass  # a cut or bad line (or a blank one): found below, line by line
+    del body
+    lines = text.split("\n")[1:]
+    found: list[dict[str, Any]] = []
+    last = max((n for n, line in enumerate(lines) if line.strip()), default=-1)
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if journal and number == last and not any("end" in r for r in found):  # a crash's cut write
+                break
+            raise TraceError(f"{source} line {number + 2} is not valid JSON (truncated or corrupt?)") from None
+        if not isinstance(record, dict):
+            raise TraceError(f"{source} line {number + 2} is not a trace record")
+        found.append(record)
+    return found
 
 
 def structure_problem(data: Any) -> str | None:
@@ -371,7 +586,7 @@ def _on_a_cycle(below: dict[int, list[int]]) -> int | None:
 
 def from_data(data: Any) -> Trace:
     """Build the in-memory trace from validated file data: what `from_model` builds, without models."""
-    graph: nx.DiGraph[int] = nx.DiGraph(**data["graph"])
+    nodes: dict[int, dict[str, Any]] = {}
     for node in data["nodes"]:
         attrs = {**_NODE_DEFAULTS[node["kind"]], **node}
         del attrs["id"]
@@ -379,18 +594,22 @@ def from_data(data: Any) -> Trace:
             attrs["usage"] = {**_USAGE_DEFAULTS, **(node.get("usage") or {})}
             if "attempts" not in node:
                 attrs["attempts"] = []
-        graph.add_node(node["id"], **attrs)
+        nodes[node["id"]] = attrs
+    succ: dict[int, dict[int, dict[str, Any]]] = {}
     for edge in data["edges"]:
         source, target = edge.pop("source"), edge.pop("target")
         for key, default in _EDGE_DEFAULTS.items():  # as in the file model's exclude_defaults
             if key in edge and edge[key] == default:
                 del edge[key]
-        graph.add_edge(source, target, **edge)
-    return Trace(graph)
+        below = succ.get(source)
+        if below is None:
+            below = succ[source] = {}
+        below[target] = edge
+    return Trace.of(dict(data["graph"]), nodes, succ)
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while a trace's objects are built.
 
     Nothing built here is garbage yet, but each collection would walk them all again: for a
@@ -418,20 +637,19 @@ def from_model(model: TraceFile) -> Trace:
 
 
 def write_json(trace: Trace, file: BinaryIO) -> None:
-    """Write the bytes of `to_data(trace)` as compact JSON, a chunk of nodes or edges at a time.
+    """Write the bytes of `to_data(trace)` (node-link, schema 1) as compact JSON, a chunk of nodes or edges at a time.
 
     Serializing the whole trace at once would hold a copy of every node and the whole text in
     memory at the end of a run; chunks keep that to a few thousand records.
     """
-    graph = trace.graph
     head = _to_json({
-        "format": FORMAT, "schema_version": SCHEMA_VERSION,
-        "directed": graph.is_directed(), "multigraph": graph.is_multigraph(), "graph": graph.graph,
+        "format": FORMAT, "schema_version": NODE_LINK_VERSION, "directed": True, "multigraph": False,
+        "graph": trace.meta,
     })
     file.write(head[:-1] + b',"nodes":')
-    _write_list(file, ({**attrs, "id": node} for node, attrs in graph.nodes(data=True)))
+    _write_list(file, ({**attrs, "id": node} for node, attrs in trace.nodes.items()))
     file.write(b',"edges":')
-    _write_list(file, ({**data, "source": u, "target": v} for u, v, data in graph.edges(data=True)))
+    _write_list(file, ({**data, "source": u, "target": v} for u, v, data in trace.edges()))
     file.write(b"}")
 
 

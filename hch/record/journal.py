@@ -1,9 +1,12 @@
-"""A crash-safe journal of a run: every node and edge change appended as a JSON line.
+"""A run's trace file, written as the run goes: every node and edge change appended as a JSON line.
 
-While a run goes, `Journal` listens to its `Trace` and appends one line per change to
-`<trace>.journal.jsonl` beside the trace file (`run.json` → `run.journal.jsonl`). If the
-process dies before the final trace is saved (SIGKILL, a crash, a closed
-terminal), `load_journal` rebuilds the trace from it: the last record of a node wins.
+While a run goes, `Journal` receives every change of its `Trace` and appends one line per change
+to `<trace>.journal.jsonl` beside the trace file (`run.json` → `run.journal.jsonl`), in the trace
+file's own record layout (schema 2, see `hch.record.format`). When the run ends, `finish` appends
+the end record (summary, status, answer) and renames the journal to the trace path, atomically:
+the journal *is* the trace, nothing is written twice. If the process dies before that (SIGKILL,
+a crash, a closed terminal), `load_journal` rebuilds the trace from it: the last record of a node
+wins, and the run is `unfinished`.
 
 Durability trade-off: lines are written to Python's buffer and flushed (one `write`
 syscall, no fsync) at the end of every event-loop iteration in which something was
@@ -13,27 +16,28 @@ sleep); a SIGKILL can only lose what the current iteration recorded: nothing a s
 finished, and at most `MAX_PENDING` records of instant (expert) calls, which a rerun
 redoes for free. The OS keeps flushed data across a process crash; a machine crash can
 lose what it had not written to disk yet (there is no fsync: it would cost milliseconds).
-Measured cost: about 2 µs to serialize a call record (pydantic-core; 7 µs with the json
-module), at most 4 records per workspace (benchmarks/bench_overhead.py measures the whole).
-After the final trace JSON is written atomically the journal is redundant and deleted.
+A node changed several times in one iteration is written once, serialized at the flush from the
+trace's own attribute dict (no copy per change). Journals of hch before schema 2 (`hch-journal`
+headers, the same records) are still read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pydantic_core
-from pydantic import BaseModel
-
 from hch.errors import TraceError, read_text
 from hch.files import check_writable_target
-from hch.record.claim import claim
+from hch.record import format as trace_format
+from hch.record.claim import claim, output_mode
 from hch.record.trace import Trace
 
 FORMAT = "hch-journal"
+"""The header format of journals written before schema 2 (read, no longer written)."""
 SCHEMA_VERSION = 1
 SUFFIX = ".journal.jsonl"
 MAX_PENDING = 4096
@@ -65,37 +69,51 @@ def journal_path(trace_path: str | Path) -> Path:
 
 
 class Journal:
-    """A `Trace` listener appending each change as a line of JSON, flushed once per loop iteration.
+    """A `Trace` sink appending each change as a line of JSON, flushed once per loop iteration.
 
     Changes wait in memory until the flush at the end of the loop iteration; a node changed
     twice in one iteration (an instant leaf is added and finished at once) is written once.
+    Also a plain `Trace` listener (called with the event and a copy of the attributes).
     """
 
     def __init__(self, path: str | Path, trace: Trace, trace_name: str | None = None) -> None:
         self.path = Path(path)
         check_writable_target(self.path, "journal", TraceError)  # a FIFO there would block the run
         self._file: BinaryIO | None = claim(self.path)  # refused if a live run holds it
-        self._pending: dict[tuple[int, ...], dict[str, Any]] = {}
+        # a node's pending record is its live attribute dict (serialized at the flush); an edge's, a line
+        self._nodes: dict[int, dict[str, Any]] = {}
+        self._edges: dict[tuple[int, int], dict[str, Any]] = {}
         self._flush_scheduled = False
-        # `trace`: the name of the trace file this journals (`x` and `x.json` share a journal name)
-        header = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "trace": trace_name, "meta": trace.meta}
-        self._file.write(_line(header))
-        for node in sorted(trace.graph.nodes):  # a trace passed in may already hold nodes
-            self._pending[(node,)] = {"node": {"id": node, **trace.graph.nodes[node]}}
-        for source, target, data in trace.graph.edges(data=True):
-            if data.get("kind") != "call":
-                self._pending[(source, target)] = {"edge": {"source": source, "target": target, **data}}
+        self._trace = trace
+        self._file.write(trace_format.header_line(trace.meta, trace_name))
+        for node, attrs in trace.nodes.items():  # a trace passed in may already hold nodes
+            self._nodes[node] = attrs
+        for source, target, data in trace.edges():
+            self.edge(source, target, data)
         self.flush()
+
+    def node(self, node: int, attrs: dict[str, Any]) -> None:
+        """Record a node's current attributes (the `Sink` method)."""
+        self._nodes[node] = attrs
+        self._pending()
+
+    def edge(self, source: int, target: int, attrs: dict[str, Any]) -> None:
+        """Record an edge (a call edge is implied by the call node's `workspace`, and written only when
+        that names another workspace: calls copied by earlier versions kept their old one)."""
+        if attrs.get("kind") != "call" or self._trace.nodes.get(target, _NONE).get("workspace") != source:
+            self._edges[source, target] = attrs
+            self._pending()
 
     def __call__(self, event: str, attrs: dict[str, Any]) -> None:
         """Record one change (the `Trace` listener signature)."""
+        attrs = dict(attrs)
         if event == "node":
-            self._pending[(attrs["id"],)] = {"node": attrs}
-        elif attrs.get("kind") != "call":  # a call edge is implied by the call node's `workspace`
-            self._pending[(attrs["source"], attrs["target"])] = {"edge": attrs}
+            self.node(attrs.pop("id"), attrs)
         else:
-            return
-        if len(self._pending) >= MAX_PENDING:
+            self.edge(attrs.pop("source"), attrs.pop("target"), attrs)
+
+    def _pending(self) -> None:
+        if len(self._nodes) + len(self._edges) >= MAX_PENDING:
             self.flush()
         elif not self._flush_scheduled:
             self._schedule_flush()
@@ -114,10 +132,38 @@ class Journal:
         self._flush_scheduled = False
         if self._file is None or self._file.closed:
             return
-        if self._pending:
-            self._file.write(b"".join([_line(record) for record in self._pending.values()]))
-            self._pending.clear()
+        if self._nodes or self._edges:
+            node_line, edge_line = trace_format.node_line, trace_format.edge_line
+            lines = [node_line(node, attrs) for node, attrs in self._nodes.items()]
+            lines += [edge_line(source, target, attrs) for (source, target), attrs in self._edges.items()]
+            self._file.write(b"".join(lines))
+            self._nodes.clear()
+            self._edges.clear()
         self._file.flush()
+
+    def finish(self, meta: dict[str, Any], trace_path: str | Path) -> Path:
+        """Append the end record and make this file the trace at `trace_path` (one atomic rename).
+
+        The file takes the permissions a plain `open(trace_path, "w")` would leave. A device or
+        FIFO given as the trace path is written in place (the records copied), never renamed over.
+        """
+        from hch.files import _real, _special
+
+        assert self._file is not None, "the journal was closed"
+        self.flush()
+        self._file.write(trace_format.end_line(meta))
+        self._file.flush()
+        target = _real(Path(trace_path))
+        if _special(target):
+            with open(target, "wb") as out, open(self.path, "rb") as source:
+                shutil.copyfileobj(source, out)
+            self.close(delete=True)
+            return Path(trace_path)
+        os.fchmod(self._file.fileno(), output_mode(target))
+        os.replace(self.path, target)  # while still holding the lock: no other run has the path
+        self._file.close()
+        self._file = None
+        return Path(trace_path)
 
     def close(self, delete: bool = False) -> None:
         """Flush and close; `delete` removes the file (once the final trace is safely saved)."""
@@ -131,98 +177,37 @@ class Journal:
             self.path.unlink(missing_ok=True)
 
 
+_NONE: dict[str, Any] = {}
+
+
 def load_journal(path: str | Path) -> Trace:
-    """Rebuild a trace from a journal; any problem is a one-line `TraceError`.
+    """Rebuild a trace from a journal (or any trace file in the record layout); any problem is a
+    one-line `TraceError`.
 
     Nodes keep their last recorded status (`running` for those the run was in), and the run's
     status is `unfinished`: the process was killed, or is still going. A last line cut short
     by the crash is ignored; a bad line elsewhere is an error.
     """
-    from hch.record import format as trace_format
-
     path = Path(path)
-    lines = read_text(path, "journal", TraceError).splitlines()
-    records = _records(lines, path)
-    header = records[0] if records else {}
-    if header.get("format") != FORMAT:
-        raise TraceError(f"{path} is not an hch journal (no \"format\": \"{FORMAT}\" header)")
-    version = header.get("schema_version")
-    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
-        raise TraceError(
-            f"{path} has journal schema version {version!r}; this hch reads versions 1 to {SCHEMA_VERSION}"
-        )
-    nodes: dict[int, dict[str, Any]] = {}
-    edges: dict[tuple[int, int], dict[str, Any]] = {}
-    for number, record in enumerate(records[1:], start=2):
-        try:
-            if "node" in record:
-                nodes[int(record["node"]["id"])] = record["node"]
-            else:
-                edge = record["edge"]
-                edges[int(edge["source"]), int(edge["target"])] = edge
-        except (KeyError, TypeError, ValueError):
-            raise TraceError(f"{path} line {number} is not a journal record") from None
-    for node in nodes.values():
-        if node.get("kind") == "call" and isinstance(node.get("workspace"), int):
-            edges.setdefault((node["workspace"], node["id"]), {
-                "source": node["workspace"], "target": node["id"], "kind": "call"})
-    meta = dict(header.get("meta") or {})
-    meta.update(status="unfinished", source="journal")
-    data = {
-        "format": trace_format.FORMAT, "schema_version": trace_format.SCHEMA_VERSION,
-        "graph": meta, "nodes": list(nodes.values()), "edges": list(edges.values()),
-    }
-    if not nodes:
-        raise TraceError(f"{path} holds no workspace yet: the run died before its first node")
-    # Through the trace file's own parser (public API), so both are validated alike.
-    return trace_format.parse(_ENCODER.encode(data), source=str(path))
-
-
-def _records(lines: list[str], path: Path) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):  # the write the crash interrupted
-                break
-            raise TraceError(f"{path} line {number} is not valid JSON (corrupt journal?)") from None
-        if not isinstance(record, dict):
-            raise TraceError(f"{path} line {number} is not a journal record")
-        records.append(record)
-    return records
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    raise TypeError(f"cannot write {type(value).__name__} to a journal")
-
-
-# Built once: json.dumps with options builds a new encoder per call. Records hold no cycles.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=_jsonable)
-
-
-def _line(record: dict[str, Any]) -> bytes:
-    """One record as a line of compact UTF-8 JSON.
-
-    pydantic-core serializes a call record about 4x faster than the json module (the journal's
-    main cost per node); text it cannot encode as UTF-8 (a lone surrogate from a policy) falls
-    back to the json module, which escapes it, so every record is still written.
-    """
+    text = read_text(path, "journal", TraceError)
+    first = text.partition("\n")[0]
     try:
-        return pydantic_core.to_json(record, fallback=_jsonable) + b"\n"
-    except pydantic_core.PydanticSerializationError:
-        return _ENCODER.encode(record).encode() + b"\n"
+        header = json.loads(first) if first.strip() else {}
+    except json.JSONDecodeError:
+        header = {}
+    if not isinstance(header, dict) or header.get("format") not in (FORMAT, trace_format.FORMAT):
+        raise TraceError(f"{path} is not an hch journal (no \"format\": \"{trace_format.FORMAT}\" header)")
+    version = header.get("schema_version")
+    newest = SCHEMA_VERSION if header.get("format") == FORMAT else trace_format.SCHEMA_VERSION
+    if not isinstance(version, int) or not 1 <= version <= newest:
+        raise TraceError(f"{path} has journal schema version {version!r}; this hch reads versions 1 to {newest}")
+    with trace_format.no_gc():
+        return trace_format.parse_records(header, text, str(path), journal=True)
 
 
 def load_any(path: str | Path) -> Trace:
     """A trace file, or the journal beside it when that is newer: the trace is missing (the run
     was killed or still goes), or a later run writing to the same path has not finished."""
-    from hch.record import format as trace_format
-
     path = Path(path)
     if not path.name:
         raise TraceError(f"give the path of a trace file, not {str(path)!r}")
@@ -252,4 +237,5 @@ def _starts_as_journal(path: Path) -> bool:
     """Whether the file's first line is a journal header (a journal renamed to .json)."""
     from hch.files import starts_with
 
-    return starts_with(path, 64).replace(b" ", b"").startswith(b'{"format":"hch-journal"')
+    start = starts_with(path, 64).replace(b" ", b"")
+    return start.startswith(b'{"format":"hch-journal"')

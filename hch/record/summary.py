@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 from hch.record.trace import Trace
@@ -70,37 +72,101 @@ def count(number: int, one: str, many: str | None = None) -> str:
 
 
 def summarize(trace: Trace, wall_time: float | None = None) -> Summary:
-    """Count what the trace holds."""
-    workspaces = [data for _, data in trace.workspaces()]
-    # Nodes marked `grafted` were copied from another run's trace (a shared subtree cache): their
-    # calls were made, and paid for, there; here they count only as the one reuse that brought them.
-    own = [data for data in workspaces if not data.get("grafted")]
-    calls = [data for _, data in trace.calls() if not data.get("grafted")]
-    made = [c for c in calls if not c["cached"]]
-    grafted = {node for node, data in trace.graph.nodes(data="grafted") if data}  # one pass, not one per edge
-    edges = [d for s, _, d in trace.graph.edges(data=True) if s not in grafted]
-    reuses = [d for d in edges if d["kind"] == "reuse"]
-    repeats = sum(d.get("repeats", 0) for d in edges)
-    whole_run_reused = int(bool(workspaces) and not own)  # the root itself came from another run
-    depths = [w["depth"] for w in workspaces]
-    ends = [w["ended"] for w in workspaces if w["ended"] is not None]
-    return Summary(
-        nodes=len(own),
-        policy_calls=len(made),
-        call_cache_hits=len(calls) - len(made),
-        invocations=sum(c.get("invocations", 1) for c in made),
-        unverified=sum(_unverified(c.get("raw")) for c in calls),
-        subtree_cache_hits=len(reuses) + repeats + whole_run_reused,
-        cycles=sum(w["cycle_of"] is not None for w in workspaces),
-        guesses=sum(w["status"] == "guess" for w in workspaces),
-        errors=sum(w["status"] == "error" for w in workspaces),
-        levels=max(depths) - min(depths) if depths else 0,
-        tokens=sum(c["usage"]["prompt_tokens"] + c["usage"]["completion_tokens"] for c in made),
-        cost=sum(c["usage"]["cost"] for c in made),
-        wall_time=wall_time if wall_time is not None else max(ends, default=0.0),
-        limits_hit=sorted({w["limit"] for w in workspaces if w["limit"]}),
-        environment_answers=sum(bool(w.get("oracle")) for w in own),
-    )
+    """Count what the trace holds (one pass over its nodes and one over its edges); for a streamed
+    trace (`Trace.stream`), what it counted as records left it plus what it still holds."""
+    tally = trace.tally.copy() if isinstance(trace.tally, Tally) else Tally()
+    grafted: set[int] = set()
+    for node, data in trace.nodes.items():
+        if data.get("grafted"):
+            grafted.add(node)
+        if data["kind"] == "workspace":
+            tally.workspace(data)
+        elif data["kind"] == "call":
+            tally.call(data)
+    for source, _, edge in trace.edges():
+        tally.edge(edge, grafted=source in grafted)
+    return tally.summary(wall_time)
+
+
+class Tally:
+    """The summary's counts, fed one record at a time (`summarize`, and a streamed trace as it goes)."""
+
+    def __init__(self) -> None:
+        self.workspaces = self.own = self.made = self.calls = self.invocations = self.unverified = 0
+        self.cycles = self.guesses = self.errors = self.tokens = self.oracle = self.reuses = self.repeats = 0
+        self.cost = self.last_end = 0.0
+        self.lowest: int | None = None
+        self.highest: int | None = None
+        self.limits: set[str] = set()
+
+    def copy(self) -> Tally:
+        twin = Tally()
+        twin.__dict__.update(self.__dict__)
+        twin.limits = set(self.limits)
+        return twin
+
+    def workspace(self, data: dict[str, Any]) -> None:
+        """Count a workspace as it ended."""
+        # Nodes marked `grafted` were copied from another run's trace (a shared subtree cache): their
+        # calls were made, and paid for, there; here they count only as the one reuse that brought them.
+        grafted = data.get("grafted")
+        self.workspaces += 1
+        self.own += not grafted
+        self.oracle += bool(data.get("oracle")) and not grafted
+        self.cycles += data["cycle_of"] is not None
+        status = data["status"]
+        self.guesses += status == "guess"
+        self.errors += status == "error"
+        depth = data["depth"]
+        self.lowest = depth if self.lowest is None or depth < self.lowest else self.lowest
+        self.highest = depth if self.highest is None or depth > self.highest else self.highest
+        if data["ended"] is not None and data["ended"] > self.last_end:
+            self.last_end = data["ended"]
+        if data["limit"]:
+            self.limits.add(data["limit"])
+
+    def call(self, data: dict[str, Any]) -> None:
+        """Count a policy call."""
+        if data.get("grafted"):
+            return
+        self.calls += 1
+        self.unverified += _unverified(data.get("raw"))
+        if not data["cached"]:
+            self.made += 1
+            self.invocations += data.get("invocations", 1)
+            usage = data["usage"]
+            self.tokens += usage["prompt_tokens"] + usage["completion_tokens"]
+            self.cost += usage["cost"]
+
+    def edge(self, data: dict[str, Any], grafted: bool = False) -> None:
+        """Count an edge as recorded (with its repeats so far); `grafted`: its source was copied."""
+        if not grafted:
+            self.reuses += data["kind"] == "reuse"
+            self.repeats += data.get("repeats", 0)
+
+    def repeat(self) -> None:
+        """Count one more repeat of an edge already counted."""
+        self.repeats += 1
+
+    def summary(self, wall_time: float | None = None) -> Summary:
+        whole_run_reused = int(bool(self.workspaces) and not self.own)  # the root itself came from another run
+        return Summary(
+            nodes=self.own,
+            policy_calls=self.made,
+            call_cache_hits=self.calls - self.made,
+            invocations=self.invocations,
+            unverified=self.unverified,
+            subtree_cache_hits=self.reuses + self.repeats + whole_run_reused,
+            cycles=self.cycles,
+            guesses=self.guesses,
+            errors=self.errors,
+            levels=self.highest - self.lowest if self.highest is not None and self.lowest is not None else 0,
+            tokens=self.tokens,
+            cost=self.cost,
+            wall_time=wall_time if wall_time is not None else self.last_end,
+            limits_hit=sorted(self.limits),
+            environment_answers=self.oracle,
+        )
 
 
 def _unverified(raw: object) -> bool:

@@ -97,7 +97,7 @@ def match(a: Trace, b: Trace) -> list[tuple[int, int]]:
         kids_b = {(e["step"], e["order"]): child for child, e in b.children(nb)}
         for child_a, edge in a.children(na):
             child_b = kids_b.get((edge["step"], edge["order"]))
-            if child_b is not None and a.graph.nodes[child_a]["question"] == b.graph.nodes[child_b]["question"]:
+            if child_b is not None and a.nodes[child_a]["question"] == b.nodes[child_b]["question"]:
                 queue.append((child_a, child_b))
     return pairs
 
@@ -109,7 +109,7 @@ def diff(a: Trace, b: Trace) -> DiffReport:
     node_diffs: list[Difference] = []
     answers = subquestions = 0
     for na, nb in pairs:
-        da, db = a.graph.nodes[na], b.graph.nodes[nb]
+        da, db = a.nodes[na], b.nodes[nb]
         found = _first_call_difference(a, b, na, nb)
         if found is not None:
             call_diffs.append(found)
@@ -135,21 +135,21 @@ def diff(a: Trace, b: Trace) -> DiffReport:
 
 
 def _asked(trace: Trace, node: int) -> list[tuple[int, str]]:
-    return [(e["step"], trace.graph.nodes[c]["question"]) for c, e in trace.children(node)]
+    return [(e["step"], trace.nodes[c]["question"]) for c, e in trace.children(node)]
 
 
 def _first_call_difference(a: Trace, b: Trace, na: int, nb: int) -> tuple[float, Difference] | None:
     calls_a, calls_b = sorted(a.node_calls(na)), sorted(b.node_calls(nb))
-    question = a.graph.nodes[na]["question"]
+    question = a.nodes[na]["question"]
     for index, (ca, cb) in enumerate(zip(calls_a, calls_b, strict=False), start=1):
-        xa, xb = a.graph.nodes[ca], b.graph.nodes[cb]
+        xa, xb = a.nodes[ca], b.nodes[cb]
         for field in ("input", "output", "error"):
             if _differ(xa.get(field), xb.get(field)):
                 where = Difference(node_a=na, node_b=nb, question=question, what=f"call {index} {field}",
                                    expected=xa.get(field), got=xb.get(field))
                 return float(xa.get("started", 0.0)), where
     if len(calls_a) != len(calls_b):
-        last = a.graph.nodes[calls_a[-1]] if calls_a else a.graph.nodes[na]
+        last = a.nodes[calls_a[-1]] if calls_a else a.nodes[na]
         where = Difference(node_a=na, node_b=nb, question=question, what="number of calls",
                            expected=len(calls_a), got=len(calls_b))
         return float(last.get("started", 0.0)), where

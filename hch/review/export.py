@@ -1,6 +1,7 @@
 """Writing a trace in other formats: json, graphml, gexf, dot and jsonl.
 
-- `json` is the trace file itself: lossless, `hch.load_trace` reads it back.
+- `json` is the trace as one node-link JSON document (networkx's `node_link_data` layout, trace
+  schema 1; runs write schema 2, one record per line): lossless, `hch.load_trace` reads it back.
 - `graphml`, `gexf` and `dot` hold only flat values, so nested attributes (a call's
   `input`, `output`, `usage`, `raw`, `attempts`; the run's `limits`, `summary`, ...) are
   written as JSON strings, and attributes that are None are left out. Ids stay the trace's.
@@ -32,8 +33,6 @@ def export(trace: Trace, path: str | Path, fmt: str) -> Path:
     path = Path(path)
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    if fmt == "json":
-        return trace_format.save(trace, path)
     with atomic_file(path) as file:  # a reader never sees half an export
         write(trace, file, fmt)
     return path

@@ -70,14 +70,14 @@ async def replay(
     if from_node is not None:
         if policy is None:
             raise TraceError("--from-node needs --policy: it says where another policy takes over")
-        if from_node not in recorded.graph or recorded.graph.nodes[from_node]["kind"] != "workspace":
+        if from_node not in recorded.nodes or recorded.nodes[from_node]["kind"] != "workspace":
             raise TraceError(f"the trace has no workspace node {from_node}")
     info = recorded.meta
     try:
         limits = Limits.model_validate(info.get("limits") or {})
     except ValidationError as exc:
         raise TraceError(f"the trace's recorded limits are not valid here: {exc.errors()[0]['msg']}") from None
-    root = recorded.graph.nodes[recorded.root]
+    root = recorded.nodes[recorded.root]
     served_by = ReplayPolicy(recorded, override=policy, from_node=from_node, fallback=fallback)
     result = await answer(
         str(info.get("question", root["question"])), depth=int(info.get("depth", root["depth"])),

@@ -84,7 +84,7 @@ def compute(trace: Trace) -> Stats:
     summary = summarize(trace, wall_time=recorded.get("wall_time"))
     critical_time, critical_calls = _critical_paths(trace)
     return Stats(
-        question=str(meta.get("question", trace.graph.nodes[trace.root]["question"])),
+        question=str(meta.get("question", trace.nodes[trace.root]["question"])),
         answer=meta.get("answer"),
         status=str(meta.get("status", "unknown")),
         summary=summary,
@@ -105,9 +105,9 @@ def dependencies(trace: Trace) -> nx.DiGraph[int]:
 
 def _dependency_edges(trace: Trace) -> Iterator[tuple[int, int]]:
     """The edges of `dependencies`, in the order it adds them."""
-    nodes = trace.graph.nodes
+    nodes = trace.nodes
     calls_of: dict[int, list[int]] = {}
-    for source, target, data in trace.graph.edges(data=True):  # one pass, not one per workspace
+    for source, target, data in trace.edges():  # one pass, not one per workspace
         if data["kind"] == "call":
             calls_of.setdefault(source, []).append(target)
     first: dict[int, int] = {}
@@ -127,7 +127,7 @@ def _dependency_edges(trace: Trace) -> Iterator[tuple[int, int]]:
         yield from itertools.pairwise(calls)
         for call in calls:
             yield call, _END
-    for parent, child, data in trace.graph.edges(data=True):
+    for parent, child, data in trace.edges():
         if data["kind"] == "call" or child not in last or parent not in first_after:
             continue
         step = int(data["step"])
@@ -201,7 +201,7 @@ class _Dag:
 
 def _critical_paths(trace: Trace) -> tuple[CriticalPath, CriticalPath]:
     """The critical paths in seconds and in calls."""
-    nodes = trace.graph.nodes
+    nodes = trace.nodes
     dag = _Dag(_dependency_edges(trace))
     order = dag.topological_order()
     latency = {n: float(nodes[n].get("latency") or 0.0) for n in dag.succ if n != _END}
@@ -210,7 +210,7 @@ def _critical_paths(trace: Trace) -> tuple[CriticalPath, CriticalPath]:
 
 
 def _path(trace: Trace, path: list[int], weight: dict[int, float]) -> CriticalPath:
-    nodes = trace.graph.nodes
+    nodes = trace.nodes
     path = [n for n in path if n != _END]
     length: float = sum(weight[n] for n in path) if path else 0
     owners: list[int] = []

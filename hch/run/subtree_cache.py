@@ -3,31 +3,47 @@ same policy (and context) is expanded once, even when it is asked concurrently."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import anyio
 
 from hch.record.trace import Trace
-from hch.workspace import SubAnswer
+from hch.workspace import Status, SubAnswer
 
 SubtreeKey = tuple[str, str, int, str]
 """(policy fingerprint, normalized question, depth, context hash)."""
 
 
-@dataclass
 class Flight:
-    """One expansion, finished or in flight; later askers wait on `done`."""
+    """One expansion, finished or in flight; later askers wait on `done`.
 
-    result: SubAnswer | None = None
-    """The subtree's answer, once done; None if its expansion was abandoned."""
-    node: int | None = None
-    """The id of the subtree's root workspace in `trace`."""
-    trace: Trace | None = None
-    """The trace the subtree was recorded in (a shared cache may span runs)."""
-    # The event is made only when someone waits: most flights never have a waiter, and an
-    # anyio event costs ~1 KB and ~7 µs, per workspace of a run (measured by bench_memory.py).
-    _event: anyio.Event | None = field(default=None, repr=False, compare=False)
-    _finished: bool = field(default=False, repr=False, compare=False)
+    A cache keeps one per workspace for as long as it lives, so a flight is kept small: slots, and
+    its result held as a plain tuple (a `SubAnswer` model is ~400 bytes; `result` rebuilds one).
+    """
+
+    __slots__ = ("_answer", "_event", "_finished", "node", "trace")
+
+    def __init__(self, result: SubAnswer | None = None, node: int | None = None, trace: Trace | None = None) -> None:
+        self._answer: tuple[str, str, Status] | None = None
+        self.result = result
+        self.node = node
+        """The id of the subtree's root workspace in `trace`."""
+        self.trace = trace
+        """The trace the subtree was recorded in (a shared cache may span runs)."""
+        # The event is made only when someone waits: most flights never have a waiter, and an
+        # anyio event costs ~1 KB and ~7 µs, per workspace of a run (measured by bench_memory.py).
+        self._event: anyio.Event | None = None
+        self._finished = False
+
+    @property
+    def result(self) -> SubAnswer | None:
+        """The subtree's answer, once done; None if its expansion was abandoned."""
+        if self._answer is None:
+            return None
+        question, answer, status = self._answer
+        return SubAnswer(question=question, answer=answer, status=status)
+
+    @result.setter
+    def result(self, value: SubAnswer | None) -> None:
+        self._answer = None if value is None else (value.question, value.answer, value.status)
 
     @property
     def done(self) -> anyio.Event:

@@ -158,6 +158,8 @@ def relabelled(trace: Trace, node: int, shift: int) -> tuple[Trace, int]:
             attrs["depth"] += shift
         elif isinstance(attrs.get("input"), dict) and "depth" in attrs["input"]:
             attrs["input"] = {**attrs["input"], "depth": attrs["input"]["depth"] + shift}
+        if attrs["kind"] == "call" and attrs.get("workspace") in mapping:
+            attrs["workspace"] = mapping[attrs["workspace"]]  # its workspace's id in the copy, not in `trace`
         graph.add_node(mapping[old], **attrs)
     for source, target, data in trace.graph.subgraph(keep).edges(data=True):
         graph.add_edge(mapping[source], mapping[target], **data)

@@ -1,0 +1,56 @@
+"""`hch show` of a large trace: the summary from its last record, without loading the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import hch
+from hch.cli import show
+from hch.errors import TraceError
+from hch.record import format as trace_format
+
+SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+
+
+def test_a_large_trace_shows_the_summary_its_end_record_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
+    monkeypatch.setattr(show, "WHOLE_BYTES", 10)  # every trace is "large" now
+
+    def no_loading(path: Path) -> None:
+        raise AssertionError("a large trace must not be loaded whole")
+
+    monkeypatch.setattr(show, "load_any", no_loading)
+    show.show.callback(tmp_path / "t.json", None, True, 40, False)  # type: ignore[misc]
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["answer"] == "31" and shown["summary"] == result.summary.model_dump() and shown["whole"] is False
+    show.show.callback(tmp_path / "t.json", None, False, 40, False)  # type: ignore[misc]
+    text = capsys.readouterr().out
+    assert "answer: 31" in text and "7 nodes" in text and "--full" in text
+
+
+def test_ends_reads_only_the_first_and_last_records(tmp_path: Path) -> None:
+    hch.answer_sync(SUM, depth=2, trace_path=tmp_path / "t.json")
+    meta, end = trace_format.ends(tmp_path / "t.json")
+    assert meta["question"] == SUM and meta["status"] == "running"  # as the run started
+    assert end is not None and end["answer"] == "31" and end["status"] == "ok"
+    lines = (tmp_path / "t.json").read_text().splitlines()
+    (tmp_path / "cut.json").write_text("\n".join(lines[:-1]) + "\n")  # killed before its end record
+    assert trace_format.ends(tmp_path / "cut.json")[1] is None
+    (tmp_path / "old.json").write_text((Path(__file__).parent / "data" / "v1_trace.json").read_text())
+    with pytest.raises(TraceError, match="not a trace in the record layout"):
+        trace_format.ends(tmp_path / "old.json")
+
+
+def test_an_unfinished_or_old_large_trace_is_loaded_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(show, "WHOLE_BYTES", 10)
+    old = tmp_path / "old.json"
+    old.write_text((Path(__file__).parent / "data" / "v1_trace.json").read_text())
+    show.show.callback(old, None, True, 40, False)  # type: ignore[misc]
+    assert json.loads(capsys.readouterr().out)["summary"]["nodes"] == 7
