@@ -350,7 +350,8 @@ def plot_voting(rows: Sequence[Row], path: Path) -> None:
 def save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     write_with(path.with_suffix(".png"), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    write_with(path.with_suffix(".svg"), lambda tmp: fig.savefig(tmp, metadata={"Date": None}, format="svg"))
+    with plt.rc_context({"svg.hashsalt": "hch-security"}):  # the same figures give the same svg
+        write_with(path.with_suffix(".svg"), lambda tmp: fig.savefig(tmp, metadata={"Date": None}, format="svg"))
     plt.close(fig)
 
 
@@ -366,6 +367,10 @@ def table(rows: Sequence[Row], *keys: str) -> list[str]:
     return lines
 
 
+ANSWER_CHARS = 100
+"""Characters of each root answer kept in runs.csv (an attack, or an error quoting one, can be long)."""
+
+
 def csv_text(rows: Sequence[Row]) -> str:
     buffer = io.StringIO()
     fields = list(Row.__dataclass_fields__)
@@ -373,9 +378,17 @@ def csv_text(rows: Sequence[Row]) -> str:
     writer.writeheader()
     for row in rows:
         record = asdict(row)
-        record["answer"] = record["answer"][:300]  # an oversized attack that reached the root is cut here only
+        record["answer"] = record["answer"][:ANSWER_CHARS]
         writer.writerow(record)
     return buffer.getvalue()
+
+
+def read_rows(text: str) -> list[Row]:
+    """The rows of a runs.csv (answers as cut there)."""
+    types = {"rate": float, "depth": int, "votes": int, "attacks": int, "calls": int, "invocations": int,
+             "hijacked": lambda value: value == "True"}
+    return [Row(**{k: types.get(k, str)(v) for k, v in record.items()})  # type: ignore[operator]
+            for record in csv.DictReader(io.StringIO(text))]
 
 
 def readme(rows: Sequence[Row], seconds: float) -> str:
@@ -395,7 +408,7 @@ def readme(rows: Sequence[Row], seconds: float) -> str:
     return "\n".join([
         "# Security amplification: how often the root is compromised",
         "",
-        f"`python examples/security_study.py` (offline, {seconds:.0f} s here) rewrites this page, `runs.csv` "
+        f"`python examples/security_study.py` (offline, {seconds:.0f} s of CPU here) rewrites this page, `runs.csv` "
         "(one line per run), `study.json` (settings, definitions and every table), `depth.png`/`.svg` and "
         "`voting.png`/`.svg`.",
         "",
@@ -496,7 +509,7 @@ def record(rows: Sequence[Row], seconds: float) -> dict[str, Any]:
 def main() -> None:
     began = time.process_time()
     rows = anyio.run(study)
-    seconds = time.process_time() - began
+    seconds = round(time.process_time() - began, 1)
     OUT.mkdir(parents=True, exist_ok=True)
     plot_depth(rows, OUT / "depth")
     plot_voting(rows, OUT / "voting")

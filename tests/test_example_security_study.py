@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -67,3 +68,16 @@ def test_the_study_core_runs_every_axis_and_counts_a_vote_of_k_as_k(tmp_path: Pa
     study.plot_voting(rows, tmp_path / "voting")
     assert (tmp_path / "depth.png").stat().st_size > 0 and (tmp_path / "voting.svg").stat().st_size > 0
     assert len(list(csv.DictReader(io.StringIO(study.csv_text(rows))))) == len(rows)
+
+
+def test_the_committed_readme_is_what_the_committed_runs_give() -> None:
+    study = study_module()
+    out = ROOT / "examples" / "security"
+    rows = study.read_rows((out / "runs.csv").read_text(encoding="utf-8"))
+    recorded = json.loads((out / "study.json").read_text(encoding="utf-8"))
+    assert (out / "README.md").read_text(encoding="utf-8") == study.readme(rows, recorded["seconds"])
+    assert recorded["definitions"] == study.COMPROMISE and recorded["tables"] == study.record(rows, 0)["tables"]
+    counted = [r for r in rows if r.outcome != "excluded"]
+    assert len(counted) == len(rows) and all(r.invocations == r.votes * r.calls for r in rows if r.axis == "voted")
+    for name in ("depth.png", "voting.png", "depth.svg", "voting.svg"):
+        assert (out / name).stat().st_size > 0
