@@ -16,10 +16,10 @@ from hch.run.call_cache import CallCache
 from hch.run.engine import Result, answer, answer_sync
 from hch.run.policy import Policy
 from hch.run.subtree_cache import SubtreeCache
-from hch.workspace import Action, Answer, Ask, Reply, SubAnswer, Usage, Workspace
+from hch.workspace import Action, Answer, Ask, Expand, Expansion, Reply, SubAnswer, Usage, Workspace
 
 __all__ = [
-    "Action", "Answer", "Ask", "CallCache", "ExpertPolicy", "HchError", "Limits", "NodeFailed",
+    "Action", "Answer", "Ask", "CallCache", "Expand", "Expansion", "ExpertPolicy", "HchError", "Limits", "NodeFailed",
     "Policy", "PolicyError", "PolicySpecError", "QuestionError", "Reply", "Result", "SubAnswer",
     "SubtreeCache", "Summary", "Trace", "TraceError", "Usage", "Workspace", "__version__",
     "answer", "answer_sync", "load_trace", "make_policy", "save_trace",

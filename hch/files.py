@@ -90,8 +90,24 @@ def starts_with(path: Path, count: int) -> bytes:
 
 def _kind(mode: int) -> str:
     kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
-             stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a directory"}
+             stat.S_ISSOCK: "a socket", stat.S_ISDIR: "a directory", stat.S_ISREG: "a file"}
     return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why `path` cannot be (or become) a directory: it, or the nearest of its parents that exists, is
+    something else (a file, a FIFO, a device); None if it can."""
+    for place in (path, *path.parents):
+        try:
+            mode = os.stat(place).st_mode
+        except (FileNotFoundError, NotADirectoryError):  # not there (or under a file): look further up
+            continue
+        except OSError as exc:
+            return f"{place} cannot be used: {exc.strerror or exc}"
+        if stat.S_ISDIR(mode):
+            return None
+        return f"{place} is {_kind(mode)}, not a directory"
+    return None
 
 
 def check_writable_target(path: Path, what: str, error: Callable[[str], Exception]) -> None:
@@ -122,6 +138,28 @@ def _special(path: Path) -> bool:
     return not stat.S_ISREG(mode)
 
 
+def _open_special(path: Path) -> int:
+    """A descriptor writing to the device or FIFO at `path`; a FIFO nothing reads is an `OSError` at
+    once (opening it to write would wait for a reader forever)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(errno.ENXIO, "nothing is reading this FIFO (start its reader first, or give a file)",
+                          str(path)) from None
+        raise
+    os.set_blocking(fd, True)  # a reader is there: write as to any file
+    return fd
+
+
+def check_output(path: str | Path) -> None:
+    """Refuse, before any work, an output that could not be written at the end: a FIFO that nothing
+    reads, or a directory (`OSError` naming it, as writing it would raise)."""
+    path = Path(path)
+    if _special(path):
+        os.close(_open_special(path))
+
+
 @contextmanager
 def atomic_file(path: str | Path, sync: bool = True) -> Iterator[BinaryIO]:
     """A binary file to write `path`'s new contents to; on success it replaces `path` at once.
@@ -135,7 +173,7 @@ def atomic_file(path: str | Path, sync: bool = True) -> Iterator[BinaryIO]:
     """
     path = _real(Path(path))
     if _special(path):  # nothing there to tear, and never to be replaced
-        with open(path, "wb") as file:
+        with os.fdopen(_open_special(path), "wb") as file:
             yield file
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +206,11 @@ def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
     """
     path = _real(Path(path))
     if _special(path):
-        writer(str(path))
+        fd = _open_special(path)  # held while the writer opens it: a FIFO's reader is there, so no wait
+        try:
+            writer(str(path))
+        finally:
+            os.close(fd)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = claim.temp_beside(path)

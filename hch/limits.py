@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Limits(BaseModel):
@@ -26,3 +26,15 @@ class Limits(BaseModel):
     """Tokens the run may spend; once reached, no further policy call is made."""
     max_cost: float | None = Field(default=None, ge=0)
     """US dollars the run may spend; once reached, no further policy call is made."""
+    pointers: bool = Field(default=False, exclude_if=lambda value: not value)
+    """Pointer mode (`hch.run.pointers`): messages, `$N` pointers and the `expand` action. Left out of
+    dumps when off, so other runs' traces are unchanged."""
+    bandwidth: int | None = Field(default=None, ge=1, exclude_if=lambda value: value is None)
+    """Characters H may see in one workspace (question, context, sub-answers, expansions); an expansion
+    past it is refused. Setting it turns pointer mode on. None: no bandwidth limit."""
+
+    @model_validator(mode="after")
+    def _bandwidth_needs_pointers(self) -> Limits:
+        if self.bandwidth is not None and not self.pointers:
+            object.__setattr__(self, "pointers", True)
+        return self

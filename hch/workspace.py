@@ -23,8 +23,25 @@ class SubAnswer(BaseModel):
     """`ok`, `guess` (answered without enough depth) or `error`."""
 
 
-def _empty(value: str) -> bool:
+def _empty(value: object) -> bool:
     return not value
+
+
+def _none(value: object) -> bool:
+    return value is None
+
+
+class Expansion(BaseModel):
+    """A pointer this workspace's H expanded, and what it showed (pointer mode, see `hch.run.pointers`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pointer: str
+    """The pointer as H wrote it, e.g. `$3`."""
+    content: str
+    """The message's content, its own pointers numbered in this workspace's view."""
+    step: int = 0
+    """How many steps of asking this node had taken when it expanded the pointer (orders the view)."""
 
 
 # `copy` shadows pydantic v1's deprecated `BaseModel.copy()` (use `model_copy()`): the field is
@@ -61,6 +78,14 @@ class Workspace(BaseModel):
     Policies that sample (the noisy expert, an LLM at temperature > 0) seed from it, so identical
     subquestions asked at different places draw independently. It tells H nothing about its place
     in the tree. Left out of every dump when empty, so merged runs keep their cache keys and traces."""
+    pointers: bool = Field(default=False, exclude_if=_empty)
+    """Pointer mode (`hch.run.pointers`): `$N` in this view are pointers to messages H sees only by
+    expanding them, and `[[...]]` in what H writes makes a new message. Left out of dumps when off."""
+    expanded: tuple[Expansion, ...] = Field(default=(), exclude_if=_empty)
+    """The pointers H expanded in this workspace so far, in order (pointer mode only)."""
+    bandwidth_left: int | None = Field(default=None, exclude_if=_none)
+    """Characters H may still see in this workspace (None: no bandwidth limit); an expansion that
+    would show more is refused."""
 
     @property
     def can_ask(self) -> bool:
@@ -91,7 +116,15 @@ class Answer(BaseModel):
     """True when the policy answered without being able to work it out (e.g. at depth 0)."""
 
 
-Action = Annotated[Ask | Answer, Field(discriminator="kind")]
+class Expand(BaseModel):
+    """Show the content of one pointer in this workspace (pointer mode): one action, one more policy call."""
+
+    kind: Literal["expand"] = "expand"
+    pointer: str
+    """The pointer as it appears in the workspace, e.g. `$3`."""
+
+
+Action = Annotated[Ask | Answer | Expand, Field(discriminator="kind")]
 
 
 class Usage(BaseModel):

@@ -57,3 +57,56 @@ def spy_on_renames(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(files.os, "replace", spy)
     return replaced
+
+
+EXIT_STATUSES = (0, 1, 2, 3, 4, 5, 130)
+"""The exit statuses the README's table documents."""
+RAW_CONTROLS = ("\x1b", "\x07", "\u202e", "\x9b", "\x00")
+"""Characters a terminal acts on: never printed raw."""
+
+
+def cli_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run `hch ARGS` in this process: its exit status, stdout and stderr. Whatever happened, the
+    status is one the README documents, nothing printed holds a raw control character, and no
+    traceback or bare `unexpected <Exception>` shows."""
+    from hch.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exited:
+        code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
+    out, err = capsys.readouterr()
+    assert code in EXIT_STATUSES, (args, code, err)
+    assert "Traceback" not in err and "unexpected" not in err, (args, err)
+    assert not any(char in out + err for char in RAW_CONTROLS), (args, out[-300:], err[-300:])
+    return code, out, err
+
+
+def rejected(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """`hch ARGS` refused: a non-zero documented status and one `hch: error:` line; that line."""
+    code, out, err = cli_in_process(args, capsys)
+    assert code != 0 and err.count("\n") == 1 and err.startswith("hch: error: "), (args, code, out, err)
+    return err
+
+
+def bad_files(folder: Path) -> dict[str, Path]:
+    """Files that are no trace, question file or preset, by what they are (every kind of special file)."""
+    import os
+
+    made = {
+        "missing": folder / "missing.json", "directory": folder / "dir", "fifo": folder / "fifo",
+        "dev-zero": Path("/dev/zero"), "empty": folder / "empty.json", "png": folder / "image.json",
+        "not-utf8": folder / "latin1.json", "other-json": folder / "other.json", "json-list": folder / "list.json",
+        "escape-name": folder / "esc\x1b[31m\x07\u202e.json", "huge": folder / "huge.json",
+    }
+    made["directory"].mkdir()
+    os.mkfifo(made["fifo"])
+    made["empty"].write_text("")
+    made["png"].write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    made["not-utf8"].write_bytes(b'{"question": "caf\xe9"}\n')
+    made["other-json"].write_text('{"a": 1}\n')
+    made["json-list"].write_text("[1, 2, 3]\n")
+    with open(made["huge"], "wb") as sparse:  # 3 GiB that take no disk: over every read bound
+        sparse.truncate(3 << 30)
+    return made

@@ -35,7 +35,7 @@ async def test_a_wrong_return_type_fails_only_its_node() -> None:
         return 7
 
     result = await hch.answer("q", depth=0, policy=CallablePolicy(bad, "bad@1"))  # type: ignore[arg-type]
-    assert result.status == "error" and "must return an Ask, an Answer or a Reply" in result.answer
+    assert result.status == "error" and "must return an Ask, an Answer, an Expand or a Reply" in result.answer
 
 
 def test_the_fingerprint_is_required() -> None:

@@ -302,3 +302,59 @@ def test_on_a_terminal_progress_shows_live_on_stderr_and_never_on_stdout(tmp_pat
 def test_progress_is_not_shown_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     done = hch_cli("ask", SUM, "--depth", "3", cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""
+
+
+# -- the bad-input campaign, as a class (issue 14) ---------------------------------------------------
+
+from helpers import bad_files, cli_in_process, rejected  # noqa: E402
+
+from hch.cli.render import plain  # noqa: E402
+
+KINDS = ["missing", "directory", "fifo", "dev-zero", "empty", "png", "not-utf8", "escape-name", "huge"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_file_option_refuses_every_kind_of_bad_file_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = str(bad_files(tmp_path)[kind])
+    cases = [["--context", f"@{bad}"]] if kind != "empty" else []  # an empty context is a context
+    cases += [["--policy", f"script:{bad}"],
+             ["--policy", "llm", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--preset", bad]]
+    if kind not in ("missing", "empty", "escape-name", "fifo", "dev-zero", "huge"):  # those make a new cache
+        cases.append(["--cache", bad])
+    for extra in cases:
+        args = ["ask", SUM, *([] if extra[0] == "--cache" else ["--no-cache"]), *extra]
+        rejected(args, capsys)
+    assert not (tmp_path / "traces").exists()
+
+
+@pytest.mark.parametrize("value", ["\x1b[31mred", "bel\x07", "rtl\u202e", "c1\x9b", "[bold]x[/]", "\udcff"])
+def test_echoed_values_are_escaped_in_every_rejection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for extra in (["--policy", value], ["--facts", value], ["--copies", value], ["--max-asks", value],
+                  ["--context", f"@{value}"], ["--policy", "llm", "--model", "m", "--base-url", value]):
+        rejected(["ask", SUM, "--no-cache", *extra], capsys)
+    rejected(["ask", f"What is {value}?", "--no-cache"], capsys)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_nothing_reads_as_trace_is_refused_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("fifo")
+    err = rejected(["ask", SUM, "--no-cache", "--trace", "fifo"], capsys)
+    assert "nothing is reading this FIFO" in err and sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+
+@pytest.mark.parametrize("name", ["out\x1b]0;pwn\x07.json", "rtl\u202eout.json", "c1\x9b.json"])
+def test_the_trace_path_printed_is_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = cli_in_process(["ask", SUM, "--no-cache", "--trace", name], capsys)
+    assert code == 0 and f"trace: {plain(name)}" in out and (tmp_path / name).is_file()

@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from helpers import bad_files, cli_in_process, rejected
+
+import hch
+from hch.cli.render import plain
 from hch.testing.openai_server import OpenAIServer, Seen, Step
 
 
@@ -63,3 +68,28 @@ def test_a_model_fine_tuned_on_the_export_runs_as_the_llm_policy(tmp_path: Path)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "31"
         assert len(server.requests) == len(learned) == 10  # every call was one the model was trained on
+
+
+# -- the bad-input campaign, as a class (issue 14) ---------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "fifo", "dev-zero", "empty", "png", "not-utf8",
+                                  "other-json", "json-list", "escape-name", "huge"])
+def test_every_kind_of_bad_input_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    hch.answer_sync("What is the sum of 1, 2?", depth=1, trace_path=tmp_path / "good.json")
+    bad = str(bad_files(tmp_path)[kind])
+    rejected(["distill", bad, "--out", "d"], capsys)
+    if kind not in ("missing", "escape-name", "empty"):  # the default preset's name then applies
+        rejected(["distill", "good.json", "--out", "d", "--preset", bad], capsys)
+
+
+@pytest.mark.parametrize("name", ["out\x1b]0;pwn\x07", "rtl\u202eout", "c1\x9bout"])
+def test_the_paths_distill_prints_are_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    hch.answer_sync("What is the sum of 1, 2?", depth=1, trace_path=tmp_path / "good.json")
+    code, out, _ = cli_in_process(["distill", "good.json", "--out", name], capsys)
+    assert code == 0 and plain(name) in out and (tmp_path / name).is_dir()

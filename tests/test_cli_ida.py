@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from helpers import rejected
+
 
 def hch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -90,3 +93,27 @@ def test_ctrl_c_mid_round_then_the_same_command_finishes_with_the_same_result(tm
     # the same accuracies, labels and H calls as without the interruption (that no finished H call is made
     # twice is checked by the SIGKILL test of hch.learning.ida, which logs every call H makes)
     assert figures("study") == figures("clean")
+
+
+# -- the bad-input campaign, as a class (issue 14) ---------------------------------------------------
+
+SMALL = ["ida", "--task", "permutation-powering", "--rounds", "1", "--max-depth", "0", "--eval-questions", "4",
+         "--no-plot", "--no-cache"]
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    (["--task", "arithmetic"], "task arithmetic has no facts to hide from H"),
+    (["--rounds", "99999999999999999999"], "--rounds"), (["--instances", "99999999999999999999"], "--instances"),
+    (["--questions", "10000000"], "--questions"), (["--hidden", "10000000"], "--hidden"),
+    (["--epochs", "10000000"], "--epochs"), (["--concurrency", "99999999"], "--concurrency"),
+    (["--depth", "1000"], "--depth"), (["--eval-questions", "nan"], "--eval-questions"),
+    (["--out", ""], "empty path"), (["--out", "/dev/zero"], "not a directory"), (["--out", "/proc/x/y"], "/proc/x"),
+    (["--task", "\x1b[31mred"], "unknown task '\\x1b[31mred'"), (["--policy", "\u202e"], "\\u202e"),
+])
+def test_bad_ida_options_are_one_line_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: list[str], said: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    err = rejected([*SMALL, "--out", "study", *extra], capsys)
+    assert said in err
+    assert not (tmp_path / "study").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import bad_files, rejected
 
 from hch.cli.sweep import parse_numbers
 from hch.study.plot import panels, render
@@ -408,3 +409,54 @@ def test_a_sweep_against_a_dead_server_stops_with_one_line_and_exit_status_4(tmp
     last = done.stderr.rstrip("\n").splitlines()[-1]
     assert last.startswith(f"hch: error: the sweep stopped: {url} is unreachable: 3 requests in a row got no reply")
     assert last.endswith("finished runs are kept in o: rerun the same command to resume")
+
+
+# -- the bad-input campaign, as a class (issue 14) ---------------------------------------------------
+
+QUESTIONS = '{"id": "a", "question": "What is the sum of 1, 2?", "answer": "3"}\n'
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "fifo", "dev-zero", "empty", "png", "not-utf8",
+                                  "other-json", "json-list", "escape-name", "huge"])
+def test_a_question_file_that_is_none_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = str(bad_files(tmp_path)[kind])
+    rejected(["sweep", bad, "--depths", "0", "--no-plot", "--no-cache", "--out", "o"], capsys)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "file", "under-a-file", "uncreatable"])
+def test_an_output_directory_that_cannot_be_one_is_refused_before_any_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.jsonl").write_text(QUESTIONS)
+    out = {"fifo": str(bad_files(tmp_path)["fifo"]), "dev-zero": "/dev/zero", "file": "q.jsonl",
+           "under-a-file": "q.jsonl/sub", "uncreatable": "/proc/hch-nope/out"}[kind]
+    err = rejected(["sweep", "q.jsonl", "--depths", "0", "--no-plot", "--no-cache", "--out", out], capsys)
+    if kind == "uncreatable":  # the folder cannot be made: the system's reason, before any run or progress bar
+        assert "/proc/hch-nope" in err
+    else:
+        assert ("not a directory" in err or "is a file" in err) and "--out" in err
+
+
+@pytest.mark.parametrize(("option", "values"), [
+    ("--depths", ["nan", "-1", "0-", "5-1", ",", "0,,1", "\x1b[31m", "0-100000000"]),
+    ("--votes", ["nan", "0", "1,", "100000000", "\u202e"]),
+    ("--questions", ["0", "-1", "99999999999999999999", "inf"]),
+    ("--grader", ["\x07", ""]), ("--task", ["\x1b]0;x\x07", "", "nope"]), ("--concurrency", ["0", "nan"]),
+])
+def test_bad_sweep_options_are_one_line_with_the_value_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], option: str,
+    values: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.jsonl").write_text(QUESTIONS)
+    source = ["--task", "arithmetic"] if option == "--questions" else ["q.jsonl"]
+    for value in values:
+        args = ["sweep", *source, "--no-plot", "--no-cache", "--out", "o", option, value]
+        if option == "--task":
+            args = ["sweep", "--task", value, "--no-plot", "--no-cache", "--out", "o"]
+        rejected(args, capsys)

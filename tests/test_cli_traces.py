@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from helpers import bad_files, cli_in_process, rejected
 
 import hch
 from hch.cli import main
+from hch.cli.render import plain
 from hch.record.format import SCHEMA_VERSION, load, save
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
@@ -297,3 +300,125 @@ def test_show_on_a_sweep_directory_with_a_corrupt_run_list_is_one_line(
         main(["show", "o"])
     err = capsys.readouterr().err
     assert exited.value.code != 0 and err.count("\n") == 1 and "is not UTF-8 text: byte 0xe9 on line 1" in err
+
+
+# -- bad input to every trace command (issue 14): one documented line, nothing raw, nothing hung ------
+
+
+TRACE_COMMANDS = [["show", "{}"], ["show", "{}", "--json"], ["diff", "{}", "{good}"], ["diff", "{good}", "{}"],
+                  ["replay", "{}"], ["export", "{}"], ["export", "{}", "-f", "graphml"], ["view", "{}"]]
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "fifo", "dev-zero", "empty", "png", "not-utf8",
+                                  "other-json", "json-list", "escape-name", "huge"])
+def test_every_trace_command_refuses_what_is_no_trace_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    hch.answer_sync("What is the sum of 1, 2?", depth=1, trace_path=tmp_path / "good.json")
+    bad = bad_files(tmp_path)[kind]
+    if kind == "escape-name":
+        bad.write_text("{")
+    for command in TRACE_COMMANDS:
+        args = [part.format(str(bad), good=str(tmp_path / "good.json")) for part in command]
+        rejected(args, capsys)
+
+
+@pytest.mark.parametrize(("args", "status"), [
+    (["show", "{t}", "--node", "nan"], 2), (["show", "{t}", "--node", "99999999999999999999"], 1),
+    (["show", "{t}", "--lines", "0"], 2), (["show", "{t}", "--lines", "-1"], 2),
+    (["replay", "{t}", "--from-node", "3"], 2), (["replay", "{t}", "--policy", "expert", "--from-node", "999"], 1),
+    (["replay", "{t}", "--policy", "\x1b[31mnope"], 1), (["replay", "{t}", "--policy", "\udcff"], 1),
+    (["export", "{t}", "--format", "\x07"], 2), (["export", "{t}", "-o", ""], 2), (["view", "{t}", "-o", " "], 2),
+    (["export", "{t}", "-o", "{t}/x"], 1), (["view", "{t}", "-o", "dir"], 1),
+])
+def test_bad_options_of_the_trace_commands_are_one_line(
+    run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], status: int
+) -> None:
+    monkeypatch.chdir(run.parent)
+    (run.parent / "dir").mkdir()
+    err = rejected([part.format(t=str(run)) for part in args], capsys)
+    assert err and cli_exit(capsys, [part.format(t=str(run)) for part in args]) == status
+
+
+def cli_exit(capsys: pytest.CaptureFixture[str], args: list[str]) -> int:
+    return cli_in_process(args, capsys)[0]
+
+
+@pytest.mark.parametrize("args", [
+    ["export", "{t}", "-o", "{fifo}"], ["view", "{t}", "-o", "{fifo}"], ["replay", "{t}", "--trace", "{fifo}"],
+    ["export", "{t}", "-f", "dot", "-o", "{fifo}"],
+])
+def test_a_fifo_nothing_reads_as_output_is_refused_at_once(
+    run: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    os.mkfifo(run.parent / "fifo")
+    err = rejected([part.format(t=str(run), fifo=str(run.parent / "fifo")) for part in args], capsys)
+    assert "nothing is reading this FIFO" in err
+
+
+@pytest.mark.parametrize("name", ["out\x1b]0;pwn\x07", "rtl\u202eout", "c1\x9bx"])
+def test_paths_printed_by_export_and_view_are_escaped(
+    run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    monkeypatch.chdir(run.parent)
+    exports = ["export", str(run), "-o", f"{name}.graphml", "-f", "graphml"]
+    for args in (exports, ["view", str(run), "-o", f"{name}.html"]):
+        code, out, _ = cli_in_process(args, capsys)
+        target = args[3]
+        assert code == 0 and (run.parent / target).exists() and out.strip() == plain(target)
+
+
+# -- a sweep directory given to export and view: every run, and an index page -----------------------------
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.jsonl").write_text(
+        '{"id": "<b>one</b>", "question": "What is the sum of 1, 2?", "answer": "3"}\n'
+        '{"id": "two", "question": "What is the sum of 4, 5, 6?", "answer": "15"}\n'
+    )
+    code, _, err = cli_in_process(["sweep", "q.jsonl", "--depths", "0,1", "--out", "sw", "--no-plot", "--no-cache"],
+                                  capsys)
+    assert code == 0, err
+    return tmp_path / "sw"
+
+
+def test_export_of_a_sweep_writes_every_runs_trace_in_the_format(sweep_dir: Path, capsys: pytest.CaptureFixture[str]
+                                                                 ) -> None:
+    code, out, _ = cli_in_process(["export", str(sweep_dir), "-f", "jsonl"], capsys)
+    written = [Path(line) for line in out.splitlines()]
+    assert code == 0 and len(written) == 4 and all(p.suffix == ".jsonl" and p.exists() for p in written)
+    code, out, _ = cli_in_process(["export", str(sweep_dir), "-f", "json", "-o", str(sweep_dir.parent / "all")],
+                                  capsys)
+    copies = [Path(line) for line in out.splitlines()]
+    assert code == 0 and len(set(copies)) == 4 and all(p.is_relative_to(sweep_dir.parent / "all") for p in copies)
+    assert {hch.load_trace(p).meta["answer"] for p in copies} >= {"3", "15"}
+
+
+def test_view_of_a_sweep_writes_every_runs_page_and_an_escaped_index(
+    sweep_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli_in_process(["view", str(sweep_dir)], capsys)
+    index = Path(out.strip())
+    assert code == 0 and index == sweep_dir / "index.html"
+    page = index.read_text()
+    assert "&lt;b&gt;one&lt;/b&gt;" in page and "<b>one" not in page  # ids are data, never markup
+    links = re.findall(r'href="([^"]+)"', page)
+    assert len(links) == 4 and all((index.parent / link).is_file() for link in links)
+    code, out, _ = cli_in_process(["view", str(sweep_dir), "-o", str(sweep_dir.parent / "pages")], capsys)
+    assert code == 0 and len(re.findall(r'href="([^"]+)"', Path(out.strip()).read_text())) == 4
+
+
+def test_export_and_view_of_a_sweep_to_stdout_or_with_an_unreadable_run_say_so_in_one_line(
+    sweep_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("export", "view"):
+        err = rejected([command, str(sweep_dir), "-o", "-"], capsys)
+        assert "is a sweep of many: give one run's trace" in err
+    victim = next(sweep_dir.rglob("depth-1.json"))
+    victim.write_text("{")
+    code, out, err = cli_in_process(["export", str(sweep_dir), "-f", "dot"], capsys)
+    assert code == 1 and len(out.splitlines()) == 3 and "1 of 4 runs could not be exported" in err
+    code, out, err = cli_in_process(["view", str(sweep_dir)], capsys)
+    assert code == 0 and "(unreadable)" in Path(out.strip()).read_text() and "hch: warning: run" in err

@@ -336,3 +336,42 @@ def test_a_node_timeout_counts_down_at_the_prompt_and_says_when_it_fires(tmp_pat
     trace = hch.load_trace(tmp_path / "t.json")
     root = trace.graph.nodes[trace.root]
     assert (root["status"], root["limit"]) == ("error", "node_timeout")
+
+
+# -- what a person types that is not usable text is explained, never the node's failure (issue 14) -----
+
+def test_bytes_that_are_not_utf8_at_the_terminal_are_explained_and_asked_again(tmp_path: Path) -> None:
+    child = spawn(tmp_path, "--depth", "1")
+    child.expect_exact("#0 n=1>")
+    for typed, problem in [(b"answer caf\xe9", "character 11 is the byte 0xe9, which is not UTF-8"),
+                           (b"\xff\xfe", "character 1 is the byte 0xff"),
+                           (b"ask what is \xc3?", "character 13 is the byte 0xc3")]:
+        os.write(child.child_fd, typed + b"\r")
+        child.expect_exact("\n")
+        child.expect_exact("#0 n=1>")
+        shown = unstyled(child.before)
+        assert f"that line is not valid text ({problem}" in shown and "); type it again" in shown, shown
+    child.sendline("answer café")
+    output, status = finish(child)
+    assert status == 0, output
+    trace = hch.load_trace(tmp_path / "t.json")
+    assert trace.meta["answer"] == "café"
+    typed = next(d for _, d in trace.calls())["raw"]["typed"]
+    assert typed[0] == "answer caf\\udce9" and typed[-1] == "answer café"  # kept, as files can hold it
+
+
+def test_piped_lines_that_are_not_text_or_too_long_are_explained_and_dropped(tmp_path: Path) -> None:
+    from hch.policies.human import MAX_LINE_CHARS
+
+    lines = b"answer caf\xe9\nanswer " + b"x" * (MAX_LINE_CHARS + 10) + b"\nask " + b"q" * 30_000 + b"\nanswer 10\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "hch", "ask", "What is 1+2+3+4?", "--depth", "1", "--policy", "human", "--no-cache",
+         "--trace", "t.json"], input=lines, cwd=tmp_path, capture_output=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == b"10"
+    err = done.stderr.decode()
+    assert "that line is not valid text (character 11 is the byte 0xe9" in err
+    assert f"that line is over {MAX_LINE_CHARS:,} characters long and was dropped" in err
+    assert "the question is 30,000 characters long; at most 20,000 are accepted" in err
+    assert (tmp_path / "t.json").stat().st_size < 100_000  # nothing of the long lines was kept

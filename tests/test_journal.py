@@ -246,3 +246,26 @@ def test_a_fifo_where_a_journal_would_be_never_blocks_a_reader(tmp_path: Path) -
     os.utime(tmp_path / "run.journal.jsonl", ns=(later, later))
     with pytest.raises(TraceError, match="is not a regular file"):
         load_any(tmp_path / "run.json")
+
+
+def test_a_busy_event_loop_leaves_at_most_max_pending_records_unwritten(tmp_path: Path) -> None:
+    """The README's durability promise under load (issue 14): the per-iteration flush cannot run while
+    the loop is busy, so only the count holds: fewer than MAX_PENDING records wait in the buffer."""
+    from hch.record import journal as journaling
+
+    path = tmp_path / "j.journal.jsonl"
+    unwritten: list[int] = []
+
+    async def busy() -> None:  # never yields: the scheduled flush never gets to run
+        trace = Trace(question="q")
+        journal = Journal(path, trace)
+        trace.listeners.append(journal)
+        for i in range(3 * journaling.MAX_PENDING + 100):
+            trace.add_node("workspace", question=f"q{i}", depth=0, policy="p", status="running")
+            if i % 97 == 0 or i % journaling.MAX_PENDING in (journaling.MAX_PENDING - 2, journaling.MAX_PENDING - 1):
+                unwritten.append(i + 2 - len(path.read_bytes().splitlines()))  # + the header
+        journal.close()
+
+    anyio.run(busy)
+    assert 0 < max(unwritten) < journaling.MAX_PENDING
+    assert len(path.read_text().splitlines()) == 3 * journaling.MAX_PENDING + 101

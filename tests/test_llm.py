@@ -975,3 +975,79 @@ def test_a_base_url_that_is_not_http_is_one_line(url: str) -> None:
 
     with pytest.raises(LLMConfigError, match="must look like"):
         LLMPolicy(model="m", base_url=url)
+
+
+# -- sizes are bounded where they enter (issue 14, class 1) ------------------------------------------
+
+HUNDRED_MB = 100 << 20
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reply", [
+    Step(huge=HUNDRED_MB), Step(huge=HUNDRED_MB, announce=False), Step(huge=HUNDRED_MB, gzip=True),
+    Step(huge=HUNDRED_MB, status=500, announce=False), Step(huge=HUNDRED_MB, status=400),
+], ids=["announced", "chunked", "gzip bomb", "a 500's body", "a 400's body"])
+async def test_a_reply_too_large_fails_its_node_unread_and_unretried(server: OpenAIServer, reply: Step) -> None:
+    from hch.policies.llm import MAX_REPLY_BYTES
+
+    server.inject('"What is 1+2?"', reply)
+    result = await run("What is 1+2+3+4?", policy(server))
+    leaf = call_of(result.trace, "What is 1+2?")
+    assert leaf["error"] is not None and "the server's reply is too large" in leaf["error"]
+    assert len(leaf["attempts"]) == 1 and leaf["attempts"][0]["outcome"] == "failed"  # the same again: no retry
+    assert call_of(result.trace, "What is 3+4?")["output"]["answer"] == "7"  # the rest of the run went on
+    huge = next(seen for seen in server.requests if seen.step is reply)
+    if not reply.gzip:
+        assert huge.sent < HUNDRED_MB // 2  # the client stopped reading: a 100 MB body was never held
+    assert MAX_REPLY_BYTES < HUNDRED_MB // 4
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("content", "error"), [
+    (json.dumps({"kind": "ask", "questions": ["q?"] * 5000, "answer": ""}), "the ask holds 5,000 subquestions"),
+    (json.dumps({"kind": "ask", "questions": ["x" * 30_000], "answer": ""}), "subquestion 1 is 30,000 characters"),
+    (json.dumps({"kind": "answer", "questions": [], "answer": "y" * 1_000_001}), "the answer is 1,000,001 characters"),
+    ("[" * 100_000 + "]" * 100_000, "nests JSON too deeply"),
+], ids=["5000 questions", "a 30,000-character question", "a 1 MB answer", "deep nesting"])
+async def test_an_action_too_large_to_use_is_reasked_then_fails_its_node(
+    server: OpenAIServer, content: str, error: str
+) -> None:
+    server.inject(lambda seen: question_of(seen) == "What is 1+2?", *[Step(content=content)] * 3)
+    result = await run("What is 1+2+3+4?", policy(server))
+    leaf = call_of(result.trace, "What is 1+2?")
+    assert [a["outcome"] for a in leaf["attempts"]] == ["reask", "reask", "failed"]
+    assert error in leaf["error"] and leaf["output"] is None
+    reask = leaf["raw"]["exchanges"][1]["request"]["messages"]
+    assert len(reask[-2]["content"]) < 1000  # only an excerpt of the reply goes back into the prompt
+
+
+# -- Retry-After of any value: bounded by the retry budget, never a hang (issue 14) --------------------
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("headers", "retried"), [
+    ({"retry-after": "nan"}, True), ({"retry-after": "-5"}, True), ({"retry-after": "garbage"}, True),
+    ({"retry-after": "Mon, 99 Foo 2020 99:99:99 GMT"}, True), ({"retry-after-ms": "-1"}, True),
+    ({"retry-after-ms": "NaN"}, True), ({"retry-after": "0.01"}, True),
+    ({"retry-after": "inf"}, False), ({"retry-after": "Infinity"}, False), ({"retry-after": "1e308"}, False),
+    ({"retry-after": "9" * 400}, False), ({"retry-after-ms": "inf"}, False), ({"retry-after": "3600"}, False),
+    ({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}, False),
+])
+async def test_any_retry_after_is_bounded_by_the_retry_budget(
+    server: OpenAIServer, tmp_path: Path, headers: dict[str, str], retried: bool
+) -> None:
+    server.inject('"What is 1+2?"', Step(status=429, message="slow down", headers=headers))
+    result = await run("What is 1+2+3+4?", policy(server), trace_path=tmp_path / "t.json")
+    leaf = call_of(result.trace, "What is 1+2?")
+    waits = [a["wait"] for a in leaf["attempts"] if a["wait"] is not None]
+    assert all(0 <= wait <= FAST.max_seconds for wait in waits), waits
+    if retried:
+        assert leaf["output"] == {"kind": "answer", "answer": "3", "guess": False}
+    else:  # never slept: the node fails at once, saying why
+        assert waits == [] and len(leaf["attempts"]) == 1
+        assert "the server asked to wait" in leaf["error"] and "beyond the retry budget" in leaf["error"]
+    assert hch_load(tmp_path / "t.json")  # the trace is strict JSON: no inf or nan in it
+
+
+def hch_load(path: Path) -> bool:
+    json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the trace"))
+    return True

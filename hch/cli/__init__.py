@@ -23,11 +23,12 @@ from hch.cli import distill as _distill  # noqa: E402
 from hch.cli import export as _export  # noqa: E402
 from hch.cli import ida as _ida  # noqa: E402
 from hch.cli import replay as _replay  # noqa: E402
+from hch.cli import serve as _serve  # noqa: E402
 from hch.cli import show as _show  # noqa: E402
 from hch.cli import sweep as _sweep  # noqa: E402
 from hch.cli import view as _view  # noqa: E402  (each command module registers itself on `app`)
 
-_COMMANDS = (_ask, _diff, _distill, _export, _ida, _replay, _show, _sweep, _view)
+_COMMANDS = (_ask, _diff, _distill, _export, _ida, _replay, _serve, _show, _sweep, _view)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,15 +45,35 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.format_message(), exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
         fail("interrupted", 130)
-    except HchError as exc:
-        fail(str(exc), 1)
-    except OSError as exc:
-        fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1)
     except Exception as exc:
-        if os.environ.get("HCH_DEBUG"):
-            raise
-        fail(f"unexpected {type(exc).__name__}: {exc} (set HCH_DEBUG=1 to see the traceback)", 1)
+        fail_with(exc)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail_with(exc: Exception) -> None:
+    """Report an error that ended a command: its message, as one line. Concurrent tasks raise a group:
+    its first error is reported (and how many others there were) when it is one hch raises on purpose."""
+    count = 1
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = list(_leaves(exc))
+        known = [leaf for leaf in leaves if isinstance(leaf, HchError | OSError)]
+        if known:
+            exc, count = known[0], len(leaves)
+    more = f" (and {count - 1} more errors)" if count > 1 else ""
+    if isinstance(exc, HchError):
+        fail(f"{exc}{more}", 1)
+    if isinstance(exc, OSError):
+        fail((f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) + more, 1)
+    if os.environ.get("HCH_DEBUG"):
+        raise exc
+    fail(f"unexpected {type(exc).__name__}: {exc} (set HCH_DEBUG=1 to see the traceback)", 1)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for inner in group.exceptions:
+        found.extend(_leaves(inner) if isinstance(inner, BaseExceptionGroup) else [inner])
+    return found
 
 
 def fail(message: str, code: int) -> None:

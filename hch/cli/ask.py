@@ -28,7 +28,7 @@ from hch.cli.options import (
 from hch.cli.progress import LiveProgress
 from hch.cli.render import console, plain, tree_view
 from hch.errors import HchError, NodeFailed, RunAborted, Stopped
-from hch.files import read_text
+from hch.files import check_output, read_text
 from hch.policies.spec import make_policy
 from hch.record.trace import Trace
 from hch.review.outcome import TABLE, ExitStatus, exit_status
@@ -65,6 +65,7 @@ def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trac
     if facts == "hidden":
         visible_context(context)  # a context that is no task's facts: one line, before any file is made
     trace_path = trace_path or new_trace_path(question)
+    check_output(trace_path)  # a FIFO nothing reads: refused now, not after the run
     call_cache = open_cache(cache, no_cache)
     trace, progress, failure = Trace(), Progress(), None  # the run's, to report on a failure too
     display, result = LiveProgress(progress, enabled=not interactive(policy)), None
@@ -80,7 +81,7 @@ def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trac
         )
     except (KeyboardInterrupt, Stopped):  # Ctrl-C anywhere, or Ctrl-D / quit at a human's prompt
         display.stop()
-        print(f"hch: interrupted; the trace of what completed is in {trace_path}", file=sys.stderr)
+        print(f"hch: interrupted; the trace of what completed is in {plain(str(trace_path))}", file=sys.stderr)
         sys.exit(130)
     except (NodeFailed, RunAborted) as exc:  # --fail-fast, or a policy that cannot work at all
         failure = exc
@@ -144,7 +145,7 @@ def show_run(out: Console, trace: Trace, summary: str, trace_path: Path | None) 
     out.print(tree_view(trace, whole=not out.is_terminal))
     out.print(summary, markup=False, style="dim")
     if trace_path is not None:
-        out.print(f"trace: {trace_path}", markup=False)
+        out.print(f"trace: {plain(str(trace_path))}", markup=False)
 
 
 def what_failed(trace: Trace, failure: HchError | None) -> str:

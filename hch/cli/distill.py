@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hch.cli import app
+from hch.cli.render import plain
 from hch.learning.distill import Options, distill
 
 STATUSES = ("ok", "guess", "error", "running", "interrupted")
@@ -45,6 +46,6 @@ def distill_command(inputs: tuple[Path, ...], out: Path, all_workspaces: bool, s
                       correct_only=correct_only, policies=policies, validation=validation, seed=seed, preset=preset)
     summary = distill(list(inputs), out, options)
     for line in summary.lines():
-        click.echo(line)
+        click.echo(plain(line))
     for name, path in summary.files.items():
-        click.echo(f"{name}: {path}")
+        click.echo(f"{name}: {plain(str(path))}")

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hch.cli import app
-from hch.cli.options import cache_options, llm_options, open_cache, policy_option
+from hch.cli.options import NamedPath, cache_options, llm_options, open_cache, policy_option
 from hch.cli.render import plain
 from hch.learning import LEARNERS, Learner, make_learner
 from hch.learning.ida import AmpRun, Fit, Hooks, IdaConfig, Study, run_ida
@@ -27,30 +27,31 @@ STUDIES = Path("studies")
 
 @app.command()
 @click.option("--task", "-t", required=True, help=f"A built-in task: {', '.join(TASKS)}.")
-@click.option("--rounds", "-r", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--rounds", "-r", type=click.IntRange(min=1, max=1000), default=5, show_default=True,
               help="Amplification rounds; X_0 .. X_R are evaluated.")
 @click.option("--learner", "-l", type=click.Choice(LEARNERS), default="table", show_default=True,
               help="table (memorizer) or mlp (scikit-learn; pip install -e '.[train]').")
-@click.option("--questions", "-n", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--questions", "-n", type=click.IntRange(min=0, max=1_000_000), default=0, show_default=True,
               help="Training questions (mlp); with --instances a sample of the universe (0: all of it).")
-@click.option("--eval-questions", type=click.IntRange(min=1), default=600, show_default=True,
+@click.option("--eval-questions", type=click.IntRange(min=1, max=1_000_000), default=600, show_default=True,
               help="Evaluation questions.")
-@click.option("--instances", "-k", type=click.IntRange(min=1),
+@click.option("--instances", "-k", type=click.IntRange(min=1, max=100_000),
               help="Universe of K instances, trained and evaluated on (default 1 for table, none for mlp: "
                    "mlp is evaluated on held-out instances).")
-@click.option("--max-depth", type=click.IntRange(min=0),
+@click.option("--max-depth", type=click.IntRange(min=0, max=1000),
               help="Only questions needing at most this depth (facts hidden); default: all the task offers.")
-@click.option("--depth", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--depth", type=click.IntRange(min=1, max=100), default=1, show_default=True,
               help="Depth of Amp's tree: H above, X_t at depth 0.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=8, show_default=True,
+@click.option("--max-steps", type=click.IntRange(min=1, max=10_000), default=8, show_default=True,
               help="Steps of asking per H node.")
-@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
+@click.option("--hidden", type=click.IntRange(min=1, max=100_000), default=128, show_default=True,
               help="mlp: hidden units (one layer).")
-@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True, help="mlp: passes over the data.")
+@click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=40, show_default=True,
+              help="mlp: passes over the data.")
 @click.option("--no-supervised", is_flag=True, help="Skip the supervised baseline (gold labels).")
-@click.option("--concurrency", "-j", type=click.IntRange(min=1), default=16, show_default=True,
+@click.option("--concurrency", "-j", type=click.IntRange(min=1, max=10_000), default=16, show_default=True,
               help="Amp runs in flight at once.")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", type=NamedPath(file_okay=False, path_type=Path),
               help="Output directory (default: studies/ida-TASK-LEARNER-seedS); rerun the same command to resume.")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG/SVG plot.")
 @policy_option
@@ -67,7 +68,12 @@ def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: in
     same learner trained on gold labels (as many as amplification kept).
     """
     seed = flags["seed"] if flags["seed"] is not None else 0
-    name = get_task(task).name
+    chosen_task = get_task(task)
+    name = chosen_task.name
+    if chosen_task.oracle is None:  # facts hidden from H: only a task with facts and an environment will do
+        with_facts = ", ".join(n for n, t in TASKS.items() if t.oracle is not None)
+        raise click.BadParameter(f"task {name} has no facts to hide from H; IDA here hides them: give one of "
+                                 f"{with_facts}", param_hint="--task")
     if learner == "table" and instances is None:
         instances = 1
     config = IdaConfig(
@@ -81,9 +87,11 @@ def ida(task: str, rounds: int, learner: str, questions: int, eval_questions: in
     call_cache = open_cache(cache, no_cache)
     console = Console(highlight=False, stderr=True)
     try:
+        out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made: one line, before the bar is drawn
         study = anyio.run(lambda: with_progress(config, chosen, h, out, call_cache, console))
     except KeyboardInterrupt:
-        print(f"hch: interrupted; finished work is kept in {out}: rerun the same command to resume", file=sys.stderr)
+        print(f"hch: interrupted; finished work is kept in {plain(str(out))}: rerun the same command to resume",
+              file=sys.stderr)
         sys.exit(130)
     finally:
         if call_cache is not None:

@@ -35,7 +35,13 @@ class NamedPath(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not value.strip():
             self.fail("an empty path names no file; give a path", param, ctx)
-        return super().convert(value, param, ctx)
+        converted = super().convert(value, param, ctx)
+        if not self.file_okay and str(value) != "-":  # a directory to write into: nothing else in its way
+            from hch.files import directory_problem
+
+            if (problem := directory_problem(Path(value))) is not None:
+                self.fail(problem, param, ctx)  # escaped where it is printed (`hch.cli.fail`)
+        return converted
 
 
 def stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -80,6 +86,10 @@ limit_options = stack(
     click.option("--run-timeout", type=FiniteFloat(min=0, min_open=True), help="Seconds for the whole run."),
     click.option("--max-total-tokens", type=click.IntRange(min=0), help="Token budget of the run."),
     click.option("--max-cost", type=FiniteFloat(min=0), help="Budget of the run in US dollars."),
+    click.option("--pointers", is_flag=True, help="Pointer mode: data as messages behind $N pointers that H "
+                 "expands to read or passes on unread; [[...]] in the question makes a message (see README)."),
+    click.option("--bandwidth", type=click.IntRange(min=1), help="Characters H may see in one workspace "
+                 "(question, context, sub-answers, expansions); an expansion past it is refused. Implies --pointers."),
 )
 
 copies_option = click.option(
@@ -110,7 +120,7 @@ def limits_from(options: dict[str, Any]) -> Limits:
         max_asks_per_step=options["max_asks"], max_steps_per_node=options["max_steps"],
         max_nodes=options["max_nodes"], node_timeout=options["node_timeout"],
         run_timeout=options["run_timeout"], max_total_tokens=options["max_total_tokens"],
-        max_cost=options["max_cost"],
+        max_cost=options["max_cost"], pointers=options.get("pointers", False), bandwidth=options.get("bandwidth"),
     )
 
 

@@ -13,6 +13,7 @@ import click
 from hch.cli import app
 from hch.cli.options import NamedPath, llm_options
 from hch.cli.render import plain
+from hch.files import check_output
 from hch.policies.spec import make_policy
 from hch.record import format as trace_format
 from hch.record.journal import load_any
@@ -36,6 +37,8 @@ def replay(
 
     No call cache is read or written: recorded outputs must not enter it under the recorded policy's name.
     """
+    if out is not None:
+        check_output(out)  # a FIFO nothing reads: refused now, not after the replay
     recorded = load_any(path)
     gc.freeze()  # the recording lives until exit: collections need not walk its objects again
     if from_node is not None and spec is None:

@@ -73,6 +73,9 @@ def node_record(trace: Trace, node: int) -> dict[str, Any]:
              "reused": edge["kind"] == "reuse"}
             for child, edge in trace.children(node)
         ]
+        if data.get("pointers"):  # pointer mode: what each of the node's pointers holds
+            messages = trace.meta.get("messages") or {}
+            data["messages"] = {ref: messages.get(ref[2:]) for ref in data["pointers"].values()}
     return data
 
 
@@ -89,6 +92,10 @@ def print_node(record: dict[str, Any]) -> None:
     out(f"workspace #{record['id']} · n={record['depth']} · {record['status']} · policy {record['policy']}")
     out(f"question: {record['question']}")
     out(f"answer: {record['answer']}")
+    for name, ref in (record.get("pointers") or {}).items():  # pointer mode (hch.run.pointers)
+        out(f"pointer {name} = {ref}: {json.dumps((record.get('messages') or {}).get(ref), ensure_ascii=False)}")
+    for expansion in record.get("expansions") or []:
+        out(f"expanded {expansion['pointer']} ({expansion['message']}) after step {expansion['step']}")
     if record.get("oracle"):
         out("answered by the task's environment from the facts (no policy call)")
     for key in ("cycle_of", "limit", "error"):

@@ -125,7 +125,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     })
     base = make_policy(policy, flags)
     policies = {k: vote(k, base) for k in vote_list}
-    check_items(items, policies, facts)
+    check_items(items, policies, facts, limits.pointers)
     estimate = estimate or pilot is not None
     warn_unpriced(base, limits.max_total_tokens is not None or limits.max_cost is not None, estimate)
     from hch.policies.human import has_human  # hch.policies.human imports hch.cli.render: not at module level
@@ -142,14 +142,17 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
                                             pilot=pilot))
             print_estimate(estimate_rows(items, config, policies, out), config, policies, out, pilot)
             return
+        out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made: one line, before the bar is drawn
         outcome = anyio.run(lambda: run_with_progress(items, config, policies, out, call_cache, console, fail_fast,
                                                       quiet=human, participant=participant))
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, or a person quitting at the prompt
-        print(f"hch: interrupted; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
+        print(f"hch: interrupted; finished runs are kept in {plain(str(out))}: rerun the same command to resume",
+              file=sys.stderr)
         sys.exit(130)
     except (NodeFailed, RunAborted) as exc:  # --fail-fast, or a policy that cannot work at all (a dead server)
-        print("hch: error: the sweep stopped: " + " ".join(str(exc).split()) +
-              f"; finished runs are kept in {out}: rerun the same command to resume", file=sys.stderr)
+        print("hch: error: the sweep stopped: " + " ".join(plain(str(exc)).split()) +
+              f"; finished runs are kept in {plain(str(out))}: rerun the same command to resume",
+              file=sys.stderr)
         sys.exit(ExitStatus.FAILED)
     finally:
         if call_cache is not None:
@@ -161,7 +164,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     failed = sum(record.status == "error" for record in outcome.records)
     if failed:  # a script running sweeps must not take a sweep with failed runs for a clean one
         print(f"hch: error: {failed} of {len(outcome.records)} runs failed (root error; their records are in"
-              f" {out / 'runs.jsonl'})", file=sys.stderr)
+              f" {plain(str(out / 'runs.jsonl'))})", file=sys.stderr)
         sys.exit(ExitStatus.FAILED)
     if outcome.not_run:  # nor for a complete one: the rest waits for a higher budget
         sys.exit(ExitStatus.LIMITED)

@@ -22,7 +22,7 @@ from hch.experts.sequential_assignments import SequentialAssignmentsExpert
 from hch.experts.shortest_path import ShortestPathExpert
 from hch.experts.union_find import UnionFindExpert
 from hch.experts.wildcard_search import WildcardExpert
-from hch.workspace import Action, Ask, Workspace
+from hch.workspace import Action, Ask, Reply, Workspace
 
 EXPERTS: dict[str, Expert] = {
     expert.name: expert
@@ -78,6 +78,12 @@ class ExpertPolicy:
     async def act(self, workspace: Workspace) -> Action:
         from hch.policies.check import redo
 
+        if workspace.pointers:  # pointer mode: it reads or routes what it sees (hch.experts.pointers)
+            from hch.experts import pointers
+
+            action = pointers.act(redo(workspace), lambda view: self.decide(view)[1])
+            assert not isinstance(action, Reply)
+            return action
         return self.decide(redo(workspace))[1]  # a check's "not confirmed" is not a refused ask
 
 

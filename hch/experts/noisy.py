@@ -93,6 +93,13 @@ class NoisyExpertPolicy:
         )
 
     async def act(self, workspace: Workspace) -> Action | Reply:
+        if workspace.pointers:  # pointer mode: it reads and routes as the expert does, and slips where it decides
+            from hch.experts import pointers
+
+            return pointers.act(redo(workspace), self._slipped)
+        return self._slipped(workspace)
+
+    def _slipped(self, workspace: Workspace) -> Action | Reply:
         expert, action = self.base.decide(redo(workspace))  # a check's retry: the work done again, slips drawn anew
         kind = slip_kind(action, workspace)
         if kind is None or self.noise == 0 or (kind != "lookup" and self.on == "lookups"):
@@ -108,6 +115,7 @@ class NoisyExpertPolicy:
                                                     stream, fixed))
             correct: Any = action.answer
         else:
+            assert isinstance(action, Ask)  # slip_kind: an expansion does not slip
             questions = self._pick(lambda rng: wrong_questions(action.questions, workspace, rng), stream, fixed)
             if questions == action.questions:
                 return action  # nothing in the subquestions could be asked wrongly
@@ -153,7 +161,7 @@ def slip_kind(action: Action, workspace: Workspace) -> str | None:
     """`lookup`, `combination` or `ask`: what kind of action could slip here (None for a guess)."""
     if isinstance(action, Ask):
         return "ask"
-    if action.guess:
+    if not isinstance(action, Answer) or action.guess:  # an expansion reads: it cannot slip
         return None
     return "combination" if workspace.steps else "lookup"
 

@@ -34,7 +34,8 @@ from hch.learning.example import context_hash
 from hch.policies import presets
 from hch.record.journal import SUFFIX, load_any
 from hch.record.trace import Trace
-from hch.workspace import Answer, Ask, Status, Workspace, normalize_question
+from hch.run.pointers import Messages, Pointers
+from hch.workspace import Answer, Ask, Expand, Status, Workspace, normalize_question
 
 SPLITS = ("train", "validation")
 ENVIRONMENT = "environment"
@@ -227,12 +228,16 @@ def pairs_of(run: Run, options: Options, summary: Summary) -> Iterator[Pair]:
     root = trace.root
     instance = instance_of(trace)
     context = str(trace.meta.get("context") or "")
+    messages = Messages(dict(trace.meta["messages"])) if "messages" in trace.meta else None
     for node, data in trace.workspaces():
         is_root = node == root
         if data.get("grafted") or (not is_root and not options.all_workspaces):
             continue
+        question, answer = data["question"], data.get("answer") or ""
+        if messages is not None:  # pointer mode: a pair holds the text its pointers stand for
+            question, answer = messages.resolve(question), messages.resolve(answer)
         pair = Pair(
-            question=data["question"], context=context, answer=data.get("answer") or "",
+            question=question, context=context, answer=answer,
             status=data.get("status", "running"), guess_on_path=guessed[node], depth=data["depth"],
             policy=data["policy"], root=is_root, instance=instance, source=f"{run.path}#{node}",
             gold=run.gold if is_root else None, correct=run.correct if is_root else None,
@@ -268,10 +273,19 @@ def seen_context(trace: Trace, policy: str) -> str:
     return context
 
 
+def viewed_context(trace: Trace, question: str, context: str) -> str:
+    """In pointer mode, the context as a workspace with this (recorded, run-form) question showed it."""
+    pointers = Pointers(Messages(dict(trace.meta.get("messages") or {})), None)
+    return pointers.view().show(Workspace(question=question, depth=0, context=pointers.context(context))).context
+
+
 def action_json(output: dict[str, Any]) -> str:
-    """A recorded action as the flat JSON object the LLM policy expects (kind, questions, answer)."""
+    """A recorded action as the flat JSON object the LLM policy expects (kind, questions, answer; and
+    pointer, for an expansion in pointer mode)."""
     flat: dict[str, Any]
-    if output.get("kind") == "ask":
+    if output.get("kind") == "expand":
+        flat = {"kind": "expand", "questions": [], "answer": "", "pointer": Expand.model_validate(output).pointer}
+    elif output.get("kind") == "ask":
         flat = {"kind": "ask", "questions": list(Ask.model_validate(output).questions), "answer": ""}
     else:
         flat = {"kind": "answer", "questions": [], "answer": Answer.model_validate(output).answer}
@@ -299,7 +313,10 @@ def chats_of(run: Run, options: Options, preset: presets.Preset,
             summary.dropped["chat"][reason] += 1
             continue
         try:
-            workspace = Workspace.model_validate({**data["input"], "context": seen_context(trace, data["policy"])})
+            context = seen_context(trace, data["policy"])
+            if data["input"].get("pointers"):  # the context as the view showed it (a pointer when long)
+                context = viewed_context(trace, owner["question"], context)
+            workspace = Workspace.model_validate({**data["input"], "context": context})
             chat = {"messages": [*presets.messages(preset, workspace),
                                  {"role": "assistant", "content": action_json(data["output"])}]}
         except (ValidationError, HchError) as exc:

@@ -7,6 +7,7 @@ Commands at the prompt:
     answer <text>     end this node with an answer
     guess <text>      the same, marked as a guess
     drop [N]          forget the queued subquestion N (default: all of them)
+    expand $N         show the content of pointer $N (pointer mode only)
     show              show the workspace again
     help              list the commands
     quit              stop the run (like Ctrl-D); what was answered is kept
@@ -44,7 +45,8 @@ from hch.cli.render import plain
 from hch.errors import Stopped
 from hch.run.policy import components
 from hch.run.position import Position, current, deadline
-from hch.workspace import Action, Answer, Ask, Reply, Workspace
+from hch.validate import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, action_problem, unicode_problem, valid_text
+from hch.workspace import Action, Answer, Ask, Expand, Reply, Workspace
 
 COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · show · help · quit"
 HELP = """\
@@ -57,8 +59,23 @@ show             show this workspace again
 help             this list
 quit, Ctrl-D     stop the run; answers given so far are kept, and rerunning the same command
                  asks only what was not answered yet (Ctrl-C stops it the same way)"""
+COMMANDS_POINTERS = COMMANDS.replace(" · show", " · expand $N · show")
+HELP_POINTERS = HELP.replace("\nshow ", """
+expand $N        show the content of pointer $N (it costs a step, and bandwidth if there is a limit);
+                 write $N in a question or answer to pass it on unread, [[text]] to make a message
+show """)
 STATUS_STYLE = {"ok": "green", "guess": "yellow", "error": "red"}
 POLL_SECONDS = 0.05
+MAX_LINE_CHARS = MAX_ANSWER_CHARS + 1000
+"""Longest line read from piped input; the rest of a longer one is dropped as it arrives (not held)."""
+
+
+OVERLONG = "[a line too long to keep]"
+"""What the record of typed lines holds for a line that was dropped as too long."""
+
+
+class _Overlong(str):
+    """Stands for a line that was too long to keep (what the person is told, not what they typed)."""
 
 
 class Lines(Protocol):
@@ -98,8 +115,10 @@ class TerminalLines:
             return line
 
     def _pump(self) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # bytes that are not UTF-8 become lone surrogates, so the session can name them and ask again
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         pending = ""
+        overlong = False
         while True:
             try:
                 chunk = os.read(self.fd, 4096)
@@ -108,10 +127,13 @@ class TerminalLines:
             pending += decoder.decode(chunk, final=not chunk)
             *lines, pending = pending.split("\n")
             for line in lines:
-                self._lines.put(line.removesuffix("\r"))
+                self._lines.put(_Overlong() if overlong or len(line) > MAX_LINE_CHARS else line.removesuffix("\r"))
+                overlong = False
+            if len(pending) > MAX_LINE_CHARS:  # keep none of it: say so when its newline comes
+                pending, overlong = "", True
             if not chunk:
-                if pending:
-                    self._lines.put(pending)
+                if pending or overlong:
+                    self._lines.put(_Overlong() if overlong else pending)
                 self._lines.put(None)
                 return
 
@@ -266,7 +288,8 @@ class _Session:
             if line is None:
                 self.console.print()
                 raise Stopped("input ended at the prompt")
-            typed.append(line)
+            overlong = isinstance(line, _Overlong) or len(line) > MAX_LINE_CHARS
+            typed.append(OVERLONG if overlong else valid_text(line))  # what was typed, as files can hold it
             action = self.command(line)
             if action is not None:
                 raw = {
@@ -289,7 +312,21 @@ class _Session:
             raise
 
     def command(self, line: str) -> Action | None:
-        """Carry out one typed line: an action ends the session, anything else re-prompts."""
+        """Carry out one typed line: an action ends the session, anything else re-prompts (a line that
+        is not valid text or too long too: it is explained, and nothing of it is kept)."""
+        if isinstance(line, _Overlong) or len(line) > MAX_LINE_CHARS:
+            self.explain(f"that line is over {MAX_LINE_CHARS:,} characters long and was dropped; type a shorter one")
+            return None
+        if (problem := unicode_problem(line)) is not None:
+            self.explain(f"that line is not valid text ({problem}); type it again")
+            return None
+        action = self._command(line)
+        if action is not None and (problem := action_problem(action, self.workspace.max_asks)) is not None:
+            self.explain(f"that cannot be used: {problem}; try again")
+            return None
+        return action
+
+    def _command(self, line: str) -> Action | None:
         words = line.strip().split(maxsplit=1)
         if not words:
             return None
@@ -304,14 +341,16 @@ class _Session:
             return self.answer(rest, guess=verb == "guess")
         elif verb == "drop":
             self.drop(rest)
+        elif verb == "expand":
+            return self.expand(rest)
         elif verb == "show":
             self.show()
         elif verb in ("help", "?"):
-            self.console.print(Text(HELP))
+            self.console.print(Text(HELP_POINTERS if self.workspace.pointers else HELP))
         elif verb in ("quit", "exit"):
             raise Stopped("you quit at the prompt")
         else:
-            self.explain(f"unknown command {plain(verb, 40)!r}; commands: {COMMANDS}")
+            self.explain(f"unknown command {plain(verb, 40)!r}; commands: {self.commands()}")
         return None
 
     def ask(self, question: str) -> None:
@@ -322,6 +361,10 @@ class _Session:
             self.explain("this node is HCH_0 (depth 0): it cannot ask subquestions; answer with: answer <text>")
         elif ws.steps_left <= 0:
             self.explain("this node has no steps of asking left; answer with: answer <text>")
+        elif len(question) > MAX_QUESTION_CHARS:
+            self.explain(
+                f"the question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are accepted"
+            )
         elif len(self.pending) >= ws.max_asks:
             self.explain(f"one step may ask at most {ws.max_asks} subquestions; send these with go first")
         else:
@@ -340,6 +383,21 @@ class _Session:
             self.explain(f"{count} queued subquestion(s) not sent: send them with go, or forget them with drop")
             return None
         return Answer(answer=text, guess=guess)
+
+    def expand(self, pointer: str) -> Action | None:
+        if not self.workspace.pointers:
+            self.explain("this run has no pointers to expand (pointer mode is off)")
+        elif not pointer:
+            self.explain("expand which pointer? type: expand $1")
+        elif self.pending:
+            count = len(self.pending)
+            self.explain(f"{count} queued subquestion(s) not sent: send them with go, or forget them with drop")
+        else:
+            return Expand(pointer=pointer)  # a pointer the workspace lacks is refused, and shown as refused
+        return None
+
+    def commands(self) -> str:
+        return COMMANDS_POINTERS if self.workspace.pointers else COMMANDS
 
     def drop(self, which: str) -> None:
         if not which:
@@ -383,6 +441,10 @@ class _Session:
                 if sub.status != "ok":
                     line.append(f" [{sub.status}]", style="dim")
                 console.print(line)
+        for expansion in ws.expanded:
+            console.print(_field(f"Expanded {expansion.pointer}", expansion.content))
+        if ws.bandwidth_left is not None:
+            console.print(_field("Bandwidth", f"{ws.bandwidth_left} characters left to see in this workspace"))
         budget = f"{ws.steps_left} steps of asking left · up to {ws.max_asks} subquestions per step"
         console.print(_field("Budget", budget if ws.depth > 0 else "no asking at depth 0"))
         if self.deadline is not None:
@@ -393,7 +455,7 @@ class _Session:
             console.print(_field("Refused", ws.refusal, "red"))
         for index, question in enumerate(self.pending, 1):
             console.print(Text(f"Queued {index}: ", style="cyan") + Text(plain(question)))
-        console.print(Text(f"Commands: {COMMANDS}", style="dim"))
+        console.print(Text(f"Commands: {self.commands()}", style="dim"))
 
     def header(self) -> str:
         """Where this workspace sits in the tree, and how many others wait behind it."""

@@ -16,10 +16,12 @@ HTTP request itself, never while a node waits for its children, so no tree shape
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import email.utils
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -46,8 +48,10 @@ from tenacity import (
 from hch.errors import HchError, PolicyError, RunAborted
 from hch.policies import presets
 from hch.policies.presets import Preset, Price, Retry
+from hch.policies.scrub import Scrubber
 from hch.run.progress import retrying
-from hch.workspace import Answer, Ask, Reply, Usage, Workspace
+from hch.validate import action_problem
+from hch.workspace import Answer, Ask, Expand, Reply, Usage, Workspace
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_CONCURRENCY = 8
@@ -65,11 +69,21 @@ ACTION_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 """One flat object (no unions), the shape every structured-output implementation accepts."""
+POINTER_SCHEMA: dict[str, Any] = {
+    **ACTION_SCHEMA,
+    "properties": {
+        **ACTION_SCHEMA["properties"], "kind": {"type": "string", "enum": ["ask", "answer", "expand"]},
+        "pointer": {"type": "string"},
+    },
+    "required": ["kind", "questions", "answer", "pointer"],
+}
+"""The schema in pointer mode (`Workspace.pointers`): `expand` shows the content of `pointer`."""
 
 REASK = (
     "Your reply could not be used: {error}. Reply again with only one JSON object: "
     '{{"kind": "ask", "questions": [...], "answer": ""}} or {{"kind": "answer", "questions": [], "answer": "..."}}.'
 )
+REASK_POINTERS = REASK.removesuffix(".") + ', or {{"kind": "expand", "questions": [], "answer": "", "pointer": "$1"}}.'
 REASK_EXCERPT = 400
 """Characters of an invalid reply quoted back in a re-ask: the prompt grows by a bounded amount,
 not by max_tokens, per re-ask."""
@@ -83,6 +97,47 @@ OUTPUT_REQUESTS = {
 }
 
 
+MAX_REPLY_BYTES = 16 << 20
+"""Longest reply body read from a server (after decompression): a model's action is a few KB, and a
+server sending more (a runaway reply, a compression bomb) fails its node before the memory is spent."""
+
+
+class ReplyTooLarge(openai.OpenAIError):
+    """A reply body over `MAX_REPLY_BYTES`; raised while reading it, before more is read."""
+
+
+class _BoundedClient(openai.DefaultAsyncHttpxClient):
+    """The HTTP client, reading every reply body within `MAX_REPLY_BYTES` (decoded, chunk by chunk)."""
+
+    async def send(self, request: Any, *, stream: bool = False, **kwargs: Any) -> Any:
+        response = await super().send(request, stream=True, **kwargs)
+        if stream:
+            return response
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+                raise ReplyTooLarge(_too_large(f"announced {int(declared):,} bytes"))
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise ReplyTooLarge(_too_large("sent more"))
+        finally:
+            await response.aclose()
+        dropped = ("content-encoding", "content-length", "transfer-encoding")  # the body is decoded now
+        headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in dropped]
+        rebuilt = type(response)(response.status_code, headers=headers, content=bytes(body), request=request,
+                                 extensions=response.extensions)
+        with contextlib.suppress(RuntimeError, AttributeError):  # set when the stream closed: keep it
+            rebuilt.elapsed = response.elapsed
+        return rebuilt
+
+
+def _too_large(what: str) -> str:
+    return (f"the server's reply is too large: it {what}, and at most {MAX_REPLY_BYTES:,} bytes of a reply are "
+            "read (lower max_tokens in the preset's settings, or check what the server at this URL is)")
+
+
 class LLMConfigError(HchError):
     """The LLM policy is not configured well enough to make a request (no model, no key, ...)."""
 
@@ -94,9 +149,10 @@ class InvalidOutput(ValueError):
 class LLMAction(BaseModel):
     """The action as the model writes it: one flat object."""
 
-    kind: Literal["ask", "answer"]
+    kind: Literal["ask", "answer", "expand"]
     questions: list[str] = []
     answer: str = ""
+    pointer: str = ""
 
     @model_validator(mode="after")
     def _complete(self) -> LLMAction:
@@ -104,9 +160,13 @@ class LLMAction(BaseModel):
             raise ValueError('kind is "ask" but "questions" has no non-empty question')
         if self.kind == "answer" and not self.answer.strip():
             raise ValueError('kind is "answer" but "answer" is empty')
+        if self.kind == "expand" and not self.pointer.strip():
+            raise ValueError('kind is "expand" but "pointer" is empty')
         return self
 
-    def to_action(self) -> Ask | Answer:
+    def to_action(self) -> Ask | Answer | Expand:
+        if self.kind == "expand":
+            return Expand(pointer=self.pointer.strip())
         if self.kind == "ask":
             return Ask(questions=[q.strip() for q in self.questions if q.strip()])
         return Answer(answer=self.answer.strip())
@@ -221,6 +281,9 @@ class LLMPolicy:
                 )
             key = NO_KEY
         self._api_key = key
+        self._scrubber = Scrubber([api_key, env.get(self.preset.api_key_env), env.get("OPENAI_API_KEY"),
+                                   key if key != NO_KEY else None])
+        """Everything this policy writes down (raw records, attempts, errors, actions) passes through it."""
         self.settings = {**self.preset.settings, **(settings or {})}
         if isinstance(price, str):
             price = Price.parse(price)
@@ -315,8 +378,18 @@ class LLMPolicy:
         try:
             await self._check_model()
             return await self._act(workspace)
+        except PolicyError as exc:  # RunAborted too: what it says and carries is written down
+            raise self._scrubbed_error(exc) from None
+        except Exception as exc:  # the client's own exceptions may quote the request (headers, URL)
+            raise PolicyError(self._scrubber.text(f"{type(exc).__name__}: {exc}")) from None
         finally:
             await self._leave()
+
+    def _scrubbed_error(self, exc: PolicyError) -> PolicyError:
+        """`exc` again, its message, record and attempts without credentials."""
+        raw = self._scrubber.data(exc.raw, forms=False) if exc.raw is not None else None  # `_raw` scrubbed it
+        return type(exc)(self._scrubber.text(str(exc)), usage=exc.usage, raw=raw,
+                         attempts=self._scrubbed_attempts(exc.attempts))
 
     async def _act(self, workspace: Workspace) -> Reply:
         messages: list[dict[str, Any]] = [
@@ -330,7 +403,9 @@ class LLMPolicy:
         mode = self.output
         for _ in range(self.preset.max_reasks + 1):
             try:
-                mode, body, completion = await self._send_accepted(messages, attempts, self.sampling_seed(workspace))
+                mode, body, completion = await self._send_accepted(
+                    messages, attempts, self.sampling_seed(workspace), workspace.pointers
+                )
             except (PolicyError, RunAborted) as exc:
                 exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges, self.output), attempts
                 raise
@@ -340,7 +415,7 @@ class LLMPolicy:
             content, finish = choice.message.content, choice.finish_reason
             attempts[-1]["finish_reason"] = finish
             try:
-                action = parse_action(content, finish, getattr(choice.message, "refusal", None))
+                action = parse_action(content, finish, getattr(choice.message, "refusal", None), workspace.max_asks)
             except InvalidOutput as exc:
                 error = str(exc)
                 attempts[-1]["error"] = f"invalid output: {error}"
@@ -348,11 +423,12 @@ class LLMPolicy:
                 messages = [
                     *messages,
                     {"role": "assistant", "content": excerpt(content or "")},
-                    {"role": "user", "content": REASK.format(error=error)},
+                    {"role": "user", "content": (REASK_POINTERS if workspace.pointers else REASK).format(error=error)},
                 ]
                 continue
             attempts[-1]["outcome"] = "ok"
-            return Reply(action=action, usage=usage, raw=self._raw(exchanges, mode), attempts=attempts)
+            return Reply(action=self._scrubbed_action(action), usage=usage, raw=self._raw(exchanges, mode),
+                         attempts=self._scrubbed_attempts(attempts))
         attempts[-1]["outcome"] = "failed"  # invalid again, and no re-ask is left
         raise PolicyError(
             f"the model gave no valid action in {self.preset.max_reasks + 1} tries; last: {error}",
@@ -360,14 +436,15 @@ class LLMPolicy:
         )
 
     async def _send_accepted(
-        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None
+        self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None,
+        pointers: bool = False,
     ) -> tuple[str, dict[str, Any], ChatCompletion]:
         """One exchange in an output mode the server accepts: the mode used, the body sent and the
         reply. A mode rejected as unsupported falls back, for the rest of the run, where it has a
         fallback; otherwise the run stops with a line saying which `output:` to set."""
         while True:
             mode = self.output
-            body = self._body(messages, mode, seed)
+            body = self._body(messages, mode, seed, pointers)
             try:
                 return mode, body, await self._send(body, attempts)
             except _Unsupported as exc:
@@ -384,24 +461,35 @@ class LLMPolicy:
                         file=sys.stderr,
                     )
 
-    def _body(self, messages: list[dict[str, Any]], mode: str, seed: int | None = None) -> dict[str, Any]:
-        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed."""
+    def _body(
+        self, messages: list[dict[str, Any]], mode: str, seed: int | None = None, pointers: bool = False
+    ) -> dict[str, Any]:
+        """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed;
+        in pointer mode the schema has the `expand` action."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, **self.settings}
+        action_schema = POINTER_SCHEMA if pointers else ACTION_SCHEMA
         if seed is not None:
             body["seed"] = seed
         if mode == "json_schema":
-            schema: dict[str, Any] = {"name": "hch_action", "schema": ACTION_SCHEMA}
+            schema: dict[str, Any] = {"name": "hch_action", "schema": action_schema}
             if self.strict:
                 schema["strict"] = True
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif mode == "json_object_schema":  # llama.cpp's servers: the schema becomes a grammar
-            body["response_format"] = {"type": "json_object", "schema": ACTION_SCHEMA}
+            body["response_format"] = {"type": "json_object", "schema": action_schema}
         elif mode == "json_object":
             body["response_format"] = {"type": "json_object"}
         return body
 
     def _raw(self, exchanges: list[dict[str, Any]], mode: str) -> dict[str, Any]:
-        return {"base_url": safe_url(self.base_url), "model": self.model, "output": mode, "exchanges": exchanges}
+        """The call's record for the trace and the cache, with every credential scrubbed (a server may
+        echo the key or its headers anywhere in a reply)."""
+        scrub = self._scrubber.data
+        return {  # the requests are this policy's own text: only a known secret could be in them
+            "base_url": safe_url(self.base_url), "model": self.model, "output": mode,
+            "exchanges": [{"request": scrub(e["request"], forms=False), "response": scrub(e["response"])}
+                          for e in exchanges],
+        }
 
     def _usage(self, completion: ChatCompletion) -> Usage:
         reported = completion.usage
@@ -453,7 +541,7 @@ class LLMPolicy:
             return None
         except openai.APIConnectionError:
             raise _NoAnswer from None
-        except (openai.APIError, ValueError, TypeError, AttributeError):
+        except (openai.APIError, ReplyTooLarge, ValueError, TypeError, AttributeError):
             return None  # no list (404), or a broken one: the chat request will say what is wrong
         return names or None
 
@@ -530,7 +618,12 @@ class LLMPolicy:
                     "if it is only slow, raise --request-timeout"
                 )
             raise
-        except openai.APIConnectionError as exc:
+        except (ReplyTooLarge, openai.APIConnectionError) as exc:  # older clients wrap what `send` raises
+            too_large = next((inner for inner in _chain(exc) if isinstance(inner, ReplyTooLarge)), None)
+            if too_large is not None:  # not transient: the same request would get the same reply
+                server.replied()
+                record["error"] = str(too_large)
+                raise PolicyError(str(too_large)) from None
             record["error"] = self._scrub(f"connection error: {exc.__cause__ or exc}")
             self._connection_failed(_connection_failure(exc))
             raise
@@ -587,7 +680,9 @@ class LLMPolicy:
     def _resources(self) -> tuple[openai.AsyncOpenAI, anyio.CapacityLimiter]:
         home = self._home
         if home._client is None:
-            home._client = openai.AsyncOpenAI(api_key=home._api_key, base_url=home.base_url, max_retries=0)
+            home._client = openai.AsyncOpenAI(
+                api_key=home._api_key, base_url=home.base_url, max_retries=0, http_client=_BoundedClient()
+            )
         assert home._limiter is not None, "_enter() sets the limiter up"
         return home._client, home._limiter
 
@@ -605,7 +700,7 @@ class LLMPolicy:
 
     def _failure(self, exc: BaseException, attempts: list[dict[str, Any]], seconds: float) -> PolicyError:
         """The one-line error a final failure of these attempts becomes."""
-        if isinstance(exc, RunAborted):
+        if isinstance(exc, PolicyError):  # RunAborted too: it says all there is to say
             return exc
         where = safe_url(self.base_url)
         if isinstance(exc, openai.APIStatusError) and not transient(exc):
@@ -641,16 +736,33 @@ class LLMPolicy:
             last = f"{exc.status_code}: {self._scrub(_server_message(exc))}"
         else:
             last = self._scrub(_describe(exc))
+        after = retry_after(exc)
+        beyond = (
+            f"; the server asked to wait {after:g}s, beyond the retry budget (retry.max_seconds "
+            f"{self.retry.max_seconds:g}s)" if after is not None and seconds + after >= self.retry.max_seconds else ""
+        )
         return PolicyError(
-            f"{where} failed {len(attempts)} time(s) in {seconds:.1f}s; giving up; last error: {last}"
+            f"{where} failed {len(attempts)} time(s) in {seconds:.1f}s; giving up; last error: {last}{beyond}"
         )
 
     def _scrub(self, text: str) -> str:
-        """A message from elsewhere, on one line and without the API key (a server may echo it)."""
-        if self._api_key and self._api_key != NO_KEY:
-            text = text.replace(self._api_key, "***")
-        text = text.replace(self.base_url, safe_url(self.base_url))  # credentials in the URL stay unwritten
-        return " ".join(text.split())[:300]
+        """A message from elsewhere, on one line and without credentials (a server may echo the key, its
+        headers or the URL's query): see `hch.policies.scrub`."""
+        text = text.replace(self.base_url, safe_url(self.base_url))  # the URL's query stays unwritten
+        return " ".join(self._scrubber.text(text).split())[:300]
+
+    def _scrubbed_action(self, action: Ask | Answer | Expand) -> Ask | Answer | Expand:
+        """The action with the secrets this policy knows replaced (a server echoing the request's headers
+        into its reply would otherwise put the key into the answer); credential forms in it are data."""
+        if isinstance(action, Ask):
+            return action.model_copy(update={"questions": [self._scrubber.known(q) for q in action.questions]})
+        if isinstance(action, Answer):
+            return action.model_copy(update={"answer": self._scrubber.known(action.answer)})
+        return action  # a pointer such as $3 holds no text the server could have echoed
+
+    def _scrubbed_attempts(self, attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        scrubbed: list[dict[str, Any]] = self._scrubber.data(attempts)
+        return scrubbed
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -749,24 +861,35 @@ def _connection_failure(exc: BaseException) -> str:
     return "connection dropped without a reply"
 
 
+FOREVER = 1e9
+"""What a `Retry-After` of infinity (or beyond) is taken as: longer than any retry budget, and a
+number JSON can hold."""
+
+
 def retry_after(exc: BaseException | None) -> float | None:
-    """Seconds the server asked us to wait (`retry-after-ms`, or `Retry-After` as seconds or a date)."""
+    """Seconds the server asked us to wait (`retry-after-ms`, or `Retry-After` as seconds or a date),
+    between 0 and `FOREVER`; None where it gave none that means anything (NaN, garbage): the backoff
+    then decides. A wait beyond the retry budget is never slept: the request fails at once (see `_send`)."""
     if not isinstance(exc, openai.APIStatusError):
         return None
     headers = exc.response.headers
     try:
         if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        if "retry-after" in headers:
+            seconds = float(headers["retry-after-ms"]) / 1000
+        elif "retry-after" in headers:
             value = headers["retry-after"]
             try:
-                return max(0.0, float(value))
+                seconds = float(value)
             except ValueError:
                 when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, when.timestamp() - time.time())
-    except (ValueError, TypeError, OverflowError):
+                seconds = when.timestamp() - time.time()
+        else:
+            return None
+    except (ValueError, TypeError, OverflowError, IndexError):
         return None
-    return None
+    if math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), FOREVER)
 
 
 def check_base_url(url: str) -> None:
@@ -801,8 +924,11 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-def parse_action(content: str | None, finish_reason: str | None, refusal: str | None = None) -> Ask | Answer:
-    """The action in a reply, or `InvalidOutput` saying precisely what is wrong with it."""
+def parse_action(
+    content: str | None, finish_reason: str | None, refusal: str | None = None, max_asks: int = 0
+) -> Ask | Answer | Expand:
+    """The action in a reply, or `InvalidOutput` saying precisely what is wrong with it (an action too
+    large to use, see `hch.validate.action_problem`, included)."""
     if refusal and not (content or "").strip():
         raise InvalidOutput(f"the model refused: {' '.join(refusal.split())[:200]}")
     if finish_reason == "length":
@@ -816,13 +942,18 @@ def parse_action(content: str | None, finish_reason: str | None, refusal: str | 
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidOutput(f"it is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise InvalidOutput("it nests JSON too deeply") from None
     try:
-        return LLMAction.model_validate(data).to_action()
+        action = LLMAction.model_validate(data).to_action()
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise InvalidOutput(f"{where + ': ' if where else ''}{message}") from None
+    if (problem := action_problem(action, max_asks)) is not None:
+        raise InvalidOutput(problem)
+    return action
 
 
 FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

@@ -86,6 +86,9 @@ class ReplayPolicy:
             self._fast.setdefault(_compact(data["input"]), queue)
         for node, data in trace.workspaces():
             self._by_question.setdefault((normalize_question(data["question"]), data["depth"]), node)
+        for _, data in trace.calls():  # as the policy saw it (in pointer mode `$1`, not the run's pointer)
+            seen = data["input"]
+            self._by_question.setdefault((normalize_question(seen["question"]), seen["depth"]), data["workspace"])
         root = trace.root
         self._fingerprints = {(data["depth"], node == root): data["policy"] for node, data in trace.workspaces()}
         self._default = str(trace.meta.get("policy", trace.graph.nodes[root]["policy"]))
@@ -93,7 +96,9 @@ class ReplayPolicy:
         if override is not None:
             start = from_node if from_node is not None else root
             data = trace.graph.nodes[start]
-            self._start = (normalize_question(data["question"]), data["depth"])
+            calls = sorted(trace.node_calls(start))  # the question as the policy saw it (pointer mode: `$1`)
+            seen = trace.graph.nodes[calls[0]]["input"]["question"] if calls else data["question"]
+            self._start = (normalize_question(seen), data["depth"])
 
     @property
     def fingerprint(self) -> str:

@@ -12,15 +12,19 @@ rules:                            # tried in order; the first that matches acts
       - "What is {{ y }}?"
     answer: "{{ answers | map('number') | sum }}"
     guess: "{{ x }}"              # optional: used when this node cannot ask (depth 0, refused)
+  - match: 'Report (?P<p>\\$\\d+)'   # pointer mode: pass $p on unread, or expand it first
+    expand: ["{{ p }}"]           # optional: pointers to expand before asking, one per action
+    answer: "It says {{ expanded[p] }}"
 fallback: error                   # or {answer: "I don't know", guess: true}
 ```
 
 Templates are Jinja2 (sandboxed, undefined names are errors). They see `question`, `depth`,
 `context`, the regex's named captures by name and all of them as `groups` (`groups[0]` is
 group 1), and, once subquestions were answered, `answers` (strings, in asking order across
-steps) and `subs` (each with `question`, `answer`, `status`). Extra filters: `number` (text
-to int or float), `split(sep)`, `first_half`, `second_half`. A rule's answer is marked a
-guess if any sub-answer was one.
+steps) and `subs` (each with `question`, `answer`, `status`); in pointer mode `expanded` (the
+contents of the pointers expanded so far, by pointer) and `bandwidth_left`. Extra filters: `number`
+(text to int or float), `split(sep)`, `first_half`, `second_half`. A rule's answer is marked a
+guess if any sub-answer was one; a rule whose `expand` is refused (bandwidth) answers its `guess`.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from hch.errors import PolicyError, PolicySpecError, QuestionError
 from hch.files import read_text
 from hch.policies.bounded_jinja import BoundedSandbox, render
 from hch.validate import NoAliasLoader, load_yaml
-from hch.workspace import Action, Answer, Ask, Workspace, normalize_question
+from hch.workspace import Action, Answer, Ask, Expand, Workspace, normalize_question
 
 MAX_SCRIPT_BYTES = 1 << 20
 """The largest script file read (1 MiB)."""
@@ -130,6 +134,9 @@ class Rule(BaseModel):
     """Template of the final answer, rendered once every step's sub-answers are in."""
     guess: Text | None = None
     """Template of an answer (marked a guess) for when this node cannot ask its subquestions."""
+    expand: list[Text] = Field(default_factory=list, exclude_if=lambda value: not value)
+    """Pointer mode: templates of pointers (e.g. `{{ p }}`) to expand, one per action, before asking or
+    answering; their contents are then in `expanded`. Left out of dumps when empty (fingerprints stay)."""
 
     @field_validator("match")
     @classmethod
@@ -152,6 +159,11 @@ class Rule(BaseModel):
     @classmethod
     def _template(cls, value: str | None) -> str | None:
         return None if value is None else _compiles(value)
+
+    @field_validator("expand")
+    @classmethod
+    def _expand_templates(cls, value: list[str]) -> list[str]:
+        return [_compiles(template) for template in value]
 
     @field_validator("ask")
     @classmethod
@@ -304,6 +316,15 @@ class ScriptedPolicy:
 
     def _apply(self, index: int, rule: Rule, captures: dict[str, Any], workspace: Workspace) -> Action:
         variables = _variables(workspace, captures)
+        unread = [p for p in (self._render(t, variables, "expand", index) for t in rule.expand) if p not in
+                  variables["expanded"]]
+        if unread and workspace.refusal is None:
+            return Expand(pointer=unread[0])
+        if unread:
+            if rule.guess is None:
+                raise PolicyError(f"{self._where(index)}: expanding {unread[0]} was refused ({workspace.refusal}); "
+                                  "give the rule a guess: template")
+            return Answer(answer=self._render(rule.guess, variables, "guess", index), guess=True)
         steps = rule.steps
         done = len(workspace.steps)
         if done < len(steps):
@@ -339,7 +360,9 @@ def _variables(workspace: Workspace, captures: dict[str, Any]) -> dict[str, Any]
     subs = [sub.model_dump() for sub in workspace.answers]
     return {
         "question": workspace.question, "depth": workspace.depth, "context": workspace.context,
-        "answers": [sub["answer"] for sub in subs], "subs": subs, **captures,
+        "answers": [sub["answer"] for sub in subs], "subs": subs,
+        "expanded": {expansion.pointer: expansion.content for expansion in workspace.expanded},
+        "bandwidth_left": workspace.bandwidth_left, **captures,
     }
 
 

@@ -131,6 +131,14 @@ def _human(argument: str | None, options: Mapping[str, Any]) -> Policy:
     return HumanPolicy(name=argument)
 
 
+@register("web")
+def _web(argument: str | None, options: Mapping[str, Any]) -> Policy:
+    """`web` / `web(NAME)`: participants of `hch serve` in their browsers (see hch/serve/policy.py)."""
+    from hch.serve.policy import WebPolicy, active
+
+    return WebPolicy(active(), name=argument)
+
+
 @register("script")
 def _script(argument: str | None, options: Mapping[str, Any]) -> Policy:
     from hch.policies.scripted import ScriptedPolicy

@@ -28,7 +28,7 @@ import anyio
 from hch.errors import PolicyError, PolicySpecError, RunAborted
 from hch.policies.callable import PolicyFunction
 from hch.run.policy import ChecksQuestions, Policy, Positional, as_reply, resolve
-from hch.workspace import Action, Answer, Reply, Usage, Workspace, normalize_question
+from hch.workspace import Action, Answer, Expand, Reply, Usage, Workspace, normalize_question
 
 
 def replica(policy: Policy, index: int) -> Policy:
@@ -41,6 +41,8 @@ def ballot(action: Action) -> str:
     """What two actions must share to count as the same vote."""
     if isinstance(action, Answer):
         return "answer: " + " ".join(action.answer.split()).casefold()
+    if isinstance(action, Expand):
+        return "expand: " + action.pointer.strip()
     return "ask: " + " | ".join(normalize_question(q) for q in action.questions)
 
 

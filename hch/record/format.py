@@ -29,6 +29,12 @@ class WorkspaceNode(BaseModel):
 
     Runs with `copies="independent"` also record `copy` (a string): the node's copy id, as in
     `Workspace.copy`; merged runs leave it out (so their traces are as before).
+
+    Runs in pointer mode (`hch.run.pointers`; other runs leave both out) also record `pointers`, the
+    node's view names to the run's pointers (`{"$1": "$m<id>", ...}`), and `expansions`, the pointers
+    H expanded there in order (`[{"pointer": "$1", "message": "$m<id>", "step": 0}, ...]`, `step` being
+    the steps of asking before it). Their `question` and `answer` then hold run pointers `$m<id>`,
+    whose contents are in the run metadata's `messages`.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -123,7 +129,8 @@ class TraceFile(BaseModel):
     directed: bool = True
     multigraph: bool = False
     graph: dict[str, Any]
-    """Run metadata: question, depth, policy, limits, summary, versions."""
+    """Run metadata: question, depth, policy, limits, summary, versions; in pointer mode also `messages`
+    (message id -> content, nested pointers written `$m<id>`)."""
     nodes: list[Annotated[WorkspaceNode | CallNode, Field(discriminator="kind")]]
     edges: list[EdgeRecord]
 

@@ -27,6 +27,7 @@ def page_data(trace: Trace) -> dict[str, Any]:
     on_path = set(figures.critical_path_time.workspaces)
     critical_calls = set(figures.critical_path_time.calls)
     nodes: dict[int, dict[str, Any]] = {}
+    messages = trace.meta.get("messages") or {}  # pointer mode: every message the nodes point to
     for node, data in trace.workspaces():
         calls = []
         for call in sorted(trace.node_calls(node)):
@@ -47,6 +48,8 @@ def page_data(trace: Trace) -> dict[str, Any]:
             "cached": any(c["cached"] for c in calls),
             "kids": [[child, edge["kind"] == "reuse", edge.get("repeats", 0)] for child, edge in trace.children(node)],
             "calls": calls,
+            "pointers": [[name, ref, messages.get(ref[2:])] for name, ref in (data.get("pointers") or {}).items()],
+            "expanded": [e["pointer"] + " after step " + str(e["step"]) for e in data.get("expansions") or []],
             "tokens": sum(c["usage"]["prompt_tokens"] + c["usage"]["completion_tokens"] for c in made),
             "cost": sum(c["usage"]["cost"] for c in made),
         }

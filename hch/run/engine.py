@@ -15,6 +15,7 @@ import hashlib
 import math
 import time
 import traceback
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,15 +37,16 @@ from hch.run.budget import SharedBudget
 from hch.run.call_cache import CallCache, call_key
 from hch.run.collector import paced
 from hch.run.facts import Facts, check_facts, sees_facts
+from hch.run.pointers import Messages, PointerError, Pointers
+from hch.run.pointers import check as check_pointers
 from hch.run.policy import ChecksQuestions, Policy, as_reply, resolve
-from hch.run.position import DEADLINE, POSITION, Position
+from hch.run.position import DEADLINE, POSITION, RUN, Position
 from hch.run.progress import CURRENT as PROGRESS
 from hch.run.progress import Progress
 from hch.run.subtree_cache import SubtreeCache, SubtreeKey
-from hch.validate import unicode_problem, valid_text
-from hch.workspace import Answer, Ask, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
+from hch.validate import MAX_QUESTION_CHARS, action_problem, unicode_problem, valid_text
+from hch.workspace import Answer, Ask, Expand, Reply, Status, SubAnswer, Usage, Workspace, normalize_question
 
-MAX_QUESTION_CHARS = 20_000
 ENVIRONMENT = "environment"
 """The `policy` of a workspace the task's environment answered (facts hidden): no policy call."""
 Copies = Literal["merged", "independent"]
@@ -114,6 +116,7 @@ class _Run:
         self.places: dict[int, Place] = {}
         self._leaves: dict[tuple[int, bool], Policy] = {}
         self.progress = Progress()
+        self.pointers: Pointers | None = None  # pointer mode (hch.run.pointers): the run's messages
 
     def clock(self) -> float:
         return time.monotonic() - self.began
@@ -162,6 +165,8 @@ class _Run:
                 break
             await flight.done.wait()
             if flight.result is not None and flight.node is not None and flight.trace is not None:
+                if self.pointers is not None and flight.trace is not self.trace:  # its messages come along
+                    self.pointers.messages.absorb(flight.trace.meta.get("messages", {}))
                 target = flight.node if flight.trace is self.trace else self.trace.graft(flight.trace, flight.node)
                 if parent is not None:
                     node, step, order = parent
@@ -216,32 +221,46 @@ class _Run:
         refusal: str | None = None
         refusals = 0
         limit: str | None = None
+        view = self.pointers.view() if self.pointers is not None else None
         try:
             while True:
+                context = self.context_for(leaf)
                 workspace = Workspace(
-                    question=question, depth=depth, context=self.context_for(leaf), steps=tuple(steps),
-                    max_asks=self.limits.max_asks_per_step,
+                    question=question, depth=depth, context=context if view is None else self.pointers.context(context),  # type: ignore[union-attr]
+                    steps=tuple(steps), max_asks=self.limits.max_asks_per_step,
                     steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal, copy=copy,
                 )
-                action = (await self.call(node, leaf, workspace)).action
+                workspace = workspace if view is None else view.show(workspace)  # pointers named $1, $2, ...
+                action: Answer | Ask | Expand | None = (await self.call(node, leaf, workspace)).action
+                hit = None
+                if view is not None:  # pointers to the run's; an expansion is carried out here (None)
+                    action, refusal = view.take(action, len(steps))  # type: ignore[arg-type]
+                elif isinstance(action, Expand):
+                    refusal = "this run has no pointers to expand (pointer mode is off); ask or answer"
                 if isinstance(action, Answer):
                     status: Status = "guess" if action.guess else "ok"
                     self._finish(node, action.answer, status, limit=limit)
                     return SubAnswer(question=question, answer=action.answer, status=status)
-                refusal, hit = self.refuse(workspace, action)
+                if isinstance(action, Ask):
+                    refusal, hit = self.refuse(workspace, action)
                 if refusal is not None:
                     limit = hit or limit
                     refusals += 1
                     if refusals > self.limits.max_refusals:
                         raise _NodeError(f"{refusals} actions refused; last: {refusal}", limit)
                     continue
-                steps.append(await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors, copy))
+                if isinstance(action, Ask):
+                    answers = await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors, copy)
+                    steps.append(answers if view is None else view.settle(answers))
         except _NodeError as exc:
             message = f"error: {exc}"
             self._finish(node, message, "error", limit=exc.limit or limit, error=str(exc))
             if self.fail_fast:
                 raise NodeFailed(f"node {node} ({question!r}) failed: {exc}") from exc.cause
             return SubAnswer(question=question, answer=message, status="error")
+        finally:
+            if view is not None:  # pointer mode: the node's pointers and what it expanded
+                self.trace.update_node(node, **view.record())
 
     def _finish(self, node: int, answer: str, status: str, limit: str | None, error: str | None = None) -> None:
         self.trace.update_node(node, answer=answer, status=status, ended=self.clock(), limit=limit, error=error)
@@ -350,9 +369,8 @@ class _Run:
             raise _NodeError(str(exc), failed=exc, cause=exc) from None
         except Exception as exc:  # a policy bug or failure must not sink the whole run
             raise _NodeError(f"policy raised {type(exc).__name__}: {exc}", cause=exc) from None
-        text = reply.action.answer if isinstance(reply.action, Answer) else "\n".join(reply.action.questions)
-        if (problem := unicode_problem(text)) is not None:
-            raise _NodeError(f"the policy's action is not valid text: {problem}")
+        if (problem := action_problem(reply.action, workspace.max_asks)) is not None:  # before it is recorded
+            raise _NodeError(f"the policy's action cannot be used: {problem}")
         return reply
 
     def _check_budget(self) -> None:
@@ -465,15 +483,18 @@ async def answer(
         policy = as_policy(policy)
     root_policy = resolve(policy, depth, root=True)  # for a positional policy, the part at the root
     shown = _visible_context(context) if facts == "hidden" and not sees_facts(root_policy) else context
-    if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
-        root_policy.check(question, shown)
     limits = limits or Limits()
+    pointers, asked = _pointers(limits, question, (shown, context))  # pointer mode: `asked` holds the run's pointers
+    if isinstance(root_policy, ChecksQuestions) and not (facts == "hidden" and _oracle_answers(context, question)):
+        _check(root_policy, question, shown, pointers)
     trace = trace or Trace()
     trace.meta.update(
         question=question, depth=depth, policy=policy.fingerprint, context=context,
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
         hch_version=_version(), status="running", facts=facts, copies=copies, **(meta or {}),
     )
+    if pointers is not None:  # the trace holds every message (a dict the run keeps adding to)
+        trace.meta["messages"] = pointers.messages.table
     earlier = previous_ids(Path(trace_path), question, depth, policy.fingerprint, context) if trace_path else {}
     journal = open_journal(trace_path, trace) if trace_path is not None else None  # claims the path
     if journal is not None:
@@ -481,8 +502,10 @@ async def answer(
     # `is None`, not `or`: an empty shared cache has len() 0 and must still be the one used
     subtrees = subtree_cache if subtree_cache is not None else SubtreeCache()
     run = _Run(policy, context, limits, trace, call_cache, subtrees, fail_fast, facts, copies)
+    run.pointers = pointers
     run.progress = progress if progress is not None else run.progress
     reporting = PROGRESS.set(run.progress)  # policies report retries and waits to it
+    naming = RUN.set(str(trace_path) if trace_path is not None else uuid.uuid4().hex)  # the tree, for hch serve
     run.shared = budget
     if earlier and not any(True for _ in trace.workspaces()):  # a resumed session: keep the ids shown before
         run.previous = earlier
@@ -493,7 +516,9 @@ async def answer(
     with paced():
         try:
             copy = root_copy(question) if copies == "independent" else ""
-            result = await run.solve(question, depth, None, Ancestry(), copy)
+            result = await run.solve(asked, depth, None, Ancestry(), copy)
+            if pointers is not None:  # the user reads the answer with its pointers resolved
+                result = result.model_copy(update={"answer": pointers.messages.resolve(result.answer)})
         except BaseException as exc:
             failed = _node_failure(exc)
             if failed is not None:
@@ -502,6 +527,7 @@ async def answer(
             raise
         finally:
             PROGRESS.reset(reporting)
+            RUN.reset(naming)
             if call_cache is not None:
                 call_cache.flush()
             summary = summarize(trace, wall_time=time.perf_counter() - began)
@@ -581,6 +607,28 @@ def _node_failure(exc: BaseException) -> HchError | None:
             if found is not None:
                 return found
     return None
+
+
+def _pointers(limits: Limits, question: str, contexts: tuple[str, str]) -> tuple[Pointers | None, str]:
+    """Pointer mode's store (None when off) and the root question with its `[[...]]` made messages."""
+    if not limits.pointers:
+        return None, question
+    messages = Messages()
+    try:
+        asked = messages.outside(question)
+        for context in contexts:  # what a policy may be shown of the context: checked here, made messages later
+            Messages().outside(context)
+    except PointerError as exc:
+        raise QuestionError(f"pointer mode: {exc}") from None
+    return Pointers(messages, limits.bandwidth), asked
+
+
+def _check(policy: ChecksQuestions, question: str, shown: str, pointers: Pointers | None) -> None:
+    """The root policy's up-front check (in pointer mode, see `hch.run.pointers.check`)."""
+    if pointers is None:
+        policy.check(question, shown)
+    else:
+        check_pointers(policy, question, shown)
 
 
 def _visible_context(context: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-from hch.workspace import Action, Answer, Ask, Reply, Workspace
+from hch.workspace import Action, Answer, Ask, Expand, Reply, Workspace
 
 
 @runtime_checkable
@@ -51,9 +51,9 @@ def as_reply(output: Action | Reply) -> Reply:
     """Policies may return a bare action; the engine always works with a `Reply`."""
     if isinstance(output, Reply):
         return output
-    if isinstance(output, (Ask, Answer)):
+    if isinstance(output, (Ask, Answer, Expand)):
         return Reply(action=output)
-    raise TypeError(f"a policy must return an Ask, an Answer or a Reply, not {type(output).__name__}")
+    raise TypeError(f"a policy must return an Ask, an Answer, an Expand or a Reply, not {type(output).__name__}")
 
 
 def components(policy: object) -> Iterator[object]:

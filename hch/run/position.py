@@ -45,3 +45,13 @@ None without a timeout; for display only (a person at the prompt sees a countdow
 def deadline() -> float | None:
     """The current policy call's deadline on the event loop's clock, or None."""
     return DEADLINE.get()
+
+
+RUN: ContextVar[str | None] = ContextVar("hch_run", default=None)
+"""Which run (tree) the node being acted for belongs to: its trace path, or a random id for a run without
+one. For assignment and display only (`hch serve` never gives one person two workspaces of a tree)."""
+
+
+def run_id() -> str | None:
+    """The current run's id (its trace path), or None outside an engine run."""
+    return RUN.get()

@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hch.errors import HchError, read_text
 from hch.files import write_atomic
-from hch.run.engine import MAX_QUESTION_CHARS
 from hch.study.grading import DEFAULT_TOLERANCE, GraderName, check_pattern
-from hch.validate import unicode_problem
+from hch.validate import MAX_QUESTION_CHARS, unicode_problem
 
 
 class QuestionSetError(HchError):

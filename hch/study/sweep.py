@@ -38,6 +38,7 @@ from hch.run.budget import SharedBudget
 from hch.run.call_cache import CallCache
 from hch.run.engine import Result, answer
 from hch.run.facts import Facts, sees_facts
+from hch.run.pointers import check as check_pointers
 from hch.run.policy import ChecksQuestions, Policy, resolve
 from hch.study.grading import grade
 from hch.study.question_set import Item
@@ -337,7 +338,7 @@ class Outcome:
     """With a sweep budget: the budget and what was spent (`tokens`, `cost`) before and after this invocation."""
 
 
-def check_items(items: list[Item], policies: dict[int, Policy], facts: Facts = "shown") -> None:
+def check_items(items: list[Item], policies: dict[int, Policy], facts: Facts = "shown", pointers: bool = False) -> None:
     """Fail before any run if a policy cannot take one of the questions (or, with facts hidden, a
     question has no task's facts for the environment to answer from)."""
     ids = [item.id for item in items]
@@ -352,12 +353,12 @@ def check_items(items: list[Item], policies: dict[int, Policy], facts: Facts = "
         leaf = resolve(policy, 0, True)
         for item in items:
             try:
-                check_item(leaf, item, facts)
+                check_item(leaf, item, facts, pointers)
             except QuestionError as exc:
                 raise SweepError(f"question {item.id}: {exc}") from None
 
 
-def check_item(leaf: Policy, item: Item, facts: Facts) -> None:
+def check_item(leaf: Policy, item: Item, facts: Facts, pointers: bool = False) -> None:
     """Raise `QuestionError` if `leaf` cannot take the item's question as the engine will show it."""
     if facts == "hidden":
         shown = visible_context(item.context)
@@ -365,7 +366,9 @@ def check_item(leaf: Policy, item: Item, facts: Facts) -> None:
             return  # the environment answers it: no policy is asked
         if not sees_facts(leaf):
             item = item.model_copy(update={"context": shown})
-    if isinstance(leaf, ChecksQuestions):
+    if isinstance(leaf, ChecksQuestions) and pointers:  # the question as pointer mode shows it
+        check_pointers(leaf, item.question, item.context)
+    elif isinstance(leaf, ChecksQuestions):
         leaf.check(item.question, item.context)
 
 
@@ -427,7 +430,7 @@ async def run_sweep(
     sweep, including what earlier invocations spent in `out`.
     """
     began = anyio.current_time()
-    check_items(items, policies, config.facts)
+    check_items(items, policies, config.facts, config.limits.pointers)
     config = config.model_copy(update={
         "fingerprints": {str(k): p.fingerprint for k, p in policies.items()}, "items_digest": items_digest(items),
         "questions": len(items),

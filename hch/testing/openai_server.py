@@ -18,6 +18,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +65,15 @@ class Step:
     """The exact error body to send with a non-200 status (default: an OpenAI-style one)."""
     crash: bool = False
     """Die on this request: drop it and every open connection, refuse new ones (see `die`)."""
+    headers: dict[str, str] | None = None
+    """Extra reply headers, sent as they are (e.g. a `Retry-After` of any text)."""
+    huge: int = 0
+    """Send a 200 reply whose body is this many bytes (an answer padded out), streamed in 1 MiB chunks,
+    never built whole: with `Content-Length`, or chunked (`announce=False`), or gzip-compressed (`gzip`)."""
+    announce: bool = True
+    """Whether a `huge` reply announces its length."""
+    gzip: bool = False
+    """Send a `huge` reply gzip-compressed (a compression bomb: a small body that decodes to `huge` bytes)."""
 
     @classmethod
     def answer(cls, text: str) -> Step:
@@ -74,6 +84,11 @@ class Step:
     def ask(cls, *questions: str) -> Step:
         """A well-formed HCH action: ask `questions`."""
         return cls(content=json.dumps({"kind": "ask", "questions": list(questions), "answer": ""}))
+
+    @classmethod
+    def expand(cls, pointer: str) -> Step:
+        """A well-formed HCH action in pointer mode: expand `pointer` (e.g. "$1")."""
+        return cls(content=json.dumps({"kind": "expand", "questions": [], "answer": "", "pointer": pointer}))
 
     @classmethod
     def error(cls, status: int, message: str = "", retry_after: float | None = None) -> Step:
@@ -108,6 +123,8 @@ class Seen:
     """The status sent (None when the server hung or dropped the connection)."""
     usage: dict[str, int] | None = None
     """The usage reported in a 200 reply."""
+    sent: int = 0
+    """Bytes of a `huge` body the client took before it stopped reading."""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -444,12 +461,17 @@ class _Handler(BaseHTTPRequestHandler):
         if step.drop:
             self._drop()
             return
+        if step.huge:
+            seen.status = step.status
+            self._send_huge(step, seen)
+            return
         if step.status != 200:
             kind, code = STATUS_ERRORS.get(step.status, ("error", "error"))
             extra = {}
             if step.retry_after is not None:
                 extra = {"retry-after-ms": str(round(step.retry_after * 1000)),
                          "retry-after": str(max(1, round(step.retry_after + 0.4999)))}
+            extra.update(step.headers or {})
             seen.status = step.status
             error = {"message": step.message, "type": kind, "param": None, "code": code}
             self._send_json(step.status, step.body or {"error": error}, extra)
@@ -460,6 +482,40 @@ class _Handler(BaseHTTPRequestHandler):
             return
         usage = seen.usage = server._usage(seen, step)
         self._send_json(200, server._completion(seen, step, usage))
+
+    def _send_huge(self, step: Step, seen: Seen) -> None:
+        """A reply whose answer is padded to `step.huge` bytes, streamed without building it."""
+        head = b'{"id": "chatcmpl-huge", "object": "chat.completion", "created": 0, "model": "m", "choices": [' \
+               b'{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "'
+        tail = b'"}}]}'
+        chunk = b"a" * (1 << 20)
+        pad = step.huge - len(head) - len(tail)
+        try:
+            self.send_response(step.status)
+            self.send_header("content-type", "application/json")
+            if step.gzip:
+                body = zlib.compressobj(9, zlib.DEFLATED, 31)
+                data = body.compress(head) + b"".join(body.compress(chunk) for _ in range(pad // len(chunk)))
+                data += body.compress(b"a" * (pad % len(chunk))) + body.compress(tail) + body.flush()
+                self.send_header("content-encoding", "gzip")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                seen.sent = len(data)
+                return
+            if step.announce:
+                self.send_header("content-length", str(step.huge))
+            else:
+                self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            pieces = [head, *([chunk] * (pad // len(chunk))), b"a" * (pad % len(chunk)), tail]
+            for piece in pieces:
+                self.wfile.write(piece if step.announce else b"%x\r\n%s\r\n" % (len(piece), piece))
+                seen.sent += len(piece)
+            if not step.announce:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client stopped reading: that is the point
+            self.close_connection = True
 
     def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), headers)
