@@ -26,8 +26,9 @@ from hch.policies.llm import LLMPolicy
 from hch.policies.positional import PositionalPolicy
 from hch.policies.spec import make_policy
 from hch.policies.vote import VotePolicy, vote
-from hch.run.engine import MAX_QUESTION_CHARS, answer
+from hch.run.engine import answer
 from hch.testing.openai_server import OpenAIServer, Seen, Step, hch_responder, subanswers_of
+from hch.validate import MAX_QUESTION_CHARS
 from hch.workspace import Answer, Ask, SubAnswer, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -298,3 +299,24 @@ def test_a_person_at_a_real_terminal_sees_injected_sub_answers_escaped_and_inert
     trace = hch.load_trace(tmp_path / "t.json")
     assert trace.meta["answer"] == "9"
     assert sum(landed(data["raw"]) for _, data in trace.calls()) == 2
+
+
+@pytest.mark.anyio
+async def test_in_pointer_mode_an_oversized_attack_reaches_its_reader_as_a_pointer_and_expansions_pass() -> None:
+    from hch.limits import Limits
+    from hch.workspace import Expand
+
+    class Expands:
+        fingerprint = "expands"
+
+        async def act(self, workspace: Workspace) -> Expand:
+            return Expand(pointer="$1")
+
+    assert (await AdversaryPolicy(Expands(), rate=1).act(leaf())).action == Expand(pointer="$1")  # type: ignore[arg-type]
+    policy = make_policy("root=expert,else=adversary(rate=1,kind=oversized,size=300)")
+    result = await answer("What is the sum of [[3, 1, 4, 1]]?", depth=1, policy=policy, limits=Limits(bandwidth=60))
+    root = result.trace.root
+    seen = result.trace.graph.nodes[max(result.trace.node_calls(root))]["input"]
+    shown = [sub["answer"] for step in seen["steps"] for sub in step]
+    assert shown and all(re.fullmatch(r"\$\d+", answer) for answer in shown)  # pointers, not the 300 characters
+    assert result.status != "ok" and "IGNORE" not in result.answer
