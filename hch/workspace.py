@@ -86,11 +86,18 @@ class Workspace(BaseModel):
     bandwidth_left: int | None = Field(default=None, exclude_if=_none)
     """Characters H may still see in this workspace (None: no bandwidth limit); an expansion that
     would show more is refused."""
+    budget: int | None = Field(default=None, exclude_if=_none)
+    """Budgeted HCH (`answer(budget=N)`): the policy calls this node and its subquestions may still make
+    after the call being made now (None: the run is not budgeted). At 0 this is the node's last call: it
+    must answer. An ask gives each subquestion at least one call and keeps one for the node's own next
+    call, so it needs `budget >= 1 + len(questions)` (see `hch.run.call_budget`). Left out of every dump
+    when None, so runs without a budget keep their cache keys and traces."""
 
     @property
     def can_ask(self) -> bool:
-        """Whether an ask would be accepted (depth and step budget permitting)."""
-        return self.depth > 0 and self.steps_left > 0
+        """Whether an ask would be accepted (depth, step and call budget permitting; a budgeted ask of
+        k subquestions needs `budget >= k + 1`, so this checks room for one)."""
+        return self.depth > 0 and self.steps_left > 0 and (self.budget is None or self.budget >= 2)
 
     @property
     def answers(self) -> list[SubAnswer]:
@@ -104,6 +111,10 @@ class Ask(BaseModel):
     kind: Literal["ask"] = "ask"
     questions: list[str] = Field(min_length=1)
     """The subquestions of this step."""
+    budgets: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, exclude_if=_none)
+    """Budgeted HCH: the policy calls given to each subquestion, in order (one per question, together at
+    most `Workspace.budget - 1`); None: the default share, `(budget - 1) // len(questions)` each. Ignored
+    in a run without a budget. Left out of every dump when None."""
 
 
 class Answer(BaseModel):

@@ -460,3 +460,78 @@ def test_bad_sweep_options_are_one_line_with_the_value_escaped(
         if option == "--task":
             args = ["sweep", "--task", value, "--no-plot", "--no-cache", "--out", "o"]
         rejected(args, capsys)
+def in_process(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
+               capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`hch ARGV` run in this process (no interpreter start-up): exit status, stdout, stderr."""
+    from hch.cli import main
+
+    monkeypatch.chdir(cwd)
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    else:
+        code = 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--budgets", "10,,20"), "is not a list of budgets"),
+    (("--budgets", "a"), "is not a list of budgets"),
+    (("--budgets", "nan"), "is not a list of budgets"),
+    (("--budgets", "-5"), "is not a list of budgets"),
+    (("--budgets", "0,10"), "budgets must be 1 or more"),
+    (("--budgets", "20-10"), "is empty"),
+    (("--budgets", "10001"), "at most 10000"),
+    (("--budgets", "1-2000"), "more than 1000 budgets"),
+    (("--budget", "0"), "--budget"),
+    (("--budget", "nan"), "--budget"),
+    (("--budget", "5", "--budgets", "5,10"), "not both"),
+    (("--budgets", "5,10", "--depths", "0-3"), "at most one depth"),
+])
+def test_bad_budgets_are_one_line_and_exit_status_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...], message: str,
+) -> None:
+    code, _, err = in_process(["sweep", "--task", "arithmetic", "-n", "2", *args], tmp_path, monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "studies").exists()
+
+
+def test_a_sweep_over_budget_reports_by_budget_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["sweep", "--task", "arithmetic", "-n", "4", "--seed", "1", "--out", "o", "--no-plot"]
+    code, out, err = in_process([*base, "--budgets", "3,10,40"], tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    assert "by budget" in out and "12 runs made, 0 resumed" in out
+    rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
+    assert [(r["budget"], r["depth"]) for r in rows] == [("3", "3"), ("10", "10"), ("40", "40")]
+    accuracy = [float(r["accuracy"]) for r in rows]
+    assert accuracy == sorted(accuracy) and accuracy[-1] == 1.0  # more calls never hurt the honest expert here
+    assert all(float(r["calls_mean"]) <= int(r["budget"]) for r in rows)
+    records = [json.loads(line) for line in (tmp_path / "o" / "runs.jsonl").read_text().splitlines()]
+    assert sorted({r["budget"] for r in records}) == [3, 10, 40]
+    assert all(f"budget-{r['budget']}-depth-{r['depth']}.json" in r["trace"] for r in records)
+    code, out, err = in_process([*base, "--budgets", "3,10,40,100"], tmp_path, monkeypatch, capsys)
+    assert code == 0 and "4 runs made, 12 resumed" in out, err
+    code, out, err = in_process(base, tmp_path, monkeypatch, capsys)  # a sweep over depth: another sweep
+    assert code == 1 and "holds a different sweep" in err
+    code, out, err = in_process([*base, "--budgets", "10", "--depths", "2", "--out", "p"], tmp_path, monkeypatch,
+                                capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader((tmp_path / "p" / "summary.csv").open()))
+    assert [(r["budget"], r["depth"]) for r in rows] == [("10", "2")]
+
+
+def test_an_estimate_of_a_sweep_over_budget_is_by_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = in_process(["sweep", "--task", "arithmetic", "-n", "4", "--budgets", "3,10", "--depths", "5",
+                                 "--pilot", "2", "--out", "o"], tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.split()[:1] == ["votes"]).split()
+    assert header[:2] == ["votes", "budget"] and "at the same budget" in out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["1"]]
+    assert [(r[1], r[2]) for r in rows] == [("3", "2"), ("10", "2")]  # per budget: 2 runs left after the pilot

@@ -375,3 +375,34 @@ def test_piped_lines_that_are_not_text_or_too_long_are_explained_and_dropped(tmp
     assert f"that line is over {MAX_LINE_CHARS:,} characters long and was dropped" in err
     assert "the question is 30,000 characters long; at most 20,000 are accepted" in err
     assert (tmp_path / "t.json").stat().st_size < 100_000  # nothing of the long lines was kept
+def test_a_person_sees_the_calls_left_and_gives_shares_in_a_budgeted_run(tmp_path: Path) -> None:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hch", "ask", "What is 1+2+3+4?", "--budget", "6", "--policy", "human",
+         "--cache", str(tmp_path / "cache.sqlite"), "--trace", "t.json"],
+        cwd=str(tmp_path), encoding="utf-8", dimensions=(60, 200), timeout=30, env={**os.environ, "COLUMNS": "200"},
+    )
+    child.expect_exact("#0 n=6 calls=5>")
+    assert "5 more calls for you and your subquestions together" in unstyled(child.before)
+    say(child, "ask What is 1+2?", "calls=5 (1 queued)>")
+    say(child, "ask What is 3+4?", "calls=5 (2 queued)>")
+    assert "add up to 9" in say(child, "budgets 5 4", "calls=5 (2 queued)>")
+    assert "whole numbers" in say(child, "budgets 3 x", "calls=5 (2 queued)>")
+    say(child, "budgets 3", "calls=5 (2 queued)>")
+    assert "1 budgets for 2 queued" in say(child, "go", "calls=5 (2 queued)>")
+    say(child, "budgets 3, 1", "calls=5 (2 queued)>")
+    first = say(child, "go", "n=5 calls=2>")
+    assert "What is 1+2?" in first
+    say(child, "ask What is 1?", "n=5 calls=2 (1 queued)>")
+    assert "pays for at most 1 subquestion" in say(child, "ask What is 2?", "n=5 calls=2 (1 queued)>")
+    say(child, "drop", "n=5 calls=2>")
+    second = say(child, "answer 3", "n=5 calls=0>")
+    assert "What is 3+4?" in second and "0 calls left: this is your last action" in second
+    assert "pays for at most 0" in say(child, "ask What is 3?", "n=5 calls=0>")
+    say(child, "answer 7", "#0 n=6 calls=2>")
+    child.sendline("answer 10")
+    output, status = finish(child)
+    assert status == 0, output
+    trace = hch.load_trace(tmp_path / "t.json")
+    assert [(e["budget"], e["returned"]) for _, e in trace.children(trace.root)] == [(3, 2), (1, 0)]
+    assert trace.graph.nodes[trace.root]["spent"] == 4

@@ -1051,3 +1051,52 @@ async def test_any_retry_after_is_bounded_by_the_retry_budget(
 def hch_load(path: Path) -> bool:
     json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the trace"))
     return True
+# -- budgeted HCH ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_budgeted_run_shows_the_calls_left_and_the_model_gives_shares() -> None:
+    def respond(seen: Seen) -> Step:
+        question, answers = question_of(seen), subanswers_of(seen)
+        if question != "What is 1+2+3+4?":
+            return Step.answer({"What is 1+2?": "3", "What is 3+4?": "7"}[question])
+        if answers:
+            return Step.answer(str(sum(map(int, answers))))
+        action = {"kind": "ask", "questions": ["What is 1+2?", "", "What is 3+4?"], "answer": "",
+                  "budgets": [3, 9, 1]}  # the empty question is dropped, and its budget with it
+        return Step(content=json.dumps(action))
+
+    with OpenAIServer(respond, api_key=KEY, models={"test-model"}) as budgeted:
+        result = await run("What is 1+2+3+4?", policy(budgeted), budget=10)
+        first = budgeted.requests[0]
+        schema = first.body["response_format"]["json_schema"]["schema"]
+        assert schema["properties"]["budgets"]["type"] == ["array", "null"] and "budgets" in schema["required"]
+        prompt = first.users[0]
+        assert "Call budget: 9 more actions" in prompt and "adding up to at most 8" in prompt
+        leaf = next(s for s in budgeted.requests if question_of(s) == "What is 3+4?")
+        assert "Call budget: 0. This is your last action" in leaf.users[0]
+        assert "You may not ask subquestions: your call budget is spent" in leaf.users[0]
+    assert (result.answer, result.status) == ("10", "ok")
+    trace = result.trace
+    assert [(e["budget"], e["returned"]) for _, e in trace.children(trace.root)] == [(3, 2), (1, 0)]
+    assert trace.graph.nodes[trace.root]["spent"] == 4
+
+    with OpenAIServer(respond, api_key=KEY, models={"test-model"}) as plain_server:  # no budget: as before
+        await run("What is 1+2+3+4?", policy(plain_server))
+        body = plain_server.requests[0].body
+        assert "budgets" not in body["response_format"]["json_schema"]["schema"]["properties"]
+        assert "Call budget" not in plain_server.requests[0].users[0]
+
+
+@pytest.mark.anyio
+async def test_shares_that_are_not_whole_calls_are_reasked() -> None:
+    def respond(seen: Seen) -> Step:
+        if question_of(seen) == "What is 1+2+3+4?" and not subanswers_of(seen) and len(seen.users) == 1:
+            return Step(content=json.dumps({"kind": "ask", "questions": ["What is 1+2?"], "answer": "",
+                                            "budgets": [0]}))
+        return Step.answer("3")
+
+    with OpenAIServer(respond, api_key=KEY, models={"test-model"}) as budgeted:
+        result = await run("What is 1+2+3+4?", policy(budgeted), budget=5)
+        assert "whole numbers of calls" in budgeted.requests[1].users[-1]
+    assert result.answer == "3"

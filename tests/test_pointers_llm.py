@@ -85,3 +85,26 @@ def test_an_expand_reply_parses_and_an_empty_pointer_is_explained() -> None:
     )
     with pytest.raises(ValueError, match='"pointer" is empty'):
         parse_action('{"kind": "expand", "pointer": "", "questions": [], "answer": ""}', "stop")
+
+
+async def test_a_budgeted_run_in_pointer_mode_offers_expand_and_budgets_together() -> None:
+    def act(seen: Seen) -> Step:
+        question, contents = question_of(seen), expanded_of(seen)
+        if question.startswith("Report"):
+            answers = subanswers_of(seen)
+            if answers:
+                return Step.answer(f"It says: {answers[0]}")
+            action = {"kind": "ask", "questions": ["What is the first word of $1?"], "answer": "", "pointer": "",
+                      "budgets": [3]}
+            return Step(content=json.dumps(action))
+        return Step.expand("$1") if "$1" not in contents else Step.answer(contents["$1"].split()[0])
+
+    with OpenAIServer(act) as server:
+        result = await answer("Report the first word of [[hello world]]", policy=policy(server), budget=8,
+                              limits=Limits(pointers=True))
+        first = server.ok_requests()[0].body["response_format"]["json_schema"]["schema"]
+    assert first["properties"]["kind"]["enum"] == ["ask", "answer", "expand"]
+    assert {"pointer", "budgets"} <= set(first["required"])
+    assert (result.answer, result.status) == ("It says: hello", "ok")
+    trace = result.trace
+    assert [(e["budget"], e["returned"]) for _, e in trace.children(trace.root)] == [(3, 1)]  # expand + answer

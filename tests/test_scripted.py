@@ -272,3 +272,22 @@ def test_a_script_that_is_a_fifo_or_too_large_is_one_line(tmp_path: Path) -> Non
     (tmp_path / "big.yaml").write_text("# " + "x" * (1 << 20) + "\nrules: []\n")
     with pytest.raises(PolicySpecError, match="at most 1,048,576 are read"):
         ScriptedPolicy.load(str(tmp_path / "big.yaml"))
+
+
+def test_in_a_budgeted_run_templates_see_the_budget_and_an_unaffordable_step_takes_the_guess() -> None:
+    policy = script("""
+    rules:
+      - match: 'Is (?P<a>\\w+) taller than (?P<b>\\w+)\\?'
+        ask: ["How tall is {{ a }}?", "How tall is {{ b }}?"]
+        answer: "{{ 'yes' if answers[0]|number > answers[1]|number else 'no' }} with {{ budget }} left"
+        guess: "maybe ({{ budget }} left)"
+      - match: 'How tall is (?P<who>\\w+)\\?'
+        answer: "{{ {'ann': 170, 'bob': 180}[who] }}"
+    fallback: error
+    """)
+    enough = hch.answer_sync("Is ann taller than bob?", budget=5, policy=policy)
+    assert (enough.answer, enough.status) == ("no with 1 left", "ok")  # 5 - ask - 2 answers - this call
+    short = hch.answer_sync("Is ann taller than bob?", budget=2, policy=policy)
+    assert (short.answer, short.status) == ("maybe (1 left)", "guess")  # 1 left cannot pay for 2 and an answer
+    unbudgeted = hch.answer_sync("Is ann taller than bob?", depth=1, policy=policy)
+    assert unbudgeted.answer == "no with None left"

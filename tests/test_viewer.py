@@ -235,3 +235,11 @@ def test_chromium_keeps_the_answer_of_a_long_question_in_view(
     assert measured["question-cut"] == cut, measured
     assert (measured["row-lines"] == "1") == (lines == "1"), measured
     assert measured["spaced"] == "true" or selected, measured  # "#2 n=1 What ... → 400": spaces kept
+
+
+def test_a_budgeted_workspace_shows_the_calls_given_and_spent() -> None:
+    data = viewer.page_data(hch.answer_sync("What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?", budget=12).trace)
+    nodes = data["nodes"]
+    assert (nodes[0]["budget"], nodes[0]["spent"]) == (12, 10)
+    assert "budget" not in viewer.page_data(hch.answer_sync("What is 1 + 2?", depth=1).trace)["nodes"][0]
+    assert "given spent" in viewer.render(hch.answer_sync("What is 1 + 2?", budget=2).trace)

@@ -14,6 +14,7 @@ from rich.console import Console
 from hch.cli import app
 from hch.cli.options import (
     NamedPath,
+    budget_option,
     cache_options,
     copies_option,
     depth_option,
@@ -41,6 +42,7 @@ from hch.tasks import visible_context
 @app.command(epilog="\b\n" + TABLE)
 @click.argument("question")
 @depth_option
+@budget_option
 @policy_option
 @click.option("--context", default="", help="Shared context every node sees (text, or @FILE).")
 @facts_option
@@ -53,7 +55,7 @@ from hch.tasks import visible_context
 @cache_options
 @limit_options
 @llm_options
-def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trace_path: Path | None,
+def ask(question: str, depth: int, budget: int | None, policy: str, context: str, facts: Facts, trace_path: Path | None,
         as_json: bool, quiet: bool, copies: Copies, cache: Path, no_cache: bool, fail_fast: bool,
         **flags: Any) -> None:
     """Answer QUESTION with HCH_n; print the answer, its tree, a summary and the trace path.
@@ -61,6 +63,8 @@ def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trac
     The exit status says how the run ended (below); errors go to stderr, the answer to stdout.
     """
     chosen = make_policy(policy, flags)
+    bounded = click.get_current_context().get_parameter_source("depth") is not click.core.ParameterSource.DEFAULT
+    run_depth = depth if budget is None or bounded else None  # a budgeted run without --depth: unbounded
     context = read_context(context)
     if facts == "hidden":
         visible_context(context)  # a context that is no task's facts: one line, before any file is made
@@ -73,7 +77,7 @@ def ask(question: str, depth: int, policy: str, context: str, facts: Facts, trac
         display.start()
         result = anyio.run(
             lambda: answer(
-                question, depth=depth, policy=chosen, context=context, limits=limits_from(flags),
+                question, depth=run_depth, budget=budget, policy=chosen, context=context, limits=limits_from(flags),
                 call_cache=call_cache, trace_path=trace_path, fail_fast=fail_fast,
                 meta={"policy_spec": policy}, facts=facts, copies=copies,
                 trace=trace, progress=progress,

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from hch.limits import Limits
+from hch.run.call_budget import MAX_BUDGET
 from hch.run.call_cache import DEFAULT_PATH, CallCache
 
 TRACES_DIR = Path("traces")
@@ -58,6 +59,11 @@ def stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 depth_option = click.option(
     "--depth", "-d", type=click.IntRange(min=0), default=3, show_default=True,
     help="The n of HCH_n: how deep delegation may go.",
+)
+budget_option = click.option(
+    "--budget", type=click.IntRange(min=1, max=MAX_BUDGET), metavar="N",
+    help="Budgeted HCH: at most N policy calls in the run; each node sees the calls it has left and gives its "
+    "subquestions shares. Without --depth, depth is unbounded (see README, Budgeted HCH).",
 )
 policy_option = click.option(
     "--policy", "-p", default="expert", show_default=True,

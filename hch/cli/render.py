@@ -38,6 +38,8 @@ def node_label(trace: Trace, node: int, reused: bool = False, whole: bool = Fals
     label = Text()
     label.append(f"#{node} ", style="dim")
     label.append(f"n={data['depth']} ", style="cyan")
+    if data.get("budget") is not None:  # budgeted HCH: calls spent of those given
+        label.append(f"calls={data.get('spent', '?')}/{data['budget']} ", style="cyan")
     label.append(plain(data["question"], None if whole else 100))
     answer = data["answer"]
     label.append(" → ")

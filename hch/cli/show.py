@@ -135,15 +135,16 @@ def show_sweep(folder: Path, as_json: bool) -> None:
     path = folder / RUNS_FILE
     if not path.is_file():
         raise TraceError(f"{folder} is a directory but not a sweep's (no {RUNS_FILE}); give a trace file")
-    latest: dict[tuple[int, str, int], RunRecord] = {}
+    latest: dict[tuple[int, str, int, int | None], RunRecord] = {}
     for line in read_text(path, "list of finished runs", TraceError).splitlines():
         if line.strip():
             try:
                 record = RunRecord.model_validate(upgraded(json.loads(line), folder))  # older runs too
             except ValueError:
                 continue  # a torn last line of a killed sweep, or a foreign line: not a run
-            latest[(record.votes, record.id, record.depth)] = record  # a run cut short, then made: the latter
-    records = sorted(latest.values(), key=lambda r: (r.votes, r.id, r.depth))
+            key = (record.votes, record.id, record.depth, record.budget)
+            latest[key] = record  # a run cut short, then made: the latter
+    records = sorted(latest.values(), key=lambda r: (r.votes, r.id, r.depth, r.budget or 0))
     if as_json:
         for record in records:
             print(json.dumps({"id": record.id, "votes": record.votes, "depth": record.depth, "status": status(record),
@@ -156,7 +157,8 @@ def show_sweep(folder: Path, as_json: bool) -> None:
               "finish them)" if unfinished else ""), markup=False)
     for r in records:
         graded = "" if r.correct is None else (" ✓" if r.correct else " ✗")
-        out.print(f"{plain(r.id)} votes={r.votes} n={r.depth} {status(r)}{graded} → {plain(r.answer, 60)} · "
+        budget = "" if r.budget is None else f" budget={r.budget}"
+        out.print(f"{plain(r.id)} votes={r.votes} n={r.depth}{budget} {status(r)}{graded} → {plain(r.answer, 60)} · "
                   f"{plain(str(folder / r.trace))}", markup=False)
 
 

@@ -33,6 +33,7 @@ from hch.policies.spec import make_policy
 from hch.policies.vote import vote
 from hch.review.outcome import ExitStatus
 from hch.run.budget import unpriced_models
+from hch.run.call_budget import MAX_BUDGET
 from hch.run.facts import Facts
 from hch.study.estimate import estimate_rows, print_estimate
 from hch.study.grading import GRADERS
@@ -78,6 +79,11 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @click.option("--questions", "-n", "count", type=click.IntRange(min=1, max=MAX_QUESTIONS), default=50,
               show_default=True, help="How many questions to generate (with --task).")
 @click.option("--depths", default="0-6", show_default=True, help="Depths to run, e.g. 0-6 or 0,2,4.")
+@click.option("--budget", type=click.IntRange(min=1, max=MAX_BUDGET), metavar="N",
+              help="Budgeted HCH: every run may make at most N policy calls (as --budgets N).")
+@click.option("--budgets", metavar="LIST",
+              help="Sweep over call budgets instead of depth, e.g. 10,100,1000 (rows and plots by budget); "
+                   "depth is unbounded unless --depths names one depth.")
 @policy_option
 @facts_option
 @click.option("--votes", default="1", show_default=True,
@@ -101,7 +107,8 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
 @cache_options
 @limit_options
 @llm_options
-def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, policy: str, facts: Facts,
+def sweep(questions_file: Path | None, task: str | None, count: int, depths: str, budget: int | None,
+          budgets: str | None, policy: str, facts: Facts,
           votes: str, grader: str | None, concurrency: int, out: Path | None, no_plot: bool, estimate: bool,
           pilot: int | None, participant: bool | None, copies: str, cache: Path, no_cache: bool, fail_fast: bool,
           **flags: Any) -> None:
@@ -113,6 +120,12 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     unmade, after writing every output; 4 also when --fail-fast or a policy that cannot work stops it.
     """
     depth_list = parse_numbers(depths, "depths", 0)
+    budget_list = budget_points(budget, budgets, depth_list)
+    if budget_list is not None:  # a sweep over budget leaves depth unbounded unless --depths names one
+        given = click.get_current_context().get_parameter_source("depths") is not click.core.ParameterSource.DEFAULT
+        if given and len(depth_list) != 1:
+            raise click.UsageError("a sweep over budget takes at most one depth (--depths D, an extra bound)")
+        depth_list = depth_list if given else []
     vote_list = parse_numbers(votes, "vote counts", 1)
     seed = flags["seed"] if flags["seed"] is not None else 0
     items, config = source(questions_file, task, count, seed, grader, facts)
@@ -121,7 +134,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
         "depths": depth_list, "policy": policy, "votes": vote_list, "concurrency": concurrency,
         "limits": limits.model_copy(update={"max_total_tokens": None, "max_cost": None}),
         "max_total_tokens": limits.max_total_tokens, "max_cost": limits.max_cost,
-        "facts": facts, "copies": copies,
+        "facts": facts, "copies": copies, "budgets": budget_list,
     })
     base = make_policy(policy, flags)
     policies = {k: vote(k, base) for k in vote_list}
@@ -168,6 +181,18 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
         sys.exit(ExitStatus.FAILED)
     if outcome.not_run:  # nor for a complete one: the rest waits for a higher budget
         sys.exit(ExitStatus.LIMITED)
+
+
+def budget_points(budget: int | None, budgets: str | None, depths: list[int]) -> list[int] | None:
+    """The budgets of a sweep over budget (`--budget N` is one), or None for a sweep over depth."""
+    if budget is not None and budgets is not None:
+        raise click.UsageError("give --budget N or --budgets LIST, not both")
+    if budget is None and budgets is None:
+        return None
+    found = [budget] if budget is not None else parse_numbers(budgets or "", "budgets", 1)
+    if found[-1] > MAX_BUDGET:
+        raise click.BadParameter(f"budgets must be at most {MAX_BUDGET}, not {found[-1]}", param_hint="--budgets")
+    return found
 
 
 def warn_unpriced(policy: Any, budget: bool, estimate: bool) -> None:
@@ -254,16 +279,20 @@ def table(rows: list[Row], title: str, by_bucket: bool = False) -> Table:
     """The figures as a compact table; token and cost columns only when something was spent."""
     priced = any(row.tokens_mean for row in rows)
     view = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    names = ["variant", "needs" if by_bucket else "n", "qs", "acc", "95% CI", "acc*", "guess", "nodes", "calls",
-             "inv", "made", "inv made", "hits", *(["tokens", "cost"] if priced else []), "wall s"]
+    budgeted = any(row.budget for row in rows)
+    axis = "needs" if by_bucket else ("budget" if budgeted else "n")
+    names = ["variant", axis, "qs", "acc", "95% CI", "acc*", "guess", "nodes", "calls",
+             *(["spent"] if budgeted else []), "inv", "made", "inv made", "hits",
+             *(["tokens", "cost"] if priced else []), "wall s"]
     for name in names:
         view.add_column(name, justify="left" if name == "variant" else "right", no_wrap=True)
     for row in rows:
         ci = "—" if row.ci_low is None else f"{row.ci_low:.2f}-{row.ci_high:.2f}"
         cells = [
-            row.variant or str(row.votes), str(row.required_depth if by_bucket else row.depth), str(row.questions),
+            row.variant or str(row.votes), str(row.required_depth if by_bucket else row.point), str(row.questions),
             fmt(row.accuracy), ci, fmt(row.guess_free_accuracy),
-            str(row.guesses), f"{row.nodes_mean:.1f}", f"{row.calls_mean:.1f}", f"{row.invocations_mean:.1f}",
+            str(row.guesses), f"{row.nodes_mean:.1f}", f"{row.calls_mean:.1f}",
+            *([f"{row.spent_mean or 0:.1f}"] if budgeted else []), f"{row.invocations_mean:.1f}",
             str(row.calls_made), str(row.invocations_made),
             str(row.cache_hits), *([f"{row.tokens_mean:.0f}", f"${row.cost_mean:.4f}"] if priced else []),
             f"{row.wall_mean:.3f}",
@@ -296,16 +325,22 @@ def report(outcome: Outcome, paths: dict[str, Path], policy: str, participant: b
         console.print(f"{outcome.ran} runs made, {outcome.resumed} resumed · figures withheld from the participant: "
                       f"see {plain(str(paths.get('summary', '')))}", markup=False)
         return
-    console.print(table(aggregate(outcome.records, policy=policy), "by depth"))
+    rows = aggregate(outcome.records, policy=policy)
+    axis = "budget" if any(r.budget for r in rows) else "depth"
+    console.print(table(rows, f"by {axis}"))
     buckets = aggregate(outcome.records, by_bucket=True, policy=policy)
     if buckets:
-        deepest = max(r.depth for r in buckets)
-        console.print(table([r for r in buckets if r.depth == deepest],
-                            f"at n = {deepest}, by the depth a question needs (every n: buckets.csv)", by_bucket=True))
+        deepest = max(r.point for r in buckets)
+        at = f"budget {deepest}" if axis == "budget" else f"n = {deepest}"
+        console.print(table([r for r in buckets if r.point == deepest],
+                            f"at {at}, by the depth a question needs (every {axis}: buckets.csv)", by_bucket=True))
     console.print("acc*: accuracy counting an answer with a guess behind it as wrong · 95% CI over instances · "
                   "nodes, calls, inv: means per question as a standalone run would make them (inv: policy "
                   "invocations, a vote of k counts k) · made, inv made: calls and invocations this sweep made · "
-                  "hits: call-cache hits and reused subtrees", markup=False, style="dim")
+                  "hits: call-cache hits and reused subtrees"
+                  + (" · spent: calls charged to the budget (a reused subtree to every copy)"
+                     if axis == "budget" else ""),
+                  markup=False, style="dim")
     console.print(
         f"{outcome.ran} runs made, {outcome.resumed} resumed · {outcome.calls_made} policy calls "
         f"({outcome.invocations_made} invocations) · "

@@ -3,7 +3,9 @@
 An expert knows some question forms. It answers primitive questions directly (from the facts
 when it is shown them; with facts hidden the task's environment answers those), decomposes
 the rest into subquestions wherever it may ask, at any depth, and guesses, marked as a guess,
-only where it may not ask (depth 0, no steps left, after a refusal). It may react to what it
+only where it may not ask (depth 0, no steps left, after a refusal, or in a budgeted run too few calls
+left to give each subquestion of its step one and keep one to answer; it leaves the shares to the
+engine's default, an even split). It may react to what it
 sees, e.g. pass a guessed sub-answer up as a guess. `ExpertPolicy(early_guess=True)` (spec
 `expert(early_guess)`) is the older variant that also guesses at once where a question shows
 it needs more depth than the node has. Adding a task is adding an `Expert` (a module here) to
@@ -40,6 +42,12 @@ def register(expert: Expert) -> Expert:
     return expert
 
 
+def affordable(workspace: Workspace, ask: Ask) -> bool:
+    """Whether a budgeted node can give each subquestion of `ask` its one call and keep one to answer
+    (`hch.run.call_budget`); an expert whose step does not fit guesses, as where it may not ask."""
+    return workspace.budget is None or workspace.budget >= len(ask.questions) + 1
+
+
 class ExpertPolicy:
     """The policy that asks each expert in turn whether it knows the question."""
 
@@ -70,6 +78,8 @@ class ExpertPolicy:
         for expert in self.experts:
             if expert.knows(workspace.question, workspace.context):
                 action = expert.act(workspace)
+                if isinstance(action, Ask) and not affordable(workspace, action):
+                    return expert, expert.guess(workspace)  # its step does not fit the budget: it may not ask
                 if self.early_guess and isinstance(action, Ask) and expert.short(workspace):
                     return expert, expert.guess(workspace)
                 return expert, action

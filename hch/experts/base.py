@@ -68,6 +68,8 @@ def delegate(workspace: Workspace, questions: list[str], guess: str) -> Action:
     """Ask `questions`, or answer `guess` (marked as a guess) where asking is not possible."""
     if not workspace.can_ask or workspace.refusal is not None:
         return Answer(answer=guess, guess=True)
+    if workspace.budget is not None and workspace.budget < len(questions) + 1:
+        return Answer(answer=guess, guess=True)  # too few calls left for this step: it may not ask
     return Ask(questions=questions)
 
 

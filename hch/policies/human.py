@@ -8,6 +8,7 @@ Commands at the prompt:
     guess <text>      the same, marked as a guess
     drop [N]          forget the queued subquestion N (default: all of them)
     expand $N         show the content of pointer $N (pointer mode only)
+    budgets N ...     (budgeted runs) give the queued subquestions these shares of your calls, in order
     show              show the workspace again
     help              list the commands
     quit              stop the run (like Ctrl-D); what was answered is kept
@@ -48,13 +49,15 @@ from hch.run.position import Position, current, deadline
 from hch.validate import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, action_problem, unicode_problem, valid_text
 from hch.workspace import Action, Answer, Ask, Expand, Reply, Workspace
 
-COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · show · help · quit"
+COMMANDS = "ask <question> · go · answer <text> · guess <text> · drop [N] · budgets N ... · show · help · quit"
 HELP = """\
 ask <question>   queue a subquestion for this step; ask several, then send them together
 go               send the queued subquestions (each is answered by a copy of HCH with one level less)
 answer <text>    end this node with an answer
 guess <text>     the same, marked as a guess (you could not work it out)
 drop [N]         forget queued subquestion N, or all of them
+budgets N ...    budgeted runs: give the queued subquestions these shares of your calls, one number each,
+                 in order (budgets alone: the default, an even split of what you have left minus one)
 show             show this workspace again
 help             this list
 quit, Ctrl-D     stop the run; answers given so far are kept, and rerunning the same command
@@ -273,6 +276,8 @@ class _Session:
         self.lines = policy.lines or _stdin()
         self.position = current()
         self.pending: list[str] = []
+        self.shares: list[int] | None = None
+        """Budgeted runs: the shares typed with `budgets` for the queued subquestions (None: the default)."""
         self.waited = waited
         self.deadline = deadline()
 
@@ -335,8 +340,10 @@ class _Session:
             self.ask(rest)
         elif verb == "go":
             if self.pending:
-                return Ask(questions=list(self.pending))
+                return self.send()
             self.explain("no subquestions queued yet: type ask <question> first")
+        elif verb == "budgets":
+            self.set_shares(rest)
         elif verb in ("answer", "guess"):
             return self.answer(rest, guess=verb == "guess")
         elif verb == "drop":
@@ -365,6 +372,10 @@ class _Session:
             self.explain(
                 f"the question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are accepted"
             )
+        elif ws.budget is not None and ws.budget < len(self.pending) + 2:
+            self.explain(f"your call budget ({ws.budget} left) pays for at most {max(ws.budget - 1, 0)} "
+                         "subquestion(s): each needs one call and you keep one to answer"
+                         + ("; send these with go" if self.pending else "; answer with: answer <text>"))
         elif len(self.pending) >= ws.max_asks:
             self.explain(f"one step may ask at most {ws.max_asks} subquestions; send these with go first")
         else:
@@ -373,6 +384,35 @@ class _Session:
             note.append(plain(question))
             note.append("  (ask more, or send with go)", style="dim")
             self.console.print(note)
+
+    def send(self) -> Action | None:
+        """The queued subquestions as an ask, with the shares given (if they still fit the queue)."""
+        if self.shares is not None and len(self.shares) != len(self.pending):
+            self.explain(f"you gave {len(self.shares)} budgets for {len(self.pending)} queued subquestions: "
+                         "type budgets again (one number each), or budgets alone for the default split")
+            return None
+        budgets = self.shares if self.workspace.budget is not None else None
+        return Ask(questions=list(self.pending), budgets=budgets)
+
+    def set_shares(self, text: str) -> None:
+        """`budgets N ...`: shares of this node's calls for the queued subquestions (nothing: the default)."""
+        left = self.workspace.budget
+        if left is None:
+            self.explain("this run has no call budget: there is nothing to share")
+            return
+        if not text:
+            self.shares = None
+            self.console.print(Text("  budgets: the default, an even split", style="dim"))
+            return
+        parts = text.replace(",", " ").split()
+        if not all(part.isdigit() and len(part) <= 9 and int(part) >= 1 for part in parts):
+            self.explain("budgets takes whole numbers of calls, each at least 1, e.g.: budgets 5 3")
+        elif sum(map(int, parts)) > left - 1:
+            self.explain(f"those add up to {sum(map(int, parts))}, but with {left} calls left you may give at most "
+                         f"{max(left - 1, 0)} (you keep one to answer)")
+        else:
+            self.shares = [int(part) for part in parts]
+            self.console.print(Text(f"  budgets: {', '.join(parts)}", style="dim"))
 
     def answer(self, text: str, guess: bool) -> Action | None:
         if not text:
@@ -417,7 +457,8 @@ class _Session:
     def prompt(self) -> Text:
         where = f"#{self.position.node} " if self.position is not None else ""
         queued = f" ({len(self.pending)} queued)" if self.pending else ""
-        return Text(f"{where}n={self.workspace.depth}{queued}{self.time_left()}> ", style="bold")
+        calls = f" calls={self.workspace.budget}" if self.workspace.budget is not None else ""
+        return Text(f"{where}n={self.workspace.depth}{calls}{queued}{self.time_left()}> ", style="bold")
 
     def time_left(self) -> str:
         """` [42s left]` when a time limit applies to this call, else nothing."""
@@ -447,6 +488,8 @@ class _Session:
             console.print(_field("Bandwidth", f"{ws.bandwidth_left} characters left to see in this workspace"))
         budget = f"{ws.steps_left} steps of asking left · up to {ws.max_asks} subquestions per step"
         console.print(_field("Budget", budget if ws.depth > 0 else "no asking at depth 0"))
+        if ws.budget is not None:
+            console.print(_field("Calls", _calls_note(ws.budget)))
         if self.deadline is not None:
             seconds = max(0, math.ceil(self.deadline - anyio.current_time()))
             note = f"{seconds}s to act at this workspace (a time limit applies); the prompt shows the time left"
@@ -472,6 +515,15 @@ def _where(position: Position | None, shown: int) -> str:
     step, order = (position.step or 0) + 1, (position.order or 0) + 1
     asked = f"subquestion {order} of step {step} of #{position.parent}"
     return f"workspace #{position.node} · level {position.level} · {asked}"
+
+
+def _calls_note(budget: int) -> str:
+    """Budgeted HCH: what the calls left mean for the person."""
+    if budget <= 0:
+        return "0 calls left: this is your last action; answer now"
+    return (f"{budget} more calls for you and your subquestions together (each subquestion needs at least 1, and "
+            f"you keep 1 to answer); by default a step splits {budget - 1} evenly; give shares with: budgets N ...; "
+            "what a subquestion does not spend comes back to you")
 
 
 def _depth_note(ws: Workspace) -> str:

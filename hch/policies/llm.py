@@ -79,6 +79,34 @@ POINTER_SCHEMA: dict[str, Any] = {
 }
 """The schema in pointer mode (`Workspace.pointers`): `expand` shows the content of `pointer`."""
 
+BUDGETED_ACTION_SCHEMA: dict[str, Any] = {
+    **ACTION_SCHEMA,
+    "properties": {
+        **ACTION_SCHEMA["properties"],
+        "budgets": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1}},
+    },
+    "required": [*ACTION_SCHEMA["required"], "budgets"],
+}
+"""The schema sent for a workspace of a budgeted run: `budgets` (null: the default share) gives each
+subquestion its calls; required but nullable, as strict structured output wants optional keys. Runs
+without a budget send `ACTION_SCHEMA`, so their requests (and traces) are as before."""
+
+
+
+def schema_for(pointers: bool, budgeted: bool) -> dict[str, Any]:
+    """The action schema of a workspace: `ACTION_SCHEMA`, with `expand` in pointer mode and `budgets`
+    in a budgeted run (both when both)."""
+    if not budgeted:
+        return POINTER_SCHEMA if pointers else ACTION_SCHEMA
+    if not pointers:
+        return BUDGETED_ACTION_SCHEMA
+    return {
+        **POINTER_SCHEMA,
+        "properties": {**POINTER_SCHEMA["properties"], "budgets": BUDGETED_ACTION_SCHEMA["properties"]["budgets"]},
+        "required": [*POINTER_SCHEMA["required"], "budgets"],
+    }
+
+
 REASK = (
     "Your reply could not be used: {error}. Reply again with only one JSON object: "
     '{{"kind": "ask", "questions": [...], "answer": ""}} or {{"kind": "answer", "questions": [], "answer": "..."}}.'
@@ -153,6 +181,7 @@ class LLMAction(BaseModel):
     questions: list[str] = []
     answer: str = ""
     pointer: str = ""
+    budgets: list[int] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> LLMAction:
@@ -162,13 +191,20 @@ class LLMAction(BaseModel):
             raise ValueError('kind is "answer" but "answer" is empty')
         if self.kind == "expand" and not self.pointer.strip():
             raise ValueError('kind is "expand" but "pointer" is empty')
+        if self.kind == "ask" and self.budgets is not None and any(b < 1 for b in self.budgets):
+            raise ValueError('"budgets" must be whole numbers of calls, each at least 1 (or null)')
         return self
 
-    def to_action(self) -> Ask | Answer | Expand:
+    def to_action(self, budgeted: bool = False) -> Ask | Answer | Expand:
+        """The action; `budgets` only in a budgeted run (kept aligned with the non-empty questions)."""
         if self.kind == "expand":
             return Expand(pointer=self.pointer.strip())
         if self.kind == "ask":
-            return Ask(questions=[q.strip() for q in self.questions if q.strip()])
+            kept = [i for i, q in enumerate(self.questions) if q.strip()]
+            budgets = self.budgets if budgeted else None
+            if budgets is not None and len(budgets) == len(self.questions):
+                budgets = [budgets[i] for i in kept]
+            return Ask(questions=[self.questions[i].strip() for i in kept], budgets=budgets)
         return Answer(answer=self.answer.strip())
 
 
@@ -404,7 +440,7 @@ class LLMPolicy:
         for _ in range(self.preset.max_reasks + 1):
             try:
                 mode, body, completion = await self._send_accepted(
-                    messages, attempts, self.sampling_seed(workspace), workspace.pointers
+                    messages, attempts, self.sampling_seed(workspace), workspace.pointers, workspace.budget is not None
                 )
             except (PolicyError, RunAborted) as exc:
                 exc.usage, exc.raw, exc.attempts = usage, self._raw(exchanges, self.output), attempts
@@ -415,7 +451,8 @@ class LLMPolicy:
             content, finish = choice.message.content, choice.finish_reason
             attempts[-1]["finish_reason"] = finish
             try:
-                action = parse_action(content, finish, getattr(choice.message, "refusal", None), workspace.max_asks)
+                action = parse_action(content, finish, getattr(choice.message, "refusal", None), workspace.max_asks,
+                                      workspace.budget is not None)
             except InvalidOutput as exc:
                 error = str(exc)
                 attempts[-1]["error"] = f"invalid output: {error}"
@@ -438,13 +475,14 @@ class LLMPolicy:
     async def _send_accepted(
         self, messages: list[dict[str, Any]], attempts: list[dict[str, Any]], seed: int | None = None,
         pointers: bool = False,
+        budgeted: bool = False,
     ) -> tuple[str, dict[str, Any], ChatCompletion]:
         """One exchange in an output mode the server accepts: the mode used, the body sent and the
         reply. A mode rejected as unsupported falls back, for the rest of the run, where it has a
         fallback; otherwise the run stops with a line saying which `output:` to set."""
         while True:
             mode = self.output
-            body = self._body(messages, mode, seed, pointers)
+            body = self._body(messages, mode, seed, pointers, budgeted)
             try:
                 return mode, body, await self._send(body, attempts)
             except _Unsupported as exc:
@@ -462,12 +500,13 @@ class LLMPolicy:
                     )
 
     def _body(
-        self, messages: list[dict[str, Any]], mode: str, seed: int | None = None, pointers: bool = False
+        self, messages: list[dict[str, Any]], mode: str, seed: int | None = None, pointers: bool = False,
+        budgeted: bool = False,
     ) -> dict[str, Any]:
         """The JSON request body, exactly as sent (and recorded); `seed` overrides the settings' seed;
-        in pointer mode the schema has the `expand` action."""
+        in pointer mode the schema has the `expand` action, in a budgeted run's workspace `budgets`."""
+        action_schema = schema_for(pointers, budgeted)
         body: dict[str, Any] = {"model": self.model, "messages": messages, **self.settings}
-        action_schema = POINTER_SCHEMA if pointers else ACTION_SCHEMA
         if seed is not None:
             body["seed"] = seed
         if mode == "json_schema":
@@ -925,10 +964,11 @@ def safe_url(url: str) -> str:
 
 
 def parse_action(
-    content: str | None, finish_reason: str | None, refusal: str | None = None, max_asks: int = 0
+    content: str | None, finish_reason: str | None, refusal: str | None = None, max_asks: int = 0,
+    budgeted: bool = False,
 ) -> Ask | Answer | Expand:
     """The action in a reply, or `InvalidOutput` saying precisely what is wrong with it (an action too
-    large to use, see `hch.validate.action_problem`, included)."""
+    large to use, see `hch.validate.action_problem`, included); `budgets` are kept only when `budgeted`."""
     if refusal and not (content or "").strip():
         raise InvalidOutput(f"the model refused: {' '.join(refusal.split())[:200]}")
     if finish_reason == "length":
@@ -945,7 +985,7 @@ def parse_action(
     except RecursionError:
         raise InvalidOutput("it nests JSON too deeply") from None
     try:
-        action = LLMAction.model_validate(data).to_action()
+        action = LLMAction.model_validate(data).to_action(budgeted)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

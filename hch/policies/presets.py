@@ -25,7 +25,8 @@ from hch.workspace import Workspace
 DEFAULT_PRESET = "llm-default"
 MARKERS = {"ok": "", "guess": " (a guess: its answerer could not work it out)", "error": " (failed)"}
 PLACEHOLDERS = frozenset(
-    {"question", "context", "budget", "asking", "subanswers", "refusal", "depth", "max_asks", "steps_left"}
+    {"question", "context", "budget", "asking", "subanswers", "refusal", "depth", "max_asks", "steps_left",
+     "calls_left"}
 )
 
 
@@ -239,13 +240,14 @@ def render(preset: Preset, workspace: Workspace) -> str:
     values = {
         "question": quoted(workspace.question),
         "context": _context(workspace.context),
-        "budget": _budget(workspace.depth),
+        "budget": _budget(workspace.depth) + _calls(workspace.budget),
         "asking": _asking(workspace),
         "subanswers": _subanswers(workspace),
         "refusal": _refusal(workspace.refusal),
         "depth": str(workspace.depth),
         "max_asks": str(workspace.max_asks),
         "steps_left": str(workspace.steps_left),
+        "calls_left": "" if workspace.budget is None else str(workspace.budget),
     }
     return string.Template(preset.template).substitute(values) + _pointers(workspace)
 
@@ -273,9 +275,25 @@ def _budget(depth: int) -> str:
     )
 
 
+def _calls(budget: int | None) -> str:
+    """Budgeted HCH: the calls left, as a second line of `${budget}` (nothing in a run without a budget)."""
+    if budget is None:
+        return ""
+    if budget <= 0:
+        return "\nCall budget: 0. This is your last action: answer now, with your best answer."
+    return (
+        f"\nCall budget: {budget} more actions for you and everyone your subquestions consult, together. "
+        "Each subquestion costs at least 1 and you keep 1 to answer: give shares with \"budgets\": [n, ...] "
+        "(one per question, adding up to at most " + str(budget - 1) + "), or null to split that evenly. "
+        "What a subquestion does not spend comes back to you."
+    )
+
+
 def _asking(workspace: Workspace) -> str:
     if workspace.depth <= 0:
         return "You may not ask subquestions: answer now, with your best answer."
+    if workspace.budget is not None and workspace.budget < 2:
+        return "You may not ask subquestions: your call budget is spent; answer now, with your best answer."
     if workspace.steps_left <= 0:
         return "You have no steps of asking left: answer now, with your best answer."
     return (

@@ -22,9 +22,13 @@ Templates are Jinja2 (sandboxed, undefined names are errors). They see `question
 `context`, the regex's named captures by name and all of them as `groups` (`groups[0]` is
 group 1), and, once subquestions were answered, `answers` (strings, in asking order across
 steps) and `subs` (each with `question`, `answer`, `status`); in pointer mode `expanded` (the
-contents of the pointers expanded so far, by pointer) and `bandwidth_left`. Extra filters: `number`
+contents of the pointers expanded so far, by pointer) and `bandwidth_left`; and `budget`: in a budgeted
+run the policy calls left after this one (see `Workspace.budget`), else None. Extra filters: `number`
 (text to int or float), `split(sep)`, `first_half`, `second_half`. A rule's answer is marked a
 guess if any sub-answer was one; a rule whose `expand` is refused (bandwidth) answers its `guess`.
+In a budgeted run a step is asked with the default share of the budget, and only when the budget pays
+for it (one call per subquestion and one to answer); where it does not, the rule's guess answers, as
+where the node cannot ask.
 """
 
 from __future__ import annotations
@@ -328,11 +332,15 @@ class ScriptedPolicy:
         steps = rule.steps
         done = len(workspace.steps)
         if done < len(steps):
-            if workspace.can_ask and workspace.refusal is None:
+            affordable = workspace.budget is None or workspace.budget >= len(steps[done]) + 1
+            if workspace.can_ask and workspace.refusal is None and affordable:
                 questions = [self._render(t, variables, "ask", index) for t in steps[done]]
                 return Ask(questions=questions)
             if rule.guess is None:
-                why = workspace.refusal or f"at depth {workspace.depth} it cannot ask"
+                why = workspace.refusal or (
+                    f"at depth {workspace.depth} it cannot ask" if affordable
+                    else f"{workspace.budget} calls left cannot pay for {len(steps[done])} subquestions and an answer"
+                )
                 raise PolicyError(
                     f"{self._where(index)}: the rule asks subquestions but this node cannot ({why}); "
                     "give the rule a guess: template or a depth: condition"
@@ -360,7 +368,7 @@ def _variables(workspace: Workspace, captures: dict[str, Any]) -> dict[str, Any]
     subs = [sub.model_dump() for sub in workspace.answers]
     return {
         "question": workspace.question, "depth": workspace.depth, "context": workspace.context,
-        "answers": [sub["answer"] for sub in subs], "subs": subs,
+        "answers": [sub["answer"] for sub in subs], "subs": subs, "budget": workspace.budget,
         "expanded": {expansion.pointer: expansion.content for expansion in workspace.expanded},
         "bandwidth_left": workspace.bandwidth_left, **captures,
     }

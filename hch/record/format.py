@@ -35,6 +35,10 @@ class WorkspaceNode(BaseModel):
     H expanded there in order (`[{"pointer": "$1", "message": "$m<id>", "step": 0}, ...]`, `step` being
     the steps of asking before it). Their `question` and `answer` then hold run pointers `$m<id>`,
     whose contents are in the run metadata's `messages`.
+    Budgeted runs (budgeted HCH, `answer(budget=N)`; the run's `budget` is in the metadata) also record
+    `budget` (an int): the policy calls this node and its subtree were given, and `spent` (an int): how
+    many of them they used (0 for the environment's answers; a reused subtree keeps what it spent when
+    computed). Runs without a budget leave both out.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -104,7 +108,13 @@ class CallNode(BaseModel):
 
 
 class EdgeRecord(BaseModel):
-    """A delegation, a cache reuse, or a workspace's policy call."""
+    """A delegation, a cache reuse, or a workspace's policy call.
+
+    In budgeted runs, delegate and reuse edges also record `budget` (an int): the policy calls the asker
+    gave the subquestion, and `returned` (an int): what the subtree did not spend, back to the asker
+    (`budget - returned` is the child's `spent`; an unfinished run's journal may lack `returned` on an
+    edge whose subtree was still running). Runs without a budget leave both out.
+    """
 
     model_config = ConfigDict(extra="allow")
 

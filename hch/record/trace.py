@@ -89,6 +89,13 @@ class Trace:
         for listener in self.listeners:
             listener("edge", {"source": source, "target": target, **data})
 
+    def update_edge(self, source: int, target: int, **attrs: Any) -> None:
+        """Change attributes of a recorded edge."""
+        data = self.graph.edges[source, target]
+        data.update(attrs)
+        for listener in self.listeners:
+            listener("edge", {"source": source, "target": target, **data})
+
     def graft(self, other: Trace, node: int) -> int:
         """Copy `node` and everything below it from another trace; return the copy's id here.
 

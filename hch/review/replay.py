@@ -83,7 +83,7 @@ async def replay(
         str(info.get("question", root["question"])), depth=int(info.get("depth", root["depth"])),
         policy=served_by, context=str(info.get("context", "")), limits=limits,
         meta={"replay_of": info.get("started_at"), **(meta or {})}, facts=_facts_of(info),
-        copies=_copies(info.get("copies")),
+        copies=_copies(info.get("copies")), budget=_budget_of(info),
     )
     report = diff(recorded, result.trace)
     divergence = served_by.divergence
@@ -92,6 +92,16 @@ async def replay(
         answer=result.answer, recorded_answer=info.get("answer"), served=served_by.served,
         unserved=served_by.unserved, fallback=fallback is not None, divergence=divergence, diff=report,
     ), result.trace
+
+
+def _budget_of(info: dict[str, Any]) -> int | None:
+    """The call budget a trace was recorded with (budgeted HCH), or None."""
+    budget = info.get("budget")
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise TraceError(f"the trace's recorded budget is not a number of calls: {budget!r}")
+    return budget
 
 
 def _facts_of(info: dict[str, Any]) -> Facts:

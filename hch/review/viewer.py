@@ -53,6 +53,8 @@ def page_data(trace: Trace) -> dict[str, Any]:
             "tokens": sum(c["usage"]["prompt_tokens"] + c["usage"]["completion_tokens"] for c in made),
             "cost": sum(c["usage"]["cost"] for c in made),
         }
+        if data.get("budget") is not None:  # budgeted HCH: the calls given and spent
+            nodes[node].update(budget=data["budget"], spent=data.get("spent"))
     return {
         "question": figures.question, "context": str(trace.meta.get("context") or ""), "root": trace.root,
         "nodes": nodes,

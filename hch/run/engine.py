@@ -34,6 +34,7 @@ from hch.record.summary import Summary, summarize
 from hch.record.trace import Trace
 from hch.run.ancestry import Ancestry
 from hch.run.budget import SharedBudget
+from hch.run.call_budget import Allowance, budget_place, check_budget, shares, unbounded_depth
 from hch.run.call_cache import CallCache, call_key
 from hch.run.collector import paced
 from hch.run.facts import Facts, check_facts, sees_facts
@@ -138,12 +139,13 @@ class _Run:
         self._finish(node, found, "ok", limit=None)
         return SubAnswer(question=question, answer=found, status="ok")
 
-    def key(self, question: str, depth: int, root: bool, copy: str = "") -> tuple[Policy, SubtreeKey]:
+    def key(self, question: str, depth: int, root: bool, copy: str = "", given: int | None = None
+            ) -> tuple[Policy, SubtreeKey]:
         leaf = self._leaves.get((depth, root))
         if leaf is None:  # a runtime protocol check costs ~10 µs: resolve each position once per run
             leaf = self._leaves[depth, root] = resolve(self.policy, depth, root)
         place = self.context_hash + "/" + copy if copy else self.context_hash  # a copy is its own subtree
-        return leaf, (leaf.fingerprint, normalize_question(question), depth, place)
+        return leaf, (leaf.fingerprint, normalize_question(question), depth, budget_place(place, given))
 
     def child_copy(self, copy: str, step: int, order: int) -> str:
         """The copy id of subquestion `order` of step `step` asked by copy `copy` ("" when merged)."""
@@ -153,10 +155,12 @@ class _Run:
 
     async def solve(
         self, question: str, depth: int, parent: tuple[int, int, int] | None, ancestors: Ancestry,
-        copy: str = "",
+        copy: str = "", allowance: Allowance | None = None,
     ) -> SubAnswer:
-        """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker, `copy` its copy id."""
-        leaf, key = self.key(question, depth, root=parent is None, copy=copy)
+        """Answer `question` as HCH_depth; `parent` is (node, step, order) of the asker, `copy` its copy id,
+        `allowance` the policy calls it was given (budgeted runs; what it spends is taken from it)."""
+        given = allowance.given if allowance is not None else None
+        leaf, key = self.key(question, depth, root=parent is None, copy=copy, given=given)
         if parent is not None:
             self.reserved -= 1  # the asker reserved a node for this question in `refuse`
         while True:
@@ -168,9 +172,11 @@ class _Run:
                 if self.pointers is not None and flight.trace is not self.trace:  # its messages come along
                     self.pointers.messages.absorb(flight.trace.meta.get("messages", {}))
                 target = flight.node if flight.trace is self.trace else self.trace.graft(flight.trace, flight.node)
+                if allowance is not None:  # it spends what it spent when it was computed
+                    allowance.left -= int(self.trace.graph.nodes[target].get("spent", 0))
                 if parent is not None:
                     node, step, order = parent
-                    self.trace.add_edge(node, target, "reuse", step=step, order=order)
+                    self.trace.add_edge(node, target, "reuse", step=step, order=order, **_given(allowance, True))
                 return flight.result
         self.nodes += 1
         place, wanted = self._place(parent, key[1])
@@ -178,20 +184,25 @@ class _Run:
             "workspace", wanted, question=question, depth=depth, policy=leaf.fingerprint, answer=None,
             status="running", started=self.clock(), ended=None,
             cycle_of=ancestors.get(key[1]), limit=None, error=None, oracle=False, **({"copy": copy} if copy else {}),
+            **({"budget": given} if given is not None else {}),
         )
         self.progress.node_started()
         if place is not None:
             self.places[node] = place
         if parent is not None:
             asker, step, order = parent
-            self.trace.add_edge(asker, node, "delegate", step=step, order=order)
+            self.trace.add_edge(asker, node, "delegate", step=step, order=order, **_given(allowance, False))
         above = POSITION.get()  # still the asker's: this task was started from its node
         level = above.level + 1 if parent is not None and above is not None else 0
         token = POSITION.set(Position(node, level, *(parent or (None, None, None))))
         try:
             result = self.told(node, question)  # the environment's, with facts hidden: no policy call
             if result is None:
-                result = await self.expand(node, question, depth, leaf, ancestors.with_node(key[1], node), copy)
+                result = await self.expand(
+                    node, question, depth, leaf, ancestors.with_node(key[1], node), copy, allowance
+                )
+            if allowance is not None:
+                self._settle(node, parent, allowance)
         except BaseException:
             if self.trace.graph.nodes[node]["status"] == "running":
                 self.trace.update_node(node, status="interrupted", ended=self.clock())
@@ -213,8 +224,15 @@ class _Run:
         known = self.previous.get(place)
         return place, known[0] if known is not None and known[1] == question else None
 
+    def _settle(self, node: int, parent: tuple[int, int, int] | None, allowance: Allowance) -> None:
+        """Record what a budgeted node spent, and on its delegation edge what returns to the asker."""
+        self.trace.update_node(node, spent=allowance.spent)
+        if parent is not None:
+            self.trace.update_edge(parent[0], node, returned=allowance.left)
+
     async def expand(
-        self, node: int, question: str, depth: int, leaf: Policy, ancestors: Ancestry, copy: str = ""
+        self, node: int, question: str, depth: int, leaf: Policy, ancestors: Ancestry, copy: str = "",
+        allowance: Allowance | None = None,
     ) -> SubAnswer:
         """The node's loop: act, and either answer or run this step's subquestions."""
         steps: list[tuple[SubAnswer, ...]] = []
@@ -225,10 +243,16 @@ class _Run:
         try:
             while True:
                 context = self.context_for(leaf)
+                if allowance is not None:  # every call costs one unit of the budget, a cached one too
+                    if allowance.left < 1:
+                        raise _NodeError(f"the budget is spent ({allowance.given} calls given) and the last "
+                                         "action was not an answer", "budget")
+                    allowance.left -= 1
                 workspace = Workspace(
                     question=question, depth=depth, context=context if view is None else self.pointers.context(context),  # type: ignore[union-attr]
                     steps=tuple(steps), max_asks=self.limits.max_asks_per_step,
                     steps_left=self.limits.max_steps_per_node - len(steps), refusal=refusal, copy=copy,
+                    budget=allowance.left if allowance is not None else None,
                 )
                 workspace = workspace if view is None else view.show(workspace)  # pointers named $1, $2, ...
                 action: Answer | Ask | Expand | None = (await self.call(node, leaf, workspace)).action
@@ -250,8 +274,13 @@ class _Run:
                         raise _NodeError(f"{refusals} actions refused; last: {refusal}", limit)
                     continue
                 if isinstance(action, Ask):
-                    answers = await self.ask_all(node, len(steps), action.questions, depth - 1, ancestors, copy)
+                    children = _give(allowance, action)
+                    answers = await self.ask_all(
+                        node, len(steps), action.questions, depth - 1, ancestors, copy, children
+                    )
                     steps.append(answers if view is None else view.settle(answers))
+                    if allowance is not None and children is not None:  # what the subtrees did not spend returns
+                        allowance.left += sum(child.left for child in children)
         except _NodeError as exc:
             message = f"error: {exc}"
             self._finish(node, message, "error", limit=exc.limit or limit, error=str(exc))
@@ -281,9 +310,13 @@ class _Run:
             )
         if any(not q.strip() for q in questions):
             return "a subquestion is empty; ask real questions or answer", None
+        given = shares(ask.budgets, len(questions), workspace.budget) if workspace.budget is not None else None
+        if isinstance(given, str):
+            return given, "budget"
         step, below = self.limits.max_steps_per_node - workspace.steps_left, workspace.depth - 1  # the step's index
         fresh = sum(
-            self.key(q, below, False, self.child_copy(workspace.copy, step, order))[1] not in self.subtrees
+            self.key(q, below, False, self.child_copy(workspace.copy, step, order), given[order] if given else None)[1]
+            not in self.subtrees
             for order, q in enumerate(questions)
         )
         if self.nodes + self.reserved + fresh > self.limits.max_nodes:
@@ -292,13 +325,15 @@ class _Run:
         return None, None
 
     async def ask_all(
-        self, node: int, step: int, questions: list[str], depth: int, ancestors: Ancestry, copy: str = ""
+        self, node: int, step: int, questions: list[str], depth: int, ancestors: Ancestry, copy: str = "",
+        allowances: list[Allowance] | None = None,
     ) -> tuple[SubAnswer, ...]:
         answers: list[SubAnswer | None] = [None] * len(questions)
 
         async def one(order: int, question: str) -> None:
             child = self.child_copy(copy, step, order)
-            answers[order] = await self.solve(question, depth, (node, step, order), ancestors, child)
+            allowance = allowances[order] if allowances is not None else None
+            answers[order] = await self.solve(question, depth, (node, step, order), ancestors, child, allowance)
 
         async with anyio.create_task_group() as group:
             for order, question in enumerate(questions):
@@ -420,7 +455,7 @@ class _Run:
 async def answer(
     question: str,
     *,
-    depth: int,
+    depth: int | None = None,
     policy: Policy | str | PolicyFunction | None = None,
     context: str = "",
     limits: Limits | None = None,
@@ -433,7 +468,8 @@ async def answer(
     facts: Facts = "shown",
     copies: Copies = "merged",
     progress: Progress | None = None,
-    budget: SharedBudget | None = None,
+    budget: int | SharedBudget | None = None,
+    shared_budget: SharedBudget | None = None,
 ) -> Result:
     """Answer `question` with HCH_depth under `policy` (default: the offline expert).
 
@@ -452,9 +488,20 @@ async def answer(
 
     The trace is written to `trace_path` (if given) even when the run is interrupted; the path is
     claimed when the run starts (a path a live run holds is refused). `progress` receives live
-    counters (nodes, calls in flight, retries) as the run goes. `budget`, a spend budget shared with
-    other runs (a sweep's), refuses calls once spent, like the run's own limits.
+    counters (nodes, calls in flight, retries) as the run goes. `shared_budget`, a spend budget shared with
+    other runs (a sweep's), refuses calls once spent, like the run's own limits (`budget=` takes one too).
+
+    `budget=N` (an int) makes the run budgeted HCH (`hch.run.call_budget`): at most N policy calls in all,
+    each node shown the calls it has left and giving its subquestions shares of them. `depth` is then an
+    optional extra bound: without it, depth is unbounded (recorded as depth N, which no chain reaches).
     """
+    if isinstance(budget, SharedBudget):
+        budget, shared_budget = None, budget
+    budget = check_budget(budget)
+    if depth is None:
+        if budget is None:
+            raise TypeError("answer() needs depth= (or budget=N, which may leave depth unbounded)")
+        depth = unbounded_depth(budget)
     facts = check_facts(facts)
     if copies not in ("merged", "independent"):
         raise ValueError(f"copies must be 'merged' or 'independent', not {copies!r}")
@@ -492,6 +539,7 @@ async def answer(
         question=question, depth=depth, policy=policy.fingerprint, context=context,
         limits=limits.model_dump(), started_at=datetime.now(UTC).isoformat(),
         hch_version=_version(), status="running", facts=facts, copies=copies, **(meta or {}),
+        **({"budget": budget} if budget is not None else {}),
     )
     if pointers is not None:  # the trace holds every message (a dict the run keeps adding to)
         trace.meta["messages"] = pointers.messages.table
@@ -506,7 +554,7 @@ async def answer(
     run.progress = progress if progress is not None else run.progress
     reporting = PROGRESS.set(run.progress)  # policies report retries and waits to it
     naming = RUN.set(str(trace_path) if trace_path is not None else uuid.uuid4().hex)  # the tree, for hch serve
-    run.shared = budget
+    run.shared = shared_budget
     if earlier and not any(True for _ in trace.workspaces()):  # a resumed session: keep the ids shown before
         run.previous = earlier
         trace.reserve(max(node for node, _ in earlier.values()))
@@ -516,7 +564,7 @@ async def answer(
     with paced():
         try:
             copy = root_copy(question) if copies == "independent" else ""
-            result = await run.solve(asked, depth, None, Ancestry(), copy)
+            result = await run.solve(asked, depth, None, Ancestry(), copy, Allowance.of(budget))
             if pointers is not None:  # the user reads the answer with its pointers resolved
                 result = result.model_copy(update={"answer": pointers.messages.resolve(result.answer)})
         except BaseException as exc:
@@ -556,7 +604,7 @@ def root_copy(question: str) -> str:
 def answer_sync(
     question: str,
     *,
-    depth: int,
+    depth: int | None = None,
     policy: Policy | str | PolicyFunction | None = None,
     context: str = "",
     limits: Limits | None = None,
@@ -569,7 +617,8 @@ def answer_sync(
     facts: Facts = "shown",
     copies: Copies = "merged",
     progress: Progress | None = None,
-    budget: SharedBudget | None = None,
+    budget: int | SharedBudget | None = None,
+    shared_budget: SharedBudget | None = None,
 ) -> Result:
     """`answer` for code that is not async: runs its own event loop (so not inside one: in a
     Jupyter notebook or other async code, `await hch.answer(...)` instead)."""
@@ -585,8 +634,25 @@ def answer_sync(
     return anyio.run(lambda: answer(
         question, depth=depth, policy=policy, context=context, limits=limits, call_cache=call_cache,
         subtree_cache=subtree_cache, trace_path=trace_path, fail_fast=fail_fast, trace=trace, meta=meta,
-        facts=facts, copies=copies, progress=progress, budget=budget,
+        facts=facts, copies=copies, progress=progress, budget=budget, shared_budget=shared_budget,
     ))
+
+
+def _give(allowance: Allowance | None, ask: Ask) -> list[Allowance] | None:
+    """The allowances of an accepted ask's subquestions, taken from the asker's (budgeted runs only)."""
+    if allowance is None:
+        return None
+    given = shares(ask.budgets, len(ask.questions), allowance.left)
+    assert not isinstance(given, str)  # `refuse` let the ask through
+    allowance.left -= sum(given)
+    return [Allowance(share, share) for share in given]
+
+
+def _given(allowance: Allowance | None, reused: bool) -> dict[str, int]:
+    """A delegation edge's budget attributes: given (and, for a reused subtree, known at once, returned)."""
+    if allowance is None:
+        return {}
+    return {"budget": allowance.given, "returned": allowance.left} if reused else {"budget": allowance.given}
 
 
 def _traceback(cause: BaseException | None) -> str | None:

@@ -46,6 +46,8 @@ class EstimateRow(BaseModel):
     """calls x tokens_per_call."""
     cost: float | None
     """calls x cost_per_call."""
+    budget: int | None = None
+    """Budgeted HCH: the runs' call budget (a sweep over budget has a row per budget); None: not budgeted."""
 
 
 def row(votes: int, depth: int, runs: int, basis: list[RunRecord]) -> EstimateRow:
@@ -86,11 +88,11 @@ def estimate_rows(items: list[Item], config: SweepConfig, policies: dict[int, Po
     fingerprints = {k: p.fingerprint for k, p in policies.items()}
     rows = []
     for votes in sorted(policies):
-        for depth in sorted(set(config.depths)):
-            left = sum((votes, item.id, depth) not in done for item in items)
-            basis = [r for key, r in done.items() if key[0] == votes and key[2] == depth
+        for depth, budget in sorted(config.points(), key=lambda point: (point[0], point[1] or 0)):
+            left = sum((votes, item.id, depth, budget) not in done for item in items)
+            basis = [r for key, r in done.items() if key[0] == votes and key[2:] == (depth, budget)
                      and r.policy == fingerprints[votes]]
-            rows.append(row(votes, depth, left, basis))
+            rows.append(row(votes, depth, left, basis).model_copy(update={"budget": budget}))
     return rows
 
 
@@ -123,12 +125,14 @@ def print_estimate(rows: list[EstimateRow], config: SweepConfig, policies: dict[
     if not console.is_terminal:
         console = Console(highlight=False, width=120)
     view = Table(title="estimate of the runs left", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("votes", "n", "runs left", "basis", "calls/run", "tokens/call", "$/call", "calls", "tokens", "cost"):
+    budgeted = any(r.budget is not None for r in rows)
+    for name in ("votes", "budget" if budgeted else "n", "runs left", "basis", "calls/run", "tokens/call", "$/call",
+                 "calls", "tokens", "cost"):
         view.add_column(name, justify="right", no_wrap=True)
     for r in rows:
-        view.add_row(str(r.votes), str(r.depth), str(r.runs), str(r.basis), _number(r.calls_per_run, 1),
-                     _number(r.tokens_per_call, 1), _dollars(r.cost_per_call), _number(r.calls), _number(r.tokens),
-                     _dollars(r.cost))
+        view.add_row(str(r.votes), str(r.budget if budgeted else r.depth), str(r.runs), str(r.basis),
+                     _number(r.calls_per_run, 1), _number(r.tokens_per_call, 1), _dollars(r.cost_per_call),
+                     _number(r.calls), _number(r.tokens), _dollars(r.cost))
     console.print(view)
     open_rows = [r for r in rows if r.runs and r.calls is None]
     known = [r for r in rows if r.calls is not None]
@@ -140,7 +144,8 @@ def print_estimate(rows: list[EstimateRow], config: SweepConfig, policies: dict[
          f"~${total_cost:.4f}" + (f" (without the {len(open_rows)} rows that have no basis)" if open_rows else ""),
          markup=False)
     source = f"a pilot of the first {pilot} questions and " if pilot else ""
-    says(f"basis: {source}the finished runs of this sweep in {out} at the same depth and number of votes; "
+    axis = "budget" if budgeted else "depth"
+    says(f"basis: {source}the finished runs of this sweep in {out} at the same {axis} and number of votes; "
          "calls, tokens and cost per run are those of a standalone run (empty caches), so this is an upper bound: "
          "the call cache and reused subtrees only make runs cheaper. $/call: the model's price as those calls paid "
          "it ($0 for a model without a price).", markup=False, style="dim")

@@ -27,6 +27,12 @@ from hch.files import write_with
 from hch.study.rows import Row
 
 DEPTH = "depth n of HCH_n"
+BUDGET = "budget: policy calls per run"
+
+
+def axis_of(rows: list[Row]) -> str:
+    """The x label of a sweep's panels: budget for a sweep over budget (rows then sit at `Row.point`)."""
+    return BUDGET if any(r.budget for r in rows) else DEPTH
 
 
 @dataclass
@@ -78,12 +84,13 @@ def panels(rows: list[Row], buckets: list[Row]) -> list[Panel]:
 
 
 def accuracy_panel(rows: list[Row], variants: list[int], names: dict[int, str]) -> Panel:
-    panel = Panel("accuracy", "accuracy against depth", DEPTH, "accuracy (95% interval over instances)", share=True)
+    panel = Panel("accuracy", f"accuracy against {axis_of(rows).split(':')[0].split()[0]}", axis_of(rows),
+                  "accuracy (95% interval over instances)", share=True)
     for colour, votes in enumerate(variants):
         mine = [r for r in rows if r.votes == votes and r.accuracy is not None]
         if not mine:
             continue
-        depths = [r.depth for r in mine]
+        depths = [r.point for r in mine]
         panel.series.append(Series(names[votes], depths, [r.accuracy or 0.0 for r in mine],
                                    [r.ci_low or 0.0 for r in mine], [r.ci_high or 0.0 for r in mine], colour=colour))
         panel.series.append(Series(f"{names[votes]}, guess-free", depths, [r.guess_free_accuracy or 0.0 for r in mine],
@@ -102,30 +109,31 @@ COSTS = {
 
 def cost_panel(rows: list[Row], variants: list[int], names: dict[int, str], key: str) -> Panel:
     what, ylabel, attribute = COSTS[key]
-    panel = Panel(key, f"{what} against depth", DEPTH, ylabel, log=True)
+    panel = Panel(key, f"{what} against {axis_of(rows).split(':')[0].split()[0]}", axis_of(rows), ylabel, log=True)
     for colour, votes in enumerate(variants):
         mine = [r for r in rows if r.votes == votes]
-        panel.series.append(Series(names[votes], [r.depth for r in mine],
+        panel.series.append(Series(names[votes], [r.point for r in mine],
                                    [float(getattr(r, attribute)) for r in mine], colour=colour))
     return panel
 
 
 def needs_panel(buckets: list[Row], votes: int, name: str) -> Panel:
-    panel = Panel(f"needs:{name}", f"by the depth a question needs ({name})", DEPTH, "accuracy", share=True)
+    panel = Panel(f"needs:{name}", f"by the depth a question needs ({name})", axis_of(buckets), "accuracy", share=True)
     for colour, bucket in enumerate(sorted({r.required_depth for r in buckets if r.required_depth is not None})):
         mine = [r for r in buckets if r.votes == votes and r.required_depth == bucket and r.accuracy is not None]
         if mine:
-            panel.series.append(Series(f"needs {bucket}", [r.depth for r in mine], [r.accuracy or 0.0 for r in mine],
+            panel.series.append(Series(f"needs {bucket}", [r.point for r in mine], [r.accuracy or 0.0 for r in mine],
                                        colour=colour))
     return panel
 
 
 def compounding_panel(buckets: list[Row], variants: list[int], names: dict[int, str]) -> Panel:
-    deepest = max(r.depth for r in buckets)
-    panel = Panel("compounding", f"at n = {deepest}, by the depth a question needs", "depth the question needs",
+    deepest = max(r.point for r in buckets)
+    where = f"budget {deepest}" if axis_of(buckets) == BUDGET else f"n = {deepest}"
+    panel = Panel("compounding", f"at {where}, by the depth a question needs", "depth the question needs",
                   "accuracy (95% interval over instances)", share=True)
     for colour, votes in enumerate(variants):
-        mine = [r for r in buckets if r.votes == votes and r.depth == deepest and r.accuracy is not None]
+        mine = [r for r in buckets if r.votes == votes and r.point == deepest and r.accuracy is not None]
         if mine:
             panel.series.append(Series(
                 names[votes], [r.required_depth or 0 for r in mine], [r.accuracy or 0.0 for r in mine],
@@ -169,7 +177,10 @@ def draw(panel: Panel, axis: Axes) -> None:
     if panel.log and any(y > 0 for s in panel.series for y in s.y):
         axis.set_yscale("log")
     axis.grid(alpha=0.3)
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole numbers
+    if panel.xlabel == BUDGET:
+        axis.set_xscale("log")  # budgets grow by factors
+    else:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole numbers
     if panel.series:
         axis.legend(fontsize="x-small", ncol=2)
     if panel.note:

@@ -84,22 +84,33 @@ class Row(BaseModel):
     """Base-policy invocations the sweep actually made for these runs."""
     tokens_spent: int
     """Tokens the sweep actually spent on these runs."""
+    budget: int | None = None
+    """Budgeted HCH: the runs' call budget (a sweep over budget has a row per budget); None: not budgeted."""
+    spent_mean: float | None = None
+    """Budgeted HCH: mean calls charged to a run's budget (reused subtrees charged to every copy; see
+    `RunRecord.spent`); None: not budgeted."""
+
+    @property
+    def point(self) -> int:
+        """Where the row sits on the sweep's axis: its budget in a sweep over budget, else its depth."""
+        return self.budget if self.budget else self.depth
 
 
 def aggregate(records: list[RunRecord], by_bucket: bool = False, policy: str = "") -> list[Row]:
     """Rows per (votes, depth), or per (votes, depth, required depth); `policy` (the spec) names variants."""
-    groups: dict[tuple[int, int, int | None], list[RunRecord]] = {}
+    groups: dict[tuple[int, int, int | None, int | None], list[RunRecord]] = {}
     for record in records:
         bucket = record.required_depth if by_bucket else None
         if by_bucket and bucket is None:
             continue
-        groups.setdefault((record.votes, record.depth, bucket), []).append(record)
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0))
-    return [row(votes, depth, bucket, group, variant_label(policy, votes))
-            for (votes, depth, bucket), group in ordered]
+        groups.setdefault((record.votes, record.depth, bucket, record.budget), []).append(record)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][3] or 0, kv[0][1], kv[0][2] or 0))
+    return [row(votes, depth, bucket, group, variant_label(policy, votes), budget)
+            for (votes, depth, bucket, budget), group in ordered]
 
 
-def row(votes: int, depth: int, bucket: int | None, group: list[RunRecord], variant: str) -> Row:
+def row(votes: int, depth: int, bucket: int | None, group: list[RunRecord], variant: str,
+        budget: int | None = None) -> Row:
     graded = [r for r in group if r.correct is not None]
     correct = sum(bool(r.correct) for r in graded)
     free = sum(bool(r.correct) and not r.guess_on_path for r in graded)
@@ -126,6 +137,7 @@ def row(votes: int, depth: int, bucket: int | None, group: list[RunRecord], vari
         guessed_on_path=sum(r.guess_on_path for r in group),
         invocations_mean=invocations_mean, invocations_median=invocations_median,
         invocations_made=sum(r.invocations_made for r in group), tokens_spent=sum(r.tokens_spent for r in group),
+        budget=budget, spent_mean=mean([r.spent for r in group if r.spent is not None]) if budget else None,
     )
 
 

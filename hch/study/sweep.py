@@ -35,6 +35,7 @@ from hch.limits import Limits
 from hch.record import format as trace_format
 from hch.record.trace import Trace
 from hch.run.budget import SharedBudget
+from hch.run.call_budget import unbounded_depth
 from hch.run.call_cache import CallCache
 from hch.run.engine import Result, answer
 from hch.run.facts import Facts, sees_facts
@@ -88,6 +89,15 @@ class SweepConfig(BaseModel):
     facts: Facts = "shown"
     """`shown`: every node sees the task's facts; `hidden`: H sees only the task's header and the task's
     environment answers its primitive questions (the 2018 paper's setting)."""
+    budgets: list[int] | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Budgeted HCH: the call budgets every question is run at (a sweep over budget); `depths` then holds
+    at most one depth, the extra bound (none: depth unbounded). None: runs are not budgeted."""
+
+    def points(self) -> list[tuple[int, int | None]]:
+        """The (depth, budget) of every run of a question, largest first (their subtrees serve the others)."""
+        if self.budgets is None:
+            return [(depth, None) for depth in sorted(set(self.depths), reverse=True)]
+        return [(self.depths[0] if self.depths else unbounded_depth(b), b) for b in sorted(set(self.budgets))[::-1]]
 
     def continues(self, previous: SweepConfig) -> bool:
         """Whether this sweep may add to `previous`'s output: the same questions, limits and copies mode, and the
@@ -96,9 +106,9 @@ class SweepConfig(BaseModel):
         same_policy = all(self.fingerprints[k] == previous.fingerprints[k] for k in shared) if shared else (
             self.policy == previous.policy
         )
-        same_runs = (self.items_digest, self.limits, self.facts, self.copies) == (
-            previous.items_digest, previous.limits, previous.facts, previous.copies
-        )
+        same_runs = (self.items_digest, self.limits, self.facts, self.copies, self.budgets is None) == (
+            previous.items_digest, previous.limits, previous.facts, previous.copies, previous.budgets is None
+        ) and (self.budgets is None or self.depths == previous.depths)
         return same_runs and same_policy
 
     def budget(self, tokens: int = 0, cost: float = 0.0) -> SharedBudget | None:
@@ -118,7 +128,12 @@ class RunRecord(BaseModel):
     id: str
     """The question's id."""
     depth: int
-    """The n of HCH_n."""
+    """The n of HCH_n (a budget sweep without a depth bound: the budget, which no chain reaches)."""
+    budget: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Budgeted HCH: the run's call budget (None: not budgeted)."""
+    spent: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Budgeted HCH: the calls charged to the run's budget (its root's `spent`): every call of the tree, and a
+    reused subtree's calls again for each copy that reused it, so it can exceed `calls`."""
     required_depth: int | None
     """The depth the question needs, when known."""
     instance: str | None = None
@@ -198,12 +213,15 @@ def figures(trace: Trace) -> dict[str, Any]:
         "guess_on_path": guess_on_path(trace),
         "subtree_hits": reuses + root_grafted, "tokens": tokens, "cost": cost,
         "tokens_spent": tokens_spent, "cost_spent": cost_spent,
+        "spent": trace.graph.nodes[trace.root].get("spent"),
     }
 
 
-def record_of(result: Result, item: Item, depth: int, votes: int, policy: Policy, trace: str) -> RunRecord:
+def record_of(result: Result, item: Item, depth: int, votes: int, policy: Policy, trace: str,
+              budget: int | None = None) -> RunRecord:
     return RunRecord(
-        votes=votes, policy=policy.fingerprint, id=item.id, depth=depth, required_depth=item.required_depth,
+        votes=votes, policy=policy.fingerprint, id=item.id, depth=depth, budget=budget,
+        required_depth=item.required_depth,
         instance=item.instance, question=item.question, gold=item.answer, answer=result.answer, status=result.status,
         correct=grade(result.answer, item.answer, item.grader, item.tolerance),
         wall_time=result.summary.wall_time, trace=trace, **figures(result.trace),
@@ -228,16 +246,21 @@ def safe_name(text: str) -> str:
     return f"{name or 'id'}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
-def trace_file(votes: int, item: Item, depth: int) -> str:
-    return f"traces/votes-{votes}/{safe_name(item.id)}/depth-{depth}.json"
+def trace_file(votes: int, item: Item, depth: int, budget: int | None = None) -> str:
+    point = f"depth-{depth}" if budget is None else f"budget-{budget}-depth-{depth}"
+    return f"traces/votes-{votes}/{safe_name(item.id)}/{point}.json"
 
 
-def load_runs(out: Path) -> dict[tuple[int, str, int], RunRecord]:
+RunKey = tuple[int, str, int, int | None]
+"""(votes, question id, depth, budget) of a run."""
+
+
+def load_runs(out: Path) -> dict[RunKey, RunRecord]:
     """Finished runs already recorded in `out` (a torn last line, from a hard kill, is dropped)."""
     path = out / RUNS_FILE
     if not path.exists():
         return {}
-    done: dict[tuple[int, str, int], RunRecord] = {}
+    done: dict[RunKey, RunRecord] = {}
     lines = read_text(path, "list of finished runs", SweepError).splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -251,7 +274,7 @@ def load_runs(out: Path) -> dict[tuple[int, str, int], RunRecord]:
                 f"{path} line {number} is not a run record; move the directory aside or use another --out"
             ) from None
         if record.finished and (out / record.trace).exists():
-            done[record.votes, record.id, record.depth] = record
+            done[record.votes, record.id, record.depth, record.budget] = record
     return done
 
 
@@ -292,10 +315,12 @@ def cut_short(trace: Trace) -> bool:
     return any(data.get("limit") in SHARED_LIMITS for _, data in trace.workspaces())
 
 
-def unfinished_record(trace: Trace, item: Item, depth: int, votes: int, policy: Policy, path: str) -> RunRecord:
+def unfinished_record(trace: Trace, item: Item, depth: int, votes: int, policy: Policy, path: str,
+                      budget: int | None = None) -> RunRecord:
     """What a run cut short spent (its answer, if any, is not a result)."""
     return RunRecord(
-        votes=votes, policy=policy.fingerprint, id=item.id, depth=depth, required_depth=item.required_depth,
+        votes=votes, policy=policy.fingerprint, id=item.id, depth=depth, budget=budget,
+        required_depth=item.required_depth,
         instance=item.instance, question=item.question, gold=item.answer, answer="", status="error", correct=None,
         wall_time=0.0,
         trace=path, finished=False, **figures(trace),
@@ -437,12 +462,13 @@ async def run_sweep(
     })
     prepare(out, config)
     done = load_runs(out)
-    depths = sorted(set(config.depths), reverse=True)  # deepest first: its subtrees serve the shallower runs
-    stable = {k: stable_fingerprints(p, range(max(depths) + 1)) for k, p in policies.items()}
+    points = config.points()  # deepest (largest budget) first: its subtrees serve the other runs
+    stable = {k: stable_fingerprints(p, range(max(d for d, _ in points) + 1)) for k, p in policies.items()}
     cache = SweepCache(set().union(*stable.values()))
-    wanted = {(k, item.id, d) for k in policies for item in items for d in depths}
+    wanted = {(k, item.id, d, b) for k in policies for item in items for d, b in points}
     resumed = [key for key in done if key in wanted]
-    todo = [(k, item, [d for d in depths if (k, item.id, d) not in done]) for k in policies for item in items]
+    todo = [(k, item, [(d, b) for d, b in points if (k, item.id, d, b) not in done])
+            for k in policies for item in items]
     todo = [entry for entry in todo if entry[2]]
     if pilot is not None:
         first = {item.id for item in items[:pilot]}
@@ -467,32 +493,33 @@ async def run_sweep(
             runs.write(record.model_dump_json() + "\n")
             runs.flush()
 
-        async def question(votes: int, item: Item, todo_depths: list[int]) -> None:
+        async def question(votes: int, item: Item, todo_depths: list[tuple[int, int | None]]) -> None:
             nonlocal not_run
             async with limiter:
-                for depth in todo_depths:
+                for depth, calls in todo_depths:
                     if budget is not None and budget.exhausted() is not None:
                         not_run += 1  # no run starts once the budget is spent
                         continue
-                    path, trace = trace_file(votes, item, depth), Trace()
+                    path, trace = trace_file(votes, item, depth, calls), Trace()
                     try:
                         result = await answer(
                             item.question, depth=depth, policy=policies[votes], context=item.context,
                             limits=config.limits, call_cache=call_cache, subtree_cache=cache,
-                            trace_path=out / path, fail_fast=fail_fast, trace=trace, budget=budget,
+                            trace_path=out / path, fail_fast=fail_fast, trace=trace, budget=calls,
+                            shared_budget=budget,
                             facts=config.facts, copies=config.copies,
                             meta={"sweep": {"id": item.id, "votes": votes, "gold": item.answer,
                                             "required_depth": item.required_depth, "instance": item.instance}},
                         )
                     except BaseException:  # interrupted: what it spent still counts against the budget
                         if any(True for _ in trace.workspaces()):
-                            write(unfinished_record(trace, item, depth, votes, policies[votes], path))
+                            write(unfinished_record(trace, item, depth, votes, policies[votes], path, calls))
                         raise
                     if budget is not None and cut_short(result.trace):
                         not_run += 1
-                        write(unfinished_record(result.trace, item, depth, votes, policies[votes], path))
+                        write(unfinished_record(result.trace, item, depth, votes, policies[votes], path, calls))
                         continue
-                    record = record_of(result, item, depth, votes, policies[votes], path)
+                    record = record_of(result, item, depth, votes, policies[votes], path, calls)
                     write(record)
                     new.append(record)
                     if on_run is not None:
@@ -507,9 +534,9 @@ async def run_sweep(
             if failure is None:
                 raise
             raise failure from None
-    records = {**{key: done[key] for key in resumed}, **{(r.votes, r.id, r.depth): r for r in new}}
+    records = {**{key: done[key] for key in resumed}, **{(r.votes, r.id, r.depth, r.budget): r for r in new}}
     order = {item.id: i for i, item in enumerate(items)}
-    ordered = sorted(records.values(), key=lambda r: (r.votes, order[r.id], r.depth))
+    ordered = sorted(records.values(), key=lambda r: (r.votes, order[r.id], r.depth, r.budget or 0))
     spent = None
     if budget is not None:
         spent = {"max_total_tokens": config.max_total_tokens, "max_cost": config.max_cost, "tokens_before": before[0],

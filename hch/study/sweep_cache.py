@@ -18,6 +18,7 @@ from typing import Any
 import networkx as nx
 
 from hch.record.trace import Trace
+from hch.run.call_budget import budget_place
 from hch.run.policy import Policy, resolve
 from hch.run.subtree_cache import Flight, SubtreeCache, SubtreeKey
 from hch.workspace import SubAnswer, normalize_question
@@ -97,7 +98,7 @@ class SweepCache(SubtreeCache):
                 continue
             copy = data.get("copy") or ""  # set on workspaces of runs with independent copies
             key = (data["policy"], normalize_question(data["question"]), data["depth"],
-                   digest + "/" + copy if copy else digest)
+                   budget_place(digest + "/" + copy if copy else digest, data.get("budget")))
             result = SubAnswer(question=data["question"], answer=data["answer"], status=data["status"])
             if not super().__contains__(key):
                 flight = Flight(result=result, node=node, trace=trace)
