@@ -27,12 +27,14 @@ class PolicyError(HchError):
 
     def __init__(
         self, message: str, *, usage: Usage | None = None, raw: dict[str, Any] | None = None,
-        attempts: list[dict[str, Any]] | None = None,
+        attempts: list[dict[str, Any]] | None = None, invocations: int = 1,
     ) -> None:
         super().__init__(message)
         self.usage = usage
         self.raw = raw
         self.attempts = attempts or []
+        self.invocations = invocations
+        """Base-policy invocations the failed call made (a vote whose every copy failed: k)."""
 
 
 class RunAborted(PolicyError):

@@ -56,8 +56,15 @@ async def test_failing_copies_abstain_and_all_failing_is_an_error() -> None:
     reply = await VotePolicy(3, Fixed([RuntimeError("down"), "z", "z"])).act(WS)
     assert reply.action == Answer(answer="z")
     assert reply.raw["vote"]["failed"] == {"0": "RuntimeError: down"}  # type: ignore[index]
-    with pytest.raises(PolicyError, match="all 2 voting copies failed"):
+    with pytest.raises(PolicyError, match="all 2 voting copies failed") as failed:
         await VotePolicy(2, Fixed([RuntimeError("a"), RuntimeError("b")])).act(WS)
+    assert failed.value.invocations == 2
+
+
+async def test_a_call_whose_every_copy_failed_still_counts_k_invocations() -> None:
+    result = await answer("Q?", depth=0, policy=VotePolicy(3, Fixed([RuntimeError("x")] * 3)))
+    assert result.status == "error"
+    assert [d["invocations"] for _, d in result.trace.calls()] == [3] and result.summary.invocations == 3
 
 
 class AbortsWhileOthersWait:

@@ -476,9 +476,9 @@ class _Session:
             console.print(Text(f"Step {number}:", style="cyan"))
             for index, sub in enumerate(step, 1):
                 line = Text(f"  {index}. ")
-                line.append(plain(sub.question))
+                line.append(_continued(plain(sub.question)))
                 line.append(" → ")
-                line.append(plain(sub.answer), style=STATUS_STYLE.get(sub.status, ""))
+                line.append(_continued(plain(sub.answer)), style=STATUS_STYLE.get(sub.status, ""))
                 if sub.status != "ok":
                     line.append(f" [{sub.status}]", style="dim")
                 console.print(line)
@@ -530,6 +530,12 @@ def _depth_note(ws: Workspace) -> str:
     if ws.depth <= 0:
         return "n=0: you cannot ask subquestions; answer directly (or guess)"
     return f"n={ws.depth}: you may ask subquestions; each is answered by a copy of HCH_{ws.depth - 1}"
+
+
+def _continued(text: str) -> str:
+    """Text shown in a numbered sub-answer line, its continuation lines indented under it (so a
+    sub-answer cannot start a line of its own: a fake label or prompt stays inside its item)."""
+    return text.replace("\n", "\n     ")
 
 
 def _field(label: str, value: str, style: str = "") -> Text:

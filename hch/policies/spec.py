@@ -190,3 +190,11 @@ def _check(argument: str | None, options: Mapping[str, Any]) -> Policy:
     if len(parts) != 2 or not all(parts):
         raise PolicySpecError(f"check needs a policy and a verifier: {usage}, not {argument!r}")
     return check(make_policy(parts[0], options), make_policy(parts[1], options), retries)
+
+
+@register("adversary")
+def _adversary(argument: str | None, options: Mapping[str, Any]) -> Policy:
+    """`adversary(rate=R, kind=inject|corrupt|oversized, ...)`: see hch/policies/adversary.py."""
+    from hch.policies.adversary import from_spec
+
+    return from_spec(argument, lambda spec: make_policy(spec, options))

@@ -82,7 +82,8 @@ class _Ballot:
             raise aborted[0]
         cast = [(i, r) for i, r in enumerate(replies) if r is not None]
         if not cast:
-            raise PolicyError(f"all {self.k} voting copies failed; first: {failures[min(failures)]}")
+            raise PolicyError(f"all {self.k} voting copies failed; first: {failures[min(failures)]}",
+                              invocations=self.k)  # a vote of k is k invocations, failed ones included
         return tally(self.k, cast, failures)
 
 

@@ -453,7 +453,8 @@ class _Run:
             usage=usage.model_dump(), latency=latency, cached=cached,
             started=started, raw=reply.raw if reply else (failed.raw if failed else None),
             attempts=reply.attempts if reply else (failed.attempts if failed else []), error=error,
-            error_traceback=_traceback(cause), invocations=reply.invocations if reply else 1,
+            error_traceback=_traceback(cause),
+            invocations=reply.invocations if reply else (failed.invocations if failed is not None else 1),
             original_latency=original,
         )
         self.trace.add_edge(node, call, "call")
