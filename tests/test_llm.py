@@ -1050,8 +1050,10 @@ async def test_any_retry_after_is_bounded_by_the_retry_budget(
 
 
 def hch_load(path: Path) -> bool:
-    json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the trace"))
+    for line in path.read_text().splitlines():  # schema 2: one record per line
+        json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in the trace"))
     return True
+
 # -- budgeted HCH ----------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import trace_data
 
 from hch.cli import main
 from hch.policies.scrub import MASK, Scrubber
@@ -127,7 +128,7 @@ def test_no_credential_a_server_echoes_reaches_a_file_stderr_or_an_export(
         with pytest.raises(SystemExit):
             main(["show", "t.json", "--node", str(node)])
     shown, shown_err = capsys.readouterr()
-    trace = json.loads((tmp_path / "t.json").read_text())
+    trace = trace_data(tmp_path / "t.json")
     errors = [n.get("error") for n in trace["nodes"] if n.get("error")]
     assert len(errors) >= 3 and MASK in json.dumps(errors)  # the echoes were there, and were scrubbed
     written = [path for path in tmp_path.rglob("*") if path.is_file() and path.suffix != ".yaml"]

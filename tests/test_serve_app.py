@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import trace_data
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 EVIL = '<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=2</script>"\'&amp;'
@@ -156,7 +157,7 @@ def drive(pages: list[Any], rule: Callable[[Any, dict[str, Any]], dict[str, Any]
 
 
 def web_calls(trace: Path) -> list[dict[str, Any]]:
-    data = json.loads(trace.read_text())
+    data = trace_data(trace)
     return [n for n in data["nodes"] if n.get("kind") == "call" and n.get("policy", "").startswith("web")]
 
 
@@ -192,7 +193,7 @@ def test_several_participants_at_once_complete_a_depth_2_tree_on_phone_screens(
     assert len(together) == 1 and len(together[0]) == 2  # two people held the two subtrees at the same time
     assert [entry["action"]["kind"] for _, entry in log].count("ask") == 3
     trace = next((tmp_path / "st" / "traces").glob("*.json"))
-    data = json.loads(trace.read_text())
+    data = trace_data(trace)
     assert data["graph"]["answer"] == "2" and data["graph"]["status"] == "ok"
     calls = web_calls(trace)
     assert len(calls) == 8  # root 2 steps, two inner nodes 2 steps each, two leaves
@@ -272,7 +273,7 @@ def test_a_server_restart_mid_run_loses_nothing(browser: Any, servers: list[Serv
     act(root_page, {"kind": "answer", "answer": root_page.input_value("#answer") + ", sent after it"})
     assert again.wait() == 0, again.err()
     trace = next((tmp_path / "st" / "traces").glob("*.json"))
-    assert json.loads(trace.read_text())["graph"]["answer"] == "typed before the restart, sent after it"
+    assert trace_data(trace)["graph"]["answer"] == "typed before the restart, sent after it"
     db = sqlite3.connect(tmp_path / "st" / "serve.sqlite")
     outcomes = db.execute("SELECT participant, outcome FROM assignments ORDER BY id").fetchall()
     assert [o for _, o in outcomes] == ["answered"] * 3  # nobody was asked anything twice
@@ -358,7 +359,7 @@ def test_script_in_every_field_stays_text(browser: Any, servers: list[Serve], tm
     for page in [*pages, experimenter]:
         assert page.evaluate(INERT)
     trace = next((tmp_path / "st" / "traces").glob("*.json"))
-    assert json.loads(trace.read_text())["graph"]["answer"] == "R " + EVIL
+    assert trace_data(trace)["graph"]["answer"] == "R " + EVIL
 
 
 def test_the_barrier_holds_across_a_sweep_of_many_trees(browser: Any, servers: list[Serve], tmp_path: Path) -> None:
@@ -482,7 +483,7 @@ def test_in_pointer_mode_a_person_expands_a_pointer_and_routes_another_unread(
     act(root, {"kind": "answer", "answer": "780"})
     assert serve.wait() == 0, serve.err()
     trace = next((tmp_path / "st" / "traces").glob("*.json"))
-    data = json.loads(trace.read_text())
+    data = trace_data(trace)
     assert data["graph"]["answer"] == "780"
     calls = sorted(web_calls(trace), key=lambda c: str(c["raw"]["answered_at"]))
     assert [c["output"]["kind"] for c in calls] == ["expand", "expand", "ask", "expand", "answer", "answer"]
@@ -509,7 +510,7 @@ def test_a_pointers_content_stays_text_on_the_page(browser: Any, servers: list[S
     act(page, {"kind": "answer", "answer": "$1"})  # passed on unread as the answer: resolved for the user
     assert serve.wait() == 0, serve.err()
     assert page.evaluate(INERT)
-    data = json.loads(next((tmp_path / "st" / "traces").glob("*.json")).read_text())
+    data = trace_data(next((tmp_path / "st" / "traces").glob("*.json")))
     assert data["graph"]["answer"] == EVIL
 
 
@@ -547,7 +548,7 @@ def test_in_budgeted_hch_a_person_gives_each_subquestion_a_share_of_the_calls(
     assert root.locator("#calls").get_attribute("data-left") == "2"  # 5 - 4 given + 2 unspent back - this call
     act(root, {"kind": "answer", "answer": "both done"})
     assert serve.wait() == 0, serve.err()
-    data = json.loads(next((tmp_path / "st" / "traces").glob("*.json")).read_text())
+    data = trace_data(next((tmp_path / "st" / "traces").glob("*.json")))
     assert data["graph"]["answer"] == "both done" and data["graph"]["budget"] == 6
     (ask,) = [c for c in web_calls(next((tmp_path / "st" / "traces").glob("*.json")))
               if c["output"]["kind"] == "ask"]
