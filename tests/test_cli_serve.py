@@ -31,6 +31,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     (["--sweep", "missing.jsonl"], 1, "missing.jsonl"),
     (["--task", "arithmetic", "--depths", "x"], 2, "is not a list of depths"),
     (["--sweep", "q.jsonl", "--task", "arithmetic"], 2, "not both"),
+    (["--time-budget", "nan"], 2, "not a finite number"),
+    (["--time-budget", "inf"], 2, "not a finite number"),
+    (["--away", "-inf"], 2, "--away"),
 ])
 def test_bad_input_is_one_line_and_a_documented_status(
         argv: list[str], status: int, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -62,6 +62,13 @@ def test_missing_presets_say_where_they_were_looked_for(tmp_path: Path, monkeypa
         presets.load("nope")
     with pytest.raises(PresetError, match="no preset file at"):
         presets.load("missing/file.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    for special, kind in (("folder.yaml", "a directory"), ("/dev/urandom", "a character device")):
+        with pytest.raises(PresetError, match=f"is not a regular file \\({kind}\\)"):  # not "no preset file"
+            presets.load(special)
+    (tmp_path / "plain").write_text("model: m\ntemplate: t\n")
+    with pytest.raises(PresetError, match="^preset plain: "):  # ./NAME is a path, not a name under policies/
+        presets.load("./plain")
 
 
 def test_behaviour_hash_follows_the_prompt_not_the_prices() -> None:

@@ -374,7 +374,7 @@ def search_path() -> list[Path]:
 def find(spec: str) -> Path:
     """The script file `spec` names: a path, or a name (without suffix) under a `policies/` folder."""
     path = Path(spec).expanduser()
-    if path.suffix in (".yaml", ".yml", ".json") or path.parent != Path("."):
+    if path.suffix in (".yaml", ".yml", ".json") or path.parent != Path(".") or "/" in spec:  # ./name is a path too
         if not path.exists():  # anything else there (a FIFO, a folder) is refused by the reader, by name
             raise PolicySpecError(f"no script file at {path}")
         return path
