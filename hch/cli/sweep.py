@@ -59,6 +59,8 @@ def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if match is None:
             raise click.BadParameter(f"{text!r} is not a list of {what} like 0-6 or 1,3,5")
+        if max(len(match[1]), len(match[2] or "")) > len(str(MAX_NUMBER)):  # before int(): no 5,000-digit numbers
+            raise click.BadParameter(f"{what} must be at most {MAX_NUMBER}, not {plain(part.strip(), 40)}")
         low, high = int(match[1]), int(match[2] or match[1])
         if high < low:
             raise click.BadParameter(f"the range {part.strip()!r} is empty")

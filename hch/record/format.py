@@ -18,6 +18,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 from hch.errors import TraceError, read_text
 from hch.files import atomic_file
 from hch.record.trace import Trace
+from hch.validate import load_json
 from hch.workspace import Status, Usage
 
 FORMAT = "hch-trace"
@@ -264,7 +265,7 @@ def parse(text: str, source: str = "<text>") -> Trace:
         raw = None
     try:
         if raw is None:
-            raw = json.loads(text)  # for its precise error message (or what from_json refused)
+            raw = load_json(text)  # for its precise error message (or what from_json refused)
     except json.JSONDecodeError as exc:
         reason = f"{exc.msg} at line {exc.lineno}"
         raise TraceError(f"{source} is not valid JSON (truncated or corrupt?): {reason}") from None

@@ -32,6 +32,7 @@ from hch.errors import TraceError, read_text
 from hch.files import check_writable_target
 from hch.record.claim import claim
 from hch.record.trace import Trace
+from hch.validate import load_json
 
 FORMAT = "hch-journal"
 SCHEMA_VERSION = 1
@@ -184,7 +185,7 @@ def _records(lines: list[str], path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = load_json(line)
         except json.JSONDecodeError:
             if number == len(lines):  # the write the crash interrupted
                 break
