@@ -323,4 +323,7 @@ def _pointers(workspace: Workspace) -> str:
 
 
 def _refusal(refusal: str | None) -> str:
-    return "" if refusal is None else f"\nYour previous reply was refused: {refusal}. Do something else.\n"
+    if refusal is None:
+        return ""
+    body = _TAG_START.sub(r"<\\", " ".join(refusal.split()))  # it may echo the reply: no tag, no line of its own
+    return f"\nYour previous reply was refused: {body}. Do something else.\n"
