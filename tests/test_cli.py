@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import cli_in_process
 
 from hch.cli import fail_with
 from hch.errors import PolicySpecError, QuestionError
-from helpers import cli_in_process
 
 
 def reported(exc: Exception, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

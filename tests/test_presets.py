@@ -67,7 +67,7 @@ def test_missing_presets_say_where_they_were_looked_for(tmp_path: Path, monkeypa
         with pytest.raises(PresetError, match=f"is not a regular file \\({kind}\\)"):  # not "no preset file"
             presets.load(special)
     (tmp_path / "plain").write_text("model: m\ntemplate: t\n")
-    with pytest.raises(PresetError, match="^preset plain: "):  # ./NAME is a path, not a name under policies/
+    with pytest.raises(PresetError, match=r"^preset plain: "):  # ./NAME is a path, not a name under policies/
         presets.load("./plain")
 
 
