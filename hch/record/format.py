@@ -315,6 +315,8 @@ def structure_problem(data: Any) -> str | None:
             return f"call {call} belongs to workspace {workspace}, which is not a workspace of the trace"
     below: dict[int, list[int]] = {}
     called: set[int] = set()
+    joined: set[tuple[int, int]] = set()
+    delegated: dict[int, int] = {}
     backward = False  # only a reuse edge may point to an older workspace; without one no cycle is possible
     for edge in data["edges"]:
         source, target, kind = edge["source"], edge["target"], edge["kind"]
@@ -329,6 +331,11 @@ def structure_problem(data: Any) -> str | None:
         else:
             below.setdefault(source, []).append(target)
             backward = backward or target <= source
+        if (source, target) in joined:  # a graph holds one edge per pair: a second would be lost unseen
+            return f"the edge {source} -> {target} is recorded twice"
+        joined.add((source, target))
+        if kind == "delegate" and delegated.setdefault(target, source) != source:  # a tree: one asker each
+            return f"workspace {target} is delegated by both {delegated[target]} and {source} (reuse is its own edge)"
     root = min((node for node, kind in kinds.items() if kind == "workspace"), default=None)
     if root is None:
         return "it holds no workspace"
