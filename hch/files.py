@@ -18,7 +18,7 @@ import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from hch.record import claim
 
@@ -265,3 +265,36 @@ def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def open_append(path: str | Path) -> TextIO:
+    """`path` opened to append lines of text (a record per line), made if missing.
+
+    A last line a kill cut short (no newline at its end) is cut off first: appended after it, the
+    next record would be glued to it into a line no reader can parse, in the middle of the file.
+    """
+    path = Path(path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | _NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "cannot append records to it: not a regular file", str(path))
+        os.set_blocking(fd, True)
+        os.ftruncate(fd, _whole_lines(fd))
+        os.lseek(fd, 0, os.SEEK_END)
+        return os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _whole_lines(fd: int) -> int:
+    """The length of the file's text up to and including its last newline."""
+    end = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - (1 << 16))
+        chunk = os.pread(fd, end - start, start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0

@@ -235,3 +235,21 @@ def test_a_failed_write_names_its_file(writer: str) -> None:
     with pytest.raises(OSError) as info:  # a full disk: the error itself names no file
         WRITERS[writer](Path("/dev/full"), b"x" * 100_000)
     assert info.value.filename == "/dev/full" and "No space left" in str(info.value.strerror)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("", ""), ('{"a": 1}\n', '{"a": 1}\n'), ('{"a": 1}\n{"b": 2', '{"a": 1}\n'), ('{"b"', ""),
+    ('{"a": 1}\n' + "x" * 100_000, '{"a": 1}\n'),  # a torn line longer than one look back
+])
+def test_appending_cuts_off_a_torn_last_line_first(tmp_path: Path, before: str, after: str) -> None:
+    path = tmp_path / "runs.jsonl"
+    path.write_text(before)
+    with files.open_append(path) as records:
+        records.write('{"c": 3}\n')
+    assert path.read_text() == after + '{"c": 3}\n'
+
+
+@needs_fifo
+def test_appending_to_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="not a regular file"):
+        files.open_append(fifo(tmp_path, "runs.jsonl"))

@@ -28,7 +28,7 @@ import anyio
 from pydantic import BaseModel, Field, ValidationError
 
 from hch.errors import HchError, read_text
-from hch.files import write_atomic
+from hch.files import open_append, write_atomic
 from hch.learning.example import Example
 from hch.learning.learner import LearnedPolicy, Learner
 from hch.learning.questions import held_out, overlap, spread_sample, universe
@@ -253,7 +253,7 @@ async def label_round(study: Study, t: int, x: LearnedPolicy, h: Policy, cache: 
     limits = Limits(max_steps_per_node=study.config.max_steps)
     limiter = anyio.CapacityLimiter(study.config.concurrency)
     new: list[AmpRun] = []
-    with path.open("a", encoding="utf-8") as records:
+    with open_append(path) as records:  # a line torn by a kill is cut off, not glued to
 
         async def one(item: Item) -> None:
             async with limiter:

@@ -30,7 +30,7 @@ import networkx as nx
 from pydantic import BaseModel, Field, ValidationError
 
 from hch.errors import HchError, QuestionError, read_text
-from hch.files import write_atomic
+from hch.files import open_append, write_atomic
 from hch.limits import Limits
 from hch.record import format as trace_format
 from hch.record.trace import Trace
@@ -461,7 +461,7 @@ async def run_sweep(
     limiter = anyio.CapacityLimiter(config.concurrency)
     new: list[RunRecord] = []
     not_run = 0
-    with (out / RUNS_FILE).open("a", encoding="utf-8") as runs:
+    with open_append(out / RUNS_FILE) as runs:  # a line torn by a kill is cut off, not glued to
 
         def write(record: RunRecord) -> None:
             runs.write(record.model_dump_json() + "\n")
