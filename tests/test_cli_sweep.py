@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import bad_files, rejected
+from helpers import bad_files, cli_in_process, rejected
 
 from hch.cli.sweep import parse_numbers
 from hch.study.plot import panels, render
@@ -425,6 +425,21 @@ def test_a_question_file_that_is_none_is_refused_in_one_line(
     bad = str(bad_files(tmp_path)[kind])
     rejected(["sweep", bad, "--depths", "0", "--no-plot", "--no-cache", "--out", "o"], capsys)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.parametrize("name", ["config.json", "runs.jsonl"])
+@pytest.mark.parametrize("estimate", [True, False])
+def test_a_fifo_among_a_sweeps_own_files_is_refused_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, estimate: bool
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.jsonl").write_text(QUESTIONS)
+    (tmp_path / "o").mkdir()
+    os.mkfifo(tmp_path / "o" / name)  # every reader of the out folder's files (the estimate's too) refuses it
+    code, _, err = cli_in_process(["sweep", "q.jsonl", "--depths", "0", "--no-plot", "--no-cache", "--out", "o",
+                                   *(["--estimate"] if estimate else [])], capsys)
+    assert code == 1 and err.splitlines()[-1].endswith("not a regular file (a FIFO); give a file")  # (after a bar)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "file", "under-a-file", "uncreatable"])

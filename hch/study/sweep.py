@@ -275,7 +275,7 @@ def spent_in(out: Path) -> tuple[int, float]:
     path = out / RUNS_FILE
     tokens, cost = 0, 0.0
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in read_text(path, "list of finished runs", SweepError).splitlines():
             try:
                 record = RunRecord.model_validate(upgraded(json.loads(line), out))
             except (ValidationError, ValueError):
