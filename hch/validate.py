@@ -52,7 +52,7 @@ class NoAliasLoader(yaml.SafeLoader):
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         try:
-            return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+            return super().construct_yaml_int(node)
         except ValueError:  # over the 4,300 digits Python converts: a YAML error like any other
             raise yaml.constructor.ConstructorError(
                 None, None, f"the number {node.value[:20]}... has too many digits", node.start_mark

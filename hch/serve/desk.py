@@ -20,10 +20,9 @@ import anyio
 from pydantic import ValidationError
 
 from hch.run.call_cache import call_key
-from hch.run.engine import MAX_QUESTION_CHARS
 from hch.serve.assignment import Barrier, Node, pick
 from hch.serve.store import Assignment, Item, Store
-from hch.validate import unicode_problem
+from hch.validate import MAX_QUESTION_CHARS, unicode_problem
 from hch.workspace import Action, Answer, Ask, Reply, Workspace
 
 MAX_ANSWER_CHARS = 20_000

@@ -22,11 +22,11 @@ from hch.errors import HchError, NodeFailed, QuestionError, RunAborted
 from hch.limits import Limits
 from hch.policies.spec import make_policy
 from hch.run.call_cache import CallCache
-from hch.run.engine import MAX_QUESTION_CHARS, answer
+from hch.run.engine import answer
 from hch.serve.desk import Desk
 from hch.serve.store import Store
 from hch.study.question_set import Item
-from hch.validate import unicode_problem
+from hch.validate import MAX_QUESTION_CHARS, unicode_problem
 
 MAX_DEPTH = 100
 
