@@ -388,6 +388,8 @@ def test_a_depth_too_large_is_refused_before_the_sweep_prepares_it(text: str) ->
 
     with pytest.raises(click.BadParameter, match="must be at most 10000"):
         parse_numbers(text, "depths", 0)
+    with pytest.raises(click.BadParameter, match="must be at most 1000,"):  # a vote's own bound, said at once
+        parse_numbers(text.replace("10001", "1001"), "vote counts", 1, 1000)
 
 
 def test_a_sweep_against_a_dead_server_stops_with_one_line_and_exit_status_4(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from hch.cli.options import (
 from hch.cli.render import plain
 from hch.errors import NodeFailed, RunAborted, Stopped
 from hch.policies.spec import make_policy
-from hch.policies.vote import vote
+from hch.policies.vote import MAX_VOTES, vote
 from hch.review.outcome import ExitStatus
 from hch.run.budget import unpriced_models
 from hch.run.facts import Facts
@@ -52,22 +52,22 @@ MAX_QUESTIONS = 100_000
 """Questions a task suite may generate for one sweep."""
 
 
-def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
+def parse_numbers(text: str, what: str, minimum: int, maximum: int = MAX_NUMBER) -> list[int]:
     """"0-6", "1,3,5", "0-2,5" or "3" as a sorted list of distinct integers."""
     numbers: set[int] = set()
     for part in text.split(","):
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if match is None:
             raise click.BadParameter(f"{text!r} is not a list of {what} like 0-6 or 1,3,5")
-        if max(len(match[1]), len(match[2] or "")) > len(str(MAX_NUMBER)):  # before int(): no 5,000-digit numbers
-            raise click.BadParameter(f"{what} must be at most {MAX_NUMBER}, not {plain(part.strip(), 40)}")
+        if max(len(match[1]), len(match[2] or "")) > len(str(maximum)):  # before int(): no 5,000-digit numbers
+            raise click.BadParameter(f"{what} must be at most {maximum}, not {plain(part.strip(), 40)}")
         low, high = int(match[1]), int(match[2] or match[1])
         if high < low:
             raise click.BadParameter(f"the range {part.strip()!r} is empty")
         if high - low + 1 + len(numbers) > MAX_LISTED:  # checked before the numbers are made
             raise click.BadParameter(f"{text!r} lists more than {MAX_LISTED} {what}")
-        if high > MAX_NUMBER:
-            raise click.BadParameter(f"{what} must be at most {MAX_NUMBER}, not {high}")
+        if high > maximum:
+            raise click.BadParameter(f"{what} must be at most {maximum}, not {high}")
         numbers.update(range(low, high + 1))
     if min(numbers) < minimum:
         raise click.BadParameter(f"{what} must be {minimum} or more")
@@ -115,7 +115,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
     unmade, after writing every output; 4 also when --fail-fast or a policy that cannot work stops it.
     """
     depth_list = parse_numbers(depths, "depths", 0)
-    vote_list = parse_numbers(votes, "vote counts", 1)
+    vote_list = parse_numbers(votes, "vote counts", 1, MAX_VOTES)  # a vote's own bound, before any other check
     seed = flags["seed"] if flags["seed"] is not None else 0
     items, config = source(questions_file, task, count, seed, grader, facts)
     limits = limits_from(flags)  # tokens and money: the sweep's budget, not each run's
