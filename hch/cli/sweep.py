@@ -59,7 +59,7 @@ def parse_numbers(text: str, what: str, minimum: int, maximum: int = MAX_NUMBER)
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if match is None:
             raise click.BadParameter(f"{text!r} is not a list of {what} like 0-6 or 1,3,5")
-        if max(len(match[1]), len(match[2] or "")) > len(str(maximum)):  # before int(): no 5,000-digit numbers
+        if max(len(match[1]), len(match[2] or "")) > 18:  # before int(): no 5,000-digit numbers
             raise click.BadParameter(f"{what} must be at most {maximum}, not {plain(part.strip(), 40)}")
         low, high = int(match[1]), int(match[2] or match[1])
         if high < low:
