@@ -18,7 +18,7 @@ import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from hch.record import claim
 
@@ -36,6 +36,9 @@ def read_bytes(path: Path, what: str, error: Callable[[str], Exception], max_byt
     except IsADirectoryError:
         raise error(f"the {what} {path} is a directory, not a file") from None
     except OSError as exc:
+        kind = _kind_at(path)  # a socket cannot be opened at all: say what it is
+        if kind is not None:
+            raise error(f"the {what} {path} is not a regular file ({kind}); give a file") from None
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     try:
         info = os.fstat(fd)
@@ -94,6 +97,15 @@ def _kind(mode: int) -> str:
     return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
 
 
+def _kind_at(path: Path) -> str | None:
+    """What is at `path` when it exists and is not a regular file, else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else _kind(mode)
+
+
 def directory_problem(path: Path) -> str | None:
     """Why `path` cannot be (or become) a directory: it, or the nearest of its parents that exists, is
     something else (a file, a FIFO, a device); None if it can."""
@@ -111,10 +123,14 @@ def directory_problem(path: Path) -> str | None:
 
 
 def check_writable_target(path: Path, what: str, error: Callable[[str], Exception]) -> None:
-    """Refuse to write over something that is not a regular file (a FIFO, a device, a directory)."""
+    """Refuse to write over something that is not a regular file (a FIFO, a device, a directory), or
+    into a folder that is one (or lies under a file)."""
     try:
         info = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        problem = directory_problem(path.parent)
+        if problem is not None:
+            raise error(f"cannot write {what} {path}: {problem}") from None
         return
     except OSError as exc:
         raise error(f"cannot write {what} {path}: {exc.strerror or exc}") from None
@@ -140,7 +156,9 @@ def _special(path: Path) -> bool:
 
 def _open_special(path: Path) -> int:
     """A descriptor writing to the device or FIFO at `path`; a FIFO nothing reads is an `OSError` at
-    once (opening it to write would wait for a reader forever)."""
+    once (opening it to write would wait for a reader forever), and so is a socket."""
+    if stat.S_ISSOCK(os.stat(path).st_mode):
+        raise OSError(errno.ENXIO, "a socket cannot be written as a file (give a file)", str(path))
     try:
         fd = os.open(path, os.O_WRONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -173,10 +191,13 @@ def atomic_file(path: str | Path, sync: bool = True) -> Iterator[BinaryIO]:
     """
     path = _real(Path(path))
     if _special(path):  # nothing there to tear, and never to be replaced
-        with os.fdopen(_open_special(path), "wb") as file:
-            yield file
+        try:
+            with os.fdopen(_open_special(path), "wb") as file:
+                yield file
+        except OSError as exc:
+            raise _naming(exc, path) from None
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     fd, tmp = claim.temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as file:
@@ -185,10 +206,29 @@ def atomic_file(path: str | Path, sync: bool = True) -> Iterator[BinaryIO]:
             if sync:
                 os.fsync(file.fileno())
             os.replace(tmp, path)  # while the temporary file is still locked
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _naming(exc, path) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _make_parent(path: Path) -> None:
+    """Make the folder `path` goes in; one that is, or lies under, a file is an `OSError` saying so."""
+    problem = directory_problem(path.parent)
+    if problem is not None:
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write there: {problem}", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc`, naming the file it was about when it names none (a full disk: `No space left on device`)."""
+    if exc.filename is not None:
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def write_atomic(path: str | Path, data: str | bytes, sync: bool = True) -> Path:
@@ -212,7 +252,7 @@ def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
         finally:
             os.close(fd)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     fd, tmp = claim.temp_beside(path)
     try:
         writer(str(tmp))
@@ -225,3 +265,36 @@ def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def open_append(path: str | Path) -> TextIO:
+    """`path` opened to append lines of text (a record per line), made if missing.
+
+    A last line a kill cut short (no newline at its end) is cut off first: appended after it, the
+    next record would be glued to it into a line no reader can parse, in the middle of the file.
+    """
+    path = Path(path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | _NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "cannot append records to it: not a regular file", str(path))
+        os.set_blocking(fd, True)
+        os.ftruncate(fd, _whole_lines(fd))
+        os.lseek(fd, 0, os.SEEK_END)
+        return os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _whole_lines(fd: int) -> int:
+    """The length of the file's text up to and including its last newline."""
+    end = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - (1 << 16))
+        chunk = os.pread(fd, end - start, start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0

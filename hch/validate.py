@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -48,6 +49,28 @@ class NoAliasLoader(yaml.SafeLoader):
                 None, None, "YAML aliases (*name) are not accepted: write the value out", mark
             )
         return super().compose_node(parent, index)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # over the 4,300 digits Python converts: a YAML error like any other
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the number {node.value[:20]}... has too many digits", node.start_mark
+            ) from None
+
+
+NoAliasLoader.add_constructor("tag:yaml.org,2002:int", NoAliasLoader.construct_yaml_int)
+
+
+def load_json(text: str) -> Any:
+    """`json.loads`, where a number too long for Python to read (over 4,300 digits) is a
+    `json.JSONDecodeError` like any other bad JSON, rather than a bare `ValueError`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        raise json.JSONDecodeError("a number has more digits than can be read (over 4,300)", text, 0) from None
 
 
 def load_yaml(text: str) -> Any:

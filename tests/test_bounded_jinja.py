@@ -46,6 +46,17 @@ BOMBS = {
     "join filter": ("{{ range(100000)|join('y' * 100000) }}", r"join\(\) would hold"),
     "join method": ("{{ ('y' * 100000).join(range(100000)|map('string')) }}", r"join\(\)|a value"),
     "lipsum": ("{{ lipsum(1000000000) }}", "'lipsum' is undefined"),
+    # sizes that are a product of two bounded ones, and widths taken from the arguments
+    "expandtabs of many tabs": ("{{ ('\t' * 100000).expandtabs(1000000) }}", r"expandtabs\(\) would hold"),
+    "indent of many lines": ("{{ ('a\n' * 100000)|indent(1000000) }}", r"indent\(\) would hold"),
+    "indent by a long string": ("{{ ('a\n' * 100000)|indent('x' * 100000) }}", r"indent\(\) would hold"),
+    "translate to long strings": ("{{ ('x' * 1000000).translate({120: 'y' * 1000000}) }}", r"translate\(\) would"),
+    "nested format width": ("{{ '{:>{w}}'.format(1, w=1000000000) }}", "format width 1000000000"),
+    "positional nested width": ("{{ '{0:{1}}'.format(1, 1000000000) }}", "format width 1000000000"),
+    "format_map nested width": ("{{ '{a:>{b}}'.format_map({'a': 1, 'b': 1000000000}) }}", "format width"),
+    "star width": ("{{ '%*d' % (1000000000, 1) }}", "format width 1000000000"),
+    "star precision": ("{{ '%.*f' % (1000000000, 1) }}", "format width 1000000000"),
+    "star width filter": ("{{ '%*d'|format(1000000000, 1) }}", "format width 1000000000"),
 }
 
 
@@ -70,6 +81,8 @@ def test_a_template_that_would_never_end_or_fill_memory_fails_in_one_line(name: 
     ("{% for i in range(1000) %}{% endfor %}{{ range(5)|map('string')|join(',') }}", "0,1,2,3,4"),
     ("{% set ns = namespace(n=0) %}{% for i in range(100) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}", "4950"),
     ("{{ ('x' * 99999)|length }}", "99999"),
+    ("{{ '{:>{w}}'.format(1, w=3) }}|{{ '%*d' % (3, 1) }}|{{ 'a\tb'.expandtabs(2) }}|{{ 'ab'.translate({97: 'xy'}) }}",
+     "  1|  1|a b|xyb"),
 ])
 def test_ordinary_templates_render_as_before(template: str, expected: str) -> None:
     assert render(compiled(template), {}) == expected

@@ -42,6 +42,9 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path: Path) -> None:
         (("distill", "missing.json", "--out", "d"), "no such file or directory: missing.json"),
         (("distill", "broken.json", "--out", "d", "--status", "maybe"), "unknown status maybe"),
         (("distill", "broken.json", "--out", "d", "--preset", "nope"), "no preset named 'nope'"),
+        (("distill", "broken.json", "--out", ""), "an empty path names no file"),  # not the current folder
+        (("distill", "", "--out", "d"), "an empty path names no file"),
+        (("distill", "broken.json", "--out", "broken.json/d"), "broken.json is a file, not a directory"),
     ):
         done = hch_cli(*args, cwd=tmp_path)
         assert done.returncode != 0 and expected in done.stderr, done.stderr

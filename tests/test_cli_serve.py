@@ -34,6 +34,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     (["--ask", "Q", "--budget", "0"], 2, "--budget"),
     (["--task", "arithmetic", "--budget", "5", "--budgets", "5,10"], 2, "not both"),
     (["--task", "arithmetic", "--budgets", "5", "--depths", "1-2"], 2, "at most one depth"),
+    (["--time-budget", "nan"], 2, "not a finite number"),
+    (["--time-budget", "inf"], 2, "not a finite number"),
+    (["--away", "-inf"], 2, "--away"),
 ])
 def test_bad_input_is_one_line_and_a_documented_status(
         argv: list[str], status: int, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

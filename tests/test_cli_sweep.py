@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import bad_files, rejected, trace_data
+from helpers import bad_files, cli_in_process, rejected, trace_data
 
 from hch.cli.sweep import parse_numbers
 from hch.study.plot import panels, render
@@ -388,6 +388,8 @@ def test_a_depth_too_large_is_refused_before_the_sweep_prepares_it(text: str) ->
 
     with pytest.raises(click.BadParameter, match="must be at most 10000"):
         parse_numbers(text, "depths", 0)
+    with pytest.raises(click.BadParameter, match="must be at most 1000,"):  # a vote's own bound, said at once
+        parse_numbers(text.replace("10001", "1001"), "vote counts", 1, 1000)
 
 
 def test_a_sweep_against_a_dead_server_stops_with_one_line_and_exit_status_4(tmp_path: Path) -> None:
@@ -425,6 +427,21 @@ def test_a_question_file_that_is_none_is_refused_in_one_line(
     bad = str(bad_files(tmp_path)[kind])
     rejected(["sweep", bad, "--depths", "0", "--no-plot", "--no-cache", "--out", "o"], capsys)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.parametrize("name", ["config.json", "runs.jsonl"])
+@pytest.mark.parametrize("estimate", [True, False])
+def test_a_fifo_among_a_sweeps_own_files_is_refused_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, estimate: bool
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.jsonl").write_text(QUESTIONS)
+    (tmp_path / "o").mkdir()
+    os.mkfifo(tmp_path / "o" / name)  # every reader of the out folder's files (the estimate's too) refuses it
+    code, _, err = cli_in_process(["sweep", "q.jsonl", "--depths", "0", "--no-plot", "--no-cache", "--out", "o",
+                                   *(["--estimate"] if estimate else [])], capsys)
+    assert code == 1 and err.splitlines()[-1].endswith("not a regular file (a FIFO); give a file")  # (after a bar)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "file", "under-a-file", "uncreatable"])

@@ -182,3 +182,74 @@ def test_a_symbolic_link_is_kept_and_its_target_replaced(tmp_path: Path, writer:
 def test_writing_over_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError):
         write_atomic(tmp_path, b"x")
+
+
+def _socket(tmp_path: Path) -> Path:
+    import socket
+
+    path = tmp_path / "sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.close()  # the socket file stays
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no UNIX sockets on this system")
+@pytest.mark.parametrize("kind", ["socket", "symlink to /dev/urandom"])
+def test_other_special_files_are_named_for_what_they_are(tmp_path: Path, kind: str) -> None:
+    if kind == "socket":
+        path, named = _socket(tmp_path), "a socket"
+    else:
+        path, named = tmp_path / "random.json", "a character device"
+        path.symlink_to("/dev/urandom")
+    with pytest.raises(HchError, match=f"not a regular file \\({named}\\)"):
+        read_text(path, "trace file", HchError)
+    with pytest.raises(HchError, match=f"it is {named}"):
+        check_writable_target(path, "journal", HchError)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no UNIX sockets on this system")
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_socket_as_output_is_refused_as_a_socket(tmp_path: Path, writer: str) -> None:
+    path = _socket(tmp_path)
+    with pytest.raises(OSError, match="a socket cannot be written"):
+        WRITERS[writer](path, b"x")
+    with pytest.raises(OSError, match="a socket cannot be written"):
+        files.check_output(path)
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_writing_under_a_file_says_the_file_is_no_directory(tmp_path: Path, writer: str) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(NotADirectoryError, match="plain is a file, not a directory") as info:
+        WRITERS[writer](tmp_path / "plain" / "deeper" / "out.json", b"x")
+    assert info.value.filename == str(tmp_path / "plain" / "deeper" / "out.json")
+    with pytest.raises(HchError, match="plain is a file, not a directory"):
+        check_writable_target(tmp_path / "plain" / "cache.sqlite", "the call cache", HchError)
+
+
+@needs_dev
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("writer", ["write_atomic", "atomic_file"])
+def test_a_failed_write_names_its_file(writer: str) -> None:
+    with pytest.raises(OSError) as info:  # a full disk: the error itself names no file
+        WRITERS[writer](Path("/dev/full"), b"x" * 100_000)
+    assert info.value.filename == "/dev/full" and "No space left" in str(info.value.strerror)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("", ""), ('{"a": 1}\n', '{"a": 1}\n'), ('{"a": 1}\n{"b": 2', '{"a": 1}\n'), ('{"b"', ""),
+    ('{"a": 1}\n' + "x" * 100_000, '{"a": 1}\n'),  # a torn line longer than one look back
+])
+def test_appending_cuts_off_a_torn_last_line_first(tmp_path: Path, before: str, after: str) -> None:
+    path = tmp_path / "runs.jsonl"
+    path.write_text(before)
+    with files.open_append(path) as records:
+        records.write('{"c": 3}\n')
+    assert path.read_text() == after + '{"c": 3}\n'
+
+
+@needs_fifo
+def test_appending_to_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="not a regular file"):
+        files.open_append(fifo(tmp_path, "runs.jsonl"))

@@ -36,7 +36,7 @@ def test_a_large_tree_is_cut_with_a_count_of_the_rest() -> None:
 # -- echoed values are shown escaped, never acted on by the terminal (issue 14, class 7) ------------
 
 TERMINAL_ACTIONS = ["\x1b[2J", "\x07", "\x1b]0;title\x07", "\u202e", "\u2066", "\u200b", "\u2028", "\x85", "\ufeff",
-                    "\udcff", "\x9b31m", "\r"]
+                    "\udcff", "\x9b31m", "\r", "\xad", "\u180e", "\ufff9", "\U000e0041\U000e0042"]
 
 
 def test_plain_escapes_everything_a_terminal_would_act_on() -> None:
@@ -44,6 +44,7 @@ def test_plain_escapes_everything_a_terminal_would_act_on() -> None:
         shown = plain(f"a{bad}b")
         assert shown.startswith("a\\") and shown.endswith("b") and bad not in shown, repr(bad)
     assert plain("naïve café ✓ → 中文") == "naïve café ✓ → 中文"
+    assert plain("\U000e0041") == "\\U000e0041" and plain("🙂") == "🙂"  # hidden tag text shown; emoji kept
 
 
 def test_an_error_line_echoes_names_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

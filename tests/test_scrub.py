@@ -44,13 +44,18 @@ SECRETS = [KEY, base64.b64encode(KEY.encode()).decode().rstrip("="), BASIC, "hun
     ("?token=t0k&access_token=a1&signature=s2", "?token=***&access_token=***&signature=***"),
     ("http://alice:hunter2@host/v1 and https://tok@h2/x", "http://***@host/v1 and https://***@h2/x"),
     ("bearer abcd.efgh-ijk", "bearer ***"),
+    ("Cookie: session=hunter2; theme=dark", "Cookie: ***"),
+    ("set-cookie: sid=tok-SECRET-9; Path=/\nnext", "set-cookie: ***\nnext"),
+    ('{"cookie": "sid=hunter3"}', None),
+    ('Proxy-Authorization: Digest username="u", response="abc123def456"', None),
     (f"{ENV_KEY} here", "*** here"),
 ])
 def test_every_credential_form_is_replaced(text: str, kept: str | None) -> None:
     scrubbed = Scrubber([KEY, ENV_KEY]).text(text)
     if kept is not None:
         assert scrubbed == kept
-    assert not any(secret in scrubbed for secret in [*SECRETS, "topsecret", "zzzz", "ghp_abcdef123", "QQQQQQ"])
+    extra = ["topsecret", "zzzz", "ghp_abcdef123", "QQQQQQ", "abc123def456"]
+    assert not any(secret in scrubbed for secret in [*SECRETS, *extra])
 
 
 @pytest.mark.parametrize("text", [

@@ -232,6 +232,9 @@ async def test_a_torn_last_line_is_dropped_and_rerun(tmp_path: Path) -> None:
     assert len(load_runs(tmp_path)) == 3
     again = await sweep(HAND, tmp_path, [1])
     assert (again.resumed, again.ran) == (3, 1)
+    assert path.read_text().endswith("}\n") and len(load_runs(tmp_path)) == 4  # not glued to the torn line
+    third = await sweep(HAND, tmp_path, [1])  # so a resume after that resume still reads every line
+    assert (third.resumed, third.ran) == (4, 0)
 
 
 def guessing_h(workspace: Workspace) -> Ask | Answer | str:

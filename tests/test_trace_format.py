@@ -174,10 +174,13 @@ def _corrupt_cycle(d: dict) -> None:  # type: ignore[type-arg]
 
 
 def _corrupt_long_cycle(d: dict) -> None:  # type: ignore[type-arg]
-    """A cycle through three workspaces that does not touch the root."""
-    first, second, third = _ids(d, "workspace")[1:4]
-    d["edges"] += [{"source": a, "target": b, "kind": "delegate", "step": 0, "order": 0}
-                   for a, b in ((first, second), (second, third), (third, first))]
+    """A cycle through three workspaces that does not touch the root (reuse edges: each already has its asker)."""
+    import itertools
+
+    pairs = {(e["source"], e["target"]) for e in d["edges"]}
+    cycle = next(((a, b), (b, c), (c, a)) for a, b, c in itertools.permutations(_ids(d, "workspace")[1:], 3)
+                 if not pairs & {(a, b), (b, c), (c, a)})  # new pairs only: a repeated one is another error
+    d["edges"] += [{"source": a, "target": b, "kind": "reuse", "step": 0, "order": 0} for a, b in cycle]
 
 
 def _corrupt_self_reuse(d: dict) -> None:  # type: ignore[type-arg]
@@ -212,6 +215,12 @@ CORRUPTIONS = {
         lambda d: (d.update(nodes=[n for n in d["nodes"] if n["kind"] != "workspace"], edges=[])),
         "belongs to workspace"),
     "nothing at all": (lambda d: d.update(nodes=[], edges=[]), "holds no workspace"),
+    "a workspace delegated by two askers": (
+        lambda d: d["edges"].append({**_edge(d, "delegate"), "source": _ids(d, "workspace")[-1]}),
+        "is delegated by both"),
+    "an edge recorded twice": (lambda d: d["edges"].append(dict(_edge(d, "call"))), "is recorded twice"),
+    "a delegation and a reuse of one pair": (
+        lambda d: d["edges"].append({**_edge(d, "delegate"), "kind": "reuse"}), "is recorded twice"),
 }
 
 
@@ -245,7 +254,7 @@ def test_the_structural_check_is_linear_in_a_long_chain() -> None:
     nodes = [{"id": i, "kind": "workspace"} for i in range(count)]
     edges = [{"source": i, "target": i + 1, "kind": "delegate"} for i in range(count - 1)]
     assert structure_problem({"nodes": nodes, "edges": edges}) is None
-    edges.append({"source": count - 1, "target": 1, "kind": "delegate"})
+    edges.append({"source": count - 1, "target": 1, "kind": "reuse"})  # (a second delegation is refused anyway)
     problem = structure_problem({"nodes": nodes, "edges": edges})
     assert problem == "the delegation edges form a cycle through workspace 1"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hch.cli import app
+from hch.cli.options import NamedPath
 from hch.cli.render import plain
 from hch.learning.distill import Options, distill
 
@@ -14,8 +15,8 @@ STATUSES = ("ok", "guess", "error", "running", "interrupted")
 
 
 @app.command(name="distill")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.argument("inputs", nargs=-1, required=True, type=NamedPath(path_type=Path))
+@click.option("--out", "-o", required=True, type=NamedPath(file_okay=False, path_type=Path),
               help="Output directory for the JSONL files and summary.json.")
 @click.option("--all-workspaces", is_flag=True, help="Pairs for every workspace, not only each run's root.")
 @click.option("--status", "statuses", default="ok", show_default=True,

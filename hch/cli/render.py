@@ -11,16 +11,20 @@ from rich.tree import Tree
 
 from hch.record.trace import Trace
 
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
+CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+    r"\ud800-\udfff\U000e0000-\U000e007f]"
+)
 """Characters a terminal would act on rather than show: C0/C1 controls (ESC, BEL, ...), bidirectional
 overrides and isolates (U+202E ...), zero-width and invisible format characters, line and paragraph
-separators, and lone surrogates (bytes that were not UTF-8)."""
+separators, the soft hyphen, interlinear annotations, invisible tag characters (U+E0000-U+E007F, which can
+carry hidden text), and lone surrogates (bytes that were not UTF-8)."""
 STATUS_STYLE = {"ok": "green", "guess": "yellow", "error": "red", "running": "blue", "interrupted": "magenta"}
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def plain(text: str, limit: int | None = None) -> str:

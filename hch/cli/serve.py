@@ -18,6 +18,7 @@ import click
 
 from hch.cli import app
 from hch.cli.options import (
+    FiniteFloat,
     NamedPath,
     budget_option,
     cache_options,
@@ -75,10 +76,10 @@ class ServeError(HchError):
 @click.option("--barrier", type=click.Choice(["tree", "path"]), default=None,
               help="tree: nobody gets two workspaces of one tree (default); path: nobody gets two on one "
                    "root-to-leaf path.")
-@click.option("--time-budget", type=click.FloatRange(min=0), default=None,
+@click.option("--time-budget", type=FiniteFloat(min=0), default=None,
               help="Seconds a participant has for a workspace before it goes to someone else "
                    "(default 600; 0: no limit).")
-@click.option("--away", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--away", type=FiniteFloat(min=0), default=60.0, show_default=True,
               help="Seconds a participant may have no page open while a workspace is theirs before it goes to "
                    "someone else (0: only the time budget).")
 @click.option("--exit-when-done", is_flag=True, help="Stop once every run has finished (exit 0, or 4 if one failed).")

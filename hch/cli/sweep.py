@@ -32,7 +32,7 @@ from hch.cli.render import plain
 from hch.cli.workers import open_pool, workers_options
 from hch.errors import NodeFailed, RunAborted, Stopped
 from hch.policies.spec import make_policy
-from hch.policies.vote import vote
+from hch.policies.vote import MAX_VOTES, vote
 from hch.review.outcome import ExitStatus
 from hch.run.budget import unpriced_models
 from hch.run.call_budget import MAX_BUDGET
@@ -57,20 +57,22 @@ MAX_QUESTIONS = 100_000
 """Questions a task suite may generate for one sweep."""
 
 
-def parse_numbers(text: str, what: str, minimum: int) -> list[int]:
+def parse_numbers(text: str, what: str, minimum: int, maximum: int = MAX_NUMBER) -> list[int]:
     """"0-6", "1,3,5", "0-2,5" or "3" as a sorted list of distinct integers."""
     numbers: set[int] = set()
     for part in text.split(","):
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if match is None:
             raise click.BadParameter(f"{text!r} is not a list of {what} like 0-6 or 1,3,5")
+        if max(len(match[1]), len(match[2] or "")) > 18:  # before int(): no 5,000-digit numbers
+            raise click.BadParameter(f"{what} must be at most {maximum}, not {plain(part.strip(), 40)}")
         low, high = int(match[1]), int(match[2] or match[1])
         if high < low:
             raise click.BadParameter(f"the range {part.strip()!r} is empty")
         if high - low + 1 + len(numbers) > MAX_LISTED:  # checked before the numbers are made
             raise click.BadParameter(f"{text!r} lists more than {MAX_LISTED} {what}")
-        if high > MAX_NUMBER:
-            raise click.BadParameter(f"{what} must be at most {MAX_NUMBER}, not {high}")
+        if high > maximum:
+            raise click.BadParameter(f"{what} must be at most {maximum}, not {high}")
         numbers.update(range(low, high + 1))
     if min(numbers) < minimum:
         raise click.BadParameter(f"{what} must be {minimum} or more")
@@ -131,7 +133,7 @@ def sweep(questions_file: Path | None, task: str | None, count: int, depths: str
         if given and len(depth_list) != 1:
             raise click.UsageError("a sweep over budget takes at most one depth (--depths D, an extra bound)")
         depth_list = depth_list if given else []
-    vote_list = parse_numbers(votes, "vote counts", 1)
+    vote_list = parse_numbers(votes, "vote counts", 1, MAX_VOTES)  # a vote's own bound, before any other check
     seed = flags["seed"] if flags["seed"] is not None else 0
     items, config = source(questions_file, task, count, seed, grader, facts)
     limits = limits_from(flags)  # tokens and money: the sweep's budget, not each run's

@@ -34,7 +34,10 @@ def parse_list(question: str) -> tuple[str, list[Fraction]] | None:
     if match is None:
         return None
     op = match.group(1).lower()
-    return ALIASES.get(op, op), [Fraction(n) for n in re.findall(NUMBER, match.group(2))]
+    try:
+        return ALIASES.get(op, op), [Fraction(n) for n in re.findall(NUMBER, match.group(2))]
+    except ValueError:  # a number of over 4,300 digits, which Python will not read: not a question it knows
+        return None
 
 
 def list_question(op: str, numbers: list[Fraction]) -> str:

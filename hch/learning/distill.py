@@ -35,6 +35,7 @@ from hch.policies import presets
 from hch.record.journal import SUFFIX, load_any
 from hch.record.trace import Trace
 from hch.run.pointers import Messages, Pointers
+from hch.validate import load_json
 from hch.workspace import Answer, Ask, Expand, Status, Workspace, normalize_question
 
 SPLITS = ("train", "validation")
@@ -178,7 +179,7 @@ def _sweep(folder: Path, records: Path) -> Iterator[Run]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = load_json(line)
             trace_path = folder / str(record["trace"])
             gold, correct = record.get("gold"), record.get("correct")
             depth = record.get("required_depth")

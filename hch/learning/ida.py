@@ -28,7 +28,7 @@ import anyio
 from pydantic import BaseModel, Field, ValidationError
 
 from hch.errors import HchError, read_text
-from hch.files import write_atomic
+from hch.files import open_append, write_atomic
 from hch.learning.example import Example
 from hch.learning.learner import LearnedPolicy, Learner
 from hch.learning.questions import held_out, overlap, spread_sample, universe
@@ -255,7 +255,7 @@ async def label_round(study: Study, t: int, x: LearnedPolicy, h: Policy, cache: 
         hooks.stage(f"round {t}: Amp(X_{t}) labels", len(study.train), len(study.train) - len(todo))
     policy = amplified(h, x)
     new: list[AmpRun] = []
-    with path.open("a", encoding="utf-8") as records:
+    with open_append(path) as records:  # a line torn by a kill is cut off, not glued to
 
         def take(run: object) -> None:
             assert isinstance(run, AmpRun)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hch.errors import HchError
 from hch.experts.base import rng_for
+from hch.files import read_text as read_file
 from hch.files import write_atomic
 from hch.learning.example import Example, canonical, data_hash, key
 from hch.learning.learner import LearnedPolicy, Prediction
@@ -65,7 +66,7 @@ class TableLearner:
 
     def load(self, path: Path) -> LearnedPolicy:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_file(path, "table checkpoint", CheckpointError))
             if data.get("format") != "hch-table":
                 raise ValueError("not a table checkpoint")
             entries = {(str(q), str(c)): str(a) for q, c, a in data["entries"]}

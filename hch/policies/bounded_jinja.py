@@ -91,8 +91,22 @@ def _check_widths(text: Any) -> None:
                 raise TemplateBudgetError(f"the format width {number} is over {MAX_CHARS:,}")
 
 
+_DYNAMIC_WIDTH = re.compile(r"%[-+ #0]*\*|\.\*|\{[^{}]*:[^{}]*\{")
+"""A width or precision taken from the arguments: `%*d`, `%.*s`, `{:>{w}}`."""
+
+
+def _check_dynamic_widths(text: Any, values: Any) -> None:
+    """A format string whose widths come from its arguments: no integer argument may exceed the bound."""
+    if isinstance(text, str) and _DYNAMIC_WIDTH.search(text):
+        items = list(values.values() if isinstance(values, dict) else values)
+        for value in items + [v for item in items if isinstance(item, dict) for v in item.values()]:  # format_map
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_CHARS:
+                raise TemplateBudgetError(f"the format width {value} is over {MAX_CHARS:,}")
+
+
 def _check_fields(text: str, fields: int, values: Any) -> None:
     """A format string with `fields` fields, filled with `values`: its output is bounded before it is made."""
+    _check_dynamic_widths(text, values)
     items = values.values() if isinstance(values, dict) else values
     largest = max((_size(value) if isinstance(value, _SIZED) else len(repr(value)) for value in items), default=0)
     _check_size(len(text) + fields * largest, "a formatted string")
@@ -122,9 +136,19 @@ def _check_call(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> 
         for value in values:
             if isinstance(value, int) and not isinstance(value, bool):
                 _check_size(value, f"{name}()")
+        text, widths = values[0] if values else None, [v for v in values[1:] if isinstance(v, int | str)]
+        if name in ("expandtabs", "indent") and isinstance(text, str) and widths:  # every tab or line padded
+            pads = text.count("\t" if name == "expandtabs" else "\n") + 1
+            width = max(v if isinstance(v, int) else len(v) for v in widths)
+            _check_size(len(text) + pads * width, f"{name}()")
+    elif name == "translate" and len(values) >= 2 and isinstance(values[0], str) and isinstance(values[1], dict):
+        longest = max((len(v) for v in values[1].values() if isinstance(v, str)), default=1)
+        _check_size(len(values[0]) * max(longest, 1), "translate()")
     elif name in _FORMATTING:
         for value in values:
             _check_widths(value)
+        if values:  # the string, then its arguments (a filter: the same order)
+            _check_dynamic_widths(values[0], values[1:])
     elif name == "join" and len(values) >= 2:  # sep.join(items), or the filter: items|join(sep)
         first, second = values[0], values[1]
         sep, items = (first, second) if isinstance(first, str) and not isinstance(second, str) else (second, first)

@@ -55,13 +55,14 @@ class PositionalPolicy:
         return f"PositionalPolicy({self.fingerprint!r})"
 
 
-def _order(position: str) -> tuple[int, int]:
+def _order(position: str) -> tuple[int, int, str]:
     """root first, then depths in increasing order, else last: the fingerprint is canonical."""
     if position == "root":
-        return (0, 0)
+        return (0, 0, "")
     if position == "else":
-        return (2, 0)
-    return (1, int(position.removeprefix("depth")))
+        return (2, 0, "")
+    number = position.removeprefix("depth")  # by length, then digits: no int() of a 5,000-digit number
+    return (1, len(number), number)
 
 
 def split_top(text: str, separator: str, maxsplit: int = -1) -> list[str]:

@@ -183,8 +183,8 @@ def search_path() -> list[Path]:
 def find(spec: str) -> Path:
     """The preset file `spec` names: a path to a YAML file, or a name under a `policies/` folder."""
     path = Path(spec).expanduser()
-    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
-        if not path.is_file():
+    if path.suffix in (".yaml", ".yml") or path.parent != Path(".") or "/" in spec:  # ./name is a path too
+        if not path.exists():  # anything else there (a FIFO, a folder) is refused by the reader, by name
             raise PresetError(f"no preset file at {path}")
         return path
     for folder in search_path():
@@ -341,4 +341,7 @@ def _pointers(workspace: Workspace) -> str:
 
 
 def _refusal(refusal: str | None) -> str:
-    return "" if refusal is None else f"\nYour previous reply was refused: {refusal}. Do something else.\n"
+    if refusal is None:
+        return ""
+    body = _TAG_START.sub(r"<\\", " ".join(refusal.split()))  # it may echo the reply: no tag, no line of its own
+    return f"\nYour previous reply was refused: {body}. Do something else.\n"

@@ -51,12 +51,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from hch.errors import PolicyError, PolicySpecError, QuestionError
 from hch.files import read_text
 from hch.policies.bounded_jinja import BoundedSandbox, render
-from hch.validate import NoAliasLoader, load_yaml
+from hch.validate import NoAliasLoader, load_json, load_yaml
 from hch.workspace import Action, Answer, Ask, Expand, Workspace, normalize_question
 
 MAX_SCRIPT_BYTES = 1 << 20
 """The largest script file read (1 MiB)."""
-DEPTH = re.compile(r"^\s*(>=|<=|>|<|==)?\s*(\d+)\s*$")
+DEPTH = re.compile(r"^\s*(>=|<=|>|<|==)?\s*(\d{1,9})\s*$")  # a depth of 10 digits is no depth: refused, not int()ed
 COMPARE: dict[str, Callable[[int, int], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "": operator.eq,
 }
@@ -382,7 +382,7 @@ def search_path() -> list[Path]:
 def find(spec: str) -> Path:
     """The script file `spec` names: a path, or a name (without suffix) under a `policies/` folder."""
     path = Path(spec).expanduser()
-    if path.suffix in (".yaml", ".yml", ".json") or path.parent != Path("."):
+    if path.suffix in (".yaml", ".yml", ".json") or path.parent != Path(".") or "/" in spec:  # ./name is a path too
         if not path.exists():  # anything else there (a FIFO, a folder) is refused by the reader, by name
             raise PolicySpecError(f"no script file at {path}")
         return path
@@ -398,7 +398,7 @@ def _read(text: str, source: str, as_json: bool) -> Any:
     """The parsed file; a syntax error names the file and the line."""
     if as_json:
         try:
-            data = json.loads(text)
+            data = load_json(text)
         except json.JSONDecodeError as exc:
             raise PolicySpecError(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     else:

@@ -41,6 +41,11 @@ _QUERY = re.compile(
     r"(?i)([?&;](?:api[-_]?key|key|token|access[-_]?token|auth|password|passwd|pwd|secret|sig|signature|"
     r"client[-_]?secret|code)=)([^&#\s\"'<>();,]+)"
 )
+_WHOLE_LINE = re.compile(
+    r"(?i)(\b(?:set-)?cookie[\"']?\s*[:=]\s*[\"']?|\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?digest\s+)"
+    r"(?!\*\*\*)([^\r\n]+)"
+)
+"""Headers whose whole value is secret and holds `;`, `,` or spaces: cookies, Digest credentials."""
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s\"'<>]+@")
 
 
@@ -60,6 +65,7 @@ class Scrubber:
             if secret in text:
                 text = text.replace(secret, MASK)
         text = _USERINFO.sub(rf"\1{MASK}@", text)
+        text = _WHOLE_LINE.sub(rf"\1{MASK}", text)
         text = _HEADER.sub(rf"\1\2\3{MASK}", text)  # before the bare schemes: `Authorization: Bearer X`
         text = _SCHEMES.sub(rf"\1\2{MASK}", text)
         return _QUERY.sub(rf"\1{MASK}", text)

@@ -159,10 +159,10 @@ def _vote(argument: str | None, options: Mapping[str, Any]) -> Policy:
     first = split_top(text, ",", maxsplit=1)[0].strip()
     if not text or re.fullmatch(r"[-+]?\d+(\.\d*)?", first):
         count, _, inner = text.partition(",")
-        if not count.strip().isdigit() or int(count) < 1:
+        if not count.strip().isdigit() or len(count.strip()) > 18 or int(count) < 1:
             raise PolicySpecError(
-                f"vote needs a number of copies of 1 or more: vote:K, vote(K, SPEC) or vote(SPEC, SPEC, ...), "
-                f"not {argument!r}"
+                f"vote needs a number of copies of 1 or more (of at most 18 digits): vote:K, vote(K, SPEC) or "
+                f"vote(SPEC, SPEC, ...), not {argument!r}"
             )
         return vote(int(count), make_policy(inner.strip() or "expert", options))
     if is_positional(text):

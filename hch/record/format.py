@@ -32,6 +32,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 from hch.errors import TraceError, read_text
 from hch.files import atomic_file
 from hch.record.trace import Trace
+from hch.validate import load_json
 from hch.workspace import Status, Usage
 
 FORMAT = "hch-trace"
@@ -371,7 +372,7 @@ def _json(text: str, source: str) -> Any:
     except ValueError:
         pass
     try:
-        return json.loads(text)  # for its precise error message (or what from_json refused)
+        return load_json(text)  # for its precise error message (or what from_json refused)
     except json.JSONDecodeError as exc:
         reason = f"{exc.msg} at line {exc.lineno}"
         raise TraceError(f"{source} is not valid JSON (truncated or corrupt?): {reason}") from None
@@ -506,7 +507,7 @@ def _records(text: str, source: str, journal: bool) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = load_json(line)
         except json.JSONDecodeError:
             if journal and number == last and not any("end" in r for r in found):  # a crash's cut write
                 break
@@ -539,6 +540,8 @@ def structure_problem(data: Any) -> str | None:
             return f"call {call} belongs to workspace {workspace}, which is not a workspace of the trace"
     below: dict[int, list[int]] = {}
     called: set[int] = set()
+    joined: set[tuple[int, int]] = set()
+    delegated: dict[int, int] = {}
     backward = False  # only a reuse edge may point to an older workspace; without one no cycle is possible
     for edge in data["edges"]:
         source, target, kind = edge["source"], edge["target"], edge["kind"]
@@ -553,6 +556,11 @@ def structure_problem(data: Any) -> str | None:
         else:
             below.setdefault(source, []).append(target)
             backward = backward or target <= source
+        if (source, target) in joined:  # a graph holds one edge per pair: a second would be lost unseen
+            return f"the edge {source} -> {target} is recorded twice"
+        joined.add((source, target))
+        if kind == "delegate" and delegated.setdefault(target, source) != source:  # a tree: one asker each
+            return f"workspace {target} is delegated by both {delegated[target]} and {source} (reuse is its own edge)"
     root = min((node for node, kind in kinds.items() if kind == "workspace"), default=None)
     if root is None:
         return "it holds no workspace"

@@ -35,6 +35,7 @@ from hch.files import check_writable_target
 from hch.record import format as trace_format
 from hch.record.claim import claim, output_mode
 from hch.record.trace import Trace
+from hch.validate import load_json
 
 FORMAT = "hch-journal"
 """The header format of journals written before schema 2 (read, no longer written)."""
@@ -192,7 +193,7 @@ def load_journal(path: str | Path) -> Trace:
     text = read_text(path, "journal", TraceError)
     first = text.partition("\n")[0]
     try:
-        header = json.loads(first) if first.strip() else {}
+        header = load_json(first) if first.strip() else {}
     except json.JSONDecodeError:
         header = {}
     if not isinstance(header, dict) or header.get("format") not in (FORMAT, trace_format.FORMAT):

@@ -97,8 +97,8 @@ class CallCache:
 
     def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
         self.path = Path(path)
+        check_file(self.path)  # before the folder is made: one that is a file is refused by name
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        check_file(self.path)
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:

@@ -18,6 +18,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from hch.errors import read_text
 from hch.run.policy import Policy, components
 from hch.study.question_set import Item
 from hch.study.sweep import CONFIG_FILE, RunRecord, SweepConfig, SweepError, items_digest, load_runs, spent_in
@@ -71,7 +72,7 @@ def check_same_sweep(items: list[Item], config: SweepConfig, policies: dict[int,
     if not path.exists():
         return
     try:
-        previous = SweepConfig.model_validate_json(path.read_text(encoding="utf-8"))
+        previous = SweepConfig.model_validate_json(read_text(path, "sweep configuration", SweepError))
     except (ValidationError, OSError) as exc:
         raise SweepError(f"{path} is not a sweep configuration ({type(exc).__name__}); use another --out") from None
     full = config.model_copy(update={

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hch.errors import HchError, read_text
 from hch.files import write_atomic
 from hch.study.grading import DEFAULT_TOLERANCE, GraderName, check_pattern
-from hch.validate import MAX_QUESTION_CHARS, unicode_problem
+from hch.validate import MAX_QUESTION_CHARS, load_json, unicode_problem
 
 
 class QuestionSetError(HchError):
@@ -70,7 +70,7 @@ def parse_line(text: str, number: int, grader: GraderName | None = None, source:
 
 def _parse_line(text: str, number: int, grader: GraderName | None) -> Item:
     try:
-        raw = json.loads(text)
+        raw = load_json(text)
     except json.JSONDecodeError as exc:
         raise QuestionSetError(f"line {number}: not valid JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(raw, dict):

@@ -30,7 +30,7 @@ import networkx as nx
 from pydantic import BaseModel, Field, ValidationError
 
 from hch.errors import HchError, QuestionError, read_text
-from hch.files import write_atomic
+from hch.files import open_append, write_atomic
 from hch.limits import Limits
 from hch.record import format as trace_format
 from hch.record.trace import Trace
@@ -301,7 +301,7 @@ def spent_in(out: Path) -> tuple[int, float]:
     path = out / RUNS_FILE
     tokens, cost = 0, 0.0
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in read_text(path, "list of finished runs", SweepError).splitlines():
             try:
                 record = RunRecord.model_validate(upgraded(json.loads(line), out))
             except (ValidationError, ValueError):
@@ -558,7 +558,7 @@ async def run_sweep(
     if on_plan is not None:
         on_plan(sum(len(d) for _, _, d in todo), len(resumed))
     new: list[RunRecord] = []
-    with (out / RUNS_FILE).open("a", encoding="utf-8") as runs:
+    with open_append(out / RUNS_FILE) as runs:  # a line torn by a kill is cut off, not glued to
 
         def emit(record: RunRecord) -> None:
             runs.write(record.model_dump_json() + "\n")
