@@ -498,11 +498,14 @@ def parse_lazily(data: bytes, source: str, journal: bool = False) -> Trace | Non
     parts = _LAZY.split(data)
     del data
     chunks = parts[0::6]
-    rest = b"".join(chunks)
-    body = rest[rest.find(b"\n") + 1:].rstrip(b"\n").replace(b"\n", b",")
-    del rest
+    body = bytearray().join(chunks).replace(b"\n", b",")  # one record a line: a JSON list once bracketed
+    body[:newline + 1] = b" " * newline + b"["  # the header (already read), blanked in place
+    if body.endswith(b","):
+        body[-1:] = b"]"
+    else:
+        body.append(ord("]"))
     try:
-        records = pydantic_core.from_json(b"[" + body + b"]")
+        records = pydantic_core.from_json(body)
     except ValueError:
         return None  # a cut or bad line (or a blank one): the slow path finds it, line by line
     del body
