@@ -608,7 +608,11 @@ def _call_parser(source: str) -> Callable[[bytes], dict[str, Any]]:
 
     def parse_call(line: bytes) -> dict[str, Any]:
         try:
-            node = cast(dict[str, Any], _CALL.validate_python(pydantic_core.from_json(line)["node"]))
+            try:
+                record = pydantic_core.from_json(line)
+            except ValueError:
+                record = json.loads(line)  # what pydantic-core refuses, e.g. a lone surrogate's \u escape
+            node = cast(dict[str, Any], _CALL.validate_python(record["node"]))
         except (ValueError, KeyError, TypeError) as exc:
             reason = _first_error(exc) if isinstance(exc, ValidationError) else "not valid JSON"
             raise TraceError(f"{source} is not a valid hch trace: a policy call's record: {reason}") from None
