@@ -8,12 +8,17 @@ re-runs the whole tree through the engine, so its floor is the same tree spawned
 `asyncio.gather` recursion, also timed here. A larger trace is shown from its first and last
 records only (`hch show` over 256 MB): that read is timed too. Target: each under 1 s.
 
+A load keeps each policy call as its line until something reads it (`hch.record.lazy_call`); reading
+every call after a load, `hch show --full` (which does) and the floors of a load (reading the file's
+bytes; parsing the workspace and edge records alone with pydantic-core) are timed beside it.
+
     python benchmarks/bench_trace_io.py [--quick]
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import resource
 import subprocess
 import sys
@@ -23,9 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from _common import ExactTree, exact_tree_depth, parser, verdict, write
 
 import hch
+from hch.files import read_bytes
 from hch.limits import Limits
 from hch.record import format as trace_format
 from hch.run.collector import paced
@@ -61,6 +68,23 @@ def command(*args: str, cwd: Path) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def read_all(path: Path) -> None:
+    """A load, then every call read (what a caller touching every call's content pays in all)."""
+    for _, call in trace_format.load(path).calls():
+        call.get("input")
+
+
+def floors(path: Path, repeats: int) -> tuple[float, float, float]:
+    """CPU seconds of reading the file's bytes, and of parsing the records a load parses (workspaces,
+    delegations and reuses, header and end) with pydantic-core alone, and their megabytes."""
+    read = cpu(repeats, lambda: read_bytes(path, "trace", ValueError))
+    data = read_bytes(path, "trace", ValueError)
+    rest = re.sub(rb'\n\{"node":\{"id":\d+,"workspace":[^\n]*|\n\{"edge":\{"source":\d+,"target":\d+,"kind":"call"\}\}',
+                  b"", data)  # drop the call lines and call edge lines, which a load takes without parsing them
+    body = b"[" + rest.partition(b"\n")[2].rstrip(b"\n").replace(b"\n", b",") + b"]"
+    return read, cpu(repeats, lambda: pydantic_core.from_json(body)), len(body) / 1e6
+
+
 def main() -> None:
     parse = parser(__doc__.splitlines()[0])
     parse.add_argument("--nodes", type=int, default=100_000, help="workspaces in the trace")
@@ -84,9 +108,12 @@ def main() -> None:
         data.clear()
         del trace
         ends = cpu(repeats, lambda: trace_format.ends(path))
+        read_floor, parse_floor, parsed_mb = floors(path, repeats)
+        every_call = cpu(repeats, lambda: read_all(path))
         startup = min(command("--version", cwd=work) for _ in range(repeats))
         rows.append({"operation": "hch show", "seconds": min(command("show", str(path), cwd=work)
                                                            for _ in range(repeats))})
+        show_full = min(command("show", "--full", str(path), cwd=work) for _ in range(repeats))
         rows.append({"operation": "hch replay", "seconds": min(command("replay", str(path), cwd=work)
                                                              for _ in range(repeats))})
         with paced():
@@ -98,13 +125,19 @@ def main() -> None:
     print(f"  start-up of a fresh 'hch --version': {startup:.2f}s; structural check (part of load): {check:.2f}s; "
           f"the replay's floor (same tree, bare asyncio.gather): {floor:.2f}s + start-up")
     print(f"  a large trace's summary from its first and last records (`hch show` over 256 MB): {ends * 1e3:.2f} ms")
+    print(f"  a load's floors: reading the file {read_floor:.2f}s; parsing its {parsed_mb:.0f} MB of workspace, edge "
+          f"and end records alone (pydantic-core) {parse_floor:.2f}s")
+    print(f"  load, then every call read: {every_call:.2f}s; `hch show --full` (reads every call for the critical "
+          f"path): {show_full:.2f}s")
     for row in rows:
         mark = verdict(row["seconds"], TARGET)
         print(f"  {row['operation']:<11}{row['seconds']:7.2f} CPU s   target < {TARGET:.0f}s {mark}")
     write("trace_io", args.quick, args.out, {
         "nodes": size, "records": records, "file_bytes": file_bytes, "run_cpu_seconds": run_seconds,
         "startup_seconds": startup, "structure_check_seconds": check, "replay_gather_floor_seconds": floor,
-        "summary_from_ends_seconds": ends, "rows": rows, "clock": "process_time",
+        "summary_from_ends_seconds": ends, "read_floor_seconds": read_floor, "parse_floor_seconds": parse_floor,
+        "parsed_megabytes": parsed_mb, "load_and_read_every_call_seconds": every_call, "show_full_seconds": show_full,
+        "rows": rows, "clock": "process_time",
         "target_seconds": TARGET, "met": all(row["met"] for row in rows),
     })
 

@@ -67,7 +67,11 @@ def _read_up_to(fd: int, count: int) -> bytes:
 
 def read_text(path: Path, what: str, error: Callable[[str], Exception], max_bytes: int = MAX_FILE_BYTES) -> str:
     """A user-named file's UTF-8 text (see `read_bytes`); bytes that are not UTF-8 are one error line."""
-    data = read_bytes(path, what, error, max_bytes)
+    return utf8_text(read_bytes(path, what, error, max_bytes), path, what, error)
+
+
+def utf8_text(data: bytes, path: Path, what: str, error: Callable[[str], Exception]) -> str:
+    """`data` (read from the file `path`) as text; bytes that are not UTF-8 are one `error` line naming `what`."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

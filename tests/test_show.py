@@ -54,3 +54,26 @@ def test_an_unfinished_or_old_large_trace_is_loaded_as_before(
     old.write_text((Path(__file__).parent / "data" / "v1_trace.json").read_text())
     show.show.callback(old, None, True, 40, False)  # type: ignore[misc]
     assert json.loads(capsys.readouterr().out)["summary"]["nodes"] == 7
+
+
+def test_a_trace_of_many_calls_shows_without_reading_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hch.record.lazy_call import LazyCall
+
+    result = hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
+    monkeypatch.setattr(show, "READ_CALLS", 1)  # every trace has "many" calls now
+    loaded: list[object] = []
+    real_load = LazyCall.load
+    monkeypatch.setattr(LazyCall, "load", lambda call: (loaded.append(call), real_load(call))[1])
+    show.show.callback(tmp_path / "t.json", None, True, 40, False)  # type: ignore[misc]
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["summary"] == result.summary.model_dump() and shown["calls_read"] is False
+    assert sum(shown["workspaces_per_depth"].values()) == 7
+    show.show.callback(tmp_path / "t.json", None, False, 40, False)  # type: ignore[misc]
+    text = capsys.readouterr().out
+    assert "answer: 31" in text and "nodes: 7" in text and "not computed" in text and "--full" in text
+    assert not loaded  # no call's line was parsed
+    show.show.callback(tmp_path / "t.json", None, False, 40, True)  # type: ignore[misc]
+    text = capsys.readouterr().out
+    assert "critical path: " in text and "not computed" not in text and loaded

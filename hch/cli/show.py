@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 WHOLE_BYTES = 256 << 20
 """`hch show` loads a trace file whole up to this size (a 10^5-workspace trace is about 120 MB)."""
+READ_CALLS = 20_000
+"""`hch show` of a finished trace with more policy calls than this does not read the calls' content (the
+statistics are then the run's recorded summary, without the critical path; `--full` reads them)."""
 
 
 @app.command()
@@ -32,8 +35,9 @@ WHOLE_BYTES = 256 << 20
 @click.option("--node", "-n", "node", type=int, help="Show this workspace (or call) in full.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead (statistics, or the node).")
 @click.option("--lines", type=click.IntRange(min=1), default=40, show_default=True, help="Tree lines to show.")
-@click.option("--full", is_flag=True, help="Load a large trace whole for its tree and statistics (by default a "
-              f"trace file over {WHOLE_BYTES >> 20} MB shows only the summary its last record holds).")
+@click.option("--full", is_flag=True, help="Load a large trace whole for its tree and every statistic (by default "
+              f"a trace file over {WHOLE_BYTES >> 20} MB shows only the summary its last record holds, and one of "
+              f"over {READ_CALLS:,} policy calls its recorded summary without the critical path).")
 def show(path: Path, node: int | None, as_json: bool, lines: int, full: bool = False) -> None:
     """Show the trace at PATH: its tree and statistics (an unfinished run's journal is read if needed).
 
@@ -53,7 +57,7 @@ def show(path: Path, node: int | None, as_json: bool, lines: int, full: bool = F
         else:
             print_node(record)
         return
-    figures = trace_stats.compute(trace)
+    figures = trace_stats.compute(trace, calls=full or _calls(trace) <= READ_CALLS)
     if as_json:
         print(json.dumps(trace_stats.as_json(figures)))
         return
@@ -68,6 +72,10 @@ def show(path: Path, node: int | None, as_json: bool, lines: int, full: bool = F
     console.print(f"answer: {plain(answer)}", markup=False)
     console.print(tree_view(trace, max_lines=lines, whole=not console.is_terminal))
     console.print(figures.text(), markup=False)
+
+
+def _calls(trace: Trace) -> int:
+    return sum(1 for data in trace.nodes.values() if data["kind"] == "call")
 
 
 def _large(path: Path) -> bool:

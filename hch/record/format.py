@@ -18,19 +18,21 @@ import gc
 import itertools
 import json
 import os
+import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal, NotRequired
+from typing import Annotated, Any, BinaryIO, Literal, NotRequired, cast
 
 import networkx as nx
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
-from hch.errors import TraceError, read_text
-from hch.files import atomic_file
+from hch.errors import TraceError
+from hch.files import atomic_file, read_bytes, utf8_text
+from hch.record.lazy_call import LazyCall
 from hch.record.trace import Trace
 from hch.validate import load_json
 from hch.workspace import Status, Usage
@@ -316,6 +318,8 @@ def header_line(meta: dict[str, Any], trace_name: str | None = None) -> bytes:
 
 def node_line(node: int, attrs: dict[str, Any]) -> bytes:
     """`{"node": {"id": node, ...attrs}}` and a newline, without copying `attrs`."""
+    if type(attrs) is LazyCall:
+        attrs.load()  # pydantic-core reads the dict itself, not through its methods
     body = _record(attrs)
     return b'{"node":{"id":' + str(node).encode() + (b"," if len(body) > 3 else b"") + body[1:-1] + b"}\n"
 
@@ -340,9 +344,25 @@ def _record(data: dict[str, Any]) -> bytes:
 def load(path: str | Path) -> Trace:
     """Read a trace file (either schema); any problem is a one-line `TraceError`."""
     path = Path(path)
-    text = read_text(path, "trace file", TraceError)
+    data = read_bytes(path, "trace file", TraceError)
     with no_gc():
-        return parse(text, source=str(path))
+        return load_bytes(data, path, "trace file")
+
+
+def load_bytes(data: bytes, path: Path, what: str, journal: bool = False) -> Trace:
+    """A trace (or, with `journal`, a journal) from the bytes of the file at `path`: the fast path
+    (`parse_lazily`) when it applies, else `parse` or `parse_records` of the text."""
+    if not data.isascii():
+        utf8_text(data, path, what, TraceError)  # one error line, as for any file hch reads
+    trace = parse_lazily(data, str(path), journal)
+    if trace is not None:
+        return trace
+    text = utf8_text(data, path, what, TraceError)
+    del data
+    if journal:
+        head = json.loads(text.partition("\n")[0])
+        return parse_records(head, text, str(path), journal=True)
+    return parse(text, source=str(path))
 
 
 def parse(text: str, source: str = "<text>") -> Trace:
@@ -450,6 +470,157 @@ def parse_records(head: dict[str, Any], text: str, source: str, journal: bool = 
         raise TraceError(f"{source} is not a valid hch trace: {problem}")
     return from_data(data)
 
+_LAZY = re.compile(
+    rb'\n(?:(\{"node":\{"id":(\d+),"workspace":(\d+),[^\n]*,"kind":"call"\}\})'
+    rb'|\{"edge":\{"source":(\d+),"target":(\d+),"kind":"call"\}\})(?=\n)'
+)
+"""A call's line as runs write it (id and workspace first, kind last: nothing after it), or a plain
+call edge's line: what `parse_lazily` takes without parsing JSON. Any other line is parsed."""
+_CALL = TypeAdapter(_CallDict)
+
+
+def parse_lazily(data: bytes, source: str, journal: bool = False) -> Trace | None:
+    """A schema-2 trace (or journal) from its bytes, each call kept as its line until read (see
+    `hch.record.lazy_call`), or None when the fast path does not apply (another layout, a bad or cut
+    line: then `parse` or `parse_records` reads it, with their errors). Everything else is read and
+    validated as `parse_records` does, and the structure is checked with the calls' ids and workspaces.
+    """
+    start = data[:64].lstrip(b" ")
+    newline = data.find(b"\n")
+    if not start.startswith(_HEAD[0]) or newline < 0 or b'"grafted":true' in data:
+        return None  # copied calls keep ids and workspaces from elsewhere: read them all
+    try:
+        head = pydantic_core.from_json(data[:newline])
+    except ValueError:
+        return None
+    if not isinstance(head, dict) or "meta" not in head or "nodes" in head:
+        return None
+    _check_version(head.get("schema_version"), source)
+    parts = _LAZY.split(data)
+    del data
+    chunks = parts[0::6]
+    body = bytearray().join(chunks).replace(b"\n", b",")  # one record a line: a JSON list once bracketed
+    body[:newline + 1] = b" " * newline + b"["  # the header (already read), blanked in place
+    if body.endswith(b","):
+        body[-1:] = b"]"
+    else:
+        body.append(ord("]"))
+    try:
+        records = pydantic_core.from_json(body)
+    except ValueError:
+        return None  # a cut or bad line (or a blank one): the slow path finds it, line by line
+    del body
+    counts = [chunk.count(b"\n") for chunk in chunks]
+    if chunks[-1].endswith(b"\n"):
+        counts[-1] -= 1
+    if sum(counts) != len(records):
+        return None
+    return _lazy_trace(head, records, counts, parts, source, journal)
+
+
+def _lazy_trace(head: dict[str, Any], records: list[Any], counts: list[int], parts: list[Any], source: str,
+                journal: bool) -> Trace | None:
+    """The records of `parse_lazily` (parsed ones, and the calls and call edges between them) as a trace."""
+    nodes: dict[Any, Any] = {}
+    edges: dict[tuple[Any, Any], dict[str, Any]] = {}
+    end: dict[str, Any] | None = None
+    parse_call = _call_parser(source)
+    parsed = iter(records)
+    between = map(itertools.islice, itertools.repeat(parsed), counts)  # the parsed records before each lazy one
+    lazy = zip(zip(parts[1::6], parts[2::6], parts[3::6], parts[4::6], parts[5::6], strict=True))  # 1-tuples
+    pairs = itertools.chain.from_iterable(zip(between, lazy, strict=False))  # `between` has one more
+    stream = itertools.chain(itertools.chain.from_iterable(pairs), itertools.islice(parsed, counts[-1]))
+    try:
+        for record in stream:
+            if type(record) is tuple:
+                line, node, owner, source_id, target = record
+                if line is not None:
+                    nodes[int(node)] = LazyCall(int(owner), line, parse_call)
+                else:
+                    edges[int(source_id), int(target)] = {"kind": "call"}
+            elif "node" in record:
+                nodes[record["node"]["id"]] = record["node"]
+            elif "edge" in record:
+                edge = record["edge"]
+                edges[edge["source"], edge["target"]] = edge
+            elif isinstance(record.get("end"), dict):
+                end = record["end"]
+            else:
+                return None  # the slow path names the line
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    del records, parts, stream
+    try:
+        eager = _NODES.validate_python([node for node in nodes.values() if type(node) is not LazyCall])
+        written = _EDGES.validate_python([edge for edge in edges.values() if "source" in edge])
+    except ValidationError as exc:
+        raise TraceError(f"{source} is not a valid hch trace: {_first_error(exc)}") from None
+    checked_nodes, checked_edges = iter(cast(list[dict[str, Any]], eager)), iter(cast(list[dict[str, Any]], written))
+    if end is None and not journal:
+        raise TraceError(f"{source} is truncated or corrupt: it has no end record (a run writes it last)")
+    meta = dict(head.get("meta") or {})
+    if end is not None:
+        meta.update(end)
+    else:
+        meta.update(status="unfinished", source="journal")
+    if not nodes:
+        raise TraceError(f"{source} holds no workspace yet: the run died before its first node")
+    attrs_of: dict[int, dict[str, Any]] = {}
+    kinds: dict[int, str] = {}
+    owners: dict[int, int] = {}
+    for node, value in nodes.items():
+        if type(value) is not LazyCall:
+            checked = next(checked_nodes)
+            node, value = checked["id"], _node_attrs(checked)
+            if node in kinds:
+                raise TraceError(f"{source} is not a valid hch trace: node id {node} is used twice")
+            kind = kinds[node] = value["kind"]
+            if kind == "call" and not value.get("grafted"):
+                owners[node] = value["workspace"]
+        else:  # never grafted (see parse_lazily)
+            kinds[node], owners[node] = "call", value["workspace"]
+        attrs_of[node] = value
+    del nodes
+    succ: dict[int, dict[int, dict[str, Any]]] = {}
+    called: set[int] = set()
+    for (source_id, target), edge in edges.items():
+        if "source" in edge:
+            edge = next(checked_edges)
+            source_id, target = edge.pop("source"), edge.pop("target")
+            _drop_defaults(edge)
+        below = succ.get(source_id)
+        if below is None:
+            below = succ[source_id] = {}
+        below[target] = edge
+        if edge["kind"] == "call":
+            called.add(target)
+    del edges
+    for node, kind in kinds.items():  # a call's edge from its workspace is implied, unless written
+        if kind == "call" and node not in called:
+            succ.setdefault(attrs_of[node]["workspace"], {})[node] = {"kind": "call"}
+    problem = _structure(kinds, owners, ((source_id, below.items()) for source_id, below in succ.items()))
+    if problem is not None:
+        raise TraceError(f"{source} is not a valid hch trace: {problem}")
+    return Trace.of(meta, attrs_of, succ)
+
+
+def _call_parser(source: str) -> Callable[[bytes], dict[str, Any]]:
+    """Parses and validates one call's line for a `LazyCall` of the trace read from `source`."""
+
+    def parse_call(line: bytes) -> dict[str, Any]:
+        try:
+            try:
+                record = pydantic_core.from_json(line)
+            except ValueError:
+                record = json.loads(line)  # what pydantic-core refuses, e.g. a lone surrogate's \u escape
+            node = cast(dict[str, Any], _CALL.validate_python(record["node"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = _first_error(exc) if isinstance(exc, ValidationError) else "not valid JSON"
+            raise TraceError(f"{source} is not a valid hch trace: a policy call's record: {reason}") from None
+        return _node_attrs(node)
+
+    return parse_call
+
 
 def ends(path: str | Path, limit: int = 1 << 24) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The header's metadata and the end record of a schema-2 trace file, reading only its first and
@@ -535,6 +706,16 @@ def structure_problem(data: Any) -> str | None:
         kinds[node["id"]] = node["kind"]
         if node["kind"] == "call" and not node.get("grafted"):
             owner[node["id"]] = node["workspace"]
+    return _structure(kinds, owner, ((edge["source"], ((edge["target"], edge),)) for edge in data["edges"]))
+
+
+Targets = Iterable[tuple[int, Iterable[tuple[int, dict[str, Any]]]]]
+"""Edges as (source, [(target, the edge's attributes), ...]) pairs (a source may come more than once)."""
+
+
+def _structure(kinds: dict[int, str], owner: dict[int, int], edges: Targets) -> str | None:
+    """`structure_problem` of the nodes' kinds, the workspace each (not grafted) call belongs to, and the
+    edges (each with its `kind`)."""
     for call, workspace in owner.items():
         if kinds.get(workspace) != "workspace":
             return f"call {call} belongs to workspace {workspace}, which is not a workspace of the trace"
@@ -543,24 +724,26 @@ def structure_problem(data: Any) -> str | None:
     joined: set[tuple[int, int]] = set()
     delegated: dict[int, int] = {}
     backward = False  # only a reuse edge may point to an older workspace; without one no cycle is possible
-    for edge in data["edges"]:
-        source, target, kind = edge["source"], edge["target"], edge["kind"]
-        if source not in kinds or target not in kinds:
-            return f"a {kind} edge joins {source} to {target}, which is not a node of the trace"
-        if kind == "call":
-            if kinds[target] != "call" or kinds[source] != "workspace" or owner.get(target, source) != source:
-                return f"the call edge {source} -> {target} does not join a call to its own workspace"
-            called.add(target)
-        elif kinds[source] != "workspace" or kinds[target] != "workspace":
-            return f"the {kind} edge {source} -> {target} does not join two workspaces"
-        else:
-            below.setdefault(source, []).append(target)
-            backward = backward or target <= source
-        if (source, target) in joined:  # a graph holds one edge per pair: a second would be lost unseen
-            return f"the edge {source} -> {target} is recorded twice"
-        joined.add((source, target))
-        if kind == "delegate" and delegated.setdefault(target, source) != source:  # a tree: one asker each
-            return f"workspace {target} is delegated by both {delegated[target]} and {source} (reuse is its own edge)"
+    for source, targets in edges:
+        for target, edge in targets:
+            kind = edge["kind"]
+            if source not in kinds or target not in kinds:
+                return f"a {kind} edge joins {source} to {target}, which is not a node of the trace"
+            if kind == "call":
+                if kinds[target] != "call" or kinds[source] != "workspace" or owner.get(target, source) != source:
+                    return f"the call edge {source} -> {target} does not join a call to its own workspace"
+                called.add(target)
+            elif kinds[source] != "workspace" or kinds[target] != "workspace":
+                return f"the {kind} edge {source} -> {target} does not join two workspaces"
+            else:
+                below.setdefault(source, []).append(target)
+                backward = backward or target <= source
+            if (source, target) in joined:  # a graph holds one edge per pair: a second would be lost unseen
+                return f"the edge {source} -> {target} is recorded twice"
+            joined.add((source, target))
+            if kind == "delegate" and delegated.setdefault(target, source) != source:  # a tree: one asker each
+                return (f"workspace {target} is delegated by both {delegated[target]} and {source}"
+                        " (reuse is its own edge)")
     root = min((node for node, kind in kinds.items() if kind == "workspace"), default=None)
     if root is None:
         return "it holds no workspace"
@@ -594,26 +777,34 @@ def _on_a_cycle(below: dict[int, list[int]]) -> int | None:
 
 def from_data(data: Any) -> Trace:
     """Build the in-memory trace from validated file data: what `from_model` builds, without models."""
-    nodes: dict[int, dict[str, Any]] = {}
-    for node in data["nodes"]:
-        attrs = {**_NODE_DEFAULTS[node["kind"]], **node}
-        del attrs["id"]
-        if attrs["kind"] == "call":
-            attrs["usage"] = {**_USAGE_DEFAULTS, **(node.get("usage") or {})}
-            if "attempts" not in node:
-                attrs["attempts"] = []
-        nodes[node["id"]] = attrs
+    nodes: dict[int, dict[str, Any]] = {node["id"]: _node_attrs(node) for node in data["nodes"]}
     succ: dict[int, dict[int, dict[str, Any]]] = {}
     for edge in data["edges"]:
         source, target = edge.pop("source"), edge.pop("target")
-        for key, default in _EDGE_DEFAULTS.items():  # as in the file model's exclude_defaults
-            if key in edge and edge[key] == default:
-                del edge[key]
+        _drop_defaults(edge)
         below = succ.get(source)
         if below is None:
             below = succ[source] = {}
         below[target] = edge
     return Trace.of(dict(data["graph"]), nodes, succ)
+
+
+def _node_attrs(node: dict[str, Any]) -> dict[str, Any]:
+    """A validated node record's attributes in the trace: every field, defaults filled in, without `id`."""
+    attrs = {**_NODE_DEFAULTS[node["kind"]], **node}
+    del attrs["id"]
+    if attrs["kind"] == "call":
+        attrs["usage"] = {**_USAGE_DEFAULTS, **(node.get("usage") or {})}
+        if "attempts" not in node:
+            attrs["attempts"] = []
+    return attrs
+
+
+def _drop_defaults(edge: dict[str, Any]) -> None:
+    """Remove an edge's attributes that hold their default (as in the file model's exclude_defaults)."""
+    for key, default in _EDGE_DEFAULTS.items():
+        if key in edge and edge[key] == default:
+            del edge[key]
 
 
 @contextmanager

@@ -30,8 +30,8 @@ import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from hch.errors import TraceError, read_text
-from hch.files import check_writable_target
+from hch.errors import TraceError
+from hch.files import check_writable_target, read_bytes, utf8_text
 from hch.record import format as trace_format
 from hch.record.claim import claim, output_mode
 from hch.record.trace import Trace
@@ -190,10 +190,13 @@ def load_journal(path: str | Path) -> Trace:
     by the crash is ignored; a bad line elsewhere is an error.
     """
     path = Path(path)
-    text = read_text(path, "journal", TraceError)
-    first = text.partition("\n")[0]
+    data = read_bytes(path, "journal", TraceError)
+    if not data.isascii():
+        utf8_text(data, path, "journal", TraceError)
+    newline = data.find(b"\n", 0, 1 << 20)
+    first = data[:newline if newline >= 0 else 1 << 20]
     try:
-        header = load_json(first) if first.strip() else {}
+        header = load_json(first.decode("utf-8", "replace")) if first.strip() else {}
     except json.JSONDecodeError:
         header = {}
     if not isinstance(header, dict) or header.get("format") not in (FORMAT, trace_format.FORMAT):
@@ -203,7 +206,7 @@ def load_journal(path: str | Path) -> Trace:
     if not isinstance(version, int) or not 1 <= version <= newest:
         raise TraceError(f"{path} has journal schema version {version!r}; this hch reads versions 1 to {newest}")
     with trace_format.no_gc():
-        return trace_format.parse_records(header, text, str(path), journal=True)
+        return trace_format.load_bytes(data, path, "journal", journal=True)
 
 
 def load_any(path: str | Path) -> Trace:

@@ -53,6 +53,9 @@ class Stats(BaseModel):
     """The chain of dependent calls with the largest total latency."""
     critical_path_calls: CriticalPath
     """The chain of dependent calls with the most calls."""
+    calls_read: bool = True
+    """False when the figures were taken without reading the policy calls (`compute(calls=False)`): the
+    summary is then the run's recorded one, and `calls_per_policy` and the critical paths are empty."""
 
     def text(self) -> str:
         """The figures as a few lines for the terminal."""
@@ -68,7 +71,9 @@ class Stats(BaseModel):
             f"cycles: {s.cycles} · guesses: {s.guesses} · errors: {s.errors}",
             f"tokens: {s.tokens} · cost: ${s.cost:.4f} · wall time: {s.wall_time:.3f}s",
             f"critical path: {self.critical_path_time.length:.3f}s over {len(self.critical_path_time.calls)} calls;"
-            f" longest chain: {int(self.critical_path_calls.length)} calls",
+            f" longest chain: {int(self.critical_path_calls.length)} calls" if self.calls_read else
+            "critical path and calls per policy: not computed (the figures above are the run's recorded summary;"
+            " `hch show --full` reads every call for them)",
         ]
         if len(self.calls_per_policy) > 1:
             lines += [f"  {count} calls: {policy}" for policy, count in sorted(self.calls_per_policy.items())]
@@ -77,10 +82,19 @@ class Stats(BaseModel):
         return "\n".join(lines)
 
 
-def compute(trace: Trace) -> Stats:
-    """The statistics of a trace."""
+def compute(trace: Trace, calls: bool = True) -> Stats:
+    """The statistics of a trace; without `calls`, those that need no policy call's content, with the
+    run's recorded summary (see `Stats.calls_read`; a trace without one is read whole)."""
     meta = trace.meta
     recorded = meta.get("summary") or {}
+    if not calls and isinstance(meta.get("summary"), dict):
+        none = CriticalPath(length=0, calls=[], workspaces=[])
+        return Stats(
+            question=str(meta.get("question", trace.nodes[trace.root]["question"])), answer=meta.get("answer"),
+            status=str(meta.get("status", "unknown")), summary=Summary.model_validate(recorded),
+            workspaces_per_depth=dict(Counter(data["depth"] for _, data in trace.workspaces())),
+            calls_per_policy={}, critical_path_time=none, critical_path_calls=none, calls_read=False,
+        )
     summary = summarize(trace, wall_time=recorded.get("wall_time"))
     critical_time, critical_calls = _critical_paths(trace)
     return Stats(

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+import hch
+from hch.errors import TraceError
+from hch.record import format as trace_format
+from hch.record.journal import load_journal
+from hch.record.lazy_call import LazyCall
+from hch.record.trace import Trace
+
+SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
+
+
+def _run(tmp_path: Path) -> Path:
+    path = tmp_path / "t.json"
+    hch.answer_sync("What is (1 + 2) * (1 + 2)?", depth=2, trace_path=path)
+    return path
+
+
+def _eager(path: Path) -> Trace:
+    """The trace as the text parser builds it: every record parsed at once."""
+    return trace_format.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def _edges(trace: Trace) -> list[tuple[int, int, dict[str, object]]]:
+    return [(u, v, dict(d)) for u, v, d in trace.edges()]
+
+
+def test_a_runs_trace_keeps_its_calls_unread_until_used(tmp_path: Path) -> None:
+    trace = trace_format.load(_run(tmp_path))
+    calls = [data for _, data in trace.calls()]
+    assert calls and all(type(call) is LazyCall and not call.loaded for call in calls)
+    workspace = trace.nodes[trace.root]
+    assert [c for c in trace.node_calls(trace.root)] and all(
+        trace.nodes[c]["workspace"] == trace.root for c in trace.node_calls(trace.root))
+    assert not any(call.loaded for call in calls)  # kind and workspace come without parsing
+    assert workspace["question"] == "What is (1 + 2) * (1 + 2)?"
+    first = calls[0]
+    assert first["input"]["question"] and first.loaded
+
+
+def test_a_lazy_load_reads_what_an_eager_one_does_in_the_same_order(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    lazy, eager = trace_format.load(path), _eager(path)
+    assert list(lazy.nodes) == list(eager.nodes)
+    assert lazy.nodes == eager.nodes
+    assert _edges(lazy) == _edges(eager)
+    assert lazy.meta == eager.meta
+    for node, data in lazy.nodes.items():
+        assert list(data.items()) == list(eager.nodes[node].items())  # same keys, same order
+
+
+@pytest.mark.parametrize("use", [
+    lambda call: {**call}, dict, lambda call: "input" in call, lambda call: call.get("output"), list, len,
+    lambda call: call.items(), lambda call: call.copy(), repr, lambda call: pickle.loads(pickle.dumps(call)),
+    copy.deepcopy, lambda call: call == {},
+])
+def test_any_other_use_of_a_call_reads_it_whole(tmp_path: Path, use: object) -> None:
+    path = _run(tmp_path)
+    trace, eager = trace_format.load(path), _eager(path)
+    node, call = next(trace.calls())
+    assert not call.loaded
+    use(call)  # type: ignore[operator]
+    assert call.loaded and call == eager.nodes[node] and dict(call) == eager.nodes[node]
+
+
+def test_saving_a_lazily_loaded_trace_writes_every_call_whole(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    trace = trace_format.load(path)
+    trace_format.save(trace, tmp_path / "again.json")
+    again = trace_format.load(tmp_path / "again.json")
+    assert again.nodes == _eager(path).nodes and _edges(again) == _edges(_eager(path))
+
+
+def test_a_bad_call_is_a_one_line_error_when_read(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    lines = path.read_bytes().split(b"\n")
+    number = next(i for i, line in enumerate(lines) if line.endswith(b'"kind":"call"}}'))
+    lines[number] = lines[number].replace(b'"latency":', b'"latency":"soon","was":', 1)
+    path.write_bytes(b"\n".join(lines))
+    trace = trace_format.load(path)  # the structure is sound: ids and workspaces are right
+    call = next(c for _, c in trace.calls() if isinstance(c, LazyCall) and b'"soon"' in (c._line or b""))
+    with pytest.raises(TraceError, match="a policy call's record: latency") as info:
+        call["input"]
+    assert "\n" not in str(info.value)
+    with pytest.raises(TraceError, match="latency"):
+        _eager(path)  # the text parser finds it at once
+
+
+def test_a_call_of_a_missing_workspace_is_refused_on_load(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    lines = path.read_bytes().split(b"\n")
+    number = next(i for i, line in enumerate(lines) if line.endswith(b'"kind":"call"}}'))
+    head = json.loads(lines[number])["node"]
+    lines[number] = lines[number].replace(b'"workspace":%d,' % head["workspace"], b'"workspace":999999,', 1)
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(TraceError, match="999999"):
+        trace_format.load(path)
+
+
+def test_a_killed_runs_journal_loads_lazily_too(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    lines = path.read_bytes().split(b"\n")
+    journal = tmp_path / "t.json.journal"
+    journal.write_bytes(b"\n".join(lines[:-2]) + b"\n" + lines[-2][:20])  # no end record, a cut last line
+    trace = load_journal(journal)
+    assert trace.meta["status"] == "unfinished"
+    assert trace.nodes == _eager(path).nodes or len(trace.nodes) <= len(_eager(path).nodes)
+    journal.write_bytes(b"\n".join(lines[:-2]) + b"\n")  # no end record, every line whole
+    trace = load_journal(journal)
+    assert trace.meta["status"] == "unfinished"
+    assert any(type(data) is LazyCall for data in trace.nodes.values())
+    assert trace.nodes == _eager(path).nodes
