@@ -309,13 +309,15 @@ def test_max_cost_bounds_the_whole_sweep_and_a_resumed_sweep_spends_only_what_is
         assert spent_cost(server) <= 0.01 + in_flight and "0 runs made" in again.stdout
         before = spent_cost(server)
 
-        # A raised budget, two calls above what was spent: only what is left is spent. Every run left needs at
-        # least one new call (its root's answer was never made), so these cannot finish the sweep however many
-        # calls of cut-short runs the cache kept (a fixed $0.02 sometimes could, under load).
+        # A raised budget, two calls above what was spent: only what is left is spent, and the status says
+        # whether that finished the sweep (how many runs the cached calls of cut-short runs let finish
+        # depends on how far those runs got before the budget stopped them, which varies with load).
         raised = before + 2 * PER_CALL
         more = llm_sweep(tmp_path, server, "--max-cost", f"{raised:.6f}")
-        assert more.returncode == 5, more.stderr
         assert before < spent_cost(server) <= raised + in_flight
+        records = [json.loads(line) for line in (tmp_path / "o" / "runs.jsonl").read_text().splitlines()]
+        complete = len({(r["id"], r["depth"]) for r in records if r["finished"]}) == 16
+        assert more.returncode == (0 if complete else 5), more.stderr
         totals = json.loads((tmp_path / "o" / "sweep.json").read_text())["totals"]
         assert totals["budget"]["cost_before"] == pytest.approx(before)
         assert totals["budget"]["cost"] == pytest.approx(spent_cost(server))
