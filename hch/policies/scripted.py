@@ -50,7 +50,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hch.errors import PolicyError, PolicySpecError, QuestionError
 from hch.files import read_text
-from hch.policies.bounded_jinja import BoundedSandbox, render
+from hch.policies import bounded_jinja, template_worker
+from hch.policies.bounded_jinja import BoundedSandbox
 from hch.validate import NoAliasLoader, load_json, load_yaml
 from hch.workspace import Action, Answer, Ask, Expand, Workspace, normalize_question
 
@@ -298,8 +299,8 @@ class ScriptedPolicy:
             raise QuestionError(f"no rule of the script {self.source} takes the question {question!r}")
 
     async def act(self, workspace: Workspace) -> Action:
-        # On a worker thread: the event loop goes on while templates render, so --node-timeout and
-        # --run-timeout hold; a template over its budget (bounded_jinja) stops the thread itself.
+        # On a worker thread: the event loop goes on while templates render (in template_worker's
+        # process), so --node-timeout and --run-timeout hold; the worker bounds each rendering's CPU and memory.
         return await anyio.to_thread.run_sync(self.decide, workspace, abandon_on_cancel=True)
 
     def decide(self, workspace: Workspace) -> Action:
@@ -351,7 +352,7 @@ class ScriptedPolicy:
 
     def _render(self, template: str, variables: dict[str, Any], field: str, index: int | None) -> str:
         try:
-            return render(compiled(template), variables).strip()
+            return template_worker.render(template, variables, bounded_jinja.MAX_SECONDS).strip()
         except Exception as exc:  # a template failing on this workspace fails this node, with where it is
             where = self._where(index) if index is not None else self.source
             raise PolicyError(f"{where}: the {field} template failed: {exc}") from None
