@@ -18,7 +18,8 @@ rules:                            # tried in order; the first that matches acts
 fallback: error                   # or {answer: "I don't know", guess: true}
 ```
 
-Templates are Jinja2 (sandboxed, undefined names are errors). They see `question`, `depth`,
+Templates are Jinja2 (sandboxed, undefined names are errors, bounded by `bounded_jinja` and rendered in
+`template_worker`'s capped process). They see `question`, `depth`,
 `context`, the regex's named captures by name and all of them as `groups` (`groups[0]` is
 group 1), and, once subquestions were answered, `answers` (strings, in asking order across
 steps) and `subs` (each with `question`, `answer`, `status`); in pointer mode `expanded` (the

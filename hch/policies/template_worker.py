@@ -68,7 +68,10 @@ class _Worker:
         except OSError:
             return self._died(request)
         ready, _, _ = select.select([stdout], [], [], WALL_SECONDS)
-        line = stdout.readline(_REPLY_BYTES) if ready else b""
+        if not ready:
+            self.close()
+            raise TemplateWorkerError(f"the template's worker did not answer within {WALL_SECONDS:g} s")
+        line = stdout.readline(_REPLY_BYTES)
         if not line.endswith(b"\n"):
             return self._died(request)
         reply: dict[str, Any] = json.loads(line)
