@@ -249,6 +249,53 @@ async def test_node_and_run_timeouts_hold_while_a_template_runs(limit: str, monk
     assert result.answer == ("error" if limit == "node_timeout" else "error: run timeout reached")
 
 
+WORKER_BOMBS = {  # past what bounded_jinja can see: only the worker's CPU and memory caps stop them
+    "centers": "{{ range(100000)|map('center', 1000000)|join }}",  # memory, through map and join
+    "lists": "{{ ([range(99999)|list] * 1000)|sum(start=[])|length }}",  # memory (or CPU), through sum
+    "wrap": "{{ ('x' * 999999)|wordwrap(1) }}",  # CPU inside library code
+    "links": "{{ ('x ' * 499999)|urlize|length }}",  # CPU inside library code (ours)
+    "indents": "{{ range(99999)|map('string')|map('indent', 999990, true)|list|length }}",  # memory (ours)
+}
+WORKER_SCRIPT = "rules:\n" + "".join(f"  - match: '{name}'\n    answer: \"{template}\"\n" for name, template in
+                                     WORKER_BOMBS.items()) + """  - match: 'fine'
+    answer: "ok {{ question }}"
+  - match: 'root'
+    ask: [[centers], [lists], [wrap], [links], [indents], [fine]]
+    answer: "{{ subs|map(attribute='status')|join(',') }} {{ answers[-1] }}"
+"""
+
+
+@pytest.mark.anyio
+async def test_bombs_past_the_checks_fail_their_node_in_one_line_and_the_next_renders(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each bomb in its own step, so that each renders after the one before failed (the worker restarted)."""
+    from hch.policies import template_worker
+
+    monkeypatch.setattr(template_worker, "CPU_SECONDS", 0.5)  # keeps the suite quick; the bound is what counts
+    result = await hch.answer("root", depth=1, policy=script(WORKER_SCRIPT))
+    assert result.answer == "error,error,error,error,error,ok ok fine"
+    errors = {d["question"]: d["error"] for _, d in result.trace.workspaces() if d["status"] == "error"}
+    assert set(errors) == set(WORKER_BOMBS)
+    for error in errors.values():
+        assert "\n" not in error and "s.yaml:" in error and "the answer template failed: the template" in error
+        assert "of CPU" in error or "MiB of memory" in error
+    assert "ran over 0.5 s of CPU" in errors["wrap"] and "ran over 0.5 s of CPU" in errors["links"]
+
+
+def test_compiling_a_template_runs_none_of_its_filters() -> None:
+    """Jinja folds constant filter calls while compiling; ours are never folded, so loading a script
+    with `{{ 'x…'|wordwrap(1) }}` costs hch nothing: only the worker runs it."""
+    from hch.policies import bounded_jinja
+
+    calls: list[object] = []
+    env = bounded_jinja.BoundedSandbox()
+    for name in ("wordwrap", "center"):
+        env.filters[name] = bounded_jinja._guarded_filter(name, lambda *args: calls.append(args) or "")
+    env.from_string("{{ 'x'|wordwrap(1) }}{{ 'y'|center(9) }}")
+    assert calls == []
+    assert env.from_string("{{ 'y'|center(9) }}").render() == "" and calls == [("y", 9)]
+
+
 @pytest.mark.parametrize("text", ["nan", "inf", "-Infinity", "1e999"])
 def test_the_number_filter_refuses_nan_and_infinities(text: str) -> None:
     from hch.policies.scripted import _number

@@ -29,7 +29,7 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from jinja2.utils import Namespace
+from jinja2.utils import Namespace, _PassArg
 
 MAX_STEPS = 1_000_000
 """Template lines a rendering may run (loop iterations included)."""
@@ -162,10 +162,18 @@ def _check_call(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> 
 
 
 def _guarded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """A filter checked like a method call (filters are called directly, not through the sandbox)."""
+    """A filter checked like a method call (filters are called directly, not through the sandbox).
 
-    @functools.wraps(function)  # keeps jinja's pass_context/pass_environment marks
-    def guarded(*args: Any, **kwargs: Any) -> Any:
+    Marked as taking the context, so that Jinja never calls it while compiling (it folds constant
+    filter calls such as `{{ 'x'|wordwrap(1) }}` otherwise): compiling runs no template code."""
+    passes = _PassArg.from_obj(function)
+
+    @jinja2.pass_context
+    @functools.wraps(function)
+    def guarded(context: jinja2.runtime.Context, *args: Any, **kwargs: Any) -> Any:
+        passed = {_PassArg.context: (context,), _PassArg.eval_context: (context.eval_ctx,),
+                  _PassArg.environment: (context.environment,)}.get(passes, ()) if passes else ()
+        args = (*passed, *args)
         if name == "join":
             args = tuple(a if isinstance(a, _PASSED) else _sized(a) for a in args)
         plain = [a for a in args if not isinstance(a, _PASSED)]

@@ -18,7 +18,8 @@ rules:                            # tried in order; the first that matches acts
 fallback: error                   # or {answer: "I don't know", guess: true}
 ```
 
-Templates are Jinja2 (sandboxed, undefined names are errors). They see `question`, `depth`,
+Templates are Jinja2 (sandboxed, undefined names are errors, bounded by `bounded_jinja` and rendered in
+`template_worker`'s capped process). They see `question`, `depth`,
 `context`, the regex's named captures by name and all of them as `groups` (`groups[0]` is
 group 1), and, once subquestions were answered, `answers` (strings, in asking order across
 steps) and `subs` (each with `question`, `answer`, `status`); in pointer mode `expanded` (the
@@ -50,7 +51,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from hch.errors import PolicyError, PolicySpecError, QuestionError
 from hch.files import read_text
-from hch.policies.bounded_jinja import BoundedSandbox, render
+from hch.policies import bounded_jinja, template_worker
+from hch.policies.bounded_jinja import BoundedSandbox
 from hch.validate import NoAliasLoader, load_json, load_yaml
 from hch.workspace import Action, Answer, Ask, Expand, Workspace, normalize_question
 
@@ -298,8 +300,8 @@ class ScriptedPolicy:
             raise QuestionError(f"no rule of the script {self.source} takes the question {question!r}")
 
     async def act(self, workspace: Workspace) -> Action:
-        # On a worker thread: the event loop goes on while templates render, so --node-timeout and
-        # --run-timeout hold; a template over its budget (bounded_jinja) stops the thread itself.
+        # On a worker thread: the event loop goes on while templates render (in template_worker's
+        # process), so --node-timeout and --run-timeout hold; the worker bounds each rendering's CPU and memory.
         return await anyio.to_thread.run_sync(self.decide, workspace, abandon_on_cancel=True)
 
     def decide(self, workspace: Workspace) -> Action:
@@ -351,7 +353,7 @@ class ScriptedPolicy:
 
     def _render(self, template: str, variables: dict[str, Any], field: str, index: int | None) -> str:
         try:
-            return render(compiled(template), variables).strip()
+            return template_worker.render(template, variables, bounded_jinja.MAX_SECONDS).strip()
         except Exception as exc:  # a template failing on this workspace fails this node, with where it is
             where = self._where(index) if index is not None else self.source
             raise PolicyError(f"{where}: the {field} template failed: {exc}") from None
