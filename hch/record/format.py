@@ -455,15 +455,7 @@ def parse_records(head: dict[str, Any], text: str, source: str, journal: bool = 
     for node in node_list:  # a call's edge from its workspace is implied, unless written
         if node["kind"] == "call" and node["id"] not in called:
             edge_list.append({"source": node["workspace"], "target": node["id"], "kind": "call"})
-    if end is None and not journal:
-        raise TraceError(f"{source} is truncated or corrupt: it has no end record (a run writes it last)")
-    meta = dict(head.get("meta") or {})
-    if end is not None:
-        meta.update(end)
-    else:
-        meta.update(status="unfinished", source="journal")
-    if not node_list:
-        raise TraceError(f"{source} holds no workspace yet: the run died before its first node")
+    meta = _run_meta(head, end, journal, bool(node_list), source)
     data = {"graph": meta, "nodes": node_list, "edges": edge_list}
     problem = structure_problem(data)
     if problem is not None:
@@ -556,15 +548,7 @@ def _lazy_trace(head: dict[str, Any], records: list[Any], counts: list[int], par
     except ValidationError as exc:
         raise TraceError(f"{source} is not a valid hch trace: {_first_error(exc)}") from None
     checked_nodes, checked_edges = iter(cast(list[dict[str, Any]], eager)), iter(cast(list[dict[str, Any]], written))
-    if end is None and not journal:
-        raise TraceError(f"{source} is truncated or corrupt: it has no end record (a run writes it last)")
-    meta = dict(head.get("meta") or {})
-    if end is not None:
-        meta.update(end)
-    else:
-        meta.update(status="unfinished", source="journal")
-    if not nodes:
-        raise TraceError(f"{source} holds no workspace yet: the run died before its first node")
+    meta = _run_meta(head, end, journal, bool(nodes), source)
     attrs_of: dict[int, dict[str, Any]] = {}
     kinds: dict[int, str] = {}
     owners: dict[int, int] = {}
@@ -687,6 +671,22 @@ def _records(text: str, source: str, journal: bool) -> list[dict[str, Any]]:
             raise TraceError(f"{source} line {number + 2} is not a trace record")
         found.append(record)
     return found
+
+
+def _run_meta(head: dict[str, Any], end: dict[str, Any] | None, journal: bool, has_nodes: bool,
+              source: str) -> dict[str, Any]:
+    """The run's metadata from a record file's header and end record (a journal without one: unfinished);
+    a trace file without its end record, or a file with no node, is a one-line `TraceError`."""
+    if end is None and not journal:
+        raise TraceError(f"{source} is truncated or corrupt: it has no end record (a run writes it last)")
+    meta = dict(head.get("meta") or {})
+    if end is not None:
+        meta.update(end)
+    else:
+        meta.update(status="unfinished", source="journal")
+    if not has_nodes:
+        raise TraceError(f"{source} holds no workspace yet: the run died before its first node")
+    return meta
 
 
 def structure_problem(data: Any) -> str | None:
