@@ -120,3 +120,19 @@ def trace_data(path: Path) -> dict[str, Any]:
 
     data: dict[str, Any] = json.loads(json.dumps(to_data(load(path)), default=str))
     return data
+
+
+def run_in(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
+           capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`hch ARGV` run in this process from `cwd` (no interpreter start-up): exit status, stdout, stderr."""
+    from hch.cli import main
+
+    monkeypatch.chdir(cwd)
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    else:
+        code = 0
+    out, err = capsys.readouterr()
+    return code, out, err

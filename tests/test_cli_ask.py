@@ -307,7 +307,7 @@ def test_progress_is_not_shown_when_stderr_is_not_a_terminal(tmp_path: Path) -> 
 
 # -- the bad-input campaign, as a class (issue 14) ---------------------------------------------------
 
-from helpers import bad_files, cli_in_process, rejected  # noqa: E402
+from helpers import bad_files, cli_in_process, rejected, run_in  # noqa: E402
 
 from hch.cli.render import plain  # noqa: E402
 
@@ -359,27 +359,13 @@ def test_the_trace_path_printed_is_escaped(
     monkeypatch.chdir(tmp_path)
     code, out, _ = cli_in_process(["ask", SUM, "--no-cache", "--trace", name], capsys)
     assert code == 0 and f"trace: {plain(name)}" in out and (tmp_path / name).is_file()
-def run_in_process(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
-                   capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`hch ARGV` run in this process (no interpreter start-up): exit status, stdout, stderr."""
-    from hch.cli import main
-
-    monkeypatch.chdir(cwd)
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf", "1e3", "2.5", "", "100001", str(10**30)])
 def test_a_bad_budget_is_one_line_and_exit_status_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bad: str
 ) -> None:
-    code, out, err = run_in_process(["ask", SUM, "--budget", bad], tmp_path, monkeypatch, capsys)
+    code, out, err = run_in(["ask", SUM, "--budget", bad], tmp_path, monkeypatch, capsys)
     assert code == 2 and out == "" and err.count("\n") == 1 and "--budget" in err, err
     assert not (tmp_path / "traces").exists()
 
@@ -387,16 +373,16 @@ def test_a_bad_budget_is_one_line_and_exit_status_2(
 def test_a_budgeted_ask_leaves_depth_unbounded_unless_depth_is_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run_in_process(["ask", SUM, "--budget", "10", "--json", "--no-cache"], tmp_path, monkeypatch, capsys)
+    code, out, _ = run_in(["ask", SUM, "--budget", "10", "--json", "--no-cache"], tmp_path, monkeypatch, capsys)
     found = json.loads(out)
     assert (code, found["answer"], found["summary"]["policy_calls"]) == (0, "31", 10)
     trace = hch.load_trace(tmp_path / found["trace"])
     assert (trace.meta["budget"], trace.meta["depth"], trace.graph.nodes[trace.root]["spent"]) == (10, 10, 10)
-    code, out, _ = run_in_process(["ask", SUM, "--budget", "9", "-q", "--no-cache"], tmp_path, monkeypatch, capsys)
+    code, out, _ = run_in(["ask", SUM, "--budget", "9", "-q", "--no-cache"], tmp_path, monkeypatch, capsys)
     assert (code, out) == (3, "32\n")  # 9 calls cannot pay for the whole tree: the halves guess
-    code, out, _ = run_in_process(["ask", SUM, "--budget", "12", "--no-cache"], tmp_path, monkeypatch, capsys)
+    code, out, _ = run_in(["ask", SUM, "--budget", "12", "--no-cache"], tmp_path, monkeypatch, capsys)
     assert code == 0 and f"#0 n=12 calls=10/12 {SUM} → 31" in out and "n=11 calls=4/5 " in out
-    code, out, _ = run_in_process(["ask", SUM, "--budget", "100", "--depth", "1", "--json", "--no-cache"],
+    code, out, _ = run_in(["ask", SUM, "--budget", "100", "--depth", "1", "--json", "--no-cache"],
                                   tmp_path, monkeypatch, capsys)
     found = json.loads(out)
     assert (code, found["status"], hch.load_trace(tmp_path / found["trace"]).meta["depth"]) == (3, "guess", 1)

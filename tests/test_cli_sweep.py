@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import bad_files, cli_in_process, rejected, trace_data
+from helpers import bad_files, cli_in_process, rejected, run_in, trace_data
 
 from hch.cli.sweep import parse_numbers
 from hch.study.plot import panels, render
@@ -483,20 +483,6 @@ def test_bad_sweep_options_are_one_line_with_the_value_escaped(
         if option == "--task":
             args = ["sweep", "--task", value, "--no-plot", "--no-cache", "--out", "o"]
         rejected(args, capsys)
-def in_process(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
-               capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`hch ARGV` run in this process (no interpreter start-up): exit status, stdout, stderr."""
-    from hch.cli import main
-
-    monkeypatch.chdir(cwd)
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -517,7 +503,7 @@ def test_bad_budgets_are_one_line_and_exit_status_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     args: tuple[str, ...], message: str,
 ) -> None:
-    code, _, err = in_process(["sweep", "--task", "arithmetic", "-n", "2", *args], tmp_path, monkeypatch, capsys)
+    code, _, err = run_in(["sweep", "--task", "arithmetic", "-n", "2", *args], tmp_path, monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "studies").exists()
 
@@ -526,7 +512,7 @@ def test_a_sweep_over_budget_reports_by_budget_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ["sweep", "--task", "arithmetic", "-n", "4", "--seed", "1", "--out", "o", "--no-plot"]
-    code, out, err = in_process([*base, "--budgets", "3,10,40"], tmp_path, monkeypatch, capsys)
+    code, out, err = run_in([*base, "--budgets", "3,10,40"], tmp_path, monkeypatch, capsys)
     assert code == 0, err
     assert "by budget" in out and "12 runs made, 0 resumed" in out
     rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
@@ -537,11 +523,11 @@ def test_a_sweep_over_budget_reports_by_budget_and_resumes(
     records = [json.loads(line) for line in (tmp_path / "o" / "runs.jsonl").read_text().splitlines()]
     assert sorted({r["budget"] for r in records}) == [3, 10, 40]
     assert all(f"budget-{r['budget']}-depth-{r['depth']}.json" in r["trace"] for r in records)
-    code, out, err = in_process([*base, "--budgets", "3,10,40,100"], tmp_path, monkeypatch, capsys)
+    code, out, err = run_in([*base, "--budgets", "3,10,40,100"], tmp_path, monkeypatch, capsys)
     assert code == 0 and "4 runs made, 12 resumed" in out, err
-    code, out, err = in_process(base, tmp_path, monkeypatch, capsys)  # a sweep over depth: another sweep
+    code, out, err = run_in(base, tmp_path, monkeypatch, capsys)  # a sweep over depth: another sweep
     assert code == 1 and "holds a different sweep" in err
-    code, out, err = in_process([*base, "--budgets", "10", "--depths", "2", "--out", "p"], tmp_path, monkeypatch,
+    code, out, err = run_in([*base, "--budgets", "10", "--depths", "2", "--out", "p"], tmp_path, monkeypatch,
                                 capsys)
     assert code == 0, err
     rows = list(csv.DictReader((tmp_path / "p" / "summary.csv").open()))
@@ -551,7 +537,7 @@ def test_a_sweep_over_budget_reports_by_budget_and_resumes(
 def test_an_estimate_of_a_sweep_over_budget_is_by_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = in_process(["sweep", "--task", "arithmetic", "-n", "4", "--budgets", "3,10", "--depths", "5",
+    code, out, err = run_in(["sweep", "--task", "arithmetic", "-n", "4", "--budgets", "3,10", "--depths", "5",
                                  "--pilot", "2", "--out", "o"], tmp_path, monkeypatch, capsys)
     assert code == 0, err
     header = next(line for line in out.splitlines() if line.split()[:1] == ["votes"]).split()
