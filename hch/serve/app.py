@@ -183,7 +183,8 @@ def routes(server: Server) -> list[Route]:
                     await desk.changed(end - anyio.current_time())
         return Response(status_code=204)  # the page is gone: nobody reads this
 
-    async def act(request: Request) -> Response:
+    async def on_assignment(request: Request, do: Callable[[str, int, dict[str, Any]], object]) -> Response:
+        """A participant's request about one of their assignments (its number in the JSON body)."""
         participant = server.participant(request)
         if participant is None:
             return not_found()
@@ -192,24 +193,16 @@ def routes(server: Server) -> list[Route]:
             assignment = data.get("assignment")
             if not isinstance(assignment, int):
                 raise Refused(400, "which assignment? (a number)")
-            desk.submit(participant, assignment, data)
+            do(participant, assignment, data)
         except Refused as exc:
             return refused(exc)
         return JSONResponse({"ok": True})
 
+    async def act(request: Request) -> Response:
+        return await on_assignment(request, desk.submit)
+
     async def pass_on(request: Request) -> Response:
-        participant = server.participant(request)
-        if participant is None:
-            return not_found()
-        try:
-            data = await read_json(request)
-            assignment = data.get("assignment")
-            if not isinstance(assignment, int):
-                raise Refused(400, "which assignment? (a number)")
-            desk.pass_on(participant, assignment)
-        except Refused as exc:
-            return refused(exc)
-        return JSONResponse({"ok": True})
+        return await on_assignment(request, lambda participant, assignment, _: desk.pass_on(participant, assignment))
 
     async def state(request: Request) -> Response:
         if not server.experimenter(request):
