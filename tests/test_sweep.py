@@ -426,3 +426,16 @@ async def test_an_interrupted_run_still_counts_what_it_spent_and_a_person_quitti
 
     with pytest.raises(Stopped):  # the person's Stopped, not an exception group
         await run_sweep(items, config([1]), {1: FunctionPolicy(quit_at_once, "quitter")}, tmp_path / "q")
+
+
+async def test_runs_not_made_are_all_counted_when_the_question_started_first_finishes_last(tmp_path: Path) -> None:
+    # two questions at once: the first one's call waits until everything else is done, the second's spends
+    # the whole budget, so the last two are not made while the first is still running
+    async def first_waits_second_spends(ws: Workspace) -> Reply:
+        if ws.question == HAND[0].question:
+            await wait_all_tasks_blocked()
+        return Reply(action=Answer(answer="15"), usage=Usage(prompt_tokens=1, cost=1.0))
+
+    cfg = config([0], concurrency=2).model_copy(update={"max_cost": 1.0})
+    outcome = await run_sweep(HAND, cfg, {1: FunctionPolicy(first_waits_second_spends)}, tmp_path)
+    assert outcome.ran == 2 and outcome.not_run == 2

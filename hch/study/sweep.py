@@ -485,13 +485,12 @@ async def _here(questions: list[Question], config: SweepConfig, policies: dict[i
                 emit: Callable[[RunRecord], None]) -> int:
     """Every question in this process, `config.concurrency` at once; returns the runs not made."""
     limiter = anyio.CapacityLimiter(config.concurrency)
-    not_run = 0
+    not_made: list[int] = []  # one count per question: `total += await ...` would lose the counts added meanwhile
 
     async def one(question: Question) -> None:
-        nonlocal not_run
         async with limiter:
-            not_run += await run_question(question, policies[question.votes], config, out, call_cache, cache,
-                                          budget, fail_fast, emit)
+            not_made.append(await run_question(question, policies[question.votes], config, out, call_cache, cache,
+                                               budget, fail_fast, emit))
 
     try:
         async with anyio.create_task_group() as group:
@@ -502,7 +501,7 @@ async def _here(questions: list[Question], config: SweepConfig, policies: dict[i
         if failure is None:
             raise
         raise failure from None
-    return not_run
+    return sum(not_made)
 
 
 async def run_sweep(
