@@ -59,8 +59,9 @@ def _reading(name: str) -> Callable[..., Any]:
     method = getattr(dict, name)
 
     def read_first(self: LazyCall, *args: Any, **kwargs: Any) -> Any:
-        if self._line is not None:
-            self.load()
+        for call in (self, *args):  # `a == b`, `a | b`, `a.update(b)`: both sides in full
+            if type(call) is LazyCall and call._line is not None:
+                call.load()
         return method(self, *args, **kwargs)
 
     read_first.__name__ = name
