@@ -101,7 +101,8 @@ class Journal:
     def edge(self, source: int, target: int, attrs: dict[str, Any]) -> None:
         """Record an edge (a call edge is implied by the call node's `workspace`, and written only when
         that names another workspace: calls copied by earlier versions kept their old one)."""
-        if attrs.get("kind") != "call" or self._trace.nodes.get(target, _NONE).get("workspace") != source:
+        call = self._trace.nodes.get(target) or self._nodes.get(target, _NONE)  # let go once final, if streamed
+        if attrs.get("kind") != "call" or call.get("workspace") != source:
             self._edges[source, target] = attrs
             self._pending()
 
