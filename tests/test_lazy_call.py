@@ -117,3 +117,34 @@ def test_a_killed_runs_journal_loads_lazily_too(tmp_path: Path) -> None:
     assert trace.meta["status"] == "unfinished"
     assert any(type(data) is LazyCall for data in trace.nodes.values())
     assert trace.nodes == _eager(path).nodes
+
+
+def test_two_lazy_loads_compare_equal_call_by_call(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    first, second = trace_format.load(path), trace_format.load(path)
+    assert first.nodes == second.nodes  # each side read in full, not one side's line against the other's head
+    assert all(call.loaded for _, call in second.calls())
+
+
+@pytest.mark.parametrize("run", [
+    {"keep_trace": False},  # streamed: records let go as they are written
+    {"budget": 6},  # budgeted: edges carry what was given and returned
+    {"depth": 1},  # guesses at the leaves
+])
+def test_the_fast_and_the_text_parser_build_the_same_trace(tmp_path: Path, run: dict[str, object]) -> None:
+    path = tmp_path / "t.json"
+    hch.answer_sync("What is (1 + 2) * (1 + 2) + (1 + 2)?", **{"depth": 3, **run}, trace_path=path)  # type: ignore[arg-type]
+    lazy, eager = trace_format.load(path), _eager(path)
+    assert any(type(call) is LazyCall for _, call in lazy.calls())  # the fast path was taken
+    assert list(lazy.nodes) == list(eager.nodes) and lazy.nodes == eager.nodes
+    assert _edges(lazy) == _edges(eager) and lazy.meta == eager.meta
+
+
+def test_a_streamed_run_writes_no_call_edge_its_calls_imply(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    hch.answer_sync(SUM, depth=3, trace_path=path, keep_trace=False)
+    lines = path.read_text().splitlines()
+    assert any('"kind":"call"}}' in line and line.startswith('{"node"') for line in lines)
+    assert not [line for line in lines if line.startswith('{"edge"') and '"kind":"call"' in line]
+    trace = trace_format.load(path)
+    assert all(trace.node_calls(node) for node, _ in trace.workspaces())  # every workspace still has its calls

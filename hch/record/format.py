@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import operator
 import os
 import re
 import stat
@@ -473,9 +474,10 @@ _CALL = TypeAdapter(_CallDict)
 
 def parse_lazily(data: bytes, source: str, journal: bool = False) -> Trace | None:
     """A schema-2 trace (or journal) from its bytes, each call kept as its line until read (see
-    `hch.record.lazy_call`), or None when the fast path does not apply (another layout, a bad or cut
-    line: then `parse` or `parse_records` reads it, with their errors). Everything else is read and
-    validated as `parse_records` does, and the structure is checked with the calls' ids and workspaces.
+    `hch.record.lazy_call`), or None when the fast path does not apply: another layout, a bad or cut
+    line, or anything unusual (then `parse` or `parse_records` reads it, with their errors). Everything
+    else is read and validated as `parse_records` does, and the structure checked with the calls' ids
+    and workspaces, a whole column at a time.
     """
     start = data[:64].lstrip(b" ")
     newline = data.find(b"\n")
@@ -490,102 +492,167 @@ def parse_lazily(data: bytes, source: str, journal: bool = False) -> Trace | Non
     _check_version(head.get("schema_version"), source)
     parts = _LAZY.split(data)
     del data
-    chunks = parts[0::6]
+    parsed = _parsed_records(parts[0::6], newline)
+    if parsed is None:
+        return None
+    records, before = parsed
+    calls = _LineCalls(parts, before)
+    del parts
+    return _columns_trace(head, records, calls, source, journal)
+
+
+def _parsed_records(chunks: list[bytes], header_end: int) -> tuple[list[Any], list[int]] | None:
+    """The lines between the calls parsed as one JSON list (the header blanked), and how many of them
+    come before each call line; None if a line is not one JSON value."""
     body = bytearray().join(chunks).replace(b"\n", b",")  # one record a line: a JSON list once bracketed
-    body[:newline + 1] = b" " * newline + b"["  # the header (already read), blanked in place
+    body[:header_end + 1] = b" " * header_end + b"["  # the header (already read), blanked in place
     if body.endswith(b","):
         body[-1:] = b"]"
     else:
         body.append(ord("]"))
     try:
-        records = pydantic_core.from_json(body)
+        records: list[Any] = pydantic_core.from_json(body)
     except ValueError:
         return None  # a cut or bad line (or a blank one): the slow path finds it, line by line
-    del body
-    counts = [chunk.count(b"\n") for chunk in chunks]
-    if chunks[-1].endswith(b"\n"):
-        counts[-1] -= 1
-    if sum(counts) != len(records):
-        return None
-    return _lazy_trace(head, records, counts, parts, source, journal)
+    counts = list(map(bytes.count, chunks, itertools.repeat(b"\n")))
+    counts[-1] -= chunks[-1].endswith(b"\n")
+    before = list(itertools.accumulate(counts))
+    return (records, before) if before[-1] == len(records) else None
 
 
-def _lazy_trace(head: dict[str, Any], records: list[Any], counts: list[int], parts: list[Any], source: str,
-                journal: bool) -> Trace | None:
-    """The records of `parse_lazily` (parsed ones, and the calls and call edges between them) as a trace."""
-    nodes: dict[Any, Any] = {}
-    edges: dict[tuple[Any, Any], dict[str, Any]] = {}
-    end: dict[str, Any] | None = None
-    parse_call = _call_parser(source)
-    parsed = iter(records)
-    between = map(itertools.islice, itertools.repeat(parsed), counts)  # the parsed records before each lazy one
-    lazy = zip(zip(parts[1::6], parts[2::6], parts[3::6], parts[4::6], parts[5::6], strict=True))  # 1-tuples
-    pairs = itertools.chain.from_iterable(zip(between, lazy, strict=False))  # `between` has one more
-    stream = itertools.chain(itertools.chain.from_iterable(pairs), itertools.islice(parsed, counts[-1]))
+class _LineCalls:
+    """The calls and plain call edges `_LAZY` took out of a file, as columns; `before` holds how many
+    parsed records precede each line `_LAZY` took (what orders the edges as in the file)."""
+
+    def __init__(self, parts: list[Any], before: list[int]) -> None:
+        self.lines: list[bytes] = list(filter(None, parts[1::6]))
+        self.ids = list(map(int, filter(None, parts[2::6])))
+        self.owners = list(map(int, filter(None, parts[3::6])))
+        self.edge_sources = list(map(int, filter(None, parts[4::6])))
+        self.edge_targets = list(map(int, filter(None, parts[5::6])))
+        self.edge_before = list(itertools.compress(before, map(_is_not_none, parts[4::6])))
+
+
+def _is_not_none(value: Any) -> bool:
+    return value is not None
+
+
+def _columns_trace(head: dict[str, Any], records: list[Any], calls: _LineCalls, source: str,
+                   journal: bool) -> Trace | None:
+    """The trace of `parse_lazily`'s parsed records and line calls, or None for the slow path."""
     try:
-        for record in stream:
-            if type(record) is tuple:
-                line, node, owner, source_id, target = record
-                if line is not None:
-                    nodes[int(node)] = LazyCall(int(owner), line, parse_call)
-                else:
-                    edges[int(source_id), int(target)] = {"kind": "call"}
-            elif "node" in record:
-                nodes[record["node"]["id"]] = record["node"]
-            elif "edge" in record:
-                edge = record["edge"]
-                edges[edge["source"], edge["target"]] = edge
-            elif isinstance(record.get("end"), dict):
-                end = record["end"]
-            else:
-                return None  # the slow path names the line
-    except (KeyError, TypeError, ValueError, AttributeError):
+        node_records = [record["node"] for record in records if "node" in record]
+        edge_records = [record["edge"] for record in records if "edge" in record]
+        edge_at = [number for number, record in enumerate(records) if "edge" in record]
+        ends = [record["end"] for record in records if "end" in record]
+        latest = {node["id"]: node for node in node_records}  # a node's last record wins
+    except (KeyError, TypeError):
         return None
-    del records, parts, stream
+    if len(node_records) + len(edge_records) + len(ends) != len(records) or not all(map(_is_dict, ends)):
+        return None
+    del records, node_records
     try:
-        eager = _NODES.validate_python([node for node in nodes.values() if type(node) is not LazyCall])
-        written = _EDGES.validate_python([edge for edge in edges.values() if "source" in edge])
+        eager = cast(list[dict[str, Any]], _NODES.validate_python(list(latest.values())))
+        written = cast(list[dict[str, Any]], _EDGES.validate_python(edge_records))
     except ValidationError as exc:
         raise TraceError(f"{source} is not a valid hch trace: {_first_error(exc)}") from None
-    checked_nodes, checked_edges = iter(cast(list[dict[str, Any]], eager)), iter(cast(list[dict[str, Any]], written))
-    meta = _run_meta(head, end, journal, bool(nodes), source)
-    attrs_of: dict[int, dict[str, Any]] = {}
-    kinds: dict[int, str] = {}
-    owners: dict[int, int] = {}
-    for node, value in nodes.items():
-        if type(value) is not LazyCall:
-            checked = next(checked_nodes)
-            node, value = checked["id"], _node_attrs(checked)
-            if node in kinds:
-                raise TraceError(f"{source} is not a valid hch trace: node id {node} is used twice")
-            kind = kinds[node] = value["kind"]
-            if kind == "call" and not value.get("grafted"):
-                owners[node] = value["workspace"]
-        else:  # never grafted (see parse_lazily)
-            kinds[node], owners[node] = "call", value["workspace"]
-        attrs_of[node] = value
-    del nodes
-    succ: dict[int, dict[int, dict[str, Any]]] = {}
-    called: set[int] = set()
-    for (source_id, target), edge in edges.items():
-        if "source" in edge:
-            edge = next(checked_edges)
-            source_id, target = edge.pop("source"), edge.pop("target")
-            _drop_defaults(edge)
-        below = succ.get(source_id)
-        if below is None:
-            below = succ[source_id] = {}
-        below[target] = edge
-        if edge["kind"] == "call":
-            called.add(target)
-    del edges
-    for node, kind in kinds.items():  # a call's edge from its workspace is implied, unless written
-        if kind == "call" and node not in called:
-            succ.setdefault(attrs_of[node]["workspace"], {})[node] = {"kind": "call"}
-    problem = _structure(kinds, owners, ((source_id, below.items()) for source_id, below in succ.items()))
-    if problem is not None:
-        raise TraceError(f"{source} is not a valid hch trace: {problem}")
-    return Trace.of(meta, attrs_of, succ)
+    del latest, edge_records
+    meta = _run_meta(head, ends[-1] if ends else None, journal, bool(eager or calls.ids), source)
+    source_of, target_of = operator.itemgetter("source"), operator.itemgetter("target")
+    pairs = list(zip(map(source_of, written), map(target_of, written), strict=True))
+    for edge in written:
+        del edge["source"], edge["target"]
+    edges = dict(zip(pairs, written, strict=True))  # an edge's last record wins, in the place of its first
+    where = dict(zip(reversed(pairs), reversed(edge_at), strict=True))  # the record number of each edge's first record
+    columns = _Columns.of(eager, calls, edges)
+    if columns is None or not columns.sound():
+        return None  # the slow path names the problem
+    return columns.trace(meta, eager, calls, edges, where, _call_parser(source))
+
+
+def _is_dict(value: Any) -> bool:
+    return type(value) is dict
+
+
+class _Columns:
+    """A loaded trace's ids and edges as columns, for whole-column structural checks (`structure_problem`'s
+    rules; anything they find is left to the slow path, which names it)."""
+
+    def __init__(self, workspaces: set[int], owner: dict[int, int], call_edges: list[tuple[int, int]],
+                 tree_edges: list[tuple[int, int, str]]) -> None:
+        self.workspaces, self.owner, self.call_edges, self.tree_edges = workspaces, owner, call_edges, tree_edges
+
+    @classmethod
+    def of(cls, eager: list[dict[str, Any]], calls: _LineCalls,
+           edges: dict[tuple[int, int], dict[str, Any]]) -> _Columns | None:
+        workspaces = {node["id"] for node in eager if node["kind"] == "workspace"}
+        owner = dict(zip(calls.ids, calls.owners, strict=True))
+        owner.update((node["id"], node["workspace"]) for node in eager if node["kind"] == "call")
+        if len(workspaces) + len(owner) != len(eager) + len(calls.ids) or not workspaces.isdisjoint(owner):
+            return None  # an id used twice
+        plain = list(zip(calls.edge_sources, calls.edge_targets, strict=True))
+        if len(set(plain)) != len(plain) or not edges.keys().isdisjoint(plain):
+            return None  # a call edge recorded twice
+        call_edges = plain + [pair for pair, edge in edges.items() if edge["kind"] == "call"]
+        tree_edges = [(source, target, edge["kind"]) for (source, target), edge in edges.items()
+                      if edge["kind"] != "call"]
+        return cls(workspaces, owner, call_edges, tree_edges)
+
+    def sound(self) -> bool:
+        """Whether `structure_problem` would find nothing wrong."""
+        workspaces, owner = self.workspaces, self.owner
+        if not workspaces or not workspaces.issuperset(owner.values()):
+            return False
+        sources, targets = [s for s, _ in self.call_edges], [t for _, t in self.call_edges]
+        if not all(map(operator.eq, map(owner.get, targets), sources)):  # a call edge from its own workspace
+            return False
+        askers, asked = [s for s, _, _ in self.tree_edges], [t for _, t, _ in self.tree_edges]
+        if not (workspaces.issuperset(askers) and workspaces.issuperset(asked)) or min(workspaces) in asked:
+            return False
+        delegated = [t for _, t, kind in self.tree_edges if kind == "delegate"]
+        if len(set(delegated)) != len(delegated):  # one asker each
+            return False
+        if any(map(operator.le, asked, askers)):  # only then can the delegations form a cycle
+            below: dict[int, list[int]] = {}
+            for asker, target in zip(askers, asked, strict=True):
+                below.setdefault(asker, []).append(target)
+            return _on_a_cycle(below) is None
+        return True
+
+    def trace(self, meta: dict[str, Any], eager: list[dict[str, Any]], calls: _LineCalls,
+              edges: dict[tuple[int, int], dict[str, Any]], where: dict[tuple[int, int], int],
+              parse_call: Callable[[bytes], dict[str, Any]]) -> Trace:
+        """The trace: nodes in id order; edges in the file's order (the calls' edges it only implies last,
+        in id order), as the slow path builds it."""
+        nodes: dict[int, dict[str, Any]] = {node["id"]: _node_attrs(node) for node in eager}
+        lazy = map(LazyCall, calls.owners, calls.lines, itertools.repeat(parse_call))
+        nodes.update(zip(calls.ids, lazy, strict=True))
+        nodes = dict(sorted(nodes.items(), key=_first))
+        plain = list(zip(calls.edge_sources, calls.edge_targets, strict=True))
+        ranks = itertools.chain(  # parsed record n at 2n + 1; a line `_LAZY` took after n parsed ones at 2n
+                                zip([2 * n + 1 for n in where.values()], where, strict=True),
+                                zip([2 * n for n in calls.edge_before], plain, strict=True))
+        succ: dict[int, dict[int, dict[str, Any]]] = {}
+        for _, (source, target) in sorted(ranks, key=_first):
+            edge = edges.get((source, target))
+            if edge is None:
+                edge = {"kind": "call"}
+            else:
+                _drop_defaults(edge)
+            below = succ.get(source)
+            if below is None:
+                below = succ[source] = {}
+            below[target] = edge
+        owner = self.owner
+        joined = {target for _, target in self.call_edges}
+        for call in sorted(owner):  # a call's edge from its workspace is implied, unless written
+            if call not in joined:
+                succ.setdefault(owner[call], {})[call] = {"kind": "call"}
+        return Trace.of(meta, nodes, succ)
+
+
+def _first(item: tuple[int, Any]) -> int:
+    return item[0]
 
 
 def _call_parser(source: str) -> Callable[[bytes], dict[str, Any]]:
