@@ -59,7 +59,7 @@ def test_an_unfinished_or_old_large_trace_is_loaded_as_before(
 def test_a_trace_of_many_calls_shows_without_reading_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hch.record.lazy_call import LazyCall
+    from hch.record.lazy_record import LazyCall
 
     result = hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
     monkeypatch.setattr(show, "READ_CALLS", 1)  # every trace has "many" calls now

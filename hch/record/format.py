@@ -33,7 +33,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from hch.errors import TraceError
 from hch.files import atomic_file, read_bytes, utf8_text
-from hch.record.lazy_call import LazyCall
+from hch.record.lazy_record import LazyCall
 from hch.record.trace import Trace
 from hch.validate import load_json
 from hch.workspace import Status, Usage

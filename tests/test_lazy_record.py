@@ -11,7 +11,7 @@ import hch
 from hch.errors import TraceError
 from hch.record import format as trace_format
 from hch.record.journal import load_journal
-from hch.record.lazy_call import LazyCall
+from hch.record.lazy_record import LazyCall
 from hch.record.trace import Trace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
