@@ -11,7 +11,7 @@ import hch
 from hch.errors import TraceError
 from hch.record import format as trace_format
 from hch.record.journal import load_journal
-from hch.record.lazy_record import LazyCall
+from hch.record.lazy_record import LazyCall, LazyWorkspace
 from hch.record.trace import Trace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
@@ -148,3 +148,29 @@ def test_a_streamed_run_writes_no_call_edge_its_calls_imply(tmp_path: Path) -> N
     assert not [line for line in lines if line.startswith('{"edge"') and '"kind":"call"' in line]
     trace = trace_format.load(path)
     assert all(trace.node_calls(node) for node, _ in trace.workspaces())  # every workspace still has its calls
+
+
+def test_a_loaded_workspace_answers_kind_and_depth_unread_and_the_rest_when_read(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    trace, eager = trace_format.load(path), _eager(path)
+    workspaces = [data for _, data in trace.workspaces()]
+    assert workspaces and all(type(data) is LazyWorkspace and not data.loaded for data in workspaces)
+    assert [data["depth"] for data in workspaces] == [data["depth"] for _, data in eager.workspaces()]
+    assert not any(data.loaded for data in workspaces)  # kind and depth come from the line's head
+    root = trace.nodes[trace.root]
+    assert root["question"] == "What is (1 + 2) * (1 + 2)?" and root.loaded and root == eager.nodes[trace.root]
+
+
+def test_a_bad_workspace_is_a_one_line_error_when_read(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    lines = path.read_bytes().split(b"\n")
+    number = max(i for i, line in enumerate(lines) if line.endswith(b'"kind":"workspace"}}'))  # a last record
+    lines[number] = lines[number].replace(b'"status":', b'"status":"pondering","was":', 1)
+    path.write_bytes(b"\n".join(lines))
+    trace = trace_format.load(path)  # the structure is sound: ids and kinds are right
+    bad = next(data for _, data in trace.workspaces() if b"pondering" in (data._line or b""))
+    with pytest.raises(TraceError, match="a workspace's record: status") as info:
+        bad["answer"]
+    assert "\n" not in str(info.value)
+    with pytest.raises(TraceError, match="status"):
+        _eager(path)  # the text parser finds it at once

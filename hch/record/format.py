@@ -33,7 +33,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from hch.errors import TraceError
 from hch.files import atomic_file, read_bytes, utf8_text
-from hch.record.lazy_record import LazyCall
+from hch.record.lazy_record import LazyCall, LazyRecord, LazyWorkspace
 from hch.record.trace import Trace
 from hch.validate import load_json
 from hch.workspace import Status, Usage
@@ -319,7 +319,7 @@ def header_line(meta: dict[str, Any], trace_name: str | None = None) -> bytes:
 
 def node_line(node: int, attrs: dict[str, Any]) -> bytes:
     """`{"node": {"id": node, ...attrs}}` and a newline, without copying `attrs`."""
-    if type(attrs) is LazyCall:
+    if isinstance(attrs, LazyRecord):
         attrs.load()  # pydantic-core reads the dict itself, not through its methods
     body = _record(attrs)
     return b'{"node":{"id":' + str(node).encode() + (b"," if len(body) > 3 else b"") + body[1:-1] + b"}\n"
@@ -465,19 +465,24 @@ def parse_records(head: dict[str, Any], text: str, source: str, journal: bool = 
 
 _LAZY = re.compile(
     rb'\n(?:(\{"node":\{"id":(\d+),"workspace":(\d+),[^\n]*,"kind":"call"\}\})'
-    rb'|\{"edge":\{"source":(\d+),"target":(\d+),"kind":"call"\}\})(?=\n)'
+    rb'|\{"edge":\{"source":(\d+),"target":(\d+),"kind":"call"\}\}'
+    rb'|(\{"node":\{"id":(\d+),"question":"(?:[^"\\\n]++|\\.)*+","depth":(\d+),[^\n]*,"kind":"workspace"\}\}))(?=\n)'
 )
-"""A call's line as runs write it (id and workspace first, kind last: nothing after it), or a plain
-call edge's line: what `parse_lazily` takes without parsing JSON. Any other line is parsed."""
+"""A call's line as runs write it (id and workspace first, kind last: nothing after it), a plain call
+edge's line, or a workspace's line (id, question and depth first, kind last): what `parse_lazily` takes
+without parsing JSON. Any other line is parsed."""
+_GROUPS = _LAZY.groups + 1
+"""A split by `_LAZY` repeats: the text before a line it took, then the line's groups."""
 _CALL = TypeAdapter(_CallDict)
+_WORKSPACE = TypeAdapter(_WorkspaceDict)
 
 
 def parse_lazily(data: bytes, source: str, journal: bool = False) -> Trace | None:
-    """A schema-2 trace (or journal) from its bytes, each call kept as its line until read (see
-    `hch.record.lazy_call`), or None when the fast path does not apply: another layout, a bad or cut
-    line, or anything unusual (then `parse` or `parse_records` reads it, with their errors). Everything
-    else is read and validated as `parse_records` does, and the structure checked with the calls' ids
-    and workspaces, a whole column at a time.
+    """A schema-2 trace (or journal) from its bytes, each call and workspace kept as its line until read
+    (see `hch.record.lazy_record`), or None when the fast path does not apply: another layout, a bad or
+    cut line, or anything unusual (then `parse` or `parse_records` reads it, with their errors). Every
+    other record is read and validated as `parse_records` does, and the structure checked with the
+    nodes' ids, kinds and calls' workspaces, a whole column at a time.
     """
     start = data[:64].lstrip(b" ")
     newline = data.find(b"\n")
@@ -492,18 +497,18 @@ def parse_lazily(data: bytes, source: str, journal: bool = False) -> Trace | Non
     _check_version(head.get("schema_version"), source)
     parts = _LAZY.split(data)
     del data
-    parsed = _parsed_records(parts[0::6], newline)
+    parsed = _parsed_records(parts[0::_GROUPS], newline)
     if parsed is None:
         return None
     records, before = parsed
-    calls = _LineCalls(parts, before)
+    lines = _Lines(parts, before)
     del parts
-    return _columns_trace(head, records, calls, source, journal)
+    return _columns_trace(head, records, lines, source, journal)
 
 
 def _parsed_records(chunks: list[bytes], header_end: int) -> tuple[list[Any], list[int]] | None:
-    """The lines between the calls parsed as one JSON list (the header blanked), and how many of them
-    come before each call line; None if a line is not one JSON value."""
+    """The lines `_LAZY` left parsed as one JSON list (the header blanked), and how many of them come
+    before each line it took; None if a line is not one JSON value."""
     body = bytearray().join(chunks).replace(b"\n", b",")  # one record a line: a JSON list once bracketed
     body[:header_end + 1] = b" " * header_end + b"["  # the header (already read), blanked in place
     if body.endswith(b","):
@@ -520,26 +525,33 @@ def _parsed_records(chunks: list[bytes], header_end: int) -> tuple[list[Any], li
     return (records, before) if before[-1] == len(records) else None
 
 
-class _LineCalls:
-    """The calls and plain call edges `_LAZY` took out of a file, as columns; `before` holds how many
-    parsed records precede each line `_LAZY` took (what orders the edges as in the file)."""
+class _Lines:
+    """The calls, plain call edges and workspaces `_LAZY` took out of a file, as columns (a workspace's
+    last line only, in the place of its first); `edge_before` holds how many parsed records precede
+    each plain call edge (what orders the edges as in the file)."""
 
     def __init__(self, parts: list[Any], before: list[int]) -> None:
-        self.lines: list[bytes] = list(filter(None, parts[1::6]))
-        self.ids = list(map(int, filter(None, parts[2::6])))
-        self.owners = list(map(int, filter(None, parts[3::6])))
-        self.edge_sources = list(map(int, filter(None, parts[4::6])))
-        self.edge_targets = list(map(int, filter(None, parts[5::6])))
-        self.edge_before = list(itertools.compress(before, map(_is_not_none, parts[4::6])))
+        step = _GROUPS
+        self.lines: list[bytes] = list(filter(None, parts[1::step]))
+        self.ids = list(map(int, filter(None, parts[2::step])))
+        self.owners = list(map(int, filter(None, parts[3::step])))
+        self.edge_sources = list(map(int, filter(None, parts[4::step])))
+        self.edge_targets = list(map(int, filter(None, parts[5::step])))
+        self.edge_before = list(itertools.compress(before, map(_is_not_none, parts[4::step])))
+        seen = zip(map(int, filter(None, parts[8::step])), filter(None, parts[6::step]), strict=True)
+        latest = dict(zip(map(int, filter(None, parts[7::step])), seen, strict=True))  # a workspace's last line
+        self.workspace_ids = list(latest)
+        self.depths = [depth for depth, _ in latest.values()]
+        self.workspace_lines = [line for _, line in latest.values()]
 
 
 def _is_not_none(value: Any) -> bool:
     return value is not None
 
 
-def _columns_trace(head: dict[str, Any], records: list[Any], calls: _LineCalls, source: str,
+def _columns_trace(head: dict[str, Any], records: list[Any], lines: _Lines, source: str,
                    journal: bool) -> Trace | None:
-    """The trace of `parse_lazily`'s parsed records and line calls, or None for the slow path."""
+    """The trace of `parse_lazily`'s parsed records and the lines it took, or None for the slow path."""
     try:
         node_records = [record["node"] for record in records if "node" in record]
         edge_records = [record["edge"] for record in records if "edge" in record]
@@ -557,17 +569,17 @@ def _columns_trace(head: dict[str, Any], records: list[Any], calls: _LineCalls, 
     except ValidationError as exc:
         raise TraceError(f"{source} is not a valid hch trace: {_first_error(exc)}") from None
     del latest, edge_records
-    meta = _run_meta(head, ends[-1] if ends else None, journal, bool(eager or calls.ids), source)
+    meta = _run_meta(head, ends[-1] if ends else None, journal, bool(eager or lines.ids or lines.workspace_ids), source)
     source_of, target_of = operator.itemgetter("source"), operator.itemgetter("target")
     pairs = list(zip(map(source_of, written), map(target_of, written), strict=True))
     for edge in written:
         del edge["source"], edge["target"]
     edges = dict(zip(pairs, written, strict=True))  # an edge's last record wins, in the place of its first
-    where = dict(zip(reversed(pairs), reversed(edge_at), strict=True))  # the record number of each edge's first record
-    columns = _Columns.of(eager, calls, edges)
+    where = dict(zip(reversed(pairs), reversed(edge_at), strict=True))  # each edge's first record's number
+    columns = _Columns.of(eager, lines, edges)
     if columns is None or not columns.sound():
         return None  # the slow path names the problem
-    return columns.trace(meta, eager, calls, edges, where, _call_parser(source))
+    return columns.trace(meta, eager, lines, edges, where, source)
 
 
 def _is_dict(value: Any) -> bool:
@@ -583,14 +595,16 @@ class _Columns:
         self.workspaces, self.owner, self.call_edges, self.tree_edges = workspaces, owner, call_edges, tree_edges
 
     @classmethod
-    def of(cls, eager: list[dict[str, Any]], calls: _LineCalls,
+    def of(cls, eager: list[dict[str, Any]], lines: _Lines,
            edges: dict[tuple[int, int], dict[str, Any]]) -> _Columns | None:
         workspaces = {node["id"] for node in eager if node["kind"] == "workspace"}
-        owner = dict(zip(calls.ids, calls.owners, strict=True))
+        workspaces.update(lines.workspace_ids)
+        owner = dict(zip(lines.ids, lines.owners, strict=True))
         owner.update((node["id"], node["workspace"]) for node in eager if node["kind"] == "call")
-        if len(workspaces) + len(owner) != len(eager) + len(calls.ids) or not workspaces.isdisjoint(owner):
+        ids = len(eager) + len(lines.ids) + len(lines.workspace_ids)
+        if len(workspaces) + len(owner) != ids or not workspaces.isdisjoint(owner):
             return None  # an id used twice
-        plain = list(zip(calls.edge_sources, calls.edge_targets, strict=True))
+        plain = list(zip(lines.edge_sources, lines.edge_targets, strict=True))
         if len(set(plain)) != len(plain) or not edges.keys().isdisjoint(plain):
             return None  # a call edge recorded twice
         call_edges = plain + [pair for pair, edge in edges.items() if edge["kind"] == "call"]
@@ -619,25 +633,27 @@ class _Columns:
             return _on_a_cycle(below) is None
         return True
 
-    def trace(self, meta: dict[str, Any], eager: list[dict[str, Any]], calls: _LineCalls,
-              edges: dict[tuple[int, int], dict[str, Any]], where: dict[tuple[int, int], int],
-              parse_call: Callable[[bytes], dict[str, Any]]) -> Trace:
+    def trace(self, meta: dict[str, Any], eager: list[dict[str, Any]], lines: _Lines,
+              edges: dict[tuple[int, int], dict[str, Any]], where: dict[tuple[int, int], int], path: str) -> Trace:
         """The trace: nodes in id order; edges in the file's order (the calls' edges it only implies last,
         in id order), as the slow path builds it."""
         nodes: dict[int, dict[str, Any]] = {node["id"]: _node_attrs(node) for node in eager}
-        lazy = map(LazyCall, calls.owners, calls.lines, itertools.repeat(parse_call))
-        nodes.update(zip(calls.ids, lazy, strict=True))
+        parse_call, parse_workspace = _line_parser(path, _CALL, "policy call"), _line_parser(path, _WORKSPACE)
+        nodes.update(zip(lines.ids, map(LazyCall, lines.owners, lines.lines, itertools.repeat(parse_call)),
+                         strict=True))
+        nodes.update(zip(lines.workspace_ids, map(LazyWorkspace, lines.depths, lines.workspace_lines,
+                                                  itertools.repeat(parse_workspace)), strict=True))
         nodes = dict(sorted(nodes.items(), key=_first))
-        plain = list(zip(calls.edge_sources, calls.edge_targets, strict=True))
+        plain = list(zip(lines.edge_sources, lines.edge_targets, strict=True))
         ranks = itertools.chain(  # parsed record n at 2n + 1; a line `_LAZY` took after n parsed ones at 2n
                                 zip([2 * n + 1 for n in where.values()], where, strict=True),
-                                zip([2 * n for n in calls.edge_before], plain, strict=True))
+                                zip([2 * n for n in lines.edge_before], plain, strict=True))
         succ: dict[int, dict[int, dict[str, Any]]] = {}
         for _, (source, target) in sorted(ranks, key=_first):
             edge = edges.get((source, target))
             if edge is None:
                 edge = {"kind": "call"}
-            else:
+            elif edge.get("repeats") == 0 or edge.get("step", 0) is None or edge.get("order", 0) is None:
                 _drop_defaults(edge)
             below = succ.get(source)
             if below is None:
@@ -655,22 +671,22 @@ def _first(item: tuple[int, Any]) -> int:
     return item[0]
 
 
-def _call_parser(source: str) -> Callable[[bytes], dict[str, Any]]:
-    """Parses and validates one call's line for a `LazyCall` of the trace read from `source`."""
+def _line_parser(source: str, adapter: TypeAdapter[Any], what: str = "workspace") -> Callable[[bytes], dict[str, Any]]:
+    """Parses and validates one node's line for a `LazyRecord` of the trace read from `source`."""
 
-    def parse_call(line: bytes) -> dict[str, Any]:
+    def parse(line: bytes) -> dict[str, Any]:
         try:
             try:
                 record = pydantic_core.from_json(line)
             except ValueError:
                 record = json.loads(line)  # what pydantic-core refuses, e.g. a lone surrogate's \u escape
-            node = cast(dict[str, Any], _CALL.validate_python(record["node"]))
+            node = cast(dict[str, Any], adapter.validate_python(record["node"]))
         except (ValueError, KeyError, TypeError) as exc:
             reason = _first_error(exc) if isinstance(exc, ValidationError) else "not valid JSON"
-            raise TraceError(f"{source} is not a valid hch trace: a policy call's record: {reason}") from None
+            raise TraceError(f"{source} is not a valid hch trace: a {what}'s record: {reason}") from None
         return _node_attrs(node)
 
-    return parse_call
+    return parse
 
 
 def ends(path: str | Path, limit: int = 1 << 24) -> tuple[dict[str, Any], dict[str, Any] | None]:

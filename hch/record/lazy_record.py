@@ -1,11 +1,11 @@
-"""A loaded trace's policy call, kept as its line of the file until something reads it.
+"""A loaded trace's record, kept as its line of the file until something reads it.
 
-Calls are most of a trace's bytes (each holds the workspace its policy was shown), and loading,
-`hch show` and structural checks need only each call's id, kind and workspace. A `LazyCall` is the
-call's attribute dict holding just `kind` and `workspace` until any other use: then it parses and
-validates its line (the loader's `parse`) and becomes the whole dict, exactly what an eager load
-builds. Every dict method (and `in`, iteration, `len`, `==`, `{**call}`, `dict(call)`, pickling)
-reads it in full first; only `call["kind"]` and `call["workspace"]` are answered without parsing.
+Loading, `hch show` and the structural checks need little of each record: a call's id, kind and
+workspace, a workspace's id, kind and depth. A `LazyRecord` is a node's attribute dict holding just
+those until any other use: then it parses and validates its line (the loader's `parse`) and becomes
+the whole dict, exactly what an eager load builds. Every dict method (and `in`, iteration, `len`, `==`,
+`{**record}`, `dict(record)`, pickling) reads it in full first; only the keys given when it was made
+(`call["kind"]`, `call["workspace"]`, `workspace["depth"]`) are answered without parsing.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 Parse = Callable[[bytes], dict[str, Any]]
-"""Turns a call's line into its validated attributes (without `id`), or raises `TraceError`."""
+"""Turns a record's line into its validated attributes (without `id`), or raises `TraceError`."""
 
 
-class LazyCall(dict[str, Any]):
-    """A call's attributes: `kind` and `workspace` now, the rest parsed from `line` on first use."""
+class LazyRecord(dict[str, Any]):
+    """A node's attributes: a few now, the rest parsed from `line` on first use."""
 
     __slots__ = ("_line", "_parse")
 
-    def __init__(self, workspace: int, line: bytes, parse: Parse) -> None:
-        dict.__init__(self, kind="call", workspace=workspace)
+    def __init__(self, known: dict[str, Any], line: bytes, parse: Parse) -> None:
+        dict.__init__(self, known)
         self._line: bytes | None = line
         self._parse = parse
 
@@ -33,7 +33,7 @@ class LazyCall(dict[str, Any]):
         return self._line is None
 
     def load(self) -> None:
-        """Parse the line now (a bad line is a `TraceError`; the call stays unread)."""
+        """Parse the line now (a bad line is a `TraceError`; the record stays unread)."""
         line = self._line
         if line is not None:
             attrs = self._parse(line)
@@ -55,13 +55,35 @@ class LazyCall(dict[str, Any]):
         return self.__reduce__()
 
 
+class LazyCall(LazyRecord):
+    """A policy call: `kind` and `workspace` now."""
+
+    __slots__ = ()
+
+    def __init__(self, workspace: int, line: bytes, parse: Parse) -> None:
+        dict.__init__(self, kind="call", workspace=workspace)
+        self._line = line
+        self._parse = parse
+
+
+class LazyWorkspace(LazyRecord):
+    """A workspace: `kind` and `depth` now."""
+
+    __slots__ = ()
+
+    def __init__(self, depth: int, line: bytes, parse: Parse) -> None:
+        dict.__init__(self, kind="workspace", depth=depth)
+        self._line = line
+        self._parse = parse
+
+
 def _reading(name: str) -> Callable[..., Any]:
     method = getattr(dict, name)
 
-    def read_first(self: LazyCall, *args: Any, **kwargs: Any) -> Any:
-        for call in (self, *args):  # `a == b`, `a | b`, `a.update(b)`: both sides in full
-            if type(call) is LazyCall and call._line is not None:
-                call.load()
+    def read_first(self: LazyRecord, *args: Any, **kwargs: Any) -> Any:
+        for record in (self, *args):  # `a == b`, `a | b`, `a.update(b)`: both sides in full
+            if isinstance(record, LazyRecord) and record._line is not None:
+                record.load()
         return method(self, *args, **kwargs)
 
     read_first.__name__ = name
@@ -72,4 +94,4 @@ def _reading(name: str) -> Callable[..., Any]:
 for _name in ("get", "__contains__", "keys", "items", "values", "__iter__", "__reversed__", "__len__", "__eq__",
               "__ne__", "__repr__", "copy", "pop", "popitem", "setdefault", "update", "__setitem__", "__delitem__",
               "__or__", "__ior__", "__ror__"):
-    setattr(LazyCall, _name, _reading(_name))
+    setattr(LazyRecord, _name, _reading(_name))
