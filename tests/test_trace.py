@@ -142,3 +142,12 @@ def test_a_streamed_run_keeps_only_the_work_in_flight_and_writes_the_same_trace(
         hch.answer_sync("q", depth=1, policy=Tree(), keep_trace=False)
     with pytest.raises(ValueError, match="streamed trace keeps no finished subtree"):
         Trace().graft(streamed, 0)
+
+
+def test_a_root_given_by_a_loader_follows_a_smaller_workspace_added_later() -> None:
+    trace = Trace.of({}, {5: {"kind": "workspace"}, 6: {"kind": "call", "workspace": 5}}, {}, root=5)
+    assert trace.root == 5
+    trace.add_node("call", node_id=1, workspace=5)  # a call is never the root
+    assert trace.root == 5
+    trace.add_node("workspace", node_id=2, question="q")
+    assert trace.root == 2 == min(node for node, _ in trace.workspaces())

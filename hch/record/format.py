@@ -664,7 +664,7 @@ class _Columns:
         for call in sorted(owner):  # a call's edge from its workspace is implied, unless written
             if call not in joined:
                 succ.setdefault(owner[call], {})[call] = {"kind": "call"}
-        return Trace.of(meta, nodes, succ)
+        return Trace.of(meta, nodes, succ, root=min(self.workspaces))
 
 
 def _first(item: tuple[int, Any]) -> int:

@@ -52,13 +52,16 @@ class Trace:
         self.tally: Any = None
         """For a streamed trace, the counts of the records it let go (a `hch.record.summary.Tally`)."""
         self._retain = True
+        self._root: int | None = None
+        """The root's id once known (a loader's); None: found by a look at every workspace."""
 
     @classmethod
     def of(cls, meta: dict[str, Any], nodes: dict[int, dict[str, Any]],
-           succ: dict[int, dict[int, dict[str, Any]]]) -> Trace:
-        """A trace holding these dicts as they are (a loader's: nothing copied)."""
+           succ: dict[int, dict[int, dict[str, Any]]], root: int | None = None) -> Trace:
+        """A trace holding these dicts as they are (a loader's: nothing copied); `root`, if the loader
+        knows it, the smallest workspace id."""
         trace = cls()
-        trace._meta, trace._node, trace._succ = meta, nodes, succ
+        trace._meta, trace._node, trace._succ, trace._root = meta, nodes, succ, root
         trace._ids = itertools.count(max(nodes, default=-1) + 1)
         return trace
 
@@ -126,7 +129,9 @@ class Trace:
     @property
     def root(self) -> int:
         """The id of the root workspace (the first one recorded)."""
-        return min(node for node, data in self.workspaces())
+        if self._root is None:
+            return min(node for node, data in self.workspaces())
+        return self._root
 
     def workspaces(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Every workspace node with its attributes, in id order."""
@@ -158,6 +163,8 @@ class Trace:
 
     def _put(self, node: int, attrs: dict[str, Any]) -> None:
         self._node[node] = attrs
+        if self._root is not None and node < self._root and attrs["kind"] == "workspace":
+            self._root = node
         if self._graph is not None:
             self._succ.setdefault(node, {})
             self._graph._pred.setdefault(node, {})  # type: ignore[attr-defined]
@@ -170,6 +177,8 @@ class Trace:
         """Forget a finished record of a streamed trace (the sinks have it), counting it."""
         attrs = self._node.pop(node)
         self._succ.pop(node, None)
+        if node == self._root:
+            self._root = None
         if attrs["kind"] == "workspace":
             self.tally.workspace(attrs)
         elif attrs["kind"] == "call":
