@@ -174,3 +174,11 @@ def test_a_bad_workspace_is_a_one_line_error_when_read(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(TraceError, match="status"):
         _eager(path)  # the text parser finds it at once
+
+
+def test_a_load_without_calls_keeps_every_workspace_and_delegation(tmp_path: Path) -> None:
+    path = _run(tmp_path)
+    bare, whole = trace_format.load(path, calls=False), _eager(path)
+    assert not list(bare.calls()) and bare.meta == whole.meta
+    assert dict(bare.workspaces()) == dict(whole.workspaces())
+    assert _edges(bare) == [edge for edge in _edges(whole) if edge[2]["kind"] != "call"]

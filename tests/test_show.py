@@ -11,6 +11,7 @@ import hch
 from hch.cli import show
 from hch.errors import TraceError
 from hch.record import format as trace_format
+from hch.record.trace import Trace
 
 SUM = "What is the sum of 3, 1, 4, 1, 5, 9, 2, 6?"
 
@@ -77,3 +78,25 @@ def test_a_trace_of_many_calls_shows_without_reading_them(
     show.show.callback(tmp_path / "t.json", None, False, 40, True)  # type: ignore[misc]
     text = capsys.readouterr().out
     assert "critical path: " in text and "not computed" not in text and loaded
+
+
+def test_a_trace_of_many_calls_is_loaded_without_them_unless_a_node_or_full_asks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hch.answer_sync(SUM, depth=3, trace_path=tmp_path / "t.json")
+    monkeypatch.setattr(show, "READ_CALLS", 1)
+    loads: list[int] = []
+    real = show.load_any
+
+    def spy(path: Path, calls: bool = True) -> Trace:
+        trace = real(path, calls)
+        loads.append(sum(1 for _ in trace.calls()))
+        return trace
+
+    monkeypatch.setattr(show, "load_any", spy)
+    show.show.callback(tmp_path / "t.json", None, False, 40, False)  # type: ignore[misc]
+    assert "answer: 31" in capsys.readouterr().out and loads == [0]  # workspaces and their edges only
+    show.show.callback(tmp_path / "t.json", 0, False, 40, False)  # type: ignore[misc]
+    assert "What is the sum" in capsys.readouterr().out and loads[-1] == 10  # one workspace: its calls too
+    show.show.callback(tmp_path / "t.json", None, False, 40, True)  # type: ignore[misc]
+    assert "critical path: " in capsys.readouterr().out and loads[-1] == 10

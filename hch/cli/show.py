@@ -48,7 +48,10 @@ def show(path: Path, node: int | None, as_json: bool, lines: int, full: bool = F
         return
     if not full and node is None and _large(path) and show_summary(path, as_json):
         return
-    trace = load_any(path)
+    recorded = not full and node is None and (_recorded_calls(path) or 0) > READ_CALLS
+    trace = load_any(path, calls=not recorded)  # the recorded summary stands for the calls: not read
+    if recorded and not isinstance(trace.meta.get("summary"), dict):  # a newer journal was read instead
+        trace, recorded = load_any(path), False
     gc.freeze()  # the trace lives until exit: collections need not walk its objects again
     if node is not None:
         record = node_record(trace, node)
@@ -57,7 +60,7 @@ def show(path: Path, node: int | None, as_json: bool, lines: int, full: bool = F
         else:
             print_node(record)
         return
-    figures = trace_stats.compute(trace, calls=full or _calls(trace) <= READ_CALLS)
+    figures = trace_stats.compute(trace, calls=not recorded and (full or _calls(trace) <= READ_CALLS))
     if as_json:
         print(json.dumps(trace_stats.as_json(figures)))
         return
@@ -76,6 +79,17 @@ def show(path: Path, node: int | None, as_json: bool, lines: int, full: bool = F
 
 def _calls(trace: Trace) -> int:
     return sum(1 for data in trace.nodes.values() if data["kind"] == "call")
+
+
+def _recorded_calls(path: Path) -> int | None:
+    """The policy calls a finished trace's end record counts (None: no such record, or no count)."""
+    try:
+        _, end = trace_format.ends(path)
+    except TraceError:
+        return None
+    summary = end.get("summary") if end is not None else None
+    calls = summary.get("policy_calls") if isinstance(summary, dict) else None
+    return calls if type(calls) is int else None
 
 
 def _large(path: Path) -> bool:

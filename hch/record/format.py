@@ -342,20 +342,21 @@ def _record(data: dict[str, Any]) -> bytes:
     return _to_json(data) + b"\n"
 
 
-def load(path: str | Path) -> Trace:
-    """Read a trace file (either schema); any problem is a one-line `TraceError`."""
+def load(path: str | Path, calls: bool = True) -> Trace:
+    """Read a trace file (either schema); any problem is a one-line `TraceError`. Without `calls`, the
+    policy calls may be left out (see `parse_lazily`)."""
     path = Path(path)
     data = read_bytes(path, "trace file", TraceError)
     with no_gc():
-        return load_bytes(data, path, "trace file")
+        return load_bytes(data, path, "trace file", calls=calls)
 
 
-def load_bytes(data: bytes, path: Path, what: str, journal: bool = False) -> Trace:
+def load_bytes(data: bytes, path: Path, what: str, journal: bool = False, calls: bool = True) -> Trace:
     """A trace (or, with `journal`, a journal) from the bytes of the file at `path`: the fast path
     (`parse_lazily`) when it applies, else `parse` or `parse_records` of the text."""
     if not data.isascii():
         utf8_text(data, path, what, TraceError)  # one error line, as for any file hch reads
-    trace = parse_lazily(data, str(path), journal)
+    trace = parse_lazily(data, str(path), journal, calls)
     if trace is not None:
         return trace
     text = utf8_text(data, path, what, TraceError)
@@ -477,12 +478,14 @@ _CALL = TypeAdapter(_CallDict)
 _WORKSPACE = TypeAdapter(_WorkspaceDict)
 
 
-def parse_lazily(data: bytes, source: str, journal: bool = False) -> Trace | None:
+def parse_lazily(data: bytes, source: str, journal: bool = False, calls: bool = True) -> Trace | None:
     """A schema-2 trace (or journal) from its bytes, each call and workspace kept as its line until read
     (see `hch.record.lazy_record`), or None when the fast path does not apply: another layout, a bad or
     cut line, or anything unusual (then `parse` or `parse_records` reads it, with their errors). Every
     other record is read and validated as `parse_records` does, and the structure checked with the
-    nodes' ids, kinds and calls' workspaces, a whole column at a time.
+    nodes' ids, kinds and calls' workspaces, a whole column at a time. Without `calls`, the lines of
+    calls (and of their edges) are skipped: a trace of the workspaces and their edges, for a view that
+    takes the calls' figures from the run's recorded summary (`hch show` of a large trace).
     """
     start = data[:64].lstrip(b" ")
     newline = data.find(b"\n")
@@ -501,7 +504,7 @@ def parse_lazily(data: bytes, source: str, journal: bool = False) -> Trace | Non
     if parsed is None:
         return None
     records, before = parsed
-    lines = _Lines(parts, before)
+    lines = _Lines(parts, before, calls)
     del parts
     return _columns_trace(head, records, lines, source, journal)
 
@@ -527,17 +530,19 @@ def _parsed_records(chunks: list[bytes], header_end: int) -> tuple[list[Any], li
 
 class _Lines:
     """The calls, plain call edges and workspaces `_LAZY` took out of a file, as columns (a workspace's
-    last line only, in the place of its first); `edge_before` holds how many parsed records precede
-    each plain call edge (what orders the edges as in the file)."""
+    last line only, in the place of its first; without `calls`, no call and no call edge);
+    `edge_before` holds how many parsed records precede each plain call edge (what orders the edges
+    as in the file)."""
 
-    def __init__(self, parts: list[Any], before: list[int]) -> None:
+    def __init__(self, parts: list[Any], before: list[int], calls: bool = True) -> None:
         step = _GROUPS
-        self.lines: list[bytes] = list(filter(None, parts[1::step]))
-        self.ids = list(map(int, filter(None, parts[2::step])))
-        self.owners = list(map(int, filter(None, parts[3::step])))
-        self.edge_sources = list(map(int, filter(None, parts[4::step])))
-        self.edge_targets = list(map(int, filter(None, parts[5::step])))
-        self.edge_before = list(itertools.compress(before, map(_is_not_none, parts[4::step])))
+        taken = parts if calls else []  # without calls: as if the file had none
+        self.lines: list[bytes] = list(filter(None, taken[1::step]))
+        self.ids = list(map(int, filter(None, taken[2::step])))
+        self.owners = list(map(int, filter(None, taken[3::step])))
+        self.edge_sources = list(map(int, filter(None, taken[4::step])))
+        self.edge_targets = list(map(int, filter(None, taken[5::step])))
+        self.edge_before = list(itertools.compress(before, map(_is_not_none, taken[4::step])))
         seen = zip(map(int, filter(None, parts[8::step])), filter(None, parts[6::step]), strict=True)
         latest = dict(zip(map(int, filter(None, parts[7::step])), seen, strict=True))  # a workspace's last line
         self.workspace_ids = list(latest)

@@ -182,7 +182,7 @@ class Journal:
 _NONE: dict[str, Any] = {}
 
 
-def load_journal(path: str | Path) -> Trace:
+def load_journal(path: str | Path, calls: bool = True) -> Trace:
     """Rebuild a trace from a journal (or any trace file in the record layout); any problem is a
     one-line `TraceError`.
 
@@ -207,22 +207,23 @@ def load_journal(path: str | Path) -> Trace:
     if not isinstance(version, int) or not 1 <= version <= newest:
         raise TraceError(f"{path} has journal schema version {version!r}; this hch reads versions 1 to {newest}")
     with trace_format.no_gc():
-        return trace_format.load_bytes(data, path, "journal", journal=True)
+        return trace_format.load_bytes(data, path, "journal", journal=True, calls=calls)
 
 
-def load_any(path: str | Path) -> Trace:
+def load_any(path: str | Path, calls: bool = True) -> Trace:
     """A trace file, or the journal beside it when that is newer: the trace is missing (the run
-    was killed or still goes), or a later run writing to the same path has not finished."""
+    was killed or still goes), or a later run writing to the same path has not finished. Without
+    `calls`, the policy calls may be left out (see `hch.record.format.parse_lazily`)."""
     path = Path(path)
     if not path.name:
         raise TraceError(f"give the path of a trace file, not {str(path)!r}")
     if path.name.endswith(SUFFIX) or _starts_as_journal(path):
-        return load_journal(path)
+        return load_journal(path, calls)
     journal = journal_path(path)
     if (journal.exists() and (not path.exists() or journal.stat().st_mtime_ns > path.stat().st_mtime_ns)
             and _journals(journal, path.name)):
-        return load_journal(journal)
-    return trace_format.load(path)
+        return load_journal(journal, calls)
+    return trace_format.load(path, calls)
 
 
 def _journals(journal: Path, name: str) -> bool:
