@@ -648,13 +648,13 @@ class _Columns:
                          strict=True))
         nodes.update(zip(lines.workspace_ids, map(LazyWorkspace, lines.depths, lines.workspace_lines,
                                                   itertools.repeat(parse_workspace)), strict=True))
-        nodes = dict(sorted(nodes.items(), key=_first))
+        nodes = dict(sorted(nodes.items(), key=_FIRST))
         plain = list(zip(lines.edge_sources, lines.edge_targets, strict=True))
         ranks = itertools.chain(  # parsed record n at 2n + 1; a line `_LAZY` took after n parsed ones at 2n
                                 zip([2 * n + 1 for n in where.values()], where, strict=True),
                                 zip([2 * n for n in lines.edge_before], plain, strict=True))
         succ: dict[int, dict[int, dict[str, Any]]] = {}
-        for _, (source, target) in sorted(ranks, key=_first):
+        for _, (source, target) in sorted(ranks, key=_FIRST):
             edge = edges.get((source, target))
             if edge is None:
                 edge = {"kind": "call"}
@@ -672,8 +672,7 @@ class _Columns:
         return Trace.of(meta, nodes, succ, root=min(self.workspaces))
 
 
-def _first(item: tuple[int, Any]) -> int:
-    return item[0]
+_FIRST = operator.itemgetter(0)
 
 
 def _line_parser(source: str, adapter: TypeAdapter[Any], what: str = "workspace") -> Callable[[bytes], dict[str, Any]]:
