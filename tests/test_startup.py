@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
-from helpers import cli_in_process
+from helpers import cli_in_process, rejected
 
 import hch
 from hch.cli import COMMANDS, LazyGroup, app
@@ -33,10 +33,17 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 
 def fresh_hch(args: list[str], cwd: Path = ROOT) -> tuple[str, set[str]]:
     """`hch ARGS` run by a new interpreter: its stdout, and the modules imported by the time it ended."""
+    out, _, modules = fresh_hch_with_errors(args, cwd)
+    return out, modules
+
+
+def fresh_hch_with_errors(args: list[str], cwd: Path = ROOT) -> tuple[str, str, set[str]]:
+    """`hch ARGS` run by a new interpreter: its stdout, stderr, and the modules imported by the time it ended."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"}
     done = subprocess.run([sys.executable, "-c", RUN_AND_LIST_MODULES, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, check=True)
-    return done.stdout, set(json.loads(done.stderr.splitlines()[-1]))
+    *errors, modules = done.stderr.splitlines()
+    return done.stdout, "".join(line + "\n" for line in errors), set(json.loads(modules))
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"]])
@@ -99,3 +106,12 @@ def test_hch_help_in_a_fresh_interpreter_is_the_help_with_every_command_loaded(
 def test_a_command_runs_and_shows_its_help_when_only_its_module_is_imported() -> None:
     out, modules = fresh_hch(["diff", "--help"])
     assert out.startswith("Usage: hch diff") and "hch.cli.diff" in modules and "hch.cli.ask" not in modules
+
+
+def test_a_mistyped_command_is_told_the_closest_command_as_with_every_command_loaded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for module, _ in COMMANDS.values():
+        importlib.import_module(module)
+    _, err, _ = fresh_hch_with_errors(["sho"])
+    assert err == rejected(["sho"], capsys)  # with click 8.4 on: "... Did you mean 'show'? ..."

@@ -50,6 +50,14 @@ class LazyGroup(click.Group):
             importlib.import_module(COMMANDS[cmd_name][0])
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and args[0] not in COMMANDS:
+            for module, _ in COMMANDS.values():  # no such command: click suggests the closest one ("Did you
+                importlib.import_module(module)  # mean 'show'?") among those imported, so import them all
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's list of commands, with a command not imported yet shown from its help in `COMMANDS`."""
         listed = [(name, self.commands.get(name) or click.Command(name, help=COMMANDS[name][1]))
