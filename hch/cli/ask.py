@@ -13,7 +13,6 @@ from rich.console import Console
 
 from hch.cli import app
 from hch.cli.options import (
-    NamedPath,
     budget_option,
     cache_options,
     copies_option,
@@ -26,6 +25,7 @@ from hch.cli.options import (
     open_cache,
     policy_option,
 )
+from hch.cli.params import NamedPath
 from hch.cli.progress import LiveProgress
 from hch.cli.render import console, plain, tree_view
 from hch.errors import HchError, NodeFailed, RunAborted, Stopped

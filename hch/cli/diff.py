@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hch.cli import app
-from hch.cli.options import NamedPath
+from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.errors import HchError
 from hch.record.journal import load_any

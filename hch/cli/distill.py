@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from hch.cli import app
-from hch.cli.options import NamedPath
+from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.learning.distill import Options, distill
 

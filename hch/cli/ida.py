@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hch.cli import app
-from hch.cli.options import NamedPath, cache_options, llm_options, open_cache, policy_option
+from hch.cli.options import cache_options, llm_options, open_cache, policy_option
+from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.cli.workers import open_pool, workers_options
 from hch.learning import LEARNERS, Learner, make_learner

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from hch.cli.params import FiniteFloat, NamedPath
 from hch.limits import Limits
 from hch.run.call_budget import MAX_BUDGET
 from hch.run.call_cache import DEFAULT_PATH, CallCache
@@ -18,31 +18,6 @@ from hch.run.call_cache import DEFAULT_PATH, CallCache
 TRACES_DIR = Path("traces")
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULTS = Limits()
-
-
-class FiniteFloat(click.FloatRange):
-    """A float option that refuses NaN and infinities (which every comparison with a bound lets through)."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
-
-
-class NamedPath(click.Path):
-    """A path option or argument; an empty string names no file (it would mean the current folder)."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not value.strip():
-            self.fail("an empty path names no file; give a path", param, ctx)
-        converted = super().convert(value, param, ctx)
-        if not self.file_okay and str(value) != "-":  # a directory to write into: nothing else in its way
-            from hch.files import directory_problem
-
-            if (problem := directory_problem(Path(value))) is not None:
-                self.fail(problem, param, ctx)  # escaped where it is printed (`hch.cli.fail`)
-        return converted
 
 
 def stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:

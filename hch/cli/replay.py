@@ -11,7 +11,8 @@ import anyio
 import click
 
 from hch.cli import app
-from hch.cli.options import NamedPath, llm_options
+from hch.cli.options import llm_options
+from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.files import check_output
 from hch.policies.spec import make_policy

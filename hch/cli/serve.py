@@ -18,8 +18,6 @@ import click
 
 from hch.cli import app
 from hch.cli.options import (
-    FiniteFloat,
-    NamedPath,
     budget_option,
     cache_options,
     copies_option,
@@ -30,6 +28,7 @@ from hch.cli.options import (
     llm_options,
     open_cache,
 )
+from hch.cli.params import FiniteFloat, NamedPath
 from hch.errors import HchError
 from hch.review.outcome import ExitStatus
 

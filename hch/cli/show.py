@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hch.cli import app, render
-from hch.cli.options import NamedPath
+from hch.cli.params import NamedPath
 from hch.cli.render import plain, tree_view
 from hch.errors import TraceError, read_text
 from hch.record import format as trace_format

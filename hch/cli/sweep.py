@@ -18,7 +18,6 @@ from rich.table import Table
 
 from hch.cli import app
 from hch.cli.options import (
-    NamedPath,
     cache_options,
     copies_option,
     facts_option,
@@ -28,6 +27,7 @@ from hch.cli.options import (
     open_cache,
     policy_option,
 )
+from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.cli.workers import open_pool, workers_options
 from hch.errors import NodeFailed, RunAborted, Stopped

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hch.cli import app
-from hch.cli.options import NamedPath
+from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.errors import HchError
 from hch.record.journal import SUFFIX, load_any

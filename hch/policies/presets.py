@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hch.errors import HchError
 from hch.files import read_text
-from hch.validate import load_yaml
+from hch.safe_yaml import load_yaml
 from hch.workspace import Workspace
 
 DEFAULT_PRESET = "llm-default"

@@ -53,7 +53,8 @@ from hch.errors import PolicyError, PolicySpecError, QuestionError
 from hch.files import read_text
 from hch.policies import bounded_jinja, template_worker
 from hch.policies.bounded_jinja import BoundedSandbox
-from hch.validate import NoAliasLoader, load_json, load_yaml
+from hch.safe_yaml import NoAliasLoader, load_yaml
+from hch.validate import load_json
 from hch.workspace import Action, Answer, Ask, Expand, Workspace, normalize_question
 
 MAX_SCRIPT_BYTES = 1 << 20

@@ -23,7 +23,6 @@ headers, the same records) are still read.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -121,6 +120,8 @@ class Journal:
             self._schedule_flush()
 
     def _schedule_flush(self) -> None:
+        import asyncio  # here, not at the top: reading a trace or journal (`hch show`) needs no event loop
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no asyncio loop (sync use, or another backend): write at once

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from hch.record.trace import Trace
+if TYPE_CHECKING:
+    from hch.record.trace import Trace
 
 
 class ExitStatus(IntEnum):

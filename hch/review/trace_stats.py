@@ -12,13 +12,15 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from pydantic import BaseModel
 
 from hch.record.summary import Summary, summarize
 from hch.record.trace import Trace
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _END = -1  # a virtual sink every call leads to, so that a call's own weight is on its out-edge
 
@@ -110,7 +112,10 @@ def compute(trace: Trace, calls: bool = True) -> Stats:
 
 
 def dependencies(trace: Trace) -> nx.DiGraph[int]:
-    """The DAG of calls: an edge u → v when call v could only start after call u finished."""
+    """The DAG of calls: an edge u → v when call v could only start after call u finished (as a networkx
+    graph, for analysis: `compute` walks the same edges without one, and `hch show` imports no networkx here)."""
+    import networkx as nx
+
     deps: nx.DiGraph[int] = nx.DiGraph()
     deps.add_node(_END)
     deps.add_edges_from(_dependency_edges(trace))
