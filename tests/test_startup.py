@@ -64,11 +64,11 @@ def test_import_hch_imports_none_of_its_names_until_one_is_used() -> None:
         hch.nothing  # noqa: B018
 
 
-def test_show_imports_neither_numpy_nor_matplotlib(tmp_path: Path) -> None:
+def test_show_imports_no_heavy_library_and_no_engine(tmp_path: Path) -> None:
     hch.answer_sync("What is the sum of 3, 1, 4, 1?", depth=2, trace_path=tmp_path / "t.json")
     out, modules = fresh_hch(["show", str(tmp_path / "t.json")])
     assert "answer: 9" in out
-    assert not modules & {"numpy", "matplotlib", "hch.cli.ask", "hch.experts", "hch.run.engine", "yaml", "sqlite3"}
+    assert not modules & {*HEAVY, "hch.cli.ask", "hch.experts", "hch.run.engine", "yaml", "sqlite3"}
 
 
 def test_the_table_of_commands_matches_the_commands_themselves() -> None:

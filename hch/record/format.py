@@ -24,9 +24,8 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal, NotRequired, cast
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired, cast
 
-import networkx as nx
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
@@ -37,6 +36,9 @@ from hch.record.lazy_record import LazyCall, LazyRecord, LazyWorkspace
 from hch.record.trace import Trace
 from hch.validate import load_json
 from hch.workspace import Status, Usage
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 FORMAT = "hch-trace"
 SCHEMA_VERSION = 2
@@ -267,8 +269,10 @@ JOURNAL_FORMAT = "hch-journal"
 
 def to_data(trace: Trace) -> dict[str, Any]:
     """The trace as plain JSON-ready data in the node-link layout (schema 1; what `hch export` writes)."""
+    import networkx  # only for export: reading a trace does not need it
+
     graph = trace.graph
-    data = nx.node_link_data(graph, edges="edges")
+    data = networkx.node_link_data(graph, edges="edges")
     for node in data["nodes"]:
         usage = node.get("usage")
         if isinstance(usage, Usage):
@@ -912,7 +916,9 @@ def no_gc() -> Iterator[None]:
 
 def from_model(model: TraceFile) -> Trace:
     """Build the in-memory trace from a validated file model."""
-    graph: nx.DiGraph[int] = nx.DiGraph(**model.graph)
+    import networkx
+
+    graph: nx.DiGraph[int] = networkx.DiGraph(**model.graph)
     for node in model.nodes:
         attrs = node.model_dump(exclude={"id"})
         graph.add_node(node.id, **attrs)
