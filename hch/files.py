@@ -46,7 +46,7 @@ def read_bytes(path: Path, what: str, error: Callable[[str], Exception], max_byt
             raise error(f"the {what} {path} is not a regular file ({_kind(info.st_mode)}); give a file")
         if info.st_size > max_bytes:
             raise error(f"the {what} {path} is {info.st_size:,} bytes; at most {max_bytes:,} are read")
-        data = _read_up_to(fd, max_bytes + 1)
+        data = _read_up_to(fd, max_bytes + 1, info.st_size)
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     finally:
@@ -56,13 +56,16 @@ def read_bytes(path: Path, what: str, error: Callable[[str], Exception], max_byt
     return data
 
 
-def _read_up_to(fd: int, count: int) -> bytes:
+def _read_up_to(fd: int, count: int, size: int = 0) -> bytes:
+    """At most `count` bytes of `fd`; a file of `size` bytes in one read (one copy, not two), then more
+    in chunks if it grew."""
     chunks: list[bytes] = []
-    left = count
-    while left > 0 and (chunk := os.read(fd, min(left, 1 << 24))):
+    left, step = count, min(count, size + 1)
+    while left > 0 and (chunk := os.read(fd, min(left, step))):
         chunks.append(chunk)
         left -= len(chunk)
-    return b"".join(chunks)
+        step = 1 << 24
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def read_text(path: Path, what: str, error: Callable[[str], Exception], max_bytes: int = MAX_FILE_BYTES) -> str:
