@@ -468,14 +468,20 @@ def parse_records(head: dict[str, Any], text: str, source: str, journal: bool = 
         raise TraceError(f"{source} is not a valid hch trace: {problem}")
     return from_data(data)
 
-_LAZY = re.compile(
-    rb'\n(?:(\{"node":\{"id":(\d+),"workspace":(\d+),[^\n]*,"kind":"call"\}\})'
-    rb'|\{"edge":\{"source":(\d+),"target":(\d+),"kind":"call"\}\}'
-    rb'|(\{"node":\{"id":(\d+),"question":"(?:[^"\\\n]++|\\.)*+","depth":(\d+),[^\n]*,"kind":"workspace"\}\}))(?=\n)'
-)
-"""A call's line as runs write it (id and workspace first, kind last: nothing after it), a plain call
-edge's line, or a workspace's line (id, question and depth first, kind last): what `parse_lazily` takes
-without parsing JSON. Any other line is parsed."""
+def _line_heads(keep_calls: bool) -> re.Pattern[bytes]:
+    """A call's line as runs write it (id and workspace first, kind last: nothing after it), a plain call
+    edge's line, or a workspace's line (id, question and depth first, kind last): what `parse_lazily`
+    takes without parsing JSON; any other line is parsed. Without `keep_calls`, a call's line is matched
+    but not kept (group 1 is empty)."""
+    call = rb'(\{"node":\{"id":(\d+),"workspace":(\d+),[^\n]*,"kind":"call"\}\})' if keep_calls else \
+        rb'()\{"node":\{"id":(\d+),"workspace":(\d+),[^\n]*,"kind":"call"\}\}'
+    return re.compile(
+        rb'\n(?:' + call + rb'|\{"edge":\{"source":(\d+),"target":(\d+),"kind":"call"\}\}'
+        rb'|(\{"node":\{"id":(\d+),"question":"(?:[^"\\\n]++|\\.)*+","depth":(\d+),[^\n]*,"kind":"workspace"\}\}))(?=\n)'
+    )
+
+
+_LAZY, _LAZY_NO_CALLS = _line_heads(True), _line_heads(False)
 _GROUPS = _LAZY.groups + 1
 """A split by `_LAZY` repeats: the text before a line it took, then the line's groups."""
 _CALL = TypeAdapter(_CallDict)
@@ -502,7 +508,7 @@ def parse_lazily(data: bytes, source: str, journal: bool = False, calls: bool = 
     if not isinstance(head, dict) or "meta" not in head or "nodes" in head:
         return None
     _check_version(head.get("schema_version"), source)
-    parts = _LAZY.split(data)
+    parts = (_LAZY if calls else _LAZY_NO_CALLS).split(data)
     del data
     parsed = _parsed_records(parts[0::_GROUPS], newline)
     if parsed is None:
