@@ -49,10 +49,12 @@ def show(path: Path, node: int | None, as_json: bool, lines: int, full: bool = F
     if not full and node is None and _large(path) and show_summary(path, as_json):
         return
     recorded = not full and node is None and (_recorded_calls(path) or 0) > READ_CALLS
+    gc.disable()  # the trace lives until exit: no collection need walk its objects, not even once
     trace = load_any(path, calls=not recorded)  # the recorded summary stands for the calls: not read
     if recorded and not isinstance(trace.meta.get("summary"), dict):  # a newer journal was read instead
         trace, recorded = load_any(path), False
-    gc.freeze()  # the trace lives until exit: collections need not walk its objects again
+    gc.freeze()
+    gc.enable()
     if node is not None:
         record = node_record(trace, node)
         if as_json:
