@@ -660,11 +660,13 @@ class _Columns:
                                                   itertools.repeat(parse_workspace)), strict=True))
         nodes = dict(sorted(nodes.items(), key=_FIRST))
         plain = list(zip(lines.edge_sources, lines.edge_targets, strict=True))
-        ranks = itertools.chain(  # parsed record n at 2n + 1; a line `_LAZY` took after n parsed ones at 2n
-                                zip([2 * n + 1 for n in where.values()], where, strict=True),
-                                zip([2 * n for n in lines.edge_before], plain, strict=True))
+        in_file: Iterable[tuple[int, int]] = edges  # a dict keeps its keys in the file's order
+        if plain:  # lines `_LAZY` took between them: parsed record n at 2n + 1, a line after n parsed ones at 2n
+            ranks = itertools.chain(zip([2 * n + 1 for n in where.values()], where, strict=True),
+                                    zip([2 * n for n in lines.edge_before], plain, strict=True))
+            in_file = map(_SECOND, sorted(ranks, key=_FIRST))
         succ: dict[int, dict[int, dict[str, Any]]] = {}
-        for _, (source, target) in sorted(ranks, key=_FIRST):
+        for source, target in in_file:
             edge = edges.get((source, target))
             if edge is None:
                 edge = {"kind": "call"}
@@ -682,7 +684,7 @@ class _Columns:
         return Trace.of(meta, nodes, succ, root=min(self.workspaces))
 
 
-_FIRST = operator.itemgetter(0)
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _line_parser(source: str, adapter: TypeAdapter[Any], what: str = "workspace") -> Callable[[bytes], dict[str, Any]]:
