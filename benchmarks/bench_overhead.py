@@ -17,6 +17,7 @@ nodes a trace held in memory would take 4 GiB) at every size, next to the floor 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import hashlib
@@ -291,21 +292,34 @@ def ice(python: str, depth: int, repeats: int) -> dict[str, Any] | None:
     return figures
 
 
+def depth_list(text: str) -> list[int]:
+    """`--depths` and `--flat`: comma-separated tree depths, 1 to 24 (a one-line error otherwise)."""
+    try:
+        depths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected depths like 9,13,16,19, not {text!r}") from None
+    if not all(1 <= depth <= 24 for depth in depths):
+        raise argparse.ArgumentTypeError(f"depths run from 1 to 24 (2^25 - 1 nodes), not {text!r}")
+    return depths
+
+
 def main() -> None:
     parse = parser(__doc__.splitlines()[0])
-    parse.add_argument("--depths", default="9,12,15", help="tree depths (a depth d has 2^(d+1)-1 nodes)")
+    parse.add_argument("--depths", type=depth_list, default=[9, 12, 15],
+                       help="tree depths (a depth d has 2^(d+1)-1 nodes)")
     parse.add_argument("--repeats", type=int, default=3, help="runs per configuration; the least CPU time counts")
     parse.add_argument("--ice-python", default=None, help="a Python with ought-ice==0.5.0 installed")
-    parse.add_argument("--flat", default=None, help="only the flat series, at these depths (e.g. 9,13,16,19)")
+    parse.add_argument("--flat", type=depth_list, default=None,
+                       help="only the flat series, at these depths (e.g. 9,13,16,19)")
     parse.add_argument("--flat-repeats", type=int, default=3, help="runs per size below 10^6 nodes in --flat")
     args = parse.parse_args()
     if args.flat is not None:
         with tempfile.TemporaryDirectory() as tmp:
-            series = flat_series([int(d) for d in args.flat.split(",")], args.flat_repeats, Path(tmp))
+            series = flat_series(args.flat, args.flat_repeats, Path(tmp))
         write("overhead_flat", args.quick, args.out, {**series, "clock": "process_time",
                                                       "gc": "paced (hch.run.collector)"})
         return
-    depths, repeats = ([5, 7], 1) if args.quick else ([int(d) for d in args.depths.split(",")], args.repeats)
+    depths, repeats = ([5, 7], 1) if args.quick else (args.depths, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         sizes = [measure(depth, repeats, Path(tmp)) for depth in depths]
         series = flat_series([5, 7], 1, Path(tmp)) if args.quick else None  # the flat series' code, tiny
