@@ -7,13 +7,20 @@ file: every call misses and is stored). Targets: the headline at most 4x the flo
 flat per-node cost across sizes, and (with `--ice-python`) at least 10x cheaper per node than
 Ought's ICE with its tracing on (run in its own environment by `ice_tree.py`).
 
+`--flat 9,13,16,19` measures only the flat series, 10^3 to 10^6 workspaces, and writes
+`overhead_flat.json`: the headline with the trace streamed to its file (`keep_trace=False`: at 10^6
+nodes a trace held in memory would take 4 GiB) at every size, next to the floor at the same sizes.
+
     python benchmarks/bench_overhead.py [--quick] [--depths 9,12,15] [--ice-python /path/to/python]
+    python benchmarks/bench_overhead.py --flat 9,13,16,19 [--flat-repeats 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
+import hashlib
 import json
 import subprocess
 import tempfile
@@ -172,6 +179,107 @@ def mandated(depth: int, tmp: Path) -> float:
     return time.process_time() - began
 
 
+FLAT_COLUMNS = {
+    "floor": "floor",  # asyncio.gather
+    "engine": "headline",  # trace file streamed + a new call cache
+    "no_cache": "no cache",  # the same run without the call cache
+    "sqlite": "cache alone",  # the call cache's lookups and inserts for the same tree, no engine
+}
+"""The flat series' figures at each size: the headline, and the two halves it is made of."""
+
+
+def streamed_run(depth: int, tmp: Path, index: int, cached: bool = True) -> None:
+    """The flat series' run: the trace streamed to a new file and (if `cached`) a new SQLite call cache."""
+    nodes = 2 ** (depth + 1) - 1
+    cache = CallCache(tmp / f"flat-{depth}-{index}.sqlite") if cached else None
+    try:
+        result = hch.answer_sync("q", depth=depth, policy=Binary(), limits=Limits(max_nodes=nodes),
+                                 trace_path=tmp / f"flat-{depth}-{index}.json", call_cache=cache, keep_trace=False)
+    finally:
+        if cache is not None:
+            cache.close()
+    assert result.summary.nodes == nodes, result.summary  # every node really expanded
+
+
+def written_bytes() -> int | None:
+    """Bytes this process has had written to storage so far (Linux's /proc/self/io; None elsewhere)."""
+    try:
+        lines = Path("/proc/self/io").read_text().splitlines()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) for line in lines if line.startswith("write_bytes:")), None)
+
+
+def cache_alone(depth: int, tmp: Path, index: int, written: list[float]) -> None:
+    """What the engine asks of a new call cache for the same tree, with no engine: per policy call a
+    lookup that misses and a put of the reply under a SHA-256 key (committed every `BATCH_SIZE` puts: no
+    event loop runs the engine's commit timer, whose batches are smaller).
+    Appends to `written` the KiB written to storage per call (the database, its WAL and checkpoints)."""
+    from hch.workspace import Reply
+
+    calls, before = 3 * 2**depth - 2, written_bytes()  # two calls per inner workspace, one per leaf
+    cache = CallCache(tmp / f"flat-{depth}-{index}.sqlite")
+    reply = Reply(action=Answer(answer="done"))
+    for call in range(calls):
+        key = hashlib.sha256(f"bench-binary\x00{call}".encode()).hexdigest()
+        cache.entry(key)
+        cache.put(key, "bench-binary", reply, 0.0)
+    cache.close()
+    after = written_bytes()
+    if before is not None and after is not None:
+        written.append((after - before) / calls / 1024)
+
+
+def flat_size(depth: int, repeats: int, tmp: Path) -> dict[str, Any]:
+    """The flat series' figures at one size, µs per node, the least CPU time of `repeats` runs each."""
+    nodes = 2 ** (depth + 1) - 1
+    runs = iter(range(10**9))
+
+    def clean() -> int:  # the last run's files go before the next run is timed
+        for path in tmp.glob(f"flat-{depth}-*"):
+            path.unlink()
+        return next(runs)
+
+    written: list[float] = []
+    seconds = {
+        "floor": cpu(repeats, lambda: asyncio.run(gather_floor("q", depth))),
+        "engine": cpu(repeats, lambda index: streamed_run(depth, tmp, index), setup=clean),
+        "no_cache": cpu(repeats, lambda index: streamed_run(depth, tmp, index, cached=False), setup=clean),
+        "sqlite": cpu(repeats, lambda index: cache_alone(depth, tmp, index, written), setup=clean),
+    }
+    clean()
+    return {"depth": depth, "nodes": nodes, "repeats": repeats, "x_floor": seconds["engine"] / seconds["floor"],
+            **{f"{name}_us_per_node": value / nodes * 1e6 for name, value in seconds.items()},
+            "cache_kib_written_per_call": min(written, default=None)}
+
+
+def flat_series(depths: list[int], repeats: int, tmp: Path) -> dict[str, Any]:
+    """The flat series: per-node CPU cost of the streamed headline from the smallest size to the largest,
+    and of its parts. Sizes over 10^6 nodes are run once (minutes of CPU each)."""
+    sizes = [flat_size(depth, 1 if 2 ** (depth + 1) > 10**6 else repeats, tmp) for depth in depths]
+    print("flat series (CPU µs per node, same GC pacing for all)\n"
+          "  headline: the trace streamed to its file (keep_trace=False) and a new SQLite call cache, at every size\n"
+          "  no cache: the same runs without the call cache; cache alone: the call cache's lookups and inserts\n"
+          "  for the same tree, no engine; floor: the asyncio.gather recursion; KiB/call: what the cache alone\n"
+          "  had written to storage per call (its rows, WAL frames and checkpoints; the row itself is ~0.4 KiB)")
+    print(f"  {'depth':>5}{'nodes':>9}{'runs':>5}" + "".join(f"{title:>{len(title) + 2}}" for title in
+                                                            FLAT_COLUMNS.values()) + "  x floor  KiB/call")
+    for size in sizes:
+        kib = size["cache_kib_written_per_call"]
+        print(f"  {size['depth']:>5}{size['nodes']:>9}{size['repeats']:>5}"
+              + "".join(f"{size[name + '_us_per_node']:{len(title) + 2}.1f}" for name, title in FLAT_COLUMNS.items())
+              + f"{size['x_floor']:9.2f}{'-' if kib is None else f'{kib:.1f}':>10}")
+    first, last = sizes[0], sizes[-1]
+    growth = {name: last[f"{name}_us_per_node"] / first[f"{name}_us_per_node"] for name in FLAT_COLUMNS}
+    print(f"  per-node cost, {last['nodes']} vs {first['nodes']} nodes: "
+          + ", ".join(f"{title} {growth[name]:.2f}x" for name, title in FLAT_COLUMNS.items()))
+    print(f"target: flat per-node cost (streamed trace file + call cache), {last['nodes']} vs {first['nodes']} "
+          f"nodes <= {FLAT}x: {growth['engine']:.2f}x {verdict(growth['engine'], FLAT)}")
+    return {"config": "trace file streamed (keep_trace=False) + new SQLite call cache, at every size",
+            "columns": FLAT_COLUMNS, "sizes": sizes, "target_flat": FLAT, "growth": growth,
+            "flat": growth["engine"], "met": growth["engine"] <= FLAT}
+
+
 def ice(python: str, depth: int, repeats: int) -> dict[str, Any] | None:
     """ICE's figures from `ice_tree.py` run by `python` (None when it cannot run there)."""
     script = Path(__file__).resolve().parent / "ice_tree.py"
@@ -184,15 +292,37 @@ def ice(python: str, depth: int, repeats: int) -> dict[str, Any] | None:
     return figures
 
 
+def depth_list(text: str) -> list[int]:
+    """`--depths` and `--flat`: comma-separated tree depths, 1 to 24 (a one-line error otherwise)."""
+    try:
+        depths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected depths like 9,13,16,19, not {text!r}") from None
+    if not all(1 <= depth <= 24 for depth in depths):
+        raise argparse.ArgumentTypeError(f"depths run from 1 to 24 (2^25 - 1 nodes), not {text!r}")
+    return depths
+
+
 def main() -> None:
     parse = parser(__doc__.splitlines()[0])
-    parse.add_argument("--depths", default="9,12,15", help="tree depths (a depth d has 2^(d+1)-1 nodes)")
+    parse.add_argument("--depths", type=depth_list, default=[9, 12, 15],
+                       help="tree depths (a depth d has 2^(d+1)-1 nodes)")
     parse.add_argument("--repeats", type=int, default=3, help="runs per configuration; the least CPU time counts")
     parse.add_argument("--ice-python", default=None, help="a Python with ought-ice==0.5.0 installed")
+    parse.add_argument("--flat", type=depth_list, default=None,
+                       help="only the flat series, at these depths (e.g. 9,13,16,19)")
+    parse.add_argument("--flat-repeats", type=int, default=3, help="runs per size below 10^6 nodes in --flat")
     args = parse.parse_args()
-    depths, repeats = ([5, 7], 1) if args.quick else ([int(d) for d in args.depths.split(",")], args.repeats)
+    if args.flat is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            series = flat_series(args.flat, args.flat_repeats, Path(tmp))
+        write("overhead_flat", args.quick, args.out, {**series, "clock": "process_time",
+                                                      "gc": "paced (hch.run.collector)"})
+        return
+    depths, repeats = ([5, 7], 1) if args.quick else (args.depths, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         sizes = [measure(depth, repeats, Path(tmp)) for depth in depths]
+        series = flat_series([5, 7], 1, Path(tmp)) if args.quick else None  # the flat series' code, tiny
     for size in sizes:
         print(f"full binary tree, depth {size['depth']}: {size['nodes']} workspaces (CPU µs per node)")
         for row in size["rows"]:
@@ -220,7 +350,7 @@ def main() -> None:
         "sizes": sizes, "repeats": repeats, "clock": "process_time", "gc": "paced (hch.run.collector)",
         "target_x_floor": TARGET, "worst_headline_x_floor": worst, "least_mandated_x_floor": least_mandated,
         "target_flat": FLAT, "flat": flat, "ice": ice_figures, "ice_x_headline": ice_ratio,
-        "target_ice_factor": ICE_FACTOR, "met": met,
+        "target_ice_factor": ICE_FACTOR, "met": met, **({"flat_series": series} if series else {}),
     })
 
 
