@@ -11,6 +11,7 @@ from hch.cli import app
 from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.errors import HchError
+from hch.record.format import read_all
 from hch.record.journal import load_any
 from hch.review import diff as differ
 
@@ -28,7 +29,7 @@ class Unreadable(click.ClickException):
 def diff(a: Path, b: Path, as_json: bool) -> int:
     """Compare traces A and B; exit 0 when they agree, 1 when they differ, 2 when one cannot be read."""
     try:
-        first, second = load_any(a), load_any(b)
+        first, second = read_all(load_any(a)), read_all(load_any(b))  # unreadable: exit 2, not 1
     except HchError as exc:
         raise Unreadable(str(exc)) from None
     report = differ.diff(first, second)

@@ -11,6 +11,7 @@ from hch.cli import app
 from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.errors import HchError, TraceError
+from hch.record.format import read_all
 from hch.record.journal import SUFFIX, load_any
 from hch.review import export as exporting
 
@@ -56,7 +57,7 @@ def export_sweep(folder: Path, fmt: str, output: Path | None) -> None:
     failed = 0
     for run in found:
         try:
-            trace = load_any(run.trace)
+            trace = read_all(load_any(run.trace))
         except HchError as exc:
             failed += 1
             print(f"hch: warning: run {plain(run.id)} (n={run.depth}): {plain(str(exc))}", file=sys.stderr)

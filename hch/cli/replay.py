@@ -40,7 +40,7 @@ def replay(
     """
     if out is not None:
         check_output(out)  # a FIFO nothing reads: refused now, not after the replay
-    recorded = load_any(path)
+    recorded = trace_format.read_all(load_any(path))  # a bad record: one error now, not a failed node that diverges
     gc.freeze()  # the recording lives until exit: collections need not walk its objects again
     if from_node is not None and spec is None:
         raise click.UsageError("--from-node needs --policy")

@@ -12,6 +12,7 @@ from hch.cli import app
 from hch.cli.params import NamedPath
 from hch.cli.render import plain
 from hch.errors import HchError
+from hch.record.format import read_all
 from hch.record.journal import SUFFIX, load_any
 from hch.review import viewer
 
@@ -56,7 +57,7 @@ def view_sweep(folder: Path, output: Path | None) -> None:
     found = runs(folder)
     for run in found:
         try:
-            trace = load_any(run.trace)
+            trace = read_all(load_any(run.trace))
         except HchError as exc:
             print(f"hch: warning: run {plain(run.id)} (n={run.depth}): {plain(str(exc))}", file=sys.stderr)
             pages.append((run, None))

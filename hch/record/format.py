@@ -355,6 +355,16 @@ def load(path: str | Path, calls: bool = True) -> Trace:
         return load_bytes(data, path, "trace file", calls=calls)
 
 
+def read_all(trace: Trace) -> Trace:
+    """`trace` with every record a load kept as its line parsed and validated now: for a caller that
+    handles a bad trace where it loads it (a bad record is then a `TraceError` here, not where it is
+    first read)."""
+    for data in trace.nodes.values():
+        if isinstance(data, LazyRecord):
+            data.load()
+    return trace
+
+
 def load_bytes(data: bytes, path: Path, what: str, journal: bool = False, calls: bool = True) -> Trace:
     """A trace (or, with `journal`, a journal) from the bytes of the file at `path`: the fast path
     (`parse_lazily`) when it applies, else `parse` or `parse_records` of the text."""

@@ -23,10 +23,11 @@ Place = tuple[tuple[int, int], ...]
 def previous_ids(path: Path, question: str, depth: int, policy: str, context: str) -> dict[Place, tuple[int, str]]:
     """Each place of the earlier run's tree at `path` with its workspace id and (normalized) question; empty
     when there is no readable earlier trace of the same question, depth, policy and context."""
+    from hch.record.format import read_all
     from hch.record.journal import load_any
 
     try:
-        previous = load_any(path)
+        previous = read_all(load_any(path))
     except (HchError, OSError, ValueError):
         return {}
     meta = previous.meta
