@@ -600,11 +600,10 @@ def _columns_trace(head: dict[str, Any], records: list[Any], lines: _Lines, sour
     for edge in written:
         del edge["source"], edge["target"]
     edges = dict(zip(pairs, written, strict=True))  # an edge's last record wins, in the place of its first
-    where = dict(zip(reversed(pairs), reversed(edge_at), strict=True))  # each edge's first record's number
     columns = _Columns.of(eager, lines, edges)
     if columns is None or not columns.sound():
         return None  # the slow path names the problem
-    return columns.trace(meta, eager, lines, edges, where, source)
+    return columns.trace(meta, eager, lines, edges, list(zip(pairs, edge_at, strict=True)), source)
 
 
 def _is_dict(value: Any) -> bool:
@@ -659,9 +658,10 @@ class _Columns:
         return True
 
     def trace(self, meta: dict[str, Any], eager: list[dict[str, Any]], lines: _Lines,
-              edges: dict[tuple[int, int], dict[str, Any]], where: dict[tuple[int, int], int], path: str) -> Trace:
+              edges: dict[tuple[int, int], dict[str, Any]], numbered: list[tuple[tuple[int, int], int]],
+              path: str) -> Trace:
         """The trace: nodes in id order; edges in the file's order (the calls' edges it only implies last,
-        in id order), as the slow path builds it."""
+        in id order), as the slow path builds it; `numbered` holds each parsed edge record's number."""
         nodes: dict[int, dict[str, Any]] = {node["id"]: _node_attrs(node) for node in eager}
         parse_call, parse_workspace = _line_parser(path, _CALL, "policy call"), _line_parser(path, _WORKSPACE)
         nodes.update(zip(lines.ids, map(LazyCall, lines.owners, lines.lines, itertools.repeat(parse_call)),
@@ -672,6 +672,7 @@ class _Columns:
         plain = list(zip(lines.edge_sources, lines.edge_targets, strict=True))
         in_file: Iterable[tuple[int, int]] = edges  # a dict keeps its keys in the file's order
         if plain:  # lines `_LAZY` took between them: parsed record n at 2n + 1, a line after n parsed ones at 2n
+            where = dict(reversed(numbered))  # the number of each edge's first record
             ranks = itertools.chain(zip([2 * n + 1 for n in where.values()], where, strict=True),
                                     zip([2 * n for n in lines.edge_before], plain, strict=True))
             in_file = map(_SECOND, sorted(ranks, key=_FIRST))
