@@ -560,8 +560,8 @@ class _Lines:
         self.lines: list[bytes] = list(filter(None, taken[1::step]))
         self.ids = list(map(int, filter(None, taken[2::step])))
         self.owners = list(map(int, filter(None, taken[3::step])))
-        self.edge_sources = list(map(int, filter(None, taken[4::step])))
-        self.edge_targets = list(map(int, filter(None, taken[5::step])))
+        self.plain_edges = list(zip(map(int, filter(None, taken[4::step])), map(int, filter(None, taken[5::step])),
+                                    strict=True))
         self.edge_before = list(itertools.compress(before, map(_is_not_none, taken[4::step])))
         seen = zip(map(int, filter(None, parts[8::step])), filter(None, parts[6::step]), strict=True)
         latest = dict(zip(map(int, filter(None, parts[7::step])), seen, strict=True))  # a workspace's last line
@@ -628,7 +628,7 @@ class _Columns:
         ids = len(eager) + len(lines.ids) + len(lines.workspace_ids)
         if len(workspaces) + len(owner) != ids or not workspaces.isdisjoint(owner):
             return None  # an id used twice
-        plain = list(zip(lines.edge_sources, lines.edge_targets, strict=True))
+        plain = lines.plain_edges
         if len(set(plain)) != len(plain) or not edges.keys().isdisjoint(plain):
             return None  # a call edge recorded twice
         call_edges = plain + [pair for pair, edge in edges.items() if edge["kind"] == "call"]
@@ -669,7 +669,7 @@ class _Columns:
         nodes.update(zip(lines.workspace_ids, map(LazyWorkspace, lines.depths, lines.workspace_lines,
                                                   itertools.repeat(parse_workspace)), strict=True))
         nodes = dict(sorted(nodes.items(), key=_FIRST))
-        plain = list(zip(lines.edge_sources, lines.edge_targets, strict=True))
+        plain = lines.plain_edges
         in_file: Iterable[tuple[int, int]] = edges  # a dict keeps its keys in the file's order
         if plain:  # lines `_LAZY` took between them: parsed record n at 2n + 1, a line after n parsed ones at 2n
             where = dict(reversed(numbered))  # the number of each edge's first record
