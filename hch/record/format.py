@@ -681,7 +681,7 @@ class _Columns:
             edge = edges.get((source, target))
             if edge is None:
                 edge = {"kind": "call"}
-            elif edge.get("repeats") == 0 or edge.get("step", 0) is None or edge.get("order", 0) is None:
+            else:
                 _drop_defaults(edge)
             below = succ.get(source)
             if below is None:
