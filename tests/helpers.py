@@ -136,3 +136,13 @@ def run_in(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
         code = 0
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def spoil_last_record(path: Path, kind: str = "workspace", field: str = "status") -> None:
+    """Give `field` of the last `kind` line of a trace file an invalid value ("pondering") while the trace's
+    structure stays sound: a load keeps that line unread, so only reading the record finds the fault."""
+    lines = path.read_bytes().split(b"\n")
+    number = max(i for i, line in enumerate(lines) if line.endswith(b'"kind":"%s"}}' % kind.encode()))
+    key = b'"%s":' % field.encode()
+    lines[number] = lines[number].replace(key, key + b'"pondering","was":', 1)
+    path.write_bytes(b"\n".join(lines))

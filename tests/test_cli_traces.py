@@ -10,7 +10,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from helpers import bad_files, cli_in_process, rejected, trace_data
+from helpers import bad_files, cli_in_process, rejected, spoil_last_record, trace_data
 
 import hch
 from hch.cli import main
@@ -425,27 +425,18 @@ def test_export_and_view_of_a_sweep_to_stdout_or_with_an_unreadable_run_say_so_i
     assert code == 0 and "(unreadable)" in Path(out.strip()).read_text() and "hch: warning: run" in err
 
 
-def spoil_a_workspace(path: Path) -> None:
-    """Make one workspace's last line invalid while the trace's structure stays sound (a load keeps the line
-    unread, so only reading it finds the fault)."""
-    lines = path.read_bytes().split(b"\n")
-    number = max(i for i, line in enumerate(lines) if line.endswith(b'"kind":"workspace"}}'))
-    lines[number] = lines[number].replace(b'"status":', b'"status":"pondering","was":', 1)
-    path.write_bytes(b"\n".join(lines))
-
-
 def test_a_bad_record_found_only_when_read_is_still_what_each_command_says_of_an_unreadable_trace(
     run: Path, sweep_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shutil.copy(run, run.parent / "ok.json")
-    spoil_a_workspace(run)
+    spoil_last_record(run)
     for args in (["ok.json", "t.json"], ["t.json", "ok.json"]):
         done = hch_cli("diff", *args, cwd=run.parent)
         assert done.returncode == 2 and "a workspace's record: status" in done.stderr and not done.stdout, done
     done = hch_cli("replay", "t.json", cwd=run.parent)  # not a replay that "diverges" at a failed node
     assert done.returncode == 1 and not done.stdout and done.stderr.count("\n") == 1, done
     assert "t.json is not a valid hch trace: a workspace's record: status" in done.stderr
-    spoil_a_workspace(next(sweep_dir.rglob("depth-1.json")))
+    spoil_last_record(next(sweep_dir.rglob("depth-1.json")))
     code, out, err = cli_in_process(["export", str(sweep_dir), "-f", "dot"], capsys)
     assert code == 1 and len(out.splitlines()) == 3 and "1 of 4 runs could not be exported" in err
     code, out, err = cli_in_process(["view", str(sweep_dir)], capsys)

@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 
 import pytest
+from helpers import spoil_last_record
 
 import hch
 from hch.errors import TraceError
@@ -82,10 +83,7 @@ def test_saving_a_lazily_loaded_trace_writes_every_call_whole(tmp_path: Path) ->
                                                   ("workspace", b"status", "a workspace's record")])
 def test_a_bad_record_is_a_one_line_error_when_read(tmp_path: Path, kind: str, field: bytes, what: str) -> None:
     path = _run(tmp_path)
-    lines = path.read_bytes().split(b"\n")
-    number = max(i for i, line in enumerate(lines) if line.endswith(b'"kind":"%s"}}' % kind.encode()))  # a last one
-    lines[number] = lines[number].replace(b'"%s":' % field, b'"%s":"pondering","was":' % field, 1)
-    path.write_bytes(b"\n".join(lines))
+    spoil_last_record(path, kind, field.decode())
     trace = trace_format.load(path)  # the structure is sound: ids, kinds and workspaces are right
     bad = next(data for _, data in trace.nodes.items() if b"pondering" in (getattr(data, "_line", None) or b""))
     with pytest.raises(TraceError, match=f"{what}: {field.decode()}") as info:

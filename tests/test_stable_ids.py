@@ -5,7 +5,7 @@ from pathlib import Path
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
-from helpers import FunctionPolicy
+from helpers import FunctionPolicy, spoil_last_record
 
 import hch
 from hch.record.stable_ids import places, previous_ids
@@ -64,8 +64,5 @@ async def test_ids_are_kept_only_for_the_same_run_and_the_same_question_at_a_pla
 async def test_an_earlier_trace_with_a_bad_record_gives_no_ids(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     await hch.answer("What is the sum of 1, 2, 3, 4?", depth=2, trace_path=path)
-    lines = path.read_bytes().split(b"\n")
-    number = max(i for i, line in enumerate(lines) if line.endswith(b'"kind":"workspace"}}'))
-    lines[number] = lines[number].replace(b'"status":', b'"status":"pondering","was":', 1)  # read only on use
-    path.write_bytes(b"\n".join(lines))
+    spoil_last_record(path)  # found only when read
     assert previous_ids(path, "What is the sum of 1, 2, 3, 4?", 2, hch.ExpertPolicy().fingerprint, "") == {}
