@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from hch.run import call_cache
+from hch.run import call_cache, call_index
 from hch.run.call_cache import APPLICATION_ID, USER_VERSION, CacheError, CallCache, call_key
 from hch.workspace import Answer, Reply, SubAnswer, Workspace
 
@@ -68,8 +68,9 @@ def test_replies_persist_across_instances(tmp_path: Path) -> None:
 
 def _writer(path: str, prefix: str) -> None:
     cache = CallCache(path)
-    for i in range(200):
-        cache.put(f"{prefix}{i}", "p", reply(str(i)), latency=1.0)
+    for i in range(400):
+        cache.put(f"{prefix}{i}", "p", reply(str(i)), latency=1.0 if i % 2 else 0.0)
+        assert cache.get(f"{prefix}{i // 2}") == reply(str(i // 2))
     cache.close()
 
 
@@ -83,7 +84,9 @@ def test_several_processes_may_write_one_file_at_once(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
-    assert len(CallCache(path)) == 600
+    cache = CallCache(path)
+    assert len(cache) == 1200  # and the index, grown by three processes at once, finds each reply
+    assert all(cache.get(f"{p}{i}") == reply(str(i)) for p in "abc" for i in range(400))
 
 
 def test_under_an_event_loop_a_fast_batch_is_committed_by_a_timer(
@@ -278,3 +281,136 @@ def test_a_cache_file_from_before_latencies_were_kept_is_upgraded_in_place(tmp_p
     assert cache.entry("k") == (reply("x"), None)  # not recorded then
     cache.put("k2", "p", reply("y"), latency=1.0)
     assert CallCache(path).entry("k2") == (reply("y"), 1.0)
+
+
+# -- the index beside the rows (issue 15: a cache's cost per call does not grow with it) -------------
+
+
+def _filled(path: Path, count: int) -> None:
+    cache = CallCache(path)
+    for i in range(count):
+        cache.put(f"k{i}", "p", reply(str(i)), latency=0.0)
+    cache.close()
+
+
+def _finds_all(path: Path, count: int) -> bool:
+    cache = CallCache(path)
+    found = all(cache.get(f"k{i}") == reply(str(i)) for i in range(count))
+    missing = cache.get("never stored")
+    cache.close()
+    return found and missing is None
+
+
+def test_an_index_grows_past_its_first_size_and_finds_every_reply(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    _filled(path, 3000)  # the first index holds 512 keys
+    assert call_cache.index_path(path).stat().st_size > 16 * 4096
+    assert _finds_all(path, 3000)
+
+
+def test_a_reader_opened_before_the_index_grew_finds_what_was_stored_after(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    reader = CallCache(path)
+    assert reader.get("k2999") is None
+    _filled(path, 3000)  # another writer: the index is replaced by larger ones meanwhile
+    assert reader.get("k2999") == reply("2999") and reader.get("k0") == reply("0")
+    reader.close()
+
+
+def _spoil_index(path: Path) -> None:
+    index = call_cache.index_path(path)
+    index.write_bytes(index.read_bytes()[:100])
+
+
+def _drop_index(path: Path) -> None:
+    call_cache.index_path(path).unlink()
+
+
+def _garbage_index(path: Path) -> None:
+    index = call_cache.index_path(path)
+    index.write_bytes(os.urandom(index.stat().st_size))
+
+
+def _another_caches_index(path: Path) -> None:
+    other = path.with_name("other.sqlite")
+    _filled(other, 10)
+    call_cache.index_path(other).replace(call_cache.index_path(path))
+
+
+@pytest.mark.parametrize("spoil", [_spoil_index, _drop_index, _garbage_index, _another_caches_index])
+def test_a_missing_damaged_or_foreign_index_is_rebuilt_from_the_rows(tmp_path: Path, spoil: Any) -> None:
+    path = tmp_path / "c.sqlite"
+    _filled(path, 700)
+    spoil(path)
+    assert _finds_all(path, 700)
+    assert _finds_all(path, 700)  # and the rebuilt index is sound as it was left
+
+
+def test_a_slot_that_points_at_another_keys_row_is_only_a_miss(tmp_path: Path) -> None:
+    """What a writer that died between indexing and committing leaves: a slot with no row of its key."""
+    path = tmp_path / "c.sqlite"
+    _filled(path, 3)
+    cache = CallCache(path)
+    index = cache._readable_index()
+    assert index is not None
+    index.add("ghost", 1)  # row 1 holds k0
+    index.add("ghost", 99)  # no row 99
+    assert cache.get("ghost") is None
+    cache.put("ghost", "p", reply("boo"), latency=1.0)
+    assert cache.get("ghost") == reply("boo") and cache.get("k0") == reply("0")
+    cache.close()
+    assert _finds_all(path, 3)
+
+
+def test_a_key_stored_again_is_replaced_in_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    first = CallCache(path)
+    first.put("k", "p", reply("old"), latency=1.0)
+    second = CallCache(path)  # another process's view of the same file
+    second.put("k", "p", reply("new"), latency=1.0)
+    assert first.get("k") == reply("new")
+    assert len(first) == 1
+    first.close()
+    second.close()
+
+
+def test_a_version_1_cache_is_brought_to_rows_in_order_and_keeps_its_replies(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    db = sqlite3.connect(path)  # as hch 0.x wrote caches before this version: the key was the primary key
+    db.execute("CREATE TABLE calls (key TEXT PRIMARY KEY, fingerprint TEXT, reply TEXT, created REAL, latency REAL)")
+    db.executemany("INSERT INTO calls VALUES (?, 'p', ?, 0, 2.5)", [(f"k{i}", _json(str(i))) for i in range(5)])
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    cache = CallCache(path)
+    assert cache.entry("k3") == (reply("3"), 2.5)
+    cache.close()
+    assert _finds_all(path, 5)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == USER_VERSION
+    names = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert names == {"calls", "cache_id"}  # no B-tree of random keys left
+
+
+def _json(text: str) -> str:
+    return reply(text).model_dump_json()
+
+
+def test_an_index_path_that_is_a_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    call_cache.index_path(path).mkdir()
+    with pytest.raises(CacheError, match=r"index .* not a regular file"):
+        CallCache(path)
+
+
+def test_an_index_the_system_will_not_open_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.sqlite"
+    _filled(path, 3)
+
+    def refuse(*args: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(call_index.os, "open", refuse)
+    with pytest.raises(CacheError, match=r"^cannot open the call cache's index .*c\.sqlite-index: Permission denied$"):
+        CallCache(path)

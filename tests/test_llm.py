@@ -416,7 +416,8 @@ def test_cli_run_writes_no_api_key_anywhere(server: OpenAIServer, tmp_path: Path
     assert any(p.suffix == ".json" for p in written) and any(p.name == "cache.sqlite" for p in written)
     for path in written:
         data = path.read_bytes()
-        assert b"What is 1+2?" in data, path  # the scan reads the real content (sqlite stores text as is)
+        if not path.name.endswith("-index"):  # the call cache's index holds hashes and row numbers, no text
+            assert b"What is 1+2?" in data, path  # the scan reads the real content (sqlite stores text as is)
         assert KEY.encode() not in data, path
         assert KEY[-20:].encode() not in data, path  # not even a tail of it
     assert all(seen.headers["authorization"] == f"Bearer {KEY}" for seen in server.requests)  # it was used
