@@ -16,7 +16,6 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -200,15 +199,17 @@ class CallCache:
         self._index = index
         return index
 
-    def _row_of(self, index: CallIndex, key: str) -> int | None:
-        """The row holding `key` (its full key checked), or None."""
-        return next((row for row, _ in self._rows_of(index, key)), None)
-
-    def _rows_of(self, index: CallIndex, key: str) -> Iterator[tuple[int, tuple[str, float | None]]]:
+    def _stored(self, index: CallIndex, key: str) -> tuple[int, str, float | None] | None:
+        """The row holding `key` (its full key checked), its reply's JSON and its latency; or None."""
         for row in index.rows(key):
             found = self._db.execute("SELECT key, reply, latency FROM calls WHERE rowid = ?", (row,)).fetchone()
             if found is not None and found[0] == key:
-                yield row, (found[1], found[2])
+                return row, found[1], found[2]
+        return None
+
+    def _row_of(self, index: CallIndex, key: str) -> int | None:
+        stored = self._stored(index, key)
+        return None if stored is None else stored[0]
 
     def get(self, key: str) -> Reply | None:
         """The recorded reply for `key`, or None."""
@@ -224,9 +225,8 @@ class CallCache:
         index = self._readable_index()
         if index is None:
             return None
-        for _, (reply, latency) in self._rows_of(index, key):
-            return _load(reply), latency
-        return None
+        stored = self._stored(index, key)
+        return None if stored is None else (_load(stored[1]), stored[2])
 
     def put(self, key: str, fingerprint: str, reply: Reply, latency: float) -> None:
         """Record a reply; slow calls are committed at once, fast ones in batches."""
