@@ -414,3 +414,26 @@ def test_an_index_the_system_will_not_open_is_a_one_line_error(tmp_path: Path, m
     monkeypatch.setattr(call_index.os, "open", refuse)
     with pytest.raises(CacheError, match=r"^cannot open the call cache's index .*c\.sqlite-index: Permission denied$"):
         CallCache(path)
+
+
+def test_a_full_disk_when_the_index_grows_is_a_one_line_error_and_loses_no_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = CallCache(path)
+    for i in range(400):
+        cache.put(f"k{i}", "p", reply(str(i)), latency=0.0)
+    cache.flush()
+
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(call_index.os, "posix_fallocate", full, raising=False)
+    for i in range(400, 700):  # past the first index's 512 keys
+        cache.put(f"k{i}", "p", reply(str(i)), latency=0.0)
+    with pytest.raises(CacheError, match=r"^cannot grow the call cache's index .*: No space left on device$"):
+        cache.flush()
+    assert cache.get("k650") == reply("650")  # still pending, not lost
+    monkeypatch.undo()
+    cache.close()
+    assert _finds_all(path, 700)

@@ -195,7 +195,10 @@ class CallCache:
 
     def _with_room(self, index: CallIndex, more: int) -> CallIndex:
         if not index.has_room(more):
-            index = index.grown(more)
+            try:
+                index = index.grown(more)
+            except OSError as exc:
+                raise CacheError(f"cannot grow the call cache's index {index.path}: {exc.strerror or exc}") from None
         self._index = index
         return index
 
@@ -268,7 +271,7 @@ class CallCache:
             self._db.executemany(
                 "UPDATE calls SET fingerprint = ?, reply = ?, created = ?, latency = ? WHERE rowid = ?", changed
             )
-            index = self._with_room(index, len(new))
+            index = self._with_room(index, len(new))  # before the rows are committed: a full disk stops both
             for row, key, *_ in new:
                 index.add(key, row)
             index.mark_indexed(upto)

@@ -77,11 +77,13 @@ class CallIndex:
     def create(cls, path: Path, cache_id: bytes, capacity: int = FIRST_CAPACITY) -> CallIndex:
         """A new empty index of `capacity` slots (a power of two) for `path`, written under a temporary
         name until `publish` puts it in place (a file other processes have mapped is never cut short)."""
-        temporary = path.with_name(path.name + ".new")
+        temporary, size = path.with_name(path.name + ".new"), _HEADER.size + capacity * _SLOT.size
         fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.ftruncate(fd, _HEADER.size + capacity * _SLOT.size)
-            view = mmap.mmap(fd, _HEADER.size + capacity * _SLOT.size)
+            os.ftruncate(fd, size)
+            if hasattr(os, "posix_fallocate"):  # a full disk is an error now, not a SIGBUS at a later write
+                os.posix_fallocate(fd, 0, size)
+            view = mmap.mmap(fd, size)
         except OSError:
             os.close(fd)
             raise
