@@ -23,6 +23,17 @@ def parser(description: str) -> argparse.ArgumentParser:
     return parse
 
 
+def positive(text: str) -> int:
+    """A count option (runs, sizes): a whole number of at least 1 (a one-line error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    return value
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     cpu = platform.processor() or "unknown"

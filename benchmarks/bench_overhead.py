@@ -2,7 +2,7 @@
 
 The floor is a bare `asyncio.gather` recursion of the same shape, timed in the same run under the
 same collector pacing as the engine (`hch.run.collector.paced`), in CPU time (`time.process_time`).
-Headline: what `hch ask` does by default, a trace file written and the SQLite call cache (a fresh
+Headline: what `hch ask` does by default, a trace file written and the call cache (a fresh
 file: every call misses and is stored). Targets: the headline at most 4x the floor at every size,
 flat per-node cost across sizes, and (with `--ice-python`) at least 10x cheaper per node than
 Ought's ICE with its tracing on (run in its own environment by `ice_tree.py`).
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import parser, verdict, write
+from _common import parser, positive, verdict, write
 
 import hch
 from hch.limits import Limits
@@ -231,7 +231,7 @@ FLAT_COLUMNS = {
 
 
 def streamed_run(depth: int, tmp: Path, index: int, cached: bool = True) -> None:
-    """The flat series' run: the trace streamed to a new file and (if `cached`) a new SQLite call cache."""
+    """The flat series' run: the trace streamed to a new file and (if `cached`) a new call cache."""
     nodes = 2 ** (depth + 1) - 1
     cache = CallCache(tmp / f"flat-{depth}-{index}.sqlite") if cached else None
     try:
@@ -300,10 +300,10 @@ def flat_series(depths: list[int], repeats: int, tmp: Path) -> dict[str, Any]:
     and of its parts. Sizes over 10^6 nodes are run once (minutes of CPU each)."""
     sizes = [flat_size(depth, 1 if 2 ** (depth + 1) > 10**6 else repeats, tmp) for depth in depths]
     print("flat series (CPU µs per node, same GC pacing for all)\n"
-          "  headline: the trace streamed to its file (keep_trace=False) and a new SQLite call cache, at every size\n"
+          "  headline: the trace streamed to its file (keep_trace=False) and a new call cache, at every size\n"
           "  no cache: the same runs without the call cache; cache alone: the call cache's lookups and inserts\n"
           "  for the same tree, no engine; floor: the asyncio.gather recursion; KiB/call: what the cache alone\n"
-          "  had written to storage per call (its rows, WAL frames and checkpoints; the row itself is ~0.4 KiB)")
+          "  had written to storage per call (rows, WAL frames, checkpoints, its index; a row is ~0.4 KiB)")
     print(f"  {'depth':>5}{'nodes':>9}{'runs':>5}" + "".join(f"{title:>{len(title) + 2}}" for title in
                                                             FLAT_COLUMNS.values()) + "  x floor  KiB/call")
     for size in sizes:
@@ -317,7 +317,7 @@ def flat_series(depths: list[int], repeats: int, tmp: Path) -> dict[str, Any]:
           + ", ".join(f"{title} {growth[name]:.2f}x" for name, title in FLAT_COLUMNS.items()))
     print(f"target: flat per-node cost (streamed trace file + call cache), {last['nodes']} vs {first['nodes']} "
           f"nodes <= {FLAT}x: {growth['engine']:.2f}x {verdict(growth['engine'], FLAT)}")
-    return {"config": "trace file streamed (keep_trace=False) + new SQLite call cache, at every size",
+    return {"config": "trace file streamed (keep_trace=False) + new call cache, at every size",
             "columns": FLAT_COLUMNS, "sizes": sizes, "target_flat": FLAT, "growth": growth,
             "flat": growth["engine"], "met": growth["engine"] <= FLAT}
 
@@ -349,11 +349,11 @@ def main() -> None:
     parse = parser(__doc__.splitlines()[0])
     parse.add_argument("--depths", type=depth_list, default=[9, 12, 15],
                        help="tree depths (a depth d has 2^(d+1)-1 nodes)")
-    parse.add_argument("--repeats", type=int, default=3, help="runs per configuration; the least CPU time counts")
+    parse.add_argument("--repeats", type=positive, default=3, help="runs per configuration; the least CPU time counts")
     parse.add_argument("--ice-python", default=None, help="a Python with ought-ice==0.5.0 installed")
     parse.add_argument("--flat", type=depth_list, default=None,
                        help="only the flat series, at these depths (e.g. 9,13,16,19)")
-    parse.add_argument("--flat-repeats", type=int, default=3, help="runs per size below 10^6 nodes in --flat")
+    parse.add_argument("--flat-repeats", type=positive, default=3, help="runs per size below 10^6 nodes in --flat")
     args = parse.parse_args()
     if args.flat is not None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import parser, write
+from _common import parser, positive, write
 
 from hch.experts import ExpertPolicy
 from hch.run.call_cache import CallCache
@@ -65,7 +65,7 @@ def start_up() -> float:
 
 def main() -> None:
     command = parser(__doc__.splitlines()[0])
-    command.add_argument("--per-task", type=int, default=300, help="questions of each of the two tasks")
+    command.add_argument("--per-task", type=positive, default=300, help="questions of each of the two tasks")
     args = command.parse_args()
     count, depths = (4, [0, 1, 2]) if args.quick else (args.per_task, [0, 1, 2, 3, 4])
     items = get_task("union-find").generate(count, seed=1) + get_task("permutation-powering").generate(count, seed=1)

@@ -26,6 +26,13 @@ def test_benchmark_runs_and_writes_json(script: str, tmp_path: Path) -> None:
     assert result["benchmark"] in script and "target" in done.stdout
 
 
+def test_a_count_option_below_one_is_refused_in_one_line() -> None:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_overhead.py"), "--repeats", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith("argument --repeats: expected at least 1, not 0")
+
+
 def test_run_all_lists_every_benchmark() -> None:
     listed = sorted(path.name for path in BENCHMARKS.glob("bench_*.py"))
     sys.path.insert(0, str(BENCHMARKS))
@@ -33,4 +40,5 @@ def test_run_all_lists_every_benchmark() -> None:
         import run_all
     finally:
         sys.path.remove(str(BENCHMARKS))
-    assert sorted(run_all.SCRIPTS) == listed
+    assert sorted(script for script, *_ in run_all.SCRIPTS) == listed
+    assert run_all.FLAT[0] in listed
