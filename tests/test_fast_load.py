@@ -3,6 +3,7 @@ node for node and edge for edge in the same order (keys too), or the same one-li
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -141,6 +142,18 @@ def _a_cycle(lines: Lines) -> None:
                  % (edge["target"], edge["source"]))
 
 
+def _graft_a_call(lines: Lines) -> None:  # copied by an earlier hch: marked, its workspace one of elsewhere
+    number = max(n for n in _numbers(lines, "node") if b'"kind":"call"' in lines[n])
+    call = _record(lines[number])["node"]
+    lines.insert(number + 1, b'{"edge":{"source":%d,"target":%d,"kind":"call"}}' % (call["workspace"], call["id"]))
+    lines[number] = json.dumps({"node": {**call, "workspace": 123456, "grafted": True}}).encode()
+
+
+def _graft_a_call_in_place(lines: Lines) -> None:  # marked, its workspace the right one
+    number = max(n for n in _numbers(lines, "node") if b'"kind":"call"' in lines[n])
+    lines[number] = lines[number].replace(b'"kind":"call"}}', b'"grafted":true,"kind":"call"}}')
+
+
 ALTERATIONS: dict[str, tuple[Callable[[Lines], None], bool | None]] = {  # and whether the fast path still applies
     "as runs write it": (_as_is, True),
     "an edge written again with repeats": (_repeat_an_edge_with_repeats, True),
@@ -157,6 +170,8 @@ ALTERATIONS: dict[str, tuple[Callable[[Lines], None], bool | None]] = {  # and w
     "a workspace delegated by two askers": (_two_askers, False),
     "a call's id used twice": (_a_call_id_twice, False),
     "a cycle of delegations": (_a_cycle, False),
+    "a call copied with another run's workspace": (_graft_a_call, False),
+    "a call copied with its own workspace": (_graft_a_call_in_place, True),
 }
 
 
@@ -194,3 +209,22 @@ def test_nodes_written_out_of_id_order_still_load_in_id_order(tmp_path: Path) ->
     assert lazy and [node for node, _ in fast[1]] == sorted(node for node, _ in fast[1])
     # the text parser keeps the file's order of nodes, and of the call edges it adds for them
     assert fast[1] == sorted(text[1]) and sorted(fast[2]) == sorted(text[2]) and fast[3:] == text[3:]
+
+
+def _generation(obj: object) -> int | None:
+    return next((n for n in range(3) if any(other is obj for other in gc.get_objects(generation=n))), None)
+
+
+def test_a_loaded_trace_goes_to_the_oldest_generation_unless_an_application_froze_objects(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    hch.answer_sync(QUESTION, depth=2, trace_path=path)
+    gc.collect()
+    root = trace_format.load(path).nodes[0]
+    assert _generation(root) == 2 and gc.isenabled()  # no young collection walks it to find it alive
+    kept = [root]  # an application's object, frozen below
+    gc.freeze()
+    try:
+        root = trace_format.load(path).nodes[0]
+        assert _generation(kept) is None and _generation(root) in (0, 1)  # the application's freeze stands
+    finally:
+        gc.unfreeze()
