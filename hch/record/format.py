@@ -586,7 +586,7 @@ class _Taken:
         lines, ids, depths, owners = column("line"), column("id"), column("depth"), column("workspace")
         self.lines = list(filter(None, lines))
         self.ids = list(map(int, filter(None, ids)))
-        self.is_call = [owner is not None for owner in itertools.compress(owners, lines)]
+        self.is_call = list(map(operator.truth, itertools.compress(owners, lines)))
         self.call_ids = list(itertools.compress(self.ids, self.is_call))
         self.workspace_ids = list(itertools.compress(self.ids, map(operator.not_, self.is_call)))
         self.owners = list(map(int, filter(None, owners)))
@@ -683,11 +683,11 @@ class _Columns:
     """A loaded trace's workspaces, calls and edges as columns, for whole-column structural checks
     (`structure_problem`'s rules; anything they find is left to the slow path, which names it)."""
 
-    def __init__(self, workspaces: set[int], calls: list[tuple[int, int]],
+    def __init__(self, workspaces: set[int], call_ids: list[int], owners: list[int],
                  edges: dict[tuple[int, int], dict[str, Any]]) -> None:
         self.workspaces = workspaces
-        self.calls = calls
-        """Each call and its workspace, in id order."""
+        self.call_ids, self.owners = call_ids, owners
+        """Each call, in id order, and its workspace."""
         self.edges = edges
         kinds = list(map(_KIND, edges.values()))
         tree = list(map(operator.ne, kinds, itertools.repeat("call")))
@@ -699,20 +699,20 @@ class _Columns:
     def of(cls, eager: list[dict[str, Any]], taken: _Taken, edges: dict[tuple[int, int], dict[str, Any]]) -> _Columns:
         workspaces = {node["id"] for node in eager if node["kind"] == "workspace"}
         workspaces.update(taken.workspace_ids)
-        calls = [(node["id"], node["workspace"]) for node in eager if node["kind"] == "call"]
-        if calls or taken.call_ids != sorted(taken.call_ids):
-            calls = sorted(itertools.chain(zip(taken.call_ids, taken.owners, strict=True), calls))
-        else:
-            calls = list(zip(taken.call_ids, taken.owners, strict=True))
-        return cls(workspaces, calls, edges)
+        call_ids, owners = taken.call_ids, taken.owners
+        parsed = [(node["id"], node["workspace"]) for node in eager if node["kind"] == "call"]
+        if parsed or call_ids != sorted(call_ids):  # runs write calls in id order
+            calls = sorted(itertools.chain(zip(call_ids, owners, strict=True), parsed))
+            call_ids, owners = list(map(_FIRST, calls)), list(map(_SECOND, calls))
+        return cls(workspaces, call_ids, owners, edges)
 
     def sound(self) -> bool:
         """Whether `structure_problem` would find nothing wrong."""
         workspaces = self.workspaces
-        if not workspaces or not workspaces.issuperset(map(_SECOND, self.calls)):
+        if not workspaces or not workspaces.issuperset(self.owners):
             return False
         if self.call_edges:  # a call edge from its own workspace
-            owner = dict(self.calls)
+            owner = dict(zip(self.call_ids, self.owners, strict=True))
             if not all(map(operator.eq, map(owner.get, map(_SECOND, self.call_edges)), map(_FIRST, self.call_edges))):
                 return False
         askers, asked = list(map(_FIRST, self.tree_edges)), list(map(_SECOND, self.tree_edges))
@@ -732,20 +732,23 @@ class _Columns:
         """Each node's successors with the edges' attributes: the edges in the file's order, then the calls'
         edges it only implies, in id order, as the slow path builds them."""
         succ: dict[int, dict[int, dict[str, Any]]] = {}
+        below_of = succ.get
         for (source, target), edge in self.edges.items():
-            below = succ.get(source)
+            below = below_of(source)
             if below is None:
                 succ[source] = {target: edge}
             else:
                 below[target] = edge
-        joined = set(map(_SECOND, self.call_edges))
-        for call, workspace in self.calls:  # a call's edge from its workspace, unless written
-            if call not in joined:
-                below = succ.get(workspace)
-                if below is None:
-                    succ[workspace] = {call: {"kind": "call"}}
-                else:
-                    below[call] = {"kind": "call"}
+        implied: Iterable[tuple[int, int]] = zip(self.call_ids, self.owners, strict=True)
+        if self.call_edges:  # a call's edge from its workspace is implied, unless written
+            joined = set(map(_SECOND, self.call_edges))
+            implied = itertools.compress(implied, map(operator.not_, map(joined.__contains__, self.call_ids)))
+        for call, workspace in implied:
+            below = below_of(workspace)
+            if below is None:
+                succ[workspace] = {call: {"kind": "call"}}
+            else:
+                below[call] = {"kind": "call"}
         return succ
 
 
