@@ -24,7 +24,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired, cast
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NotRequired, TypeVar, cast
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
@@ -481,6 +481,7 @@ def parse_records(head: dict[str, Any], text: str, source: str, journal: bool = 
 _INT = rb'(?:0|[1-9][0-9]{0,17})'
 """A JSON integer as runs write it (no sign, no leading zero) small enough for 64 bits: what the lazy pattern takes."""
 _KINDS = {b"call": "call", b"delegate": "delegate", b"reuse": "reuse"}
+_T = TypeVar("_T")
 
 
 def _line_heads(keep_calls: bool) -> re.Pattern[bytes]:
@@ -542,7 +543,7 @@ def parse_lazily(data: bytes, source: str, journal: bool = False, calls: bool = 
 def _parsed_records(chunks: list[bytes], header_end: int) -> list[Any] | None:
     """The lines the lazy pattern left, parsed as one JSON list (the header blanked); None if a line is
     not one JSON value."""
-    joined = bytearray().join(chunks)
+    joined = bytearray().join(filter(None, chunks))  # most are empty: between two taken lines
     count = joined.count(b"\n") - joined.endswith(b"\n")  # one record a line (the header's has none here)
     body = joined.replace(b"\n", b",")  # a JSON list once bracketed
     del joined
@@ -583,23 +584,25 @@ class _Taken:
         def column(name: str) -> list[Any]:
             return parts[where[name]::step] if name in where else [None] * matches
 
-        lines, ids, depths, owners = column("line"), column("id"), column("depth"), column("workspace")
+        lines, owners = column("line"), column("workspace")
         self.lines = list(filter(None, lines))
-        self.ids = list(map(int, filter(None, ids)))
+        self.ids = list(map(int, filter(None, column("id"))))
         self.is_call = list(map(operator.truth, itertools.compress(owners, lines)))
         self.call_ids = list(itertools.compress(self.ids, self.is_call))
         self.workspace_ids = list(itertools.compress(self.ids, map(operator.not_, self.is_call)))
         self.owners = list(map(int, filter(None, owners)))
-        number = _NUMBER
-        self.depths = list(map(number.__getitem__, filter(None, depths)))
+        number = _NUMBER.__getitem__
+        self.depths = list(map(number, filter(None, column("depth"))))
         self.edge_at = column("source")
         self.pairs = list(zip(map(int, filter(None, self.edge_at)), map(int, filter(None, column("target"))),
                               strict=True))
-        kinds, steps, orders = filter(None, column("kind")), column("step"), column("order")
-        self.edges = [{"kind": _KINDS[kind]} if at is None else
-                      {"kind": _KINDS[kind], "step": number[at], "order": number[order]}
-                      for kind, at, order in zip(kinds, itertools.compress(steps, self.edge_at),
-                                                 itertools.compress(orders, self.edge_at), strict=True)]
+        kinds = list(map(_KINDS.__getitem__, filter(None, column("kind"))))
+        ordered = list(map(operator.truth, itertools.compress(column("step"), self.edge_at)))  # with step and order
+        steps, orders = map(number, filter(None, column("step"))), map(number, filter(None, column("order")))
+        plain = [{"kind": kind} for kind in itertools.compress(kinds, map(operator.not_, ordered))]
+        asks = [{"kind": kind, "step": at, "order": order}
+                for kind, at, order in zip(itertools.compress(kinds, ordered), steps, orders, strict=True)]
+        self.edges: list[dict[str, Any]] = list(_interleaved(ordered, plain, asks))
         self.between = parts[0::step]
 
     def edge_ranks(self) -> list[int]:
@@ -607,6 +610,13 @@ class _Taken:
         records come before it (a parsed record n is at 2n + 1)."""
         before = itertools.accumulate(map(bytes.count, self.between, itertools.repeat(b"\n")))
         return [2 * n for n in itertools.compress(before, map(_is_not_none, self.edge_at))]
+
+
+def _interleaved(which: Iterable[bool], no: Iterable[_T], yes: Iterable[_T]) -> Iterator[_T]:
+    """The items of `yes` where `which` is true and those of `no` where it is false, each in its order
+    (without a Python call per item)."""
+    pick = cast(Callable[[bool], Iterator[_T]], [iter(no), iter(yes)].__getitem__)
+    return map(next, map(pick, which))
 
 
 def _is_not_none(value: Any) -> bool:
@@ -665,8 +675,7 @@ def _nodes_in_id_order(eager: list[dict[str, Any]], taken: _Taken, source: str) 
     lines = iter(taken.lines)  # both draw each next line from it: the node of that line, in the file's order
     calls = map(LazyCall, taken.owners, lines, itertools.repeat(parse_call))
     workspaces = map(LazyWorkspace, taken.depths, lines, itertools.repeat(parse_workspace))
-    pick = cast(Callable[[bool], Iterator[LazyRecord]], [workspaces, calls].__getitem__)
-    in_file = map(next, map(pick, taken.is_call))  # each line's node, in the file's order
+    in_file: Iterator[LazyRecord] = _interleaved(taken.is_call, workspaces, calls)
     nodes: dict[int, dict[str, Any]] = dict(zip(taken.ids, in_file, strict=True))
     nodes.update((node["id"], _node_attrs(node)) for node in eager)
     if len(nodes) != len(taken.call_ids) + len(set(taken.workspace_ids)) + len(eager):
