@@ -218,6 +218,7 @@ def _generation(obj: object) -> int | None:
 def test_a_loaded_trace_goes_to_the_oldest_generation_unless_an_application_froze_objects(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     hch.answer_sync(QUESTION, depth=2, trace_path=path)
+    gc.unfreeze()  # what earlier tests froze (`hch show` run in this process freezes what it loaded)
     gc.collect()
     root = trace_format.load(path).nodes[0]
     assert _generation(root) == 2 and gc.isenabled()  # no young collection walks it to find it alive
