@@ -72,7 +72,7 @@ def tree_view(trace: Trace, max_lines: int = 40, whole: bool = False) -> Tree:
     tree = Tree(node_label(trace, root, whole=whole))
     shown = 1
     stack = [(tree, root)]
-    total = sum(1 for _ in trace.workspaces())
+    total = len(list(trace.workspaces()))
     while stack and shown < max_lines:
         branch, node = stack.pop(0)
         for child, edge in trace.children(node):

@@ -207,7 +207,7 @@ def load_journal(path: str | Path, calls: bool = True) -> Trace:
     newest = SCHEMA_VERSION if header.get("format") == FORMAT else trace_format.SCHEMA_VERSION
     if not isinstance(version, int) or not 1 <= version <= newest:
         raise TraceError(f"{path} has journal schema version {version!r}; this hch reads versions 1 to {newest}")
-    with trace_format.no_gc():
+    with trace_format.no_gc(kept=True):
         return trace_format.load_bytes(data, path, "journal", journal=True, calls=calls)
 
 

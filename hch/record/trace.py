@@ -14,6 +14,7 @@ from those same dicts (no copy, so it costs little and stays in step with later 
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -138,15 +139,16 @@ class Trace:
 
     def workspaces(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Every workspace node with its attributes, in id order."""
-        for node, data in self._node.items():
-            if data["kind"] == "workspace":
-                yield node, data
+        return self._of_kind("workspace")
 
     def calls(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Every policy-call node with its attributes, in id order."""
-        for node, data in self._node.items():
-            if data["kind"] == "call":
-                yield node, data
+        return self._of_kind("call")
+
+    def _of_kind(self, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        # a filter without a Python call per node: 10^5 workspaces are counted in milliseconds
+        kinds = map(_KIND, self._node.values())
+        return itertools.compress(self._node.items(), map(operator.eq, kinds, itertools.repeat(kind)))
 
     def children(self, node: int) -> list[tuple[int, dict[str, Any]]]:
         """The workspaces that answered `node`'s subquestions, with the edge data, in asking order."""
@@ -292,3 +294,4 @@ def _final(attrs: dict[str, Any]) -> bool:
 
 
 _EMPTY: dict[int, dict[str, Any]] = {}
+_KIND = operator.itemgetter("kind")

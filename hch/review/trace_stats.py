@@ -10,6 +10,7 @@ seconds (each call weighted by its latency) and in calls.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,11 @@ class Stats(BaseModel):
         return "\n".join(lines)
 
 
+def _count(key: str, nodes: Iterator[tuple[int, dict[str, Any]]]) -> dict[Any, int]:
+    """How many of `nodes` hold each value of `key` (no Python call per node: 10^5 in milliseconds)."""
+    return dict(Counter(map(operator.itemgetter(key), map(operator.itemgetter(1), nodes))))
+
+
 def compute(trace: Trace, calls: bool = True) -> Stats:
     """The statistics of a trace; without `calls`, those that need no policy call's content, with the
     run's recorded summary (see `Stats.calls_read`; a trace without one is read whole)."""
@@ -94,7 +100,7 @@ def compute(trace: Trace, calls: bool = True) -> Stats:
         return Stats(
             question=str(meta.get("question", trace.nodes[trace.root]["question"])), answer=meta.get("answer"),
             status=str(meta.get("status", "unknown")), summary=Summary.model_validate(recorded),
-            workspaces_per_depth=dict(Counter(data["depth"] for _, data in trace.workspaces())),
+            workspaces_per_depth=_count("depth", trace.workspaces()),
             calls_per_policy={}, critical_path_time=none, critical_path_calls=none, calls_read=False,
         )
     summary = summarize(trace, wall_time=recorded.get("wall_time"))
@@ -104,8 +110,8 @@ def compute(trace: Trace, calls: bool = True) -> Stats:
         answer=meta.get("answer"),
         status=str(meta.get("status", "unknown")),
         summary=summary,
-        workspaces_per_depth=dict(Counter(data["depth"] for _, data in trace.workspaces())),
-        calls_per_policy=dict(Counter(data["policy"] for _, data in trace.calls())),
+        workspaces_per_depth=_count("depth", trace.workspaces()),
+        calls_per_policy=_count("policy", trace.calls()),
         critical_path_time=critical_time,
         critical_path_calls=critical_calls,
     )
