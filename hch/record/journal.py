@@ -83,6 +83,7 @@ class Journal:
         # a node's pending record is its live attribute dict (serialized at the flush); an edge's, a line
         self._nodes: dict[int, dict[str, Any]] = {}
         self._edges: dict[tuple[int, int], dict[str, Any]] = {}
+        self._written_calls: dict[int, Any] = {}  # the last flush's calls and their workspaces
         self._flush_scheduled = False
         self._trace = trace
         self._file.write(trace_format.header_line(trace.meta, trace_name))
@@ -100,10 +101,15 @@ class Journal:
     def edge(self, source: int, target: int, attrs: dict[str, Any]) -> None:
         """Record an edge (a call edge is implied by the call node's `workspace`, and written only when
         that names another workspace: calls copied by earlier versions kept their old one)."""
-        call = self._trace.nodes.get(target) or self._nodes.get(target, _NONE)  # let go once final, if streamed
-        if attrs.get("kind") != "call" or call.get("workspace") != source:
+        if attrs.get("kind") != "call" or self._workspace_of(target) != source:
             self._edges[source, target] = attrs
             self._pending()
+
+    def _workspace_of(self, call: int) -> Any:
+        """The workspace a call's node names; a streamed trace lets the node go once final, and a flush of
+        a full buffer may write it just before its edge comes."""
+        attrs = self._trace.nodes.get(call) or self._nodes.get(call)
+        return self._written_calls.get(call) if attrs is None else attrs.get("workspace")
 
     def __call__(self, event: str, attrs: dict[str, Any]) -> None:
         """Record one change (the `Trace` listener signature)."""
@@ -140,6 +146,8 @@ class Journal:
             lines = [node_line(node, attrs) for node, attrs in self._nodes.items()]
             lines += [edge_line(source, target, attrs) for (source, target), attrs in self._edges.items()]
             self._file.write(b"".join(lines))
+            self._written_calls = {node: attrs.get("workspace") for node, attrs in self._nodes.items()
+                                   if attrs.get("kind") == "call"}
             self._nodes.clear()
             self._edges.clear()
         self._file.flush()
@@ -178,9 +186,6 @@ class Journal:
             self._file = None
         elif delete:
             self.path.unlink(missing_ok=True)
-
-
-_NONE: dict[str, Any] = {}
 
 
 def load_journal(path: str | Path, calls: bool = True) -> Trace:
