@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pydantic_core
-from _common import ExactTree, exact_tree_depth, parser, verdict, write
+from _common import ExactTree, exact_tree_depth, parser, positive, verdict, write
 
 import hch
 from hch.files import read_bytes
@@ -109,7 +109,7 @@ def floors(path: Path, repeats: int) -> tuple[float, float, float]:
 
 def main() -> None:
     parse = parser(__doc__.splitlines()[0])
-    parse.add_argument("--nodes", type=int, default=100_000, help="workspaces in the trace")
+    parse.add_argument("--nodes", type=positive, default=100_000, help="workspaces in the trace")
     args = parse.parse_args()
     size, repeats = (500, 1) if args.quick else (args.nodes, 2)
     rows: list[dict[str, Any]] = []
