@@ -276,20 +276,18 @@ def test_a_streamed_run_writes_no_call_edge_its_calls_imply_even_when_a_full_buf
 ) -> None:
     """A call's node and its edge come one after the other; a flush of a full buffer between the two
     used to leave the edge without its call to compare with, so the edge was written."""
+    from helpers import FunctionPolicy
+
     from hch.record import journal as journaling
     from hch.workspace import Answer, Ask, Workspace
 
-    class Binary:
-        fingerprint = "binary"
-
-        async def act(self, workspace: Workspace) -> Ask | Answer:
-            if workspace.depth > 0 and not workspace.steps:
-                return Ask(questions=[workspace.question + "0", workspace.question + "1"])
-            return Answer(answer="done")
+    async def binary(workspace: Workspace) -> Ask | Answer:  # a full binary tree of distinct questions
+        asks = workspace.depth > 0 and not workspace.steps
+        return Ask(questions=[workspace.question + "0", workspace.question + "1"]) if asks else Answer(answer="done")
 
     monkeypatch.setattr(journaling, "MAX_PENDING", 7)  # a flush every few records, between any two of them
     path = tmp_path / "t.json"
-    result = hch.answer_sync("q", depth=5, policy=Binary(), trace_path=path, keep_trace=False)
+    result = hch.answer_sync("q", depth=5, policy=FunctionPolicy(binary), trace_path=path, keep_trace=False)
     assert result.summary.policy_calls == 94  # 31 workspaces that ask (two calls each), 32 leaves
     edges = [json.loads(line)["edge"] for line in path.read_text().splitlines() if line.startswith('{"edge"')]
     assert edges and not [edge for edge in edges if edge["kind"] == "call"]
