@@ -83,7 +83,7 @@ class Journal:
         # a node's pending record is its live attribute dict (serialized at the flush); an edge's, a line
         self._nodes: dict[int, dict[str, Any]] = {}
         self._edges: dict[tuple[int, int], dict[str, Any]] = {}
-        self._written_calls: dict[int, Any] = {}  # the last flush's calls and their workspaces
+        self._written: dict[int, dict[str, Any]] = {}  # the last flush's nodes (a call's edge may come next)
         self._flush_scheduled = False
         self._trace = trace
         self._file.write(trace_format.header_line(trace.meta, trace_name))
@@ -107,9 +107,9 @@ class Journal:
 
     def _workspace_of(self, call: int) -> Any:
         """The workspace a call's node names; a streamed trace lets the node go once final, and a flush of
-        a full buffer may write it just before its edge comes."""
-        attrs = self._trace.nodes.get(call) or self._nodes.get(call)
-        return self._written_calls.get(call) if attrs is None else attrs.get("workspace")
+        a full buffer (or every record, without an event loop) may write it just before its edge comes."""
+        attrs = self._trace.nodes.get(call) or self._nodes.get(call) or self._written.get(call, _NONE)
+        return attrs.get("workspace")
 
     def __call__(self, event: str, attrs: dict[str, Any]) -> None:
         """Record one change (the `Trace` listener signature)."""
@@ -146,9 +146,7 @@ class Journal:
             lines = [node_line(node, attrs) for node, attrs in self._nodes.items()]
             lines += [edge_line(source, target, attrs) for (source, target), attrs in self._edges.items()]
             self._file.write(b"".join(lines))
-            self._written_calls = {node: attrs.get("workspace") for node, attrs in self._nodes.items()
-                                   if attrs.get("kind") == "call"}
-            self._nodes.clear()
+            self._written, self._nodes = self._nodes, {}
             self._edges.clear()
         self._file.flush()
 
@@ -186,6 +184,9 @@ class Journal:
             self._file = None
         elif delete:
             self.path.unlink(missing_ok=True)
+
+
+_NONE: dict[str, Any] = {}
 
 
 def load_journal(path: str | Path, calls: bool = True) -> Trace:
