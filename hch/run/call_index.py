@@ -37,6 +37,10 @@ def key_hash(key: str) -> int:
     return int.from_bytes(digest, "little") or 1
 
 
+def _fits(slots: int, capacity: int) -> bool:
+    return slots <= capacity * MAX_LOAD
+
+
 class CallIndex:
     """One mapping of an index file. Make one with `open` (an existing file) or `create` (a new one)."""
 
@@ -115,7 +119,7 @@ class CallIndex:
 
     def has_room(self, more: int) -> bool:
         """Whether `more` slots fit without passing the load limit."""
-        return self.used + more <= self.capacity * MAX_LOAD
+        return _fits(self.used + more, self.capacity)
 
     def add(self, key: str, row: int) -> None:
         """Point `key` at `row` (the caller holds the write lock and made sure there is room)."""
@@ -138,7 +142,7 @@ class CallIndex:
         """An index with room for `more` slots and this one's, put in place of this one, which is marked
         superseded (for readers in other processes) and closed."""
         capacity = self.capacity
-        while self.used + more > capacity * MAX_LOAD:
+        while not _fits(self.used + more, capacity):
             capacity *= 2
         bigger = CallIndex.create(self.path, self.cache_id, capacity)
         for stored, row in _SLOT.iter_unpack(self._view[_HEADER.size:]):
